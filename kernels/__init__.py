@@ -1,0 +1,1 @@
+"""seaview.kernels: exact attention quantities from stored q/k (torch reference + Triton)."""

@@ -1,0 +1,110 @@
+"""The `seaview` command line. Heavy modules are imported inside commands, so
+`seaview --help` stays fast and never loads textual, torch or triton."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import NoReturn, Optional
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="seaview",
+    help="A terminal microscope for LLM runs: agent trajectories, response lengths, KV occupancy, attention heads.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class TextOrJson(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one plain line to stderr and exit."""
+    from .textsafe import one_line
+
+    sys.stderr.write(f"seaview: error: {one_line(message, 2000)}\n")
+    raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"seaview {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version_callback, is_eager=True),
+) -> None:
+    """seaview: open runs, compare them, find what changed."""
+
+
+def _open(path: str, skip_bad_parts: bool = False):
+    from .errors import SeaviewError
+    from .store import open_run
+
+    try:
+        if skip_bad_parts:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return open_run(path, on_bad_part="skip")
+        return open_run(path)
+    except SeaviewError as e:
+        fail(str(e))
+
+
+@app.command()
+def summary(
+    run: str = typer.Argument(..., help="Run folder or URL."),
+    format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
+    skip_bad_parts: bool = typer.Option(False, "--skip-bad-parts", help="Leave out unreadable parts (listed on stderr) instead of failing."),
+) -> None:
+    """What a run holds: tables, row counts, model, params, time span (metadata only)."""
+    from .report.summary import render_summary_text, summarize
+
+    opened = _open(run, skip_bad_parts)
+    for problem in opened.problems:
+        sys.stderr.write(f"seaview: warning: skipped {problem}\n")
+    data = summarize(opened)
+    if format is TextOrJson.json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        sys.stdout.write(render_summary_text(data))
+
+
+@app.command()
+def validate(run: str = typer.Argument(..., help="Run folder or URL.")) -> None:
+    """Check every part of a run against the schema. Exit 0 clean, 1 problems found."""
+    from .store import validate_run
+    from .textsafe import one_line
+
+    problems, rows = validate_run(run)
+    for problem in problems:
+        sys.stdout.write(one_line(problem, 2000) + "\n")
+    if problems:
+        sys.stderr.write(f"seaview: {len(problems)} problem(s) found\n")
+        raise typer.Exit(EXIT_PROBLEMS)
+    total = sum(rows.values())
+    sys.stdout.write(f"ok: {len(rows)} table(s), {total:,} rows\n")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Renderers that turn analysis results into text, markdown, JSON and HTML."""

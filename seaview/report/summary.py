@@ -1,0 +1,55 @@
+"""`seaview summary`: what a run holds, as a dict and as plain text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..store.reader import Run
+from ..store.summary import run_summary
+from ..textsafe import one_line
+
+
+def summarize(run: Run) -> dict[str, Any]:
+    """The summary of ``run``: store metadata, plus per-kind digests where tables exist."""
+    return run_summary(run)
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def render_summary_text(data: dict[str, Any]) -> str:
+    """Plain text for the terminal; every value from the run is made inert."""
+    s = lambda v: one_line(str(v), 300)  # noqa: E731
+    lines = [f"run      {s(data['name'])}", f"path     {s(data['path'])}"]
+    if data.get("model"):
+        lines.append(f"model    {s(data['model'])}")
+    src = data.get("source") or {}
+    if src:
+        lines.append("source   " + s(", ".join(f"{k}={v}" for k, v in sorted(src.items()))))
+    lines.append(f"created  {s(data.get('created'))}   format v{data.get('format_version')}")
+    if data.get("params"):
+        lines.append("params   " + s(json.dumps(data["params"], sort_keys=True, default=str)))
+    if data.get("tags"):
+        lines.append("tags     " + s(", ".join(map(str, data["tags"]))))
+    span = data.get("time_span")
+    if span:
+        secs = f" ({span['seconds']:.0f} s)" if span.get("seconds") is not None else ""
+        lines.append(f"span     {span['start']} → {span['end']}{secs}")
+    lines.append("")
+    if not data["tables"]:
+        lines.append("no tables yet")
+    else:
+        lines.append(f"{'table':<10}{'rows':>14}{'parts':>7}{'size':>11}")
+        for name, t in data["tables"].items():
+            extra = f"   t_s {t['t_s'][0]:.3g}..{t['t_s'][1]:.3g}" if "t_s" in t else ""
+            lines.append(f"{name:<10}{t['rows']:>14,}{t['parts']:>7}{_fmt_bytes(t['bytes']):>11}{extra}")
+    for section in data.get("sections", []):
+        lines.append("")
+        lines.extend(section)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,103 @@
+"""run.json: the manifest of a run folder, read and replaced atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import RunFormatError
+from .schema import FORMAT_VERSION
+
+MANIFEST = "run.json"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_manifest(raw: bytes, where: str) -> dict[str, Any]:
+    """Parse and check a manifest; raises :class:`RunFormatError` naming ``where``."""
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError:
+        raise RunFormatError(where, "not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise RunFormatError(where, f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise RunFormatError(where, f"expected a JSON object, found {type(data).__name__}")
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RunFormatError(where, f"missing or non-integer 'format_version' ({version!r})")
+    if version > FORMAT_VERSION:
+        raise RunFormatError(
+            where,
+            f"format version {version} is newer than this seaview reads ({FORMAT_VERSION}); upgrade seaview",
+        )
+    if version < 1:
+        raise RunFormatError(where, f"unknown format version {version}")
+    return data
+
+
+@contextlib.contextmanager
+def _locked(run_dir: str) -> Iterator[None]:
+    """An exclusive lock on the run's manifest (POSIX; no-op where flock is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(os.path.join(run_dir, ".run.json.lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def update_manifest(run_dir: str, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into ``run_dir/run.json`` under a lock and replace it atomically.
+
+    ``tables`` is merged as a set union and ``params``/``tags``-like dicts are updated,
+    so several ranks can update the manifest concurrently without losing each other's data.
+    """
+    path = os.path.join(run_dir, MANIFEST)
+    with _locked(run_dir):
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = parse_manifest(f.read(), path)
+        else:
+            data = {"format_version": FORMAT_VERSION, "created": now_iso(), "tables": []}
+        for key, value in fields.items():
+            if value is None:
+                continue
+            if key == "tables":
+                data["tables"] = sorted(set(data.get("tables", [])) | set(value))
+            elif key == "ranks":
+                data["ranks"] = sorted(set(data.get("ranks", [])) | set(value))
+            elif isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        data["format_version"] = max(int(data.get("format_version", FORMAT_VERSION)), FORMAT_VERSION)
+        atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
+        return data

@@ -1,0 +1,37 @@
+"""Make untrusted text (trajectories, logs, model output) inert before display."""
+
+from __future__ import annotations
+
+import re
+
+# ESC-introduced sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/SOS/PM/APC
+# (ESC P/X/^/_ ... ST), and two-byte escapes. Also the 8-bit C1 forms (0x9b CSI, 0x9d OSC).
+_ANSI = re.compile(
+    r"""
+    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]           # CSI
+  | (?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c)     # OSC ... BEL/ST
+  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f]).*?(?:\x1b\\|\x9c)  # DCS, SOS, PM, APC
+  | \x1b[@-Z\\-_]                             # other two-byte escapes
+  """,
+    re.VERBOSE | re.DOTALL,
+)
+# Remaining C0 controls except tab and newline, DEL, and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_control(text: str) -> str:
+    """Remove terminal control sequences and control characters; keep tabs and newlines.
+
+    ``\\r\\n`` becomes ``\\n``; a lone ``\\r`` (which would overwrite the line) is dropped.
+    """
+    if not text:
+        return text
+    text = text.replace("\r\n", "\n")
+    text = _ANSI.sub("", text)
+    return _CONTROL.sub("", text)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """A safe single-line preview of ``text``, cut to ``limit`` characters."""
+    flat = " ".join(strip_control(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

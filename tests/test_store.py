@@ -1,0 +1,271 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from seaview.errors import RunFormatError, SeaviewError
+from seaview.store import SCHEMAS, BadPartWarning, RunWriter, open_run, validate_run
+
+from .conftest import run_cli
+
+
+def _lengths(n: int, start: int = 0) -> dict[str, list]:
+    return {
+        "prompt_id": [f"p{i % 7}" for i in range(start, start + n)],
+        "sample": list(range(start, start + n)),
+        "response_tokens": [(i * 37) % 500 for i in range(start, start + n)],
+    }
+
+
+def test_roundtrip_fills_schema_and_keeps_extra_columns(tmp_path):
+    run_dir = tmp_path / "r"
+    with RunWriter(run_dir, model="smol", params={"temperature": 0.7}, tags=["a"]) as w:
+        w.append("lengths", [{"prompt_id": "x", "sample": 0, "response_tokens": 5, "my_extra": "hi"}])
+        w.append("lengths", _lengths(4))
+    run = open_run(run_dir)
+    assert run.tables == ["lengths"]
+    assert run.num_rows("lengths") == 5
+    df = run.scan("lengths").collect()
+    assert df.columns[: len(SCHEMAS["lengths"])] == SCHEMAS["lengths"].names
+    assert df["response_tokens"].to_list() == [5, 0, 37, 74, 111]
+    assert df.schema["temperature"] == pl.Float64  # absent -> null column of the right type
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["model"] == "smol" and manifest["params"] == {"temperature": 0.7}
+    assert manifest["tables"] == ["lengths"] and manifest["format_version"] == 1
+    assert not run.has("steps")
+    assert run.scan("steps").collect().height == 0
+
+
+def test_bad_value_is_one_line_error(tmp_path):
+    with RunWriter(tmp_path / "r") as w, pytest.raises(SeaviewError) as e:
+        w.append("lengths", {"response_tokens": ["twelve"]})
+    assert "response_tokens" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_flush_rows_makes_parts_and_ranks_do_not_collide(tmp_path):
+    run_dir = tmp_path / "r"
+    with RunWriter(run_dir, rank=0, flush_rows=10) as w0, RunWriter(run_dir, rank=3, flush_rows=10) as w3:
+        for i in range(5):
+            w0.append("lengths", _lengths(10, i * 10))
+            w3.append("lengths", _lengths(10, 1000 + i * 10))
+    names = sorted(os.listdir(run_dir / "lengths"))
+    assert names == [f"part-0-{i:06d}.parquet" for i in range(5)] + [f"part-3-{i:06d}.parquet" for i in range(5)]
+    assert open_run(run_dir).num_rows("lengths") == 100
+    # a second writer on the same rank continues the sequence instead of overwriting
+    with RunWriter(run_dir, rank=0) as w:
+        w.append("lengths", _lengths(1))
+    assert (run_dir / "lengths" / "part-0-000005.parquet").exists()
+    assert open_run(run_dir).num_rows("lengths") == 101
+
+
+def test_atomic_writer_leaves_nothing_on_failure(tmp_path):
+    out = tmp_path / "imported"
+    with pytest.raises(RuntimeError):
+        with RunWriter(out, atomic=True, flush_rows=1) as w:
+            w.append("steps", {"episode_id": ["a"], "step": [0]})
+            raise RuntimeError("boom")
+    assert not out.exists()
+    assert os.listdir(tmp_path) == []
+    with RunWriter(out, atomic=True) as w:
+        w.append("steps", {"episode_id": ["a"], "step": [0]})
+    assert open_run(out).num_rows("steps") == 1
+    with pytest.raises(SeaviewError, match="already exists"):
+        RunWriter(out, atomic=True)
+
+
+_WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from seaview.store import RunWriter
+    path, rank, batches, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    w = RunWriter(path, rank=rank, flush_rows=1000)
+    for b in range(batches):
+        w.append("lengths", {"prompt_id": ["r%d" % rank] * 1000, "sample": list(range(b * 1000, (b + 1) * 1000)),
+                             "response_tokens": [b] * 1000})
+        print(b, flush=True)
+        time.sleep(pause)
+    w.close()
+    """
+)
+
+
+def test_sigkill_mid_run_leaves_a_readable_run(tmp_path):
+    run_dir = tmp_path / "r"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER_SCRIPT, str(run_dir), "0", "100000", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    for _ in range(30):  # let it write a good number of parts, then kill it mid-flight
+        proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    run = open_run(run_dir)
+    n = run.num_rows("lengths")
+    assert n >= 30_000 and n % 1000 == 0
+    df = run.scan("lengths").collect()
+    assert df.height == n
+    # every complete part is there: batch numbers are contiguous from 0
+    assert sorted(df["response_tokens"].unique().to_list()) == list(range(n // 1000))
+    problems, _ = validate_run(run_dir)
+    assert problems == []
+
+
+def test_two_processes_writing_as_different_ranks_lose_nothing(tmp_path):
+    run_dir = tmp_path / "r"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER_SCRIPT, str(run_dir), str(rank), "40", "0.001"],
+                         stdout=subprocess.DEVNULL)
+        for rank in (0, 1)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    df = open_run(run_dir).scan("lengths").collect()
+    assert df.height == 80_000
+    assert df.group_by("prompt_id").len().sort("prompt_id")["len"].to_list() == [40_000, 40_000]
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["ranks"] == [0, 1] and manifest["tables"] == ["lengths"]
+
+
+@pytest.fixture
+def good_run(tmp_path):
+    run_dir = tmp_path / "run"
+    with RunWriter(run_dir, flush_rows=100) as w:
+        for i in range(3):
+            w.append("lengths", _lengths(100, i * 100))
+    return run_dir
+
+
+def _part(run_dir, i=1):
+    return run_dir / "lengths" / f"part-0-{i:06d}.parquet"
+
+
+def _corrupt(kind, run_dir):
+    part = _part(run_dir)
+    if kind == "truncated":
+        data = part.read_bytes()
+        part.write_bytes(data[: len(data) // 2])
+    elif kind == "garbage":
+        part.write_bytes(b"this is not parquet at all" * 10)
+    elif kind == "missing_column":
+        t = pq.read_table(part).drop_columns(["response_tokens"])
+        pq.write_table(t, part)
+    elif kind == "mistyped_column":
+        t = pq.read_table(part)
+        t = t.set_column(t.schema.get_field_index("sample"), "sample", t.column("sample").cast(pa.string()))
+        pq.write_table(t, part)
+    elif kind == "part_version":
+        t = pq.read_table(part)
+        t = t.replace_schema_metadata({b"seaview.format_version": b"99"})
+        pq.write_table(t, part)
+    return part
+
+
+@pytest.mark.parametrize(
+    "kind, expect",
+    [
+        ("truncated", "unreadable Parquet"),
+        ("garbage", "unreadable Parquet"),
+        ("missing_column", "missing column 'response_tokens'"),
+        ("mistyped_column", "column 'sample' has type string, expected int"),
+        ("part_version", "unknown format version '99'"),
+    ],
+)
+def test_bad_parts_are_named_by_open_validate_and_cli(good_run, kind, expect):
+    part = _corrupt(kind, good_run)
+    with pytest.raises(RunFormatError) as e:
+        open_run(good_run)
+    msg = str(e.value)
+    assert str(part) in msg and expect in msg and "\n" not in msg
+
+    with pytest.warns(BadPartWarning):
+        run = open_run(good_run, on_bad_part="skip")
+    assert run.num_rows("lengths") == 200 and len(run.problems) == 1
+    assert run.scan("lengths").collect().height == 200
+
+    problems, _ = validate_run(good_run)
+    assert len(problems) == 1 and str(part) in problems[0] and expect in problems[0]
+
+    res = run_cli("validate", str(good_run))
+    assert res.returncode == 1
+    assert res.stdout.count("\n") == 1 and str(part) in res.stdout and "Traceback" not in res.stderr
+    res = run_cli("summary", str(good_run))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.count("\n") == 1 and str(part) in res.stderr
+    res = run_cli("summary", "--skip-bad-parts", "--format", "json", str(good_run))
+    assert res.returncode == 0 and json.loads(res.stdout)["tables"]["lengths"]["rows"] == 200
+
+
+def test_corrupt_data_page_with_intact_footer_is_found_by_validate(good_run):
+    part = _part(good_run)
+    data = bytearray(part.read_bytes())
+    meta = pq.read_metadata(part)
+    col = meta.row_group(0).column(SCHEMAS["lengths"].get_field_index("prompt_id"))
+    start = col.data_page_offset
+    for i in range(start + 4, start + 40):  # scramble the page header/body, keep the footer
+        data[i] ^= 0xFF
+    part.write_bytes(bytes(data))
+    problems, _ = validate_run(good_run)
+    assert len(problems) == 1 and str(part) in problems[0]
+    # summary reads footers only, so it still works (and proves it never touched the pages)
+    res = run_cli("summary", "--format", "json", str(good_run))
+    assert res.returncode == 0 and json.loads(res.stdout)["tables"]["lengths"]["rows"] == 300
+
+
+def test_unknown_manifest_version_and_malformed_manifest(good_run):
+    manifest = good_run / "run.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "format_version": 7}))
+    for fn in (open_run, lambda p: (_ for _ in ()).throw(RunFormatError(*validate_run(p)[0][0].split(": ", 1)))):
+        with pytest.raises(RunFormatError, match="format version 7 is newer"):
+            fn(good_run)
+    res = run_cli("validate", str(good_run))
+    assert res.returncode == 1 and str(manifest) in res.stdout and "format version 7" in res.stdout
+    manifest.write_text('{"format_version": 1, ')
+    with pytest.raises(RunFormatError, match=r"run.json: malformed JSON at line 1"):
+        open_run(good_run)
+
+
+def test_not_a_run(tmp_path):
+    with pytest.raises(RunFormatError, match="no such run folder"):
+        open_run(tmp_path / "nope")
+    with pytest.raises(RunFormatError, match="not a seaview run"):
+        open_run(tmp_path)
+    res = run_cli("summary", str(tmp_path / "nope"))
+    assert res.returncode == 2 and res.stderr.startswith("seaview: error: ") and "no such run folder" in res.stderr
+
+
+def test_hidden_temporaries_are_invisible(good_run):
+    (good_run / "lengths" / ".part-0-abc.tmp").write_bytes(b"PAR1 half written")
+    assert open_run(good_run).num_rows("lengths") == 300
+    assert validate_run(good_run)[0] == []
+
+
+def test_open_run_by_file_url(good_run):
+    run = open_run("file://" + str(good_run))
+    assert run.scan("lengths").select(pl.len()).collect().item() == 300
+
+
+def test_summary_reports_time_span_from_metadata(tmp_path):
+    import datetime as dt
+
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    with RunWriter(tmp_path / "r", model="m") as w:
+        w.append("steps", {"episode_id": ["a", "a"], "step": [0, 1], "timestamp": [t0, t0 + dt.timedelta(seconds=90)]})
+        w.append("kv", {"t_s": [0.5, 2.5], "tokens": [10, 20]})
+    res = run_cli("summary", "--format", "json", str(tmp_path / "r"))
+    data = json.loads(res.stdout)
+    assert data["time_span"]["seconds"] == 90.0
+    assert data["tables"]["kv"]["t_s"] == [0.5, 2.5]
+    assert data["tables"]["steps"]["rows"] == 2
+    text = run_cli("summary", str(tmp_path / "r")).stdout
+    assert "steps" in text and "(90 s)" in text
