@@ -101,6 +101,43 @@ def validate(run: str = typer.Argument(..., help="Run folder or URL.")) -> None:
     sys.stdout.write(f"ok: {len(rows)} table(s), {total:,} rows\n")
 
 
+@app.command(name="import")
+def import_(
+    args: list[str] = typer.Argument(..., metavar="[FORMAT] PATH...", help="FORMAT (auto, swe-agent, mini-swe-agent, openhands, inspect, swebench-report; default auto), then files or folders."),
+    out: str = typer.Option(..., "--out", "-o", help="The run folder to create."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name for episodes whose files do not say."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: one per core)."),
+) -> None:
+    """Import agent trajectories and evaluation reports into a new run.
+
+    Exit 0 when every file imported, 1 when some files were bad (the rest imported), 2 when nothing could be.
+    """
+    from .errors import SeaviewError
+    from .importers import FORMATS, import_paths
+    from .textsafe import one_line
+
+    fmt, paths = ("auto", args)
+    if args and args[0] in FORMATS:
+        fmt, paths = args[0], args[1:]
+    if not paths:
+        fail("give at least one file or folder to import")
+    try:
+        rep = import_paths(fmt, paths, out, model=model, overwrite=overwrite, workers=workers)
+    except SeaviewError as e:
+        fail(str(e))
+    for w in rep.warnings:
+        sys.stderr.write(f"seaview: warning: {one_line(w, 500)}\n")
+    for b in rep.bad:
+        sys.stderr.write(f"seaview: skipped {one_line(b, 500)}\n")
+    if rep.skipped:
+        sys.stderr.write(f"seaview: ignored {len(rep.skipped)} file(s) of no known format\n")
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(rep.formats.items()))
+    sys.stdout.write(f"imported {rep.episodes:,} episodes, {rep.steps:,} steps from {rep.files} file(s) ({kinds}) into {one_line(out)}\n")
+    if rep.bad:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,255 @@
+"""Importers for the formats agents and evaluation harnesses already write.
+
+`import_paths` reads files (in parallel across cores), joins evaluation reports onto
+trajectories by task id, classifies failure sides, and writes one run atomically: a
+failed import leaves nothing behind, and bad files are listed, not fatal.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import ImportFormatError, SeaviewError
+from .common import Episode, Outcomes, load_json, shape_error
+from .detect import TRAJECTORY_SUFFIXES, format_of_data, format_of_name
+
+FORMATS = ("auto", "swe-agent", "mini-swe-agent", "openhands", "inspect", "swebench-report")
+
+
+@dataclass
+class ParsedFile:
+    """What one worker made of one input file."""
+
+    path: str
+    format: str | None = None
+    episodes: list[dict[str, Any]] = field(default_factory=list)  # episode rows (no steps)
+    step_errors: list[str] = field(default_factory=list)  # joined step errors, per episode
+    steps: pa.Table | None = None
+    outcomes: Outcomes | None = None
+    error: str | None = None
+    skipped: bool = False
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts, the files it read, the files it could not read."""
+
+    out: str
+    episodes: int = 0
+    steps: int = 0
+    files: int = 0
+    formats: dict[str, int] = field(default_factory=dict)
+    bad: list[str] = field(default_factory=list)  # one line each: "<file>: <problem>"
+    warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # folder files of no known format
+
+
+def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
+    """(file, given explicitly) for every input; folders are searched recursively."""
+    files: list[tuple[str, bool]] = []
+    bad: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for n in sorted(names):
+                    if n.endswith(TRAJECTORY_SUFFIXES) and not n.startswith("."):
+                        files.append((os.path.join(root, n), False))
+        elif os.path.isfile(p):
+            files.append((p, True))
+        else:
+            bad.append(f"{p}: no such file or folder")
+    return files, bad
+
+
+def _parse_content(path: str, fmt: str) -> tuple[str, list[Episode] | Outcomes]:
+    from . import inspect_ai, mini_swe_agent, openhands, swe_agent, swebench
+
+    if fmt in ("auto", "inspect") and path.endswith(".eval"):
+        return "inspect", inspect_ai.parse_eval(path)
+    if path.endswith(".jsonl"):
+        if fmt not in ("auto", "openhands"):
+            raise ImportFormatError(path, f"a .jsonl file cannot be {fmt}")
+        return "openhands", openhands.parse_output_jsonl(path)
+    data = load_json(path)
+    detected = format_of_name(path) if fmt == "auto" else fmt
+    if detected is None or (fmt == "auto" and detected == "swe-agent" and not swe_agent.looks_like(data)):
+        detected = format_of_data(data)
+    if detected is None:
+        raise shape_error(path, "one of: SWE-agent .traj, mini-swe-agent, OpenHands, Inspect log, SWE-bench report", data)
+    parsers = {
+        "swe-agent": swe_agent.parse,
+        "mini-swe-agent": mini_swe_agent.parse,
+        "openhands": openhands.parse_export,
+        "inspect": inspect_ai.parse_json,
+        "swebench-report": swebench.parse,
+    }
+    return detected, parsers[detected](path, data)
+
+
+def parse_file(item: tuple[str, str, bool]) -> ParsedFile:
+    """Parse one file (runs in a worker process). Never raises for bad input."""
+    from ..store.writer import conform
+
+    path, fmt, explicit = item
+    result = ParsedFile(path)
+    try:
+        detected, parsed = _parse_content(path, fmt)
+    except ImportFormatError as e:
+        if not explicit and fmt == "auto" and "unknown shape" in e.problem:
+            result.skipped = True
+        else:
+            result.error = str(e)
+        return result
+    except RecursionError:
+        result.error = f"{path}: nesting too deep to parse"
+        return result
+    result.format = detected
+    if isinstance(parsed, Outcomes):
+        result.outcomes = parsed
+        return result
+    rows = []
+    for ep in parsed:
+        result.episodes.append(ep.row())
+        result.step_errors.append(" | ".join(s["error"] for s in ep.steps if s.get("error")))
+        for s in ep.steps:
+            s["episode_id"] = ep.episode_id
+        rows.extend(ep.steps)
+    try:
+        result.steps = conform("steps", rows, where=path) if rows else None
+    except SeaviewError as e:
+        result.error = str(e)
+    return result
+
+
+def _uniquify(episodes: list[dict[str, Any]], steps: list[pa.Table | None], warnings: list[str]) -> list[pa.Table | None]:
+    """Give repeated episode ids a #n suffix (e.g. the same task in two files)."""
+    seen: dict[str, int] = {}
+    renames: dict[int, dict[str, str]] = {}
+    for ep in episodes:
+        eid = ep["episode_id"]
+        seen[eid] = seen.get(eid, 0) + 1
+        if seen[eid] > 1:
+            new = f"{eid}#{seen[eid]}"
+            warnings.append(f"{ep['source_file']}: episode '{eid}' already imported from another file; stored as '{new}'")
+            renames.setdefault(ep.pop("_file_index"), {})[eid] = new
+            ep["episode_id"] = new
+        else:
+            ep.pop("_file_index")
+    out = []
+    for i, t in enumerate(steps):
+        if t is not None and i in renames:
+            ids = [renames[i].get(x, x) for x in t.column("episode_id").to_pylist()]
+            t = t.set_column(t.schema.get_field_index("episode_id"), "episode_id", pa.array(ids, pa.string()))
+        out.append(t)
+    return out
+
+
+def import_paths(
+    fmt: str,
+    paths: list[str],
+    out: str,
+    *,
+    model: str | None = None,
+    overwrite: bool = False,
+    workers: int | None = None,
+) -> ImportReport:
+    """Import trajectories and reports from ``paths`` into a new run at ``out``.
+
+    Raises :class:`SeaviewError` when nothing could be imported (and writes nothing).
+    """
+    from ..analysis.trajectories import side_of_exit
+    from ..store import RunWriter
+
+    if fmt not in FORMATS:
+        raise SeaviewError(fmt, f"unknown format; choose one of {', '.join(FORMATS)}")
+    report = ImportReport(out=out)
+    files, report.bad = expand_paths(paths)
+    if os.path.exists(out) and not overwrite:
+        raise SeaviewError(out, "already exists (choose another --out or pass --overwrite)")
+    items = [(p, fmt, explicit) for p, explicit in files]
+    n_workers = workers or min(len(items), os.cpu_count() or 1)
+    if n_workers > 1 and len(items) > 1:
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            parsed = list(pool.map(parse_file, items, chunksize=max(1, len(items) // (n_workers * 8))))
+    else:
+        parsed = [parse_file(i) for i in items]
+
+    episodes: list[dict[str, Any]] = []
+    step_errors: list[str] = []
+    steps: list[pa.Table | None] = []
+    outcome_files: list[Outcomes] = []
+    for i, pf in enumerate(parsed):
+        if pf.error:
+            report.bad.append(pf.error)
+            continue
+        if pf.skipped:
+            report.skipped.append(pf.path)
+            continue
+        report.files += 1
+        report.formats[pf.format or "?"] = report.formats.get(pf.format or "?", 0) + 1
+        if pf.outcomes is not None:
+            outcome_files.append(pf.outcomes)
+            report.warnings += pf.outcomes.warnings
+            continue
+        for ep in pf.episodes:
+            ep["_file_index"] = len(steps)
+        episodes += pf.episodes
+        step_errors += pf.step_errors
+        steps.append(pf.steps)
+    steps = _uniquify(episodes, steps, report.warnings)
+
+    # evaluation reports fill outcomes by task id; tasks without a trajectory get a row
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for ep in episodes:
+        by_task.setdefault(str(ep["task"]), []).append(ep)
+    decided: dict[str, tuple[str, str]] = {}
+    for oc in outcome_files:
+        for task, (outcome, detail) in oc.results.items():
+            if task in decided and decided[task][0] != outcome:
+                report.warnings.append(
+                    f"{oc.source_file}: {task} is '{outcome}' here but '{decided[task][0]}' in {decided[task][1]}; using '{outcome}'"
+                )
+            decided[task] = (outcome, oc.source_file)
+            targets = by_task.get(task)
+            if targets is None:
+                row = Episode(task, task, oc.source_file, model=oc.model, exit_status=detail, outcome=outcome,
+                              submission=oc.submissions.get(task)).row()
+                row["n_steps"] = None  # no trajectory: the step count is unknown, not zero
+                episodes.append(row)
+                step_errors.append("")
+                by_task[task] = [row]
+            else:
+                for ep in targets:
+                    ep["outcome"] = outcome
+                    if ep.get("exit_status") is None:
+                        ep["exit_status"] = detail
+    for ep, errs in zip(episodes, step_errors):
+        if model and not ep.get("model"):
+            ep["model"] = model
+        ep["failure_side"] = side_of_exit(ep.get("exit_status"), ep.get("outcome"), errs)
+
+    if not episodes:
+        why = "; ".join(report.bad[:3]) or "no trajectory or report files found"
+        raise SeaviewError(", ".join(paths), f"nothing imported ({why})")
+    models = sorted({str(e["model"]) for e in episodes if e.get("model")})
+    with RunWriter(
+        out,
+        atomic=True,
+        overwrite=overwrite,
+        model=model or (models[0] if len(models) == 1 else None),
+        source={"tool": "seaview import", "format": fmt, "formats": report.formats, "files": report.files},
+        params={"models": models} if len(models) > 1 else None,
+    ) as w:
+        w.append("episodes", episodes)
+        for t in steps:
+            if t is not None:
+                w.append("steps", t)
+    report.episodes = len(episodes)
+    report.steps = sum(t.num_rows for t in steps if t is not None)
+    return report

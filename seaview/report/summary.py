@@ -11,8 +11,38 @@ from ..textsafe import one_line
 
 
 def summarize(run: Run) -> dict[str, Any]:
-    """The summary of ``run``: store metadata, plus per-kind digests where tables exist."""
-    return run_summary(run)
+    """The summary of ``run``: store metadata, plus per-kind digests where tables exist.
+
+    Only small tables (episodes) are read; big ones (steps, lengths) are described from
+    their Parquet footers.
+    """
+    data = run_summary(run)
+    if run.has("episodes"):
+        from ..analysis.trajectories import agent_digest
+
+        data["agents"] = agent_digest(run.scan("episodes"))
+    return data
+
+
+def _agent_lines(d: dict[str, Any]) -> list[str]:
+    n = max(int(d["episodes"] or 0), 1)
+    lines = [f"agent run: {d['episodes']:,} episodes over {d['tasks']:,} tasks"]
+    lines.append("outcomes  " + "  ".join(f"{k} {v:,} ({v / n:.0%})" for k, v in d["outcomes"].items()))
+    lines.append("failure   " + "  ".join(f"{k} {v:,}" for k, v in d["failure_sides"].items()))
+    tot = []
+    if d.get("steps") is not None:
+        tot.append(f"steps {d['steps']:,} (mean {d['mean_steps']:.1f})" if d.get("mean_steps") is not None else f"steps {d['steps']:,}")
+    if d.get("tokens_in"):
+        tot.append(f"tokens in {d['tokens_in']:,} out {d['tokens_out'] or 0:,}")
+    if d.get("cost_usd"):
+        tot.append(f"cost ${d['cost_usd']:,.2f}")
+    if d.get("duration_s"):
+        tot.append(f"time {d['duration_s']:,.0f} s")
+    if tot:
+        lines.append("totals    " + ", ".join(tot))
+    if d.get("exit_statuses"):
+        lines.append("exits     " + one_line(", ".join(f"{k} {v:,}" for k, v in d["exit_statuses"].items()), 300))
+    return lines
 
 
 def _fmt_bytes(n: int) -> str:
@@ -49,7 +79,7 @@ def render_summary_text(data: dict[str, Any]) -> str:
         for name, t in data["tables"].items():
             extra = f"   t_s {t['t_s'][0]:.3g}..{t['t_s'][1]:.3g}" if "t_s" in t else ""
             lines.append(f"{name:<10}{t['rows']:>14,}{t['parts']:>7}{_fmt_bytes(t['bytes']):>11}{extra}")
-    for section in data.get("sections", []):
+    if data.get("agents"):
         lines.append("")
-        lines.extend(section)
+        lines.extend(_agent_lines(data["agents"]))
     return "\n".join(lines) + "\n"

@@ -66,7 +66,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         if table == "kv":
             rng = _column_range(run, table, "t_s")
             if rng:
-                entry["t_s"] = [float(rng[0]), float(rng[1])]
+                entry["t_s"] = [float(rng[0]) + 0.0, float(rng[1]) + 0.0]
         tables[table] = entry
     span = None
     if starts:

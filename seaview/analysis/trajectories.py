@@ -1,0 +1,282 @@
+"""Agent-trajectory analysis: outcomes, failure sides, where episodes went wrong, flips
+between runs, the task x run matrix, action types. Pure polars: frames in, frames out.
+
+Failure side (llm / environment / infra / none), decided in this order:
+
+1. outcome ``resolved``                                   -> none
+2. exit status or any step error matches an API/provider
+   failure (rate limit, APIError, connection, 5xx, ...)   -> infra
+3. exit status says the environment failed
+   (exit_environment_error, exit_command_timeout,
+   execution-time limits, harness install/reset/test
+   errors, Inspect time limits)                           -> environment
+4. exit status says the model failed (exit_context,
+   exit_format, exit_cost, exit_forfeit, step/token
+   limits, mini-swe-agent LimitsExceeded/FormatError)     -> llm
+5. outcome ``error`` (the harness could not evaluate)     -> environment
+6. outcome ``unresolved`` (ran cleanly, wrong answer)     -> llm
+7. otherwise (not evaluated, no failure signal)           -> none
+
+``submitted (<reason>)`` (SWE-agent's autosubmission) is classified by its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+OUTCOMES = ("resolved", "unresolved", "error", "unknown")
+FAILURE_SIDES = ("llm", "environment", "infra", "none")
+
+INFRA_RE = (
+    r"(?i)(exit_api|api[ _-]?error|apiconnectionerror|ratelimit|rate[ _-]limit|serviceunavailable|"
+    r"internalservererror|authenticationerror|overloaded|bad gateway|gateway timeout|"
+    r"connection (?:reset|refused|error)|\b50[234]\b|\b529\b|litellm\.)"
+)
+ENV_RE = (
+    r"(?i)(exit_environment_error|exit_command_timeout|exit_total_execution_time|environmenterror|"
+    r"timeoutexpired|executiontimeout|install_fail|reset_failed|test_errored|test_timeout|no_logs|"
+    r"limit: (?:time|working)|docker|container)"
+)
+LLM_RE = (
+    r"(?i)(exit_context|exit_format|exit_cost|exit_forfeit|exit_step|exit_token|limitsexceeded|"
+    r"formaterror|contextwindow|context.length|limit: (?:token|message|context|cost)|max_tokens|"
+    r"no_generation|no_apply|empty_patch)"
+)
+ERROR_OBS_RE = (
+    r"(Traceback \(most recent call last\)|command not found|No such file or directory|"
+    r"(?:Syntax|Indentation|Name|Type|Attribute|Import|ModuleNotFound)Error:|"
+    r"introduced new syntax error|Permission denied|(?m:^(?:error|Error|ERROR):))"
+)
+LOOP_RUN = 3  # the same action this many times in a row is a loop
+
+ACTION_TYPES = ("submit", "test", "edit", "search", "view", "navigate", "run", "message", "other")
+_ACTION_RULES: list[tuple[str, str]] = [
+    ("submit", r"(?i)^\s*submit\b|\bsubmit\(\)|finish\b"),
+    ("test", r"(?i)\b(pytest|unittest|tox|nox|npm test|yarn test|go test|cargo test|make test|reproduce\w*\.py|run_tests?)\b"),
+    ("edit", r"(?i)^\s*(edit|create|insert|append|apply_patch|write|str_replace)\b|str_replace_editor|sed -i|cat\s*>|\bpatch\b|<<\s*'?EOF"),
+    ("search", r"(?i)^\s*(find_file|search_dir|search_file|grep|rg|find|ag|ack|git grep)\b"),
+    ("view", r"(?i)^\s*(open|cat|goto|scroll_up|scroll_down|head|tail|less|view|read|nl|sed -n)\b"),
+    ("navigate", r"(?i)^\s*(cd|ls|pwd|tree)\b"),
+    ("run", r"(?i)^\s*(python3?|bash|sh|node|make|pip|npm|git|cargo|go|java|\./)"),
+]
+
+
+def side_of_exit(exit_status: str | None, outcome: str | None, step_errors: str = "") -> str:
+    """Failure side for one episode (see the module docstring for the rules)."""
+    status = exit_status or ""
+    m = re.match(r"\s*submitted\s*\((.*)\)\s*$", status)
+    if m:
+        status = m.group(1)
+    if outcome == "resolved":
+        return "none"
+    if re.search(INFRA_RE, status) or (step_errors and re.search(INFRA_RE, step_errors)):
+        return "infra"
+    if re.search(ENV_RE, status):
+        return "environment"
+    if re.search(LLM_RE, status):
+        return "llm"
+    if outcome == "error":
+        return "environment"
+    if outcome == "unresolved":
+        return "llm"
+    return "none"
+
+
+def failure_sides(episodes: pl.LazyFrame | pl.DataFrame, steps: pl.LazyFrame | pl.DataFrame | None = None) -> pl.DataFrame:
+    """episode_id, outcome, exit_status, failure_side (recomputed from the rules)."""
+    eps = _lazy(episodes).select("episode_id", "outcome", "exit_status")
+    if steps is not None:
+        errs = (
+            _lazy(steps)
+            .filter(pl.col("error").is_not_null())
+            .group_by("episode_id")
+            .agg(pl.col("error").str.join(" | ").alias("_errors"))
+        )
+        eps = eps.join(errs, on="episode_id", how="left")
+    else:
+        eps = eps.with_columns(pl.lit(None, pl.String).alias("_errors"))
+    df = eps.collect()
+    sides = [
+        side_of_exit(s, o, e or "")
+        for s, o, e in zip(df["exit_status"].to_list(), df["outcome"].to_list(), df["_errors"].to_list())
+    ]
+    return df.drop("_errors").with_columns(pl.Series("failure_side", sides, pl.String))
+
+
+def outcome_counts(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """outcome, n, share — every outcome listed, zero counts included."""
+    counts = _lazy(episodes).group_by("outcome").len("n").collect()
+    base = pl.DataFrame({"outcome": list(OUTCOMES)})
+    other = counts.filter(~pl.col("outcome").is_in(OUTCOMES) | pl.col("outcome").is_null())
+    out = base.join(counts, on="outcome", how="left").with_columns(pl.col("n").fill_null(0).cast(pl.Int64))
+    if other.height:
+        out = pl.concat([out, other.with_columns(pl.col("outcome").fill_null("unknown"), pl.col("n").cast(pl.Int64))])
+    total = out["n"].sum()
+    return out.with_columns((pl.col("n") / max(total, 1)).alias("share"))
+
+
+def side_counts(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """failure_side, n — from the stored failure_side column."""
+    counts = _lazy(episodes).group_by("failure_side").len("n").collect()
+    base = pl.DataFrame({"failure_side": list(FAILURE_SIDES)})
+    return base.join(counts, on="failure_side", how="left").with_columns(pl.col("n").fill_null(0).cast(pl.Int64))
+
+
+def action_type_expr(col: str = "action") -> pl.Expr:
+    """A polars expression classifying an action string into ACTION_TYPES."""
+    a = pl.col(col)
+    expr = pl.when(a.is_null() | (a.str.strip_chars() == "") | (a == "message")).then(pl.lit("message"))
+    for name, pattern in _ACTION_RULES:
+        expr = expr.when(a.str.contains(pattern)).then(pl.lit(name))
+    return expr.otherwise(pl.lit("other"))
+
+
+def action_types(steps: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """action_type, n, share over all steps."""
+    df = _lazy(steps).select(action_type_expr().alias("action_type")).group_by("action_type").len("n").collect()
+    total = df["n"].sum()
+    return df.with_columns((pl.col("n") / max(total, 1)).alias("share")).sort("n", descending=True)
+
+
+def first_wrong_steps(steps: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """Per episode: first_error_step (first step with an error or an error-looking
+    observation), first_loop_step (first step repeating the same action LOOP_RUN times in a
+    row) and first_wrong_step (the earlier of the two). Episodes with neither are absent."""
+    lf = _lazy(steps).select("episode_id", "step", "action", "observation", "error").sort("episode_id", "step")
+    is_err = pl.col("error").is_not_null() | pl.col("observation").fill_null("").str.contains(ERROR_OBS_RE)
+    same = pl.lit(True)
+    for k in range(1, LOOP_RUN):
+        same = same & (pl.col("action") == pl.col("action").shift(k).over("episode_id"))
+    is_loop = pl.col("action").is_not_null() & (pl.col("action").str.strip_chars() != "") & same.fill_null(False)
+    return (
+        lf.with_columns(is_err.alias("_err"), is_loop.alias("_loop"))
+        .group_by("episode_id")
+        .agg(
+            pl.col("step").filter(pl.col("_err")).min().alias("first_error_step"),
+            pl.col("step").filter(pl.col("_loop")).min().alias("first_loop_step"),
+        )
+        .with_columns(pl.min_horizontal("first_error_step", "first_loop_step").alias("first_wrong_step"))
+        .filter(pl.col("first_wrong_step").is_not_null())
+        .sort("episode_id")
+        .collect()
+    )
+
+
+def episode_table(episodes: pl.LazyFrame | pl.DataFrame, steps: pl.LazyFrame | pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per episode: outcome, failure side, exit status, steps, tokens, cost,
+    duration, and where it first went wrong (when steps are given)."""
+    cols = ["episode_id", "task", "outcome", "failure_side", "exit_status", "n_steps",
+            "tokens_in", "tokens_out", "cost_usd", "duration_s", "model"]
+    df = _lazy(episodes).select(cols).collect()
+    if steps is not None:
+        df = df.join(first_wrong_steps(steps), on="episode_id", how="left")
+    return df
+
+
+def task_outcomes(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """task, outcome (best over the task's episodes: resolved > unresolved > error > unknown), n_episodes."""
+    rank = {o: i for i, o in enumerate(OUTCOMES)}
+    return (
+        _lazy(episodes)
+        .select(pl.col("task").cast(pl.String), pl.col("outcome").fill_null("unknown"))
+        .with_columns(pl.col("outcome").replace_strict(rank, default=len(OUTCOMES)).alias("_r"))
+        .group_by("task")
+        .agg(pl.col("outcome").sort_by("_r").first(), pl.len().alias("n_episodes"))
+        .sort("task")
+        .collect()
+    )
+
+
+FLIPS = ("newly_resolved", "regressed", "both", "neither", "missing_a", "missing_b")
+
+
+@dataclass(frozen=True)
+class FlipResult:
+    """Task flips between run A and run B."""
+
+    table: pl.DataFrame  # task, outcome_a, outcome_b, flip
+    counts: dict[str, int]  # every name in FLIPS
+    resolved_only_a: int  # resolved in A and not resolved in B (B unresolved or missing)
+    resolved_only_b: int
+
+    @property
+    def common(self) -> int:
+        return self.counts["newly_resolved"] + self.counts["regressed"] + self.counts["both"] + self.counts["neither"]
+
+
+def flips(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFrame) -> FlipResult:
+    """Which tasks flipped between two runs' episodes. A task counts as evaluated in a run
+    when it has an outcome other than unknown; otherwise it is missing there."""
+    ta = task_outcomes(a).rename({"outcome": "outcome_a", "n_episodes": "n_a"})
+    tb = task_outcomes(b).rename({"outcome": "outcome_b", "n_episodes": "n_b"})
+    t = ta.join(tb, on="task", how="full", coalesce=True)
+    ea = pl.col("outcome_a").is_not_null() & (pl.col("outcome_a") != "unknown")
+    eb = pl.col("outcome_b").is_not_null() & (pl.col("outcome_b") != "unknown")
+    ra, rb = pl.col("outcome_a") == "resolved", pl.col("outcome_b") == "resolved"
+    flip = (
+        pl.when(~ea).then(pl.lit("missing_a"))
+        .when(~eb).then(pl.lit("missing_b"))
+        .when(ra & rb).then(pl.lit("both"))
+        .when(~ra & rb).then(pl.lit("newly_resolved"))
+        .when(ra & ~rb).then(pl.lit("regressed"))
+        .otherwise(pl.lit("neither"))
+    )
+    table = t.with_columns(flip.alias("flip")).select("task", "outcome_a", "outcome_b", "flip").sort("flip", "task")
+    vc = dict(table.group_by("flip").len().iter_rows())
+    ra_n = table.filter(ra.fill_null(False) & ~rb.fill_null(False)).height
+    rb_n = table.filter(rb.fill_null(False) & ~ra.fill_null(False)).height
+    return FlipResult(table, {k: int(vc.get(k, 0)) for k in FLIPS}, ra_n, rb_n)
+
+
+def task_matrix(runs: dict[str, pl.LazyFrame | pl.DataFrame]) -> pl.DataFrame:
+    """task x run matrix of outcomes, with n_resolved, n_evaluated and success_rate per task."""
+    out: pl.DataFrame | None = None
+    for name, episodes in runs.items():
+        t = task_outcomes(episodes).select("task", pl.col("outcome").alias(name))
+        out = t if out is None else out.join(t, on="task", how="full", coalesce=True)
+    if out is None:
+        return pl.DataFrame({"task": []}, schema={"task": pl.String})
+    names = list(runs)
+    evaluated = [(pl.col(n).is_not_null() & (pl.col(n) != "unknown")).cast(pl.Int64) for n in names]
+    resolved = [(pl.col(n) == "resolved").fill_null(False).cast(pl.Int64) for n in names]
+    return (
+        out.with_columns(
+            pl.sum_horizontal(resolved).alias("n_resolved"),
+            pl.sum_horizontal(evaluated).alias("n_evaluated"),
+        )
+        .with_columns(
+            pl.when(pl.col("n_evaluated") > 0).then(pl.col("n_resolved") / pl.col("n_evaluated")).alias("success_rate")
+        )
+        .sort("task")
+    )
+
+
+def agent_digest(episodes: pl.LazyFrame | pl.DataFrame) -> dict[str, object]:
+    """Headline numbers of an agent run: counts by outcome and failure side, totals, means."""
+    lf = _lazy(episodes)
+    totals = lf.select(
+        pl.len().alias("episodes"),
+        pl.col("task").n_unique().alias("tasks"),
+        pl.col("n_steps").sum().alias("steps"),
+        pl.col("tokens_in").sum().alias("tokens_in"),
+        pl.col("tokens_out").sum().alias("tokens_out"),
+        pl.col("cost_usd").sum().alias("cost_usd"),
+        pl.col("duration_s").sum().alias("duration_s"),
+        pl.col("n_steps").mean().alias("mean_steps"),
+        pl.col("cost_usd").mean().alias("mean_cost_usd"),
+    ).collect().row(0, named=True)
+    return {
+        **totals,
+        "outcomes": dict(outcome_counts(lf).select("outcome", "n").iter_rows()),
+        "failure_sides": dict(side_counts(lf).iter_rows()),
+        "exit_statuses": dict(
+            lf.group_by("exit_status").len("n").sort("n", descending=True).limit(8).collect().iter_rows()
+        ),
+    }
+
+
+def _lazy(frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame

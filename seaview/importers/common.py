@@ -1,0 +1,162 @@
+"""What every importer shares: the parsed-episode record, JSON loading with clear errors,
+and lenient number parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ImportFormatError
+
+
+@dataclass
+class Episode:
+    """One agent episode as an importer read it; steps are dicts with `steps` columns."""
+
+    episode_id: str
+    task: str
+    source_file: str
+    model: str | None = None
+    exit_status: str | None = None
+    outcome: str = "unknown"
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    duration_s: float | None = None
+    api_calls: int | None = None
+    submission: str | None = None
+    started_at: dt.datetime | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        """The `episodes` row (totals fall back to sums over steps)."""
+        def total(key: str, own: Any) -> Any:
+            if own is not None:
+                return own
+            vals = [s[key] for s in self.steps if s.get(key) is not None]
+            return sum(vals) if vals else None
+
+        return {
+            "episode_id": self.episode_id,
+            "task": self.task,
+            "outcome": self.outcome,
+            "exit_status": self.exit_status,
+            "n_steps": len(self.steps),
+            "tokens_in": total("tokens_in", self.tokens_in),
+            "tokens_out": total("tokens_out", self.tokens_out),
+            "cost_usd": total("cost_usd", self.cost_usd),
+            "duration_s": total("duration_s", self.duration_s),
+            "model": self.model,
+            "api_calls": self.api_calls,
+            "submission": self.submission,
+            "source_file": self.source_file,
+            "started_at": self.started_at,
+        }
+
+
+@dataclass
+class Outcomes:
+    """Results from an evaluation report: task -> (outcome, detail such as 'no_apply')."""
+
+    source_file: str
+    results: dict[str, tuple[str, str | None]]
+    warnings: list[str] = field(default_factory=list)
+    model: str | None = None
+    submissions: dict[str, str] = field(default_factory=dict)
+
+
+def load_json(path: str, data: bytes | None = None) -> Any:
+    """Parse a JSON file; malformed input raises ImportFormatError with line and column."""
+    try:
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
+        return json.loads(data)
+    except json.JSONDecodeError as e:
+        raise ImportFormatError(path, f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise ImportFormatError(path, f"not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ImportFormatError(path, f"cannot read ({e.strerror or e})") from None
+
+
+def load_jsonl(path: str) -> list[Any]:
+    """Parse a JSON-lines file; a bad line raises ImportFormatError naming the line."""
+    out = []
+    try:
+        with open(path, "rb") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ImportFormatError(path, f"malformed JSON on line {lineno} column {e.colno}: {e.msg}") from None
+    except OSError as e:
+        raise ImportFormatError(path, f"cannot read ({e.strerror or e})") from None
+    return out
+
+
+def as_int(v: Any) -> int | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        try:
+            return int(float(v))
+        except (TypeError, ValueError):
+            return None
+
+
+def as_float(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_text(v: Any) -> str | None:
+    """Text as stored: strings verbatim, structured content as compact JSON."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list) and all(isinstance(x, dict) and "text" in x for x in v):
+        return "\n".join(str(x["text"]) for x in v)  # OpenAI/Anthropic content parts
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def parse_time(v: Any) -> dt.datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return dt.datetime.fromtimestamp(float(v), tz=dt.timezone.utc)
+    if isinstance(v, str):
+        try:
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return None
+
+
+def stem(path: str, suffixes: tuple[str, ...]) -> str:
+    name = os.path.basename(path)
+    for s in suffixes:
+        if name.endswith(s):
+            return name[: -len(s)]
+    return os.path.splitext(name)[0]
+
+
+def shape_error(path: str, expected: str, data: Any) -> ImportFormatError:
+    if isinstance(data, dict):
+        got = "object with keys " + ", ".join(sorted(map(str, data))[:8])
+    else:
+        got = type(data).__name__
+    return ImportFormatError(path, f"unknown shape: expected {expected}, found {got}")

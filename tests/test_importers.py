@@ -1,0 +1,260 @@
+"""Importers against the real files in ../shared/data (skipped when absent) and against
+small files derived from them or written to a known answer."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import zipfile
+
+import polars as pl
+import pytest
+
+from seaview.analysis.trajectories import flips
+from seaview.errors import SeaviewError
+from seaview.importers import import_paths
+from seaview.store import open_run
+
+from .conftest import run_cli
+
+V0 = "sweagent_v0_gpt4_test-repo-i1.traj"
+V1 = "sweagent_v1_test-repo_6e44b9__sweagenttestrepo-1c2844.traj"
+OH = "openhands_demo1_trajectory_export.json"
+
+
+def _import(paths, out, fmt="auto"):
+    rep = import_paths(fmt, [str(p) for p in paths], str(out), workers=1)
+    run = open_run(out)
+    return rep, run.scan("episodes").collect(), run.scan("steps").collect()
+
+
+@pytest.mark.parametrize("name", [V0, V1])
+def test_swe_agent_traj_imports_without_loss(shared_data, tmp_path, name):
+    raw = json.loads((shared_data / name).read_text())
+    rep, eps, steps = _import([shared_data / name], tmp_path / "r", "swe-agent")
+    assert rep.bad == [] and eps.height == 1
+    ep = eps.row(0, named=True)
+    stats = raw["info"]["model_stats"]
+    assert ep["n_steps"] == len(raw["trajectory"]) == steps.height
+    assert ep["tokens_in"] == stats["tokens_sent"] and ep["tokens_out"] == stats["tokens_received"]
+    assert ep["cost_usd"] == stats["instance_cost"] and ep["api_calls"] == stats["api_calls"]
+    assert ep["exit_status"] == raw["info"]["exit_status"]
+    assert ep["submission"] == raw["info"]["submission"]
+    for col in ("thought", "action", "observation"):
+        assert steps[col].to_list() == [s[col] for s in raw["trajectory"]]  # verbatim, \r\n included
+    if "execution_time" in raw["trajectory"][0]:
+        assert ep["duration_s"] == pytest.approx(sum(float(s["execution_time"]) for s in raw["trajectory"]))
+        assert ep["task"] == raw["replay_config"]["problem_statement"]["id"]
+
+
+def test_swe_agent_newer_shapes(shared_data, tmp_path):
+    raw = json.loads((shared_data / V1).read_text())
+    # 1.1+: steps carry the query sent to the model and extra_info
+    v11 = copy.deepcopy(raw)
+    for i, s in enumerate(v11["trajectory"]):
+        s["query"] = [{"role": "user", "content": f"q{i}"}]
+        s["extra_info"] = {"n": i}
+    v11["info"]["exit_status"] = "submitted (exit_cost)"
+    (tmp_path / "v11.traj").write_text(json.dumps(v11))
+    # RetryAgent: attempts, each with its own trajectory and info
+    retry = {"attempts": [copy.deepcopy(raw), copy.deepcopy(raw)], "info": {"exit_status": "submitted"}}
+    (tmp_path / "retry.traj").write_text(json.dumps(retry))
+    rep, eps, steps = _import([tmp_path / "v11.traj", tmp_path / "retry.traj"], tmp_path / "r")
+    assert rep.bad == []
+    e = {r["source_file"].rsplit("/", 1)[1]: r for r in eps.iter_rows(named=True)}
+    assert e["v11.traj"]["exit_status"] == "submitted (exit_cost)"
+    assert e["v11.traj"]["failure_side"] == "llm"  # autosubmitted after hitting the cost limit
+    n = len(raw["trajectory"])
+    assert e["retry.traj"]["n_steps"] == 2 * n
+    assert e["retry.traj"]["cost_usd"] == pytest.approx(2 * raw["info"]["model_stats"]["instance_cost"])
+    retry_steps = steps.filter(pl.col("episode_id") == e["retry.traj"]["episode_id"])
+    assert retry_steps["attempt"].to_list() == [0] * n + [1] * n
+    assert retry_steps["step"].to_list() == list(range(2 * n))
+    v11_steps = steps.filter(pl.col("episode_id") == e["v11.traj"]["episode_id"])
+    assert json.loads(v11_steps["extra_info"][2]) == {"n": 2}
+
+
+def test_mini_swe_agent_three_shapes(tmp_path):
+    msgs = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Fix the bug."},
+        {"role": "assistant", "content": "Look first.\n```bash\nls -la\n```"},
+        {"role": "user", "content": "<returncode>0</returncode>\nsetup.py"},
+        {"role": "assistant", "content": "Done.\n```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT\n```"},
+    ]
+    (tmp_path / "bare.traj.json").write_text(json.dumps(msgs))
+    v1 = {"info": {"exit_status": "Submitted", "submission": "diff", "model_stats": {"instance_cost": 0.25, "api_calls": 2},
+                   "config": {"model": {"model_name": "claude"}}},
+          "messages": msgs, "trajectory_format": "mini-swe-agent-1", "instance_id": "repo__x-1"}
+    (tmp_path / "v1.traj.json").write_text(json.dumps(v1))
+    msgs11 = copy.deepcopy(msgs)
+    msgs11[2]["extra"] = {"actions": [{"command": "ls -la"}], "response": {"usage": {"prompt_tokens": 100, "completion_tokens": 7}},
+                          "cost": 0.1, "timestamp": 1700000000.0}
+    msgs11[3] = {"role": "tool", "content": "setup.py", "extra": {"returncode": 2}}
+    msgs11[4]["extra"] = {"actions": [{"command": "submit"}], "response": {"usage": {"prompt_tokens": 120, "completion_tokens": 5}}, "cost": 0.15}
+    v11 = {**v1, "messages": msgs11, "trajectory_format": "mini-swe-agent-1.1", "instance_id": "repo__x-2",
+           "info": {**v1["info"], "exit_status": "LimitsExceeded"}}
+    (tmp_path / "v11.traj.json").write_text(json.dumps(v11))
+    rep, eps, steps = _import([tmp_path], tmp_path / "r")
+    assert rep.bad == [] and rep.formats == {"mini-swe-agent": 3}
+    e = {r["episode_id"]: r for r in eps.iter_rows(named=True)}
+    assert set(e) == {"bare", "repo__x-1", "repo__x-2"}
+    assert all(r["n_steps"] == 2 for r in e.values())
+    assert e["repo__x-1"]["cost_usd"] == 0.25 and e["repo__x-1"]["model"] == "claude"
+    assert e["repo__x-2"]["tokens_in"] == 220 and e["repo__x-2"]["tokens_out"] == 12
+    assert e["repo__x-2"]["failure_side"] == "llm"
+    s1 = steps.filter(pl.col("episode_id") == "repo__x-1").sort("step")
+    assert s1["action"].to_list() == ["ls -la", "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"]
+    assert s1["observation"][0] == "<returncode>0</returncode>\nsetup.py" and s1["thought"][0] == "Look first."
+    s2 = steps.filter(pl.col("episode_id") == "repo__x-2").sort("step")
+    assert s2["error"].to_list() == ["exit code 2", None]
+
+
+def test_openhands_export(shared_data, tmp_path):
+    raw = json.loads((shared_data / OH).read_text())
+    rep, eps, steps = _import([shared_data / OH], tmp_path / "r", "openhands")
+    ep = eps.row(0, named=True)
+    actions = [e for e in raw if "action" in e and e["action"] not in ("change_agent_state", "system", "recall")]
+    assert ep["n_steps"] == len(actions) == steps.height == 6
+    usage, seen = [0, 0], set()
+    for e in actions:
+        resp = (e.get("tool_call_metadata") or {}).get("model_response") or {}
+        if resp.get("id") and resp["id"] not in seen:
+            seen.add(resp["id"])
+            usage[0] += resp["usage"]["prompt_tokens"]
+            usage[1] += resp["usage"]["completion_tokens"]
+    assert [ep["tokens_in"], ep["tokens_out"]] == usage
+    assert ep["model"] == "claude-3-5-sonnet-20241022"
+    assert ep["exit_status"] == "awaiting_user_input"
+    s = steps.sort("step")
+    assert s["action"].to_list()[:2] == ["message", "mkdir -p /workspace/todo-app"]
+    assert s["action"][4] == "cd /workspace/todo-app && python3 -m http.server 8000"
+    assert s["error"][4] == "exit code -1" and s["error"][1] is None  # the server never returned
+    assert s["observation"][4] == next(e["content"] for e in raw if e.get("cause") == 13)
+
+
+def test_openhands_output_jsonl(shared_data, tmp_path):
+    raw = json.loads((shared_data / OH).read_text())
+    lines = [
+        {"instance_id": "todo-1", "history": raw, "metrics": {"accumulated_cost": 0.42, "accumulated_token_usage":
+         {"prompt_tokens": 1000, "completion_tokens": 50}}, "error": None, "test_result": {"git_patch": "diff"},
+         "metadata": {"llm_config": {"model": "claude"}}, "report": {"resolved": True}},
+        {"instance_id": "todo-2", "history": [], "error": "RateLimitError: too many requests", "metrics": {}},
+    ]
+    (tmp_path / "output.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    rep, eps, steps = _import([tmp_path / "output.jsonl"], tmp_path / "r")
+    e = {r["episode_id"]: r for r in eps.iter_rows(named=True)}
+    assert e["todo-1"]["n_steps"] == 6 and e["todo-1"]["cost_usd"] == 0.42 and e["todo-1"]["tokens_in"] == 1000
+    assert e["todo-1"]["outcome"] == "resolved" and e["todo-1"]["failure_side"] == "none"
+    assert e["todo-2"]["outcome"] == "error" and e["todo-2"]["failure_side"] == "infra"
+
+
+def test_inspect_json_and_eval_agree(shared_data, tmp_path):
+    raw = json.loads((shared_data / "inspect_ai_log_formats.json").read_text())
+    _, ej, sj = _import([shared_data / "inspect_ai_log_formats.json"], tmp_path / "j", "inspect")
+    _, ee, se = _import([shared_data / "inspect_ai_log_formats.eval"], tmp_path / "e", "inspect")
+    assert ej.drop("source_file").to_dicts() == ee.drop("source_file").to_dicts()
+    assert sj.to_dicts() == se.to_dicts()
+    ep = ej.row(0, named=True)
+    sample = raw["samples"][0]
+    assert ep["task"] == str(sample["id"]) and ep["outcome"] == "unresolved"  # score "I"
+    assert ep["tokens_in"] == sample["output"]["usage"]["input_tokens"] == 66
+    assert ep["tokens_out"] == sample["output"]["usage"]["output_tokens"] == 2
+    assert ep["exit_status"] == "stop" and ep["model"] == "llama3.1"
+    assert sj["thought"].to_list() == ["No"]
+
+
+def test_truncated_eval_and_malformed_json_name_the_file(shared_data, tmp_path):
+    data = (shared_data / "inspect_ai_log_formats.eval").read_bytes()
+    bad_eval = tmp_path / "cut.eval"
+    bad_eval.write_bytes(data[: len(data) // 2])
+    bad_json = tmp_path / "bad.traj"
+    bad_json.write_text('{"trajectory": [1, 2,\n  }')
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps({"hello": "world"}))
+    out = tmp_path / "r"
+    res = run_cli("import", str(bad_eval), str(bad_json), str(odd), str(shared_data / V0), "--out", str(out))
+    assert res.returncode == 1, res.stderr
+    err = res.stderr.splitlines()
+    assert any(str(bad_eval) in line and "truncated or corrupt" in line for line in err)
+    assert any(str(bad_json) in line and "malformed JSON at line 2 column 3" in line for line in err)
+    assert any(str(odd) in line and "unknown shape" in line for line in err)
+    assert "Traceback" not in res.stderr
+    assert open_run(out).num_rows("episodes") == 1  # the good file imported
+
+
+def test_nothing_imported_leaves_nothing(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    res = run_cli("import", str(bad), "--out", str(tmp_path / "r"))
+    assert res.returncode == 2 and "nothing imported" in res.stderr and res.stderr.count("\n") == 1
+    assert sorted(os.listdir(tmp_path)) == ["bad.json"]  # no run, no staging folder
+
+
+def test_auto_code_rover_flips(shared_data, tmp_path):
+    _, a, _ = _import([shared_data / "swebench-lite_report_auto-code-rover-run-1.json"], tmp_path / "a")
+    _, b, _ = _import([shared_data / "swebench-lite_report_auto-code-rover-run-2.json"], tmp_path / "b")
+    f = flips(a, b)
+    assert (f.counts["both"], f.resolved_only_a, f.resolved_only_b) == (38, 16, 19)
+    raw = json.loads((shared_data / "swebench-lite_report_auto-code-rover-run-1.json").read_text())
+    assert a.height == len(set(raw["generated"]) | set(raw["no_generation"]))
+    assert a.filter(pl.col("outcome") == "resolved").height == len(raw["resolved"])
+    assert set(a.filter(pl.col("exit_status") == "no_apply")["task"]) == set(raw["no_apply"]) - set(raw["resolved"])
+    res = run_cli("summary", str(tmp_path / "a"))
+    assert "resolved 54" in res.stdout
+
+
+def test_report_joins_trajectories_and_flags_duplicates(shared_data, tmp_path):
+    task = json.loads((shared_data / V1).read_text())["replay_config"]["problem_statement"]["id"]
+    report = {"schema_version": 2, "resolved_ids": [task, task], "unresolved_ids": ["other-1", task],
+              "error_ids": ["env-1"], "empty_patch_ids": []}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    rep, eps, _ = _import([shared_data / V1, tmp_path / "report.json"], tmp_path / "r")
+    e = {r["episode_id"]: r for r in eps.iter_rows(named=True)}
+    assert e[task]["outcome"] == "resolved" and e[task]["n_steps"] == 5
+    assert e["other-1"]["outcome"] == "unresolved" and e["other-1"]["n_steps"] is None
+    assert e["env-1"]["outcome"] == "error" and e["env-1"]["failure_side"] == "environment"
+    assert any("more than once" in w for w in rep.warnings)
+    assert any(task in w and "both resolved_ids and unresolved_ids" in w for w in rep.warnings)
+
+
+def test_preds_file(shared_data, tmp_path):
+    rep, eps, _ = _import([shared_data / "minisweagent_test_preds_results.json"], tmp_path / "r")
+    raw = json.loads((shared_data / "minisweagent_test_preds_results.json").read_text())
+    (iid, v), = raw.items()
+    ep = eps.row(0, named=True)
+    assert ep["task"] == iid and ep["outcome"] == "unknown" and ep["exit_status"] == "submitted"
+    assert ep["submission"] == v["model_patch"] and ep["model"] == v["model_name_or_path"]
+
+
+def test_every_shared_file_imports(shared_data, tmp_path):
+    res = run_cli("import", str(shared_data), "--out", str(tmp_path / "all"))
+    assert res.returncode == 0, res.stderr
+    assert "castillo" not in res.stderr  # a lengths file, not a trajectory: ignored, not an error
+    assert "ignored 1 file(s)" in res.stderr
+
+
+def test_hostile_text_is_stored_verbatim(tmp_path):
+    hostile = "\x1b[2J\x1b]52;c;ZXZpbA==\x07<script>alert(1)</script>[bold red]x[/]\x00"
+    traj = {"trajectory": [{"thought": hostile, "action": "ls", "observation": hostile}], "info": {"exit_status": hostile}}
+    (tmp_path / "h.traj").write_text(json.dumps(traj))
+    _, eps, steps = _import([tmp_path / "h.traj"], tmp_path / "r")
+    assert steps["observation"][0] == hostile and eps["exit_status"][0] == hostile
+    res = run_cli("summary", str(tmp_path / "r"))
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout and "\x00" not in res.stdout
+
+
+def test_existing_out_is_refused(tmp_path, shared_data):
+    (tmp_path / "r").mkdir()
+    with pytest.raises(SeaviewError, match="already exists"):
+        import_paths("auto", [str(shared_data / V0)], str(tmp_path / "r"))
+
+
+def test_parallel_import_matches_serial(shared_data, tmp_path):
+    files = [str(shared_data / n) for n in (V0, V1, OH, "inspect_ai_log_formats.eval")]
+    import_paths("auto", files, str(tmp_path / "s"), workers=1)
+    import_paths("auto", files, str(tmp_path / "p"), workers=2)
+    a, b = open_run(tmp_path / "s"), open_run(tmp_path / "p")
+    for t in ("episodes", "steps"):
+        assert a.scan(t).collect().to_dicts() == b.scan(t).collect().to_dicts()

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import polars as pl
+import pytest
+
+from seaview.analysis.trajectories import (
+    action_type_expr,
+    action_types,
+    agent_digest,
+    failure_sides,
+    first_wrong_steps,
+    flips,
+    outcome_counts,
+    side_of_exit,
+    task_matrix,
+)
+from seaview.collectors import TrajectoryLogger
+from seaview.store import open_run
+
+
+@pytest.mark.parametrize(
+    "exit_status, outcome, errors, side",
+    [
+        ("submitted", "resolved", "", "none"),
+        ("exit_cost", "resolved", "", "none"),
+        ("submitted", "unresolved", "", "llm"),
+        ("exit_context", "unknown", "", "llm"),
+        ("exit_format", None, "", "llm"),
+        ("submitted (exit_cost)", "unknown", "", "llm"),
+        ("LimitsExceeded", "unknown", "", "llm"),
+        ("exit_environment_error", "unresolved", "", "environment"),
+        ("exit_command_timeout", "unknown", "", "environment"),
+        ("submitted (exit_command_timeout)", "unresolved", "", "environment"),
+        ("install_fail", "error", "", "environment"),
+        ("submitted", "error", "", "environment"),
+        ("exit_api", "unknown", "", "infra"),
+        ("error: RateLimitError: slow down", "error", "", "infra"),
+        ("submitted", "unresolved", "openai.APIConnectionError", "infra"),
+        ("submitted", "unknown", "", "none"),
+        (None, "unknown", "", "none"),
+    ],
+)
+def test_failure_side_rules(exit_status, outcome, errors, side):
+    assert side_of_exit(exit_status, outcome, errors) == side
+
+
+def _steps(rows):
+    return pl.DataFrame(rows, schema={"episode_id": pl.String, "step": pl.Int64, "action": pl.String,
+                                      "observation": pl.String, "error": pl.String}, orient="row")
+
+
+def test_first_wrong_step_error_and_loop():
+    steps = _steps([
+        ("a", 0, "ls", "setup.py", None),
+        ("a", 1, "open x.py", "[File: x.py]", None),
+        ("a", 2, "python x.py", "Traceback (most recent call last):\n  ...", None),
+        ("a", 3, "edit 1:2", "ok", None),
+        ("b", 0, "ls", "ok", None),
+        ("b", 1, "scroll_down", "...", None),
+        ("b", 2, "scroll_down", "...", None),
+        ("b", 3, "scroll_down", "...", None),
+        ("b", 4, "cat y", "", "exit code 1"),
+        ("c", 0, "ls", "fine", None),
+        ("c", 1, "ls", "fine", None),  # only twice: not a loop
+        ("c", 2, "submit", "", None),
+    ])
+    got = {r["episode_id"]: r for r in first_wrong_steps(steps).iter_rows(named=True)}
+    assert set(got) == {"a", "b"}
+    assert (got["a"]["first_error_step"], got["a"]["first_loop_step"], got["a"]["first_wrong_step"]) == (2, None, 2)
+    assert (got["b"]["first_error_step"], got["b"]["first_loop_step"], got["b"]["first_wrong_step"]) == (4, 3, 3)
+
+
+def test_action_types():
+    actions = ["submit", "python -m pytest tests/ -x", "edit 10:12\nfoo\nend_of_edit", "str_replace_editor create /a.py",
+               "find_file setup.py", "search_dir 'def main'", "open src/app.py", "cat README.md", "cd src", "ls -la",
+               "python setup.py build", None, "message", "frobnicate"]
+    df = pl.DataFrame({"action": actions}).with_columns(action_type_expr().alias("t"))
+    assert df["t"].to_list() == ["submit", "test", "edit", "edit", "search", "search", "view", "view", "navigate",
+                                 "navigate", "run", "message", "message", "other"]
+    counts = dict(action_types(df).select("action_type", "n").iter_rows())
+    assert counts["search"] == 2 and counts["message"] == 2 and sum(counts.values()) == len(actions)
+
+
+def _eps(rows):
+    return pl.DataFrame(rows, schema={"task": pl.String, "outcome": pl.String}, orient="row")
+
+
+def test_flips_and_matrix():
+    a = _eps([("t1", "resolved"), ("t2", "resolved"), ("t3", "unresolved"), ("t4", "unresolved"), ("t5", "resolved"),
+              ("t7", "unknown")])
+    b = _eps([("t1", "resolved"), ("t2", "unresolved"), ("t3", "resolved"), ("t4", "error"), ("t6", "resolved"),
+              ("t7", "resolved")])
+    f = flips(a, b)
+    assert f.counts == {"newly_resolved": 1, "regressed": 1, "both": 1, "neither": 1, "missing_a": 2, "missing_b": 1}
+    assert (f.resolved_only_a, f.resolved_only_b) == (2, 3)
+    assert dict(f.table.select("task", "flip").iter_rows())["t2"] == "regressed"
+    c = _eps([("t1", "unresolved"), ("t1", "resolved"), ("t2", "unresolved")])  # best of repeated episodes
+    m = task_matrix({"a": a, "b": b, "c": c})
+    row = {r["task"]: r for r in m.iter_rows(named=True)}
+    assert row["t1"]["c"] == "resolved" and row["t1"]["n_resolved"] == 3 and row["t1"]["success_rate"] == 1.0
+    assert row["t2"]["n_evaluated"] == 3 and row["t2"]["success_rate"] == pytest.approx(1 / 3)
+    assert row["t7"]["n_evaluated"] == 1
+
+
+def test_outcome_counts_lists_every_outcome():
+    df = outcome_counts(_eps([("a", "resolved"), ("b", "resolved"), ("c", "error")]))
+    assert dict(df.select("outcome", "n").iter_rows()) == {"resolved": 2, "unresolved": 0, "error": 1, "unknown": 0}
+
+
+def test_trajectory_logger_roundtrip(tmp_path):
+    run_dir = tmp_path / "r"
+    with TrajectoryLogger(run_dir, model="toy", params={"max_steps": 5}) as log:
+        with log.episode("task-1") as ep:
+            ep.step(thought="look", action="ls", observation="a.py", tokens_in=10, tokens_out=2, cost_usd=0.01)
+            ep.step(action="python -m pytest", observation="1 passed", tokens_in=12, tokens_out=3, cost_usd=0.02)
+            ep.finish(outcome="resolved", exit_status="submitted", submission="diff")
+        with pytest.raises(RuntimeError):
+            with log.episode("task-2") as ep:
+                ep.step(action="ls", observation="", error="exit_command_timeout")
+                raise RuntimeError("sandbox died")
+        with log.episode("task-1") as ep:  # a second attempt at the same task
+            ep.step(action="ls")
+    run = open_run(run_dir)
+    eps = {r["episode_id"]: r for r in run.scan("episodes").collect().iter_rows(named=True)}
+    assert set(eps) == {"task-1", "task-2", "task-1#2"}
+    e1 = eps["task-1"]
+    assert (e1["n_steps"], e1["tokens_in"], e1["tokens_out"], e1["outcome"]) == (2, 22, 5, "resolved")
+    assert e1["cost_usd"] == pytest.approx(0.03) and e1["failure_side"] == "none" and e1["model"] == "toy"
+    e2 = eps["task-2"]
+    assert e2["outcome"] == "error" and e2["exit_status"] == "exception: RuntimeError: sandbox died"
+    steps = run.scan("steps").collect()
+    assert steps.height == 4
+    assert run.manifest["params"] == {"max_steps": 5} and run.manifest["source"]["tool"] == "TrajectoryLogger"
+    fs = failure_sides(run.scan("episodes"), run.scan("steps"))
+    assert dict(fs.select("episode_id", "failure_side").iter_rows())["task-1"] == "none"
+    d = agent_digest(run.scan("episodes"))
+    assert d["episodes"] == 3 and d["tasks"] == 2 and d["outcomes"]["resolved"] == 1
+
+
+def test_trajectory_logger_crash_keeps_flushed_episodes(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from seaview.collectors import TrajectoryLogger
+        log = TrajectoryLogger({str(tmp_path / 'r')!r}, flush_steps=1)
+        for i in range(10**6):
+            with log.episode(f"t{{i}}") as ep:
+                ep.step(action="ls", observation="x" * 100)
+                ep.finish(outcome="unresolved")
+            print(i, flush=True)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    for _ in range(20):
+        proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    run = open_run(tmp_path / "r")
+    eps = run.scan("episodes").collect()
+    assert eps.height >= 20
+    # every episode that landed has its steps, and vice versa (or the step part is the one in flight)
+    n_steps = run.scan("steps").collect().height
+    assert n_steps in (eps.height, eps.height - 1, eps.height + 1)
