@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from seaview.analysis.trajectories import side_of_exit
 from seaview.store import RunWriter
 
 ACTIONS = ["ls -la", "open src/app.py", "search_dir 'def main'", "edit 12:14", "python -m pytest -x", "submit",
@@ -51,9 +52,10 @@ def steps_and_episodes(n_episodes: int, n_steps: int, seed: int = 0, flip: float
     if flip:  # ...then flip a fraction so diffs have something to find
         idx = rng.random(n_episodes) < flip
         outcome[idx] = np.where(outcome[idx] == "resolved", "unresolved", "resolved")
+    exits = rng.choice(EXITS, n_episodes, p=[0.7, 0.1, 0.05, 0.05, 0.05, 0.05])
     episodes = pa.table({
-        "episode_id": ids, "task": ids, "outcome": outcome,
-        "exit_status": rng.choice(EXITS, n_episodes, p=[0.7, 0.1, 0.05, 0.05, 0.05, 0.05]),
+        "episode_id": ids, "task": ids, "outcome": outcome, "exit_status": exits,
+        "failure_side": [side_of_exit(e, o) for e, o in zip(exits, outcome)],
         "n_steps": per, "tokens_in": per * 3000, "tokens_out": per * 150,
         "cost_usd": per * 0.01, "duration_s": per * 4.2, "model": ["synthetic-model"] * n_episodes,
     })

@@ -71,14 +71,16 @@ def summary(
     run: str = typer.Argument(..., help="Run folder or URL."),
     format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
     skip_bad_parts: bool = typer.Option(False, "--skip-bad-parts", help="Leave out unreadable parts (listed on stderr) instead of failing."),
+    deep: bool = typer.Option(False, "--deep", help="Also read the steps table: action types, where episodes went wrong."),
 ) -> None:
-    """What a run holds: tables, row counts, model, params, time span (metadata only)."""
+    """What a run holds: tables, row counts, model, params, time span; for agent runs,
+    outcomes and failure sides. Big tables are described from metadata only."""
     from .report.summary import render_summary_text, summarize
 
     opened = _open(run, skip_bad_parts)
     for problem in opened.problems:
         sys.stderr.write(f"seaview: warning: skipped {problem}\n")
-    data = summarize(opened)
+    data = summarize(opened, deep=deep)
     if format is TextOrJson.json:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     else:

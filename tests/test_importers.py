@@ -252,9 +252,14 @@ def test_existing_out_is_refused(tmp_path, shared_data):
 
 
 def test_parallel_import_matches_serial(shared_data, tmp_path):
-    files = [str(shared_data / n) for n in (V0, V1, OH, "inspect_ai_log_formats.eval")]
+    files = [str(shared_data / n) for n in (V0, "inspect_ai_log_formats.json", V1, OH, "inspect_ai_log_formats.eval")]
     import_paths("auto", files, str(tmp_path / "s"), workers=1)
-    import_paths("auto", files, str(tmp_path / "p"), workers=2)
+    rep = import_paths("auto", files, str(tmp_path / "p"), workers=2)
     a, b = open_run(tmp_path / "s"), open_run(tmp_path / "p")
     for t in ("episodes", "steps"):
         assert a.scan(t).collect().to_dicts() == b.scan(t).collect().to_dicts()
+    # the same Inspect sample from .json and .eval: the second is renamed, with its steps
+    assert any("stored as 'popularity/1/epoch1#2'" in w for w in rep.warnings)
+    eps = b.scan("episodes").collect()
+    per_episode = b.scan("steps").group_by("episode_id").len().collect()
+    assert dict(per_episode.iter_rows()) == {e: n for e, n in eps.select("episode_id", "n_steps").iter_rows()}

@@ -23,16 +23,24 @@ FORMATS = ("auto", "swe-agent", "mini-swe-agent", "openhands", "inspect", "swebe
 
 @dataclass
 class ParsedFile:
-    """What one worker made of one input file."""
+    """What a worker made of one input file (its steps go into the chunk's table)."""
 
     path: str
     format: str | None = None
     episodes: list[dict[str, Any]] = field(default_factory=list)  # episode rows (no steps)
     step_errors: list[str] = field(default_factory=list)  # joined step errors, per episode
-    steps: pa.Table | None = None
+    n_step_rows: int = 0
     outcomes: Outcomes | None = None
     error: str | None = None
     skipped: bool = False
+
+
+@dataclass
+class ParsedChunk:
+    """A run of consecutive files parsed by one worker, with all their steps in one table."""
+
+    files: list[ParsedFile]
+    steps_ipc: bytes | None  # Arrow IPC stream: cheap to send between processes
 
 
 @dataclass
@@ -92,10 +100,8 @@ def _parse_content(path: str, fmt: str) -> tuple[str, list[Episode] | Outcomes]:
     return detected, parsers[detected](path, data)
 
 
-def parse_file(item: tuple[str, str, bool]) -> ParsedFile:
-    """Parse one file (runs in a worker process). Never raises for bad input."""
-    from ..store.writer import conform
-
+def parse_file(item: tuple[str, str, bool], step_rows: list[dict[str, Any]]) -> ParsedFile:
+    """Parse one file, appending its step rows to ``step_rows``. Never raises for bad input."""
     path, fmt, explicit = item
     result = ParsedFile(path)
     try:
@@ -113,41 +119,84 @@ def parse_file(item: tuple[str, str, bool]) -> ParsedFile:
     if isinstance(parsed, Outcomes):
         result.outcomes = parsed
         return result
-    rows = []
     for ep in parsed:
         result.episodes.append(ep.row())
         result.step_errors.append(" | ".join(s["error"] for s in ep.steps if s.get("error")))
         for s in ep.steps:
             s["episode_id"] = ep.episode_id
-        rows.extend(ep.steps)
-    try:
-        result.steps = conform("steps", rows, where=path) if rows else None
-    except SeaviewError as e:
-        result.error = str(e)
+        step_rows.extend(ep.steps)
+        result.n_step_rows += len(ep.steps)
     return result
 
 
-def _uniquify(episodes: list[dict[str, Any]], steps: list[pa.Table | None], warnings: list[str]) -> list[pa.Table | None]:
-    """Give repeated episode ids a #n suffix (e.g. the same task in two files)."""
+def parse_chunk(items: list[tuple[str, str, bool]]) -> ParsedChunk:
+    """Parse consecutive files (runs in a worker process); steps become one Arrow table."""
+    from ..store.writer import conform
+
+    files: list[ParsedFile] = []
+    rows: list[dict[str, Any]] = []
+    spans: list[tuple[int, int]] = []
+    for item in items:
+        start = len(rows)
+        files.append(parse_file(item, rows))
+        spans.append((start, len(rows)))
+    if not rows:
+        return ParsedChunk(files, None)
+    try:
+        table = conform("steps", rows, where=items[0][0])
+    except SeaviewError:  # some file's values do not fit: find it, keep the others
+        tables = []
+        for i, (a, b) in enumerate(spans):
+            if a == b:
+                continue
+            try:
+                tables.append(conform("steps", rows[a:b], where=files[i].path))
+            except SeaviewError as e:
+                files[i] = ParsedFile(files[i].path, error=str(e))
+        if not tables:
+            return ParsedChunk(files, None)
+        table = pa.concat_tables(tables, promote_options="permissive")
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return ParsedChunk(files, sink.getvalue().to_pybytes())
+
+
+def _chunks(items: list[Any], n: int) -> list[list[Any]]:
+    size = max(1, -(-len(items) // n))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _uniquify(episodes: list[dict[str, Any]], warnings: list[str]) -> dict[int, dict[str, str]]:
+    """Give repeated episode ids a #n suffix (e.g. the same task in two files).
+    Returns {chunk index: {old id: new id}} for the steps to follow."""
     seen: dict[str, int] = {}
     renames: dict[int, dict[str, str]] = {}
     for ep in episodes:
         eid = ep["episode_id"]
         seen[eid] = seen.get(eid, 0) + 1
+        chunk = ep.pop("_chunk")
         if seen[eid] > 1:
             new = f"{eid}#{seen[eid]}"
             warnings.append(f"{ep['source_file']}: episode '{eid}' already imported from another file; stored as '{new}'")
-            renames.setdefault(ep.pop("_file_index"), {})[eid] = new
+            renames.setdefault(chunk, {})[f"{ep.pop('_row0')}:{eid}"] = new
             ep["episode_id"] = new
         else:
-            ep.pop("_file_index")
-    out = []
-    for i, t in enumerate(steps):
-        if t is not None and i in renames:
-            ids = [renames[i].get(x, x) for x in t.column("episode_id").to_pylist()]
-            t = t.set_column(t.schema.get_field_index("episode_id"), "episode_id", pa.array(ids, pa.string()))
-        out.append(t)
-    return out
+            ep.pop("_row0")
+    return renames
+
+
+def _rename_steps(table: pa.Table, renames: dict[str, str], starts: list[int]) -> pa.Table:
+    """Apply {"<first row of the file>:<old id>": new id} to a chunk's steps."""
+    import bisect
+
+    ids = table.column("episode_id").to_pylist()
+    for i, eid in enumerate(ids):
+        file_start = starts[bisect.bisect_right(starts, i) - 1]
+        new = renames.get(f"{file_start}:{eid}")
+        if new is not None:
+            ids[i] = new
+    return table.set_column(table.schema.get_field_index("episode_id"), "episode_id", pa.array(ids, pa.string()))
 
 
 def import_paths(
@@ -176,33 +225,39 @@ def import_paths(
     n_workers = workers or min(len(items), os.cpu_count() or 1)
     if n_workers > 1 and len(items) > 1:
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            parsed = list(pool.map(parse_file, items, chunksize=max(1, len(items) // (n_workers * 8))))
+            chunks = list(pool.map(parse_chunk, _chunks(items, n_workers * 4)))
     else:
-        parsed = [parse_file(i) for i in items]
+        chunks = [parse_chunk(items)] if items else []
 
     episodes: list[dict[str, Any]] = []
     step_errors: list[str] = []
     steps: list[pa.Table | None] = []
+    file_starts: list[list[int]] = []
     outcome_files: list[Outcomes] = []
-    for i, pf in enumerate(parsed):
-        if pf.error:
-            report.bad.append(pf.error)
-            continue
-        if pf.skipped:
-            report.skipped.append(pf.path)
-            continue
-        report.files += 1
-        report.formats[pf.format or "?"] = report.formats.get(pf.format or "?", 0) + 1
-        if pf.outcomes is not None:
-            outcome_files.append(pf.outcomes)
-            report.warnings += pf.outcomes.warnings
-            continue
-        for ep in pf.episodes:
-            ep["_file_index"] = len(steps)
-        episodes += pf.episodes
-        step_errors += pf.step_errors
-        steps.append(pf.steps)
-    steps = _uniquify(episodes, steps, report.warnings)
+    for ci, chunk in enumerate(chunks):
+        steps.append(pa.ipc.open_stream(chunk.steps_ipc).read_all() if chunk.steps_ipc else None)
+        row = 0
+        starts = []
+        for pf in chunk.files:
+            starts.append(row)
+            if pf.error:
+                report.bad.append(pf.error)
+            elif pf.skipped:
+                report.skipped.append(pf.path)
+            else:
+                report.files += 1
+                report.formats[pf.format or "?"] = report.formats.get(pf.format or "?", 0) + 1
+                if pf.outcomes is not None:
+                    outcome_files.append(pf.outcomes)
+                    report.warnings += pf.outcomes.warnings
+                for ep in pf.episodes:
+                    ep["_chunk"], ep["_row0"] = ci, row
+                episodes += pf.episodes
+                step_errors += pf.step_errors
+            row += pf.n_step_rows
+        file_starts.append(starts)
+    for ci, renames in _uniquify(episodes, report.warnings).items():
+        steps[ci] = _rename_steps(steps[ci], renames, file_starts[ci])  # type: ignore[arg-type]
 
     # evaluation reports fill outcomes by task id; tasks without a trajectory get a row
     by_task: dict[str, list[dict[str, Any]]] = {}

@@ -10,7 +10,7 @@ from ..store.summary import run_summary
 from ..textsafe import one_line
 
 
-def summarize(run: Run) -> dict[str, Any]:
+def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
     """The summary of ``run``: store metadata, plus per-kind digests where tables exist.
 
     Only small tables (episodes) are read; big ones (steps, lengths) are described from
@@ -21,6 +21,17 @@ def summarize(run: Run) -> dict[str, Any]:
         from ..analysis.trajectories import agent_digest
 
         data["agents"] = agent_digest(run.scan("episodes"))
+        if deep and run.has("steps"):
+            from ..analysis.trajectories import action_types, first_wrong_steps
+
+            wrong = first_wrong_steps(run.scan("steps"))
+            data["agents"]["action_types"] = dict(action_types(run.scan("steps")).select("action_type", "n").iter_rows())
+            data["agents"]["went_wrong"] = {
+                "episodes": wrong.height,
+                "first_error": int(wrong["first_error_step"].is_not_null().sum()),
+                "loops": int(wrong["first_loop_step"].is_not_null().sum()),
+                "median_first_wrong_step": wrong["first_wrong_step"].median() if wrong.height else None,
+            }
     return data
 
 
@@ -40,6 +51,12 @@ def _agent_lines(d: dict[str, Any]) -> list[str]:
         tot.append(f"time {d['duration_s']:,.0f} s")
     if tot:
         lines.append("totals    " + ", ".join(tot))
+    if d.get("action_types"):
+        lines.append("actions   " + ", ".join(f"{k} {v:,}" for k, v in d["action_types"].items()))
+    w = d.get("went_wrong")
+    if w:
+        med = f", median first wrong step {w['median_first_wrong_step']:.0f}" if w["median_first_wrong_step"] is not None else ""
+        lines.append(f"wrong     {w['episodes']:,} episodes went wrong ({w['first_error']:,} with an error, {w['loops']:,} looping){med}")
     if d.get("exit_statuses"):
         lines.append("exits     " + one_line(", ".join(f"{k} {v:,}" for k, v in d["exit_statuses"].items()), 300))
     return lines

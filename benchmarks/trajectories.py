@@ -1,0 +1,119 @@
+"""Agent-trajectory benchmarks.
+
+1. Import 1,000 SWE-agent trajectories of ~100 KB each, against just `json.loads` of the
+   same files (target: at most 3x, using both cores).
+2. Trajectory analysis (outcomes, failure sides, first wrong step, action types, flips,
+   task matrix) on two runs of 10k episodes / 1M steps each (target: under 2 s).
+
+    python benchmarks/trajectories.py [--files 1000] [--steps 1000000]
+
+The trajectories are synthetic, written in SWE-agent 1.0's shape with observation sizes
+drawn so files average ~100 KB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from seaview.analysis import trajectories as T  # noqa: E402
+from seaview.importers import import_paths  # noqa: E402
+from seaview.store import open_run  # noqa: E402
+
+ACTIONS = ["find_file setup.py", "open src/app.py", "search_dir 'def main'", "edit 12:14\nx = 1\nend_of_edit",
+           "python -m pytest -x", "scroll_down", "submit"]
+
+
+def make_traj(rng: random.Random, i: int) -> dict:
+    steps = []
+    for s in range(rng.randint(15, 35)):
+        obs = "\n".join(f"{n:5d}: line of source code number {n} {'#' * rng.randint(0, 40)}" for n in range(rng.randint(20, 100)))
+        steps.append({"action": rng.choice(ACTIONS), "observation": obs, "response": "I will look.", "thought": "I will look.",
+                      "execution_time": rng.random(), "state": {"open_file": "src/app.py", "working_dir": "/repo"}})
+    return {"environment": "main", "trajectory": steps, "history": [],
+            "info": {"exit_status": rng.choice(["submitted", "exit_cost", "exit_context"]), "submission": "diff --git",
+                     "model_stats": {"instance_cost": rng.random(), "tokens_sent": rng.randint(1000, 99999),
+                                     "tokens_received": rng.randint(100, 999), "api_calls": len(steps)}},
+            "replay_config": {"problem_statement": {"id": f"repo__task-{i}"}}}
+
+
+def best_of(n, fn):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def bench_import(n_files: int, tmp: str) -> None:
+    src = os.path.join(tmp, "trajs")
+    os.makedirs(src)
+    rng = random.Random(0)
+    for i in range(n_files):
+        with open(os.path.join(src, f"repo__task-{i}.traj"), "w") as f:
+            json.dump(make_traj(rng, i), f)
+    files = sorted(os.listdir(src))
+    size = sum(os.path.getsize(os.path.join(src, f)) for f in files)
+
+    def loads_only():
+        for f in files:
+            with open(os.path.join(src, f), "rb") as fh:
+                json.loads(fh.read())
+
+    def do_import():
+        out = os.path.join(tmp, "imported")
+        shutil.rmtree(out, ignore_errors=True)
+        import_paths("swe-agent", [src], out)
+
+    t_json = best_of(3, loads_only)
+    t_imp = best_of(3, do_import)
+    print(f"import {n_files} SWE-agent trajectories ({size / n_files / 1024:.0f} KB each, {size / 2**20:.0f} MB): "
+          f"seaview import {t_imp:.2f} s, json.loads only {t_json:.2f} s, ratio {t_imp / t_json:.2f}x "
+          f"(target <= 3x, {os.cpu_count()} cores)")
+
+
+def bench_analysis(n_steps: int, tmp: str) -> None:
+    synth = os.path.join(os.path.dirname(__file__), "synth.py")
+    for name, flip in (("a", 0.0), ("b", 0.1)):
+        subprocess.run([sys.executable, synth, os.path.join(tmp, name), "--episodes", "10000", "--steps", str(n_steps),
+                        "--seed", "1" if name == "b" else "0", "--flip", str(flip)], check=True, capture_output=True)
+    a, b = open_run(os.path.join(tmp, "a")), open_run(os.path.join(tmp, "b"))
+
+    def analyse():
+        T.agent_digest(a.scan("episodes"))
+        T.failure_sides(a.scan("episodes"), a.scan("steps"))
+        T.first_wrong_steps(a.scan("steps"))
+        T.action_types(a.scan("steps"))
+        T.flips(a.scan("episodes"), b.scan("episodes"))
+        T.task_matrix({"a": a.scan("episodes"), "b": b.scan("episodes")})
+
+    t = best_of(3, analyse)
+    print(f"trajectory analysis, 10k episodes / {n_steps:,} steps (+ flips and matrix against a second run): "
+          f"{t:.2f} s (target < 2 s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=1_000_000)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="seaview-bench-")
+    try:
+        bench_import(a.files, tmp)
+        bench_analysis(a.steps, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
