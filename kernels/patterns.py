@@ -1,0 +1,163 @@
+"""MInference-style sparse-pattern recall per head, exact.
+
+For each density in a ladder (the fraction of the visible causal attention entries a
+pattern may keep) three patterns are scored by the attention mass they keep:
+
+- ``a_shape``: the first ``sink`` keys plus a recent window sized to the budget
+  (StreamingLLM / DuoAttention / MInference A-shape);
+- ``vertical_slash``: the top-n key columns and the top-n diagonals, chosen from the
+  attention of the last ``last_q`` queries as MInference estimates them, n sized to the budget;
+- ``block_sparse``: per query block, the top key blocks by pooled-q . pooled-k score
+  (MInference's block-sparse estimate), as many as the budget allows.
+
+Kept mass is exact: A-shape from the diagonal mass and the sink columns, vertical-slash from
+a masked pass, block-sparse from exact block masses. ``best_pattern`` is the pattern that
+reaches ``target`` recall at the smallest density (ties: a_shape, vertical_slash,
+block_sparse); ``dense`` when none does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._args import KernelArgumentError, check
+from .api import Impl, _backend, attention_slice, block_mass, diag_mass, masked_mass, row_lse
+
+PATTERNS = ("a_shape", "vertical_slash", "block_sparse")
+DEFAULT_DENSITIES = (0.05, 0.1, 0.2, 0.3)
+
+
+@dataclass(frozen=True)
+class PatternRecall:
+    """Recall of each pattern at each density, per head, and each head's best pattern."""
+
+    densities: tuple[float, ...]
+    recall: torch.Tensor  # (H_q, 3, len(densities)) float32, patterns in PATTERNS order
+    best_pattern: list[str]  # per head: a name in PATTERNS, or "dense"
+    best_density: torch.Tensor  # (H_q,) density at which the best pattern reaches target (nan: dense)
+    best_recall: torch.Tensor  # (H_q,) recall of the best pattern there (dense: best recall at max density)
+
+
+def _a_shape_window(pos: torch.Tensor, sink: int, budget: float, n_k: int) -> int:
+    """Smallest recent window r whose A-shape (sink + r) keeps at least ``budget`` entries."""
+    def kept(r: int) -> float:
+        w = torch.clamp(pos + 1, max=r)
+        s = torch.clamp(torch.clamp(pos - r + 1, min=0), max=sink)
+        return float((w + s).sum())
+
+    lo, hi = 0, n_k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if kept(mid) >= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def pattern_recall(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    *,
+    target: float = 0.9,
+    densities: tuple[float, ...] = DEFAULT_DENSITIES,
+    sink: int = 64,
+    last_q: int = 64,
+    block: int = 64,
+    q_offset: int | None = None,
+    scale: float | None = None,
+    sinks: torch.Tensor | None = None,
+    lse: torch.Tensor | None = None,
+    impl: Impl = "auto",
+) -> PatternRecall:
+    """Exact recall of the A-shape, vertical-slash and block-sparse patterns (causal only)."""
+    a = check(q, k, causal=True, q_offset=q_offset, scale=scale, sinks=sinks)
+    if not densities or any(not 0 < d <= 1 for d in densities):
+        raise KernelArgumentError(f"densities must be in (0, 1], got {densities}")
+    if not 0 < target <= 1:
+        raise KernelArgumentError(f"target must be in (0, 1], got {target}")
+    densities = tuple(sorted(densities))
+    _backend(a, impl)  # fail early on a bad impl
+    kw = dict(q_offset=a.q_offset, scale=a.scale, sinks=sinks, impl=impl)
+    lse = row_lse(q, k, **kw) if lse is None else lse.float()
+    dev = q.device
+    pos = torch.arange(a.q_offset, a.q_offset + a.n_q, device=dev)
+    visible = float((pos + 1).sum())
+    bm = block_mass(q, k, block, lse=lse, **kw)  # (H, n_qb, n_kb)
+    total = bm.sum(dim=(1, 2)).clamp(min=1e-30)
+    recall = torch.zeros(a.h_q, 3, len(densities), dtype=torch.float32, device=dev)
+
+    # A-shape: sink columns + diagonal distances < r, minus their overlap, all exact
+    s = min(sink, a.n_k)
+    diag = diag_mass(q, k, lse=lse, **kw)  # (H, N_k) by distance
+    sink_p = attention_slice(q, k, (0, a.n_q), (0, s), lse=lse, **kw) if s else None  # (H, N_q, s)
+    dcum = torch.cat([torch.zeros(a.h_q, 1, device=dev), diag.cumsum(1)], dim=1)
+    for di, d in enumerate(densities):
+        r = _a_shape_window(pos, s, d * visible, a.n_k)
+        kept = dcum[:, min(r, a.n_k)].clone()
+        if sink_p is not None:
+            dist = pos[:, None] - torch.arange(s, device=dev)[None, :]
+            outside = (dist >= r).float()  # sink entries not already in the window
+            kept += (sink_p * outside).sum(dim=(1, 2))
+        recall[:, 0, di] = kept / total
+
+    # vertical-slash: columns and diagonals ranked by the last queries' attention
+    lq = min(last_q, a.n_q)
+    p_last = attention_slice(q, k, (a.n_q - lq, a.n_q), (0, a.n_k), lse=lse, **kw)  # (H, lq, N_k)
+    v_score = p_last.sum(1)
+    lpos = pos[a.n_q - lq:]
+    dist = (lpos[:, None] - torch.arange(a.n_k, device=dev)[None, :]).clamp(min=0)
+    s_score = torch.zeros(a.h_q, a.n_k, device=dev).scatter_add_(
+        1, dist.reshape(1, -1).expand(a.h_q, -1), p_last.reshape(a.h_q, -1))
+    cnt_col = (pos[None, :] >= torch.arange(a.n_k, device=dev)[:, None]).sum(1).float()  # rows seeing column j
+    cnt_diag = (pos[None, :] >= torch.arange(a.n_k, device=dev)[:, None]).sum(1).float()  # rows having distance o
+    v_order = v_score.argsort(dim=1, descending=True)
+    s_order = s_score.argsort(dim=1, descending=True)
+    cost = cnt_col[v_order].cumsum(1) + cnt_diag[s_order].cumsum(1)  # entries of the top-n of each, per n
+    for di, d in enumerate(densities):
+        n = (cost <= d * visible).sum(1).clamp(min=1)  # (H,)
+        rank = torch.arange(a.n_k, device=dev)[None, :] < n[:, None]
+        cols = torch.zeros(a.h_q, a.n_k, dtype=torch.bool, device=dev).scatter_(1, v_order, rank)
+        offs = torch.zeros(a.h_q, a.n_k, dtype=torch.bool, device=dev).scatter_(1, s_order, rank)
+        kept = masked_mass(q, k, columns=cols, offsets=offs, lse=lse, **kw).sum(1)
+        recall[:, 1, di] = kept / total
+
+    # block-sparse: pooled estimate, exact block masses
+    n_qb, n_kb = bm.shape[1], bm.shape[2]
+    qf = torch.nn.functional.pad(q.float(), (0, 0, 0, n_qb * block - a.n_q))
+    kf = torch.nn.functional.pad(k.float(), (0, 0, 0, n_kb * block - a.n_k))
+    q_rows = torch.clamp(a.n_q - torch.arange(n_qb, device=dev) * block, max=block).clamp(min=1)
+    k_rows = torch.clamp(a.n_k - torch.arange(n_kb, device=dev) * block, max=block).clamp(min=1)
+    qp = qf.view(a.h_q, n_qb, block, a.d).sum(2) / q_rows[None, :, None]
+    kp = kf.view(a.h_kv, n_kb, block, a.d).sum(2) / k_rows[None, :, None]
+    est = torch.matmul(qp.view(a.h_kv, a.group, n_qb, a.d), kp.transpose(1, 2).unsqueeze(1)).view(a.h_q, n_qb, n_kb)
+    last_row = torch.clamp((torch.arange(n_qb, device=dev) + 1) * block, max=a.n_q) - 1 + a.q_offset
+    vis_kb = last_row // block + 1  # key blocks a query block can see
+    kb_idx = torch.arange(n_kb, device=dev)
+    est = est.masked_fill(kb_idx[None, None, :] >= vis_kb[None, :, None], float("-inf"))
+    order = est.argsort(dim=2, descending=True)
+    mass_sorted = torch.gather(bm, 2, order).cumsum(2)
+    for di, d in enumerate(densities):
+        kq = torch.clamp(torch.ceil(d * vis_kb.float()).long(), min=1)  # blocks kept per query block
+        kept = torch.gather(mass_sorted, 2, (kq - 1)[None, :, None].expand(a.h_q, -1, 1)).sum(dim=(1, 2))
+        recall[:, 2, di] = kept / total
+
+    recall = recall.clamp(max=1.0)
+    best, best_d, best_r = [], torch.full((a.h_q,), float("nan")), torch.zeros(a.h_q)
+    for h in range(a.h_q):
+        choice = None
+        for di, d in enumerate(densities):
+            ok = [pi for pi in range(3) if recall[h, pi, di] >= target]
+            if ok:
+                choice = (ok[0], di)
+                break
+        if choice is None:
+            best.append("dense")
+            best_r[h] = recall[h, :, -1].max()
+        else:
+            best.append(PATTERNS[choice[0]])
+            best_d[h] = densities[choice[1]]
+            best_r[h] = recall[h, choice[0], choice[1]]
+    return PatternRecall(densities, recall.cpu(), best, best_d, best_r)

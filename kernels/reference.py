@@ -1,0 +1,203 @@
+"""Torch reference implementations: exact, on any device, in bounded memory.
+
+Query rows are processed in chunks; a chunk holds the scores of its rows against every
+visible key, (H_q, C, N_k) in float32, so memory is H_q * C * N_k * 4 bytes, never
+N_q * N_k. C is chosen from ``budget_bytes`` (default 64 MiB). Because a chunk sees its
+rows' whole key range, the row log-sum-exp comes from the same chunk: one pass, no
+second read of the keys.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._args import Attn
+
+DEFAULT_BUDGET = 64 << 20
+
+
+def _chunk_rows(a: Attn, multiple: int = 1) -> int:
+    per_row = a.h_q * a.n_k * 4 * 3  # scores, plus temporaries of the same size
+    rows = max(1, DEFAULT_BUDGET // per_row)
+    rows = max(multiple, rows // multiple * multiple)
+    return min(rows, -(-a.n_q // multiple) * multiple)
+
+
+def _k32(a: Attn) -> torch.Tensor:
+    return a.k.float().transpose(1, 2).unsqueeze(1)  # (H_kv, 1, D, N_k)
+
+
+def _positions(a: Attn, r0: int, r1: int) -> torch.Tensor:
+    return torch.arange(a.q_offset + r0, a.q_offset + r1, device=a.q.device)
+
+
+def _kend(a: Attn, r1: int) -> int:
+    return min(a.n_k, a.q_offset + r1) if a.causal else a.n_k
+
+
+def scores(a: Attn, r0: int, r1: int, kt: torch.Tensor, c0: int = 0, c1: int | None = None) -> torch.Tensor:
+    """Masked scaled logits of rows r0:r1 against keys c0:c1, (H_q, r1-r0, c1-c0) float32."""
+    c1 = a.n_k if c1 is None else c1
+    qc = a.q[:, r0:r1].float() * a.scale
+    rows = r1 - r0
+    s = torch.matmul(qc.view(a.h_kv, a.group, rows, a.d), kt[..., c0:c1]).view(a.h_q, rows, c1 - c0)
+    if a.causal:
+        # only keys at or after the chunk's first position can be hidden from some of its rows
+        m0 = max(c0, a.q_offset + r0 + 1)
+        if m0 < c1:
+            pos = _positions(a, r0, r1)
+            cols = torch.arange(m0, c1, device=a.q.device)
+            s[..., m0 - c0 :].masked_fill_(cols[None, None, :] > pos[None, :, None], float("-inf"))
+    return s
+
+
+def _lse_of(a: Attn, s: torch.Tensor) -> torch.Tensor:
+    lse = torch.logsumexp(s, dim=-1)
+    if a.sinks is not None:
+        lse = torch.logaddexp(lse, a.sinks[:, None])
+    return lse
+
+
+def row_lse(a: Attn) -> torch.Tensor:
+    """(H_q, N_q) float32 log-sum-exp of each row (learned sinks included)."""
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
+    kt = _k32(a)
+    step = _chunk_rows(a)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        out[:, r0:r1] = _lse_of(a, scores(a, r0, r1, kt, 0, _kend(a, r1)))
+    return out
+
+
+def _probs(a: Attn, r0: int, r1: int, kt: torch.Tensor, lse: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """Rows r0:r1 against their visible keys 0:kend, as (e, inv, kend) with P = e * inv[..., None].
+
+    With ``lse`` given, e is already P and inv is None. Otherwise e = exp(s - rowmax) and inv is
+    1 / (row sum + learned sink term): one exp pass, and the normalisation is applied to
+    whatever small reduction the caller makes of e."""
+    kend = _kend(a, r1)
+    s = scores(a, r0, r1, kt, 0, kend)
+    if lse is not None:
+        return s.sub_(lse[:, r0:r1, None].float()).exp_(), None, kend
+    m = s.amax(-1, keepdim=True)
+    e = s.sub_(m).exp_()
+    denom = e.sum(-1)
+    if a.sinks is not None:
+        denom = denom + torch.exp(a.sinks[:, None] - m[..., 0])
+    return e, denom.reciprocal_(), kend
+
+
+def _normalized(e: torch.Tensor, inv: torch.Tensor | None) -> torch.Tensor:
+    return e if inv is None else e.mul_(inv[..., None])
+
+
+def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """(H_q, ceil(N_q/block_q), ceil(N_k/block_k)) float32: sum of P over each tile."""
+    n_qb, n_kb = -(-a.n_q // block_q), -(-a.n_k // block_k)
+    out = torch.zeros(a.h_q, n_qb, n_kb, dtype=torch.float32, device=a.q.device)
+    kt = _k32(a)
+    step = _chunk_rows(a, multiple=block_q)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        e, inv, kend = _probs(a, r0, r1, kt, lse)
+        full = kend // block_k * block_k
+        cols = e[..., :full].reshape(a.h_q, r1 - r0, full // block_k, block_k).sum(-1)
+        if full < kend:
+            cols = torch.cat([cols, e[..., full:].sum(-1, keepdim=True)], dim=-1)
+        if inv is not None:
+            cols.mul_(inv[..., None])
+        rows = r1 - r0
+        rfull = rows // block_q * block_q
+        qb0 = r0 // block_q
+        nk = cols.shape[-1]
+        if rfull:
+            out[:, qb0 : qb0 + rfull // block_q, :nk] += cols[:, :rfull].reshape(a.h_q, rfull // block_q, block_q, nk).sum(2)
+        if rfull < rows:
+            out[:, qb0 + rfull // block_q, :nk] += cols[:, rfull:].sum(1)
+    return out
+
+
+def key_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """(H_q, N_k) float32: total attention each key receives, summed over query rows."""
+    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
+    kt = _k32(a)
+    step = _chunk_rows(a)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        e, inv, kend = _probs(a, r0, r1, kt, lse)
+        if inv is None:
+            out[:, :kend] += e.sum(1)
+        else:  # sum_i inv_i * e_ij as a batched matrix product
+            out[:, :kend] += torch.bmm(inv[:, None, :], e)[:, 0]
+    return out
+
+
+def diag_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
+    """(H_q, N_k) float32, causal only: mass at each distance o = pos_i - j, summed over rows."""
+    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
+    kt = _k32(a)
+    step = _chunk_rows(a)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        e, inv, kend = _probs(a, r0, r1, kt, lse)
+        p = _normalized(e, inv)
+        pos = _positions(a, r0, r1)
+        off = (pos[:, None] - torch.arange(kend, device=a.q.device)[None, :]).clamp_(min=0)  # masked entries are 0
+        out.scatter_add_(1, off.reshape(1, -1).expand(a.h_q, -1), p.reshape(a.h_q, -1))
+    return out
+
+
+def pattern_mass(
+    a: Attn,
+    sink: int,
+    window: int,
+    lse: torch.Tensor | None = None,
+    columns: torch.Tensor | None = None,
+    offsets: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(H_q, N_q) float32: per row, the mass on keys j with j < sink, or 0 <= pos_i - j < window
+    (|pos_i - j| < window when not causal), or columns[h, j], or offsets[h, pos_i - j]."""
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
+    kt = _k32(a)
+    step = _chunk_rows(a)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        e, inv, kend = _probs(a, r0, r1, kt, lse)
+        pos = _positions(a, r0, r1)
+        j = torch.arange(kend, device=a.q.device)
+        dist = pos[:, None] - j[None, :]
+        keep = (j[None, :] < sink) | ((dist < window) & (dist >= 0) if a.causal else dist.abs() < window)
+        keep = keep.unsqueeze(0).expand(a.h_q, -1, -1)
+        if columns is not None:
+            keep = keep | columns[:, None, :kend]
+        if offsets is not None:
+            idx = dist.clamp(min=0, max=a.n_k - 1).reshape(1, -1).expand(a.h_q, -1)
+            keep = keep | (torch.gather(offsets, 1, idx).view(a.h_q, r1 - r0, kend) & (dist >= 0))
+        kept = (e * keep).sum(-1)
+        out[:, r0:r1] = kept if inv is None else kept * inv
+    return out
+
+
+def row_argmax(a: Attn) -> torch.Tensor:
+    """(H_q, N_q) int64: the visible key with the highest score (the first one on ties)."""
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.int64, device=a.q.device)
+    kt = _k32(a)
+    step = _chunk_rows(a)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        kend = _kend(a, r1)
+        out[:, r0:r1] = scores(a, r0, r1, kt, 0, kend).argmax(-1)
+    return out
+
+
+def attention_slice(a: Attn, rows: tuple[int, int], cols: tuple[int, int], lse: torch.Tensor) -> torch.Tensor:
+    """(H_q, rows, cols) float32 exact probabilities of a rectangle (lse of those rows given)."""
+    (r0, r1), (c0, c1) = rows, cols
+    kt = _k32(a)
+    out = torch.empty(a.h_q, r1 - r0, c1 - c0, dtype=torch.float32, device=a.q.device)
+    per_row = max(1, DEFAULT_BUDGET // (a.h_q * (c1 - c0) * 4 * 2))
+    for s0 in range(r0, r1, per_row):
+        s1 = min(r1, s0 + per_row)
+        s = scores(a, s0, s1, kt, c0, c1)
+        out[:, s0 - r0 : s1 - r0] = s.sub_(lse[:, s0:s1, None].float()).exp_()
+    return out

@@ -1,0 +1,325 @@
+"""Triton implementations (CUDA; on CPU only under TRITON_INTERPRET=1, small sizes).
+
+Every kernel works on tiles of BLOCK_M query rows x BLOCK_N keys, computing scores with
+tl.dot in float32 accumulation and softmax terms in base 2 (exp2). Shapes:
+q (H_q, N_q, D), k (H_kv, N_k, D), lse (H_q, N_q) natural log. Query head h reads key head
+h // GROUP. Row i sits at position Q_OFF + i; causal masks keys j > Q_OFF + i.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from ._args import Attn
+
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
+
+
+def _interpret() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def _blocks(a: Attn) -> tuple[int, int, int]:
+    """(BLOCK_M, BLOCK_N, BLOCK_D): tl.dot needs every dimension >= 16."""
+    bd = max(16, triton.next_power_of_2(a.d))
+    if _interpret():
+        return 16, 32, bd
+    return (64, 64, bd) if bd <= 128 else (32, 32, bd)
+
+
+def _upcast(a: Attn) -> bool:
+    # fp32 inputs: exact ieee dot; the interpreter has no bf16 dot, so it upcasts too
+    return a.q.dtype == torch.float32 or _interpret()
+
+
+@triton.jit
+def _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST: tl.constexpr):
+    """Scaled logits (base 2) of a q tile against keys ``cols``: (BLOCK_M, BLOCK_N) fp32."""
+    kmask = (cols[:, None] < N_K) & (offs_d[None, :] < D)
+    k = tl.load(K + kvh * skh + cols[:, None] * skn + offs_d[None, :] * skd, mask=kmask, other=0.0)
+    if UPCAST:
+        s = tl.dot(q.to(tl.float32), tl.trans(k.to(tl.float32)), input_precision="ieee")
+    else:
+        s = tl.dot(q, tl.trans(k))
+    return s * qk_scale
+
+
+@triton.jit
+def _visible(rows_pos, cols, N_K, CAUSAL: tl.constexpr):
+    v = cols[None, :] < N_K
+    if CAUSAL:
+        v = v & (cols[None, :] <= rows_pos[:, None])
+    return v
+
+
+@triton.jit
+def _load_q(Q, h, offs_m, offs_d, N_Q, D, sqh, sqn, sqd):
+    return tl.load(
+        Q + h * sqh + offs_m[:, None] * sqn + offs_d[None, :] * sqd,
+        mask=(offs_m[:, None] < N_Q) & (offs_d[None, :] < D),
+        other=0.0,
+    )
+
+
+@triton.jit
+def _row_lse_kernel(Q, K, SINKS, LSE, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
+                    CAUSAL: tl.constexpr, HAS_SINKS: tl.constexpr, UPCAST: tl.constexpr,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    pid_m = tl.program_id(0)
+    h = tl.program_id(1)
+    kvh = h // GROUP
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    q = _load_q(Q, h, offs_m, offs_d, N_Q, D, sqh, sqn, sqd)
+    pos = Q_OFF + offs_m
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    hi = N_K
+    if CAUSAL:
+        hi = tl.minimum(N_K, Q_OFF + (pid_m + 1) * BLOCK_M)
+    for n0 in range(0, hi, BLOCK_N):
+        cols = n0 + offs_n
+        s = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST)
+        s = tl.where(_visible(pos, cols, N_K, CAUSAL), s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        l_i = l_i * tl.exp2(m_i - m_safe) + tl.sum(tl.exp2(s - m_safe[:, None]), 1)
+        m_i = m_new
+    lse2 = m_i + tl.log2(l_i)
+    if HAS_SINKS:
+        sink2 = tl.load(SINKS + h) * 1.4426950408889634
+        mx = tl.maximum(lse2, sink2)
+        lse2 = mx + tl.log2(tl.exp2(lse2 - mx) + tl.exp2(sink2 - mx))
+    tl.store(LSE + h * N_Q + offs_m, lse2 * 0.6931471805599453, mask=offs_m < N_Q)
+
+
+@triton.jit
+def _block_mass_kernel(Q, K, LSE, OUT, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
+                       BQ, BK, N_QB, N_KB, SUBS,
+                       CAUSAL: tl.constexpr, UPCAST: tl.constexpr, ATOMIC: tl.constexpr,
+                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    pid = tl.program_id(0)
+    h = tl.program_id(1)
+    kvh = h // GROUP
+    qb = pid // SUBS
+    sub = pid % SUBS
+    local = sub * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_m = qb * BQ + local
+    row_ok = (local < BQ) & (offs_m < N_Q)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    q = tl.load(Q + h * sqh + offs_m[:, None] * sqn + offs_d[None, :] * sqd,
+                mask=row_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    lse2 = tl.load(LSE + h * N_Q + offs_m, mask=row_ok, other=0.0) * 1.4426950408889634
+    pos = Q_OFF + offs_m
+    kb_hi = N_KB
+    if CAUSAL:
+        last = tl.minimum(qb * BQ + (sub + 1) * BLOCK_M, tl.minimum((qb + 1) * BQ, N_Q)) - 1
+        kb_hi = tl.minimum(N_KB, (Q_OFF + last) // BK + 1)
+    for kb in range(0, kb_hi):
+        acc = tl.zeros([BLOCK_M], tl.float32)
+        for n_off in range(0, BK, BLOCK_N):
+            cols = kb * BK + n_off + offs_n
+            in_block = (n_off + offs_n) < BK
+            s = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST)
+            ok = _visible(pos, cols, N_K, CAUSAL) & in_block[None, :] & row_ok[:, None]
+            p = tl.where(ok, tl.exp2(s - lse2[:, None]), 0.0)
+            acc += tl.sum(p, 1)
+        total = tl.sum(acc, 0)
+        if ATOMIC:
+            tl.atomic_add(OUT + (h * N_QB + qb) * N_KB + kb, total)
+        else:
+            tl.store(OUT + (h * N_QB + qb) * N_KB + kb, total)
+
+
+@triton.jit
+def _key_mass_kernel(Q, K, LSE, OUT, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
+                     CAUSAL: tl.constexpr, UPCAST: tl.constexpr,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    pid_n = tl.program_id(0)
+    h = tl.program_id(1)
+    kvh = h // GROUP
+    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    offs_mm = tl.arange(0, BLOCK_M)
+    acc = tl.zeros([BLOCK_N], tl.float32)
+    lo = 0
+    if CAUSAL:
+        lo = tl.maximum(0, pid_n * BLOCK_N - Q_OFF) // BLOCK_M * BLOCK_M
+    for m0 in range(lo, N_Q, BLOCK_M):
+        offs_m = m0 + offs_mm
+        q = _load_q(Q, h, offs_m, offs_d, N_Q, D, sqh, sqn, sqd)
+        lse2 = tl.load(LSE + h * N_Q + offs_m, mask=offs_m < N_Q, other=0.0) * 1.4426950408889634
+        s = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST)
+        ok = _visible(Q_OFF + offs_m, cols, N_K, CAUSAL) & (offs_m[:, None] < N_Q)
+        acc += tl.sum(tl.where(ok, tl.exp2(s - lse2[:, None]), 0.0), 0)
+    tl.store(OUT + h * N_K + cols, acc, mask=cols < N_K)
+
+
+@triton.jit
+def _row_pass_kernel(Q, K, LSE, OUT, COLS, OFFS, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
+                     SINK, WINDOW,
+                     MODE: tl.constexpr, CAUSAL: tl.constexpr, UPCAST: tl.constexpr,
+                     HAS_COLS: tl.constexpr, HAS_OFFS: tl.constexpr,
+                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """One sweep over a row tile's keys. MODE 0: pattern mass per row; 1: argmax per row;
+    2: diagonal mass (atomics into OUT[h, pos_i - j])."""
+    pid_m = tl.program_id(0)
+    h = tl.program_id(1)
+    kvh = h // GROUP
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    row_ok = offs_m < N_Q
+    q = _load_q(Q, h, offs_m, offs_d, N_Q, D, sqh, sqn, sqd)
+    pos = Q_OFF + offs_m
+    if MODE != 1:
+        lse2 = tl.load(LSE + h * N_Q + offs_m, mask=row_ok, other=0.0) * 1.4426950408889634
+    acc = tl.zeros([BLOCK_M], tl.float32)
+    best = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    best_j = tl.zeros([BLOCK_M], tl.int64)
+    hi = N_K
+    if CAUSAL:
+        hi = tl.minimum(N_K, Q_OFF + (pid_m + 1) * BLOCK_M)
+    for n0 in range(0, hi, BLOCK_N):
+        cols = n0 + offs_n
+        s = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST)
+        ok = _visible(pos, cols, N_K, CAUSAL) & row_ok[:, None]
+        if MODE == 1:
+            s = tl.where(ok, s, float("-inf"))
+            tmax = tl.max(s, 1)
+            targ = tl.argmax(s, 1).to(tl.int64) + n0
+            better = tmax > best
+            best_j = tl.where(better, targ, best_j)
+            best = tl.where(better, tmax, best)
+        else:
+            p = tl.where(ok, tl.exp2(s - lse2[:, None]), 0.0)
+            dist = pos[:, None] - cols[None, :]
+            if MODE == 0:
+                if CAUSAL:
+                    keep = (cols[None, :] < SINK) | ((dist >= 0) & (dist < WINDOW))
+                else:
+                    keep = (cols[None, :] < SINK) | ((dist < WINDOW) & (dist > -WINDOW))
+                if HAS_COLS:
+                    cm = tl.load(COLS + h * N_K + cols, mask=cols < N_K, other=0)
+                    keep = keep | (cm[None, :] != 0)
+                if HAS_OFFS:
+                    dm = tl.load(OFFS + h * N_K + tl.maximum(dist, 0), mask=ok & (dist >= 0), other=0)
+                    keep = keep | (dm != 0)
+                acc += tl.sum(tl.where(keep, p, 0.0), 1)
+            else:
+                tl.atomic_add(OUT + h * N_K + tl.maximum(dist, 0), p, mask=ok & (dist >= 0))
+    if MODE == 0:
+        tl.store(OUT + h * N_Q + offs_m, acc, mask=row_ok)
+    if MODE == 1:
+        tl.store(OUT + h * N_Q + offs_m, best_j, mask=row_ok)
+
+
+@triton.jit
+def _slice_kernel(Q, K, LSE, OUT, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
+                  R0, R1, C0, C1,
+                  CAUSAL: tl.constexpr, UPCAST: tl.constexpr,
+                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    h = tl.program_id(2)
+    kvh = h // GROUP
+    offs_m = R0 + pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = C0 + pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    row_ok = offs_m < R1
+    q = _load_q(Q, h, offs_m, offs_d, R1, D, sqh, sqn, sqd)
+    lse2 = tl.load(LSE + h * N_Q + offs_m, mask=row_ok, other=0.0) * 1.4426950408889634
+    s = _scores(q, K, kvh, cols, offs_d, C1, D, skh, skn, skd, qk_scale, UPCAST)
+    ok = _visible(Q_OFF + offs_m, cols, C1, CAUSAL) & row_ok[:, None]
+    p = tl.where(ok, tl.exp2(s - lse2[:, None]), 0.0)
+    n_r = R1 - R0
+    n_c = C1 - C0
+    ptr = OUT + h * n_r * n_c + (offs_m - R0)[:, None] * n_c + (cols - C0)[None, :]
+    tl.store(ptr, p, mask=row_ok[:, None] & (cols[None, :] < C1))
+
+
+# -- launchers -----------------------------------------------------------------------
+
+
+def _common(a: Attn) -> tuple:
+    q, k = a.q, a.k
+    return (*q.stride(), *k.stride(), a.n_q, a.n_k, a.d, a.q_offset, a.group, a.scale * LOG2E)
+
+
+def row_lse(a: Attn) -> torch.Tensor:
+    bm, bn, bd = _blocks(a)
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
+    sinks = a.sinks if a.sinks is not None else out  # dummy pointer when absent
+    grid = (triton.cdiv(a.n_q, bm), a.h_q)
+    _row_lse_kernel[grid](a.q, a.k, sinks, out, *_common(a), CAUSAL=a.causal, HAS_SINKS=a.sinks is not None,
+                          UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+    return out
+
+
+def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor) -> torch.Tensor:
+    _, _, bd = _blocks(a)
+    cap = 32 if _interpret() else 64
+    bm = max(16, min(cap, triton.next_power_of_2(block_q)))
+    bn = max(16, min(cap, triton.next_power_of_2(block_k)))
+    subs = triton.cdiv(block_q, bm)
+    n_qb, n_kb = triton.cdiv(a.n_q, block_q), triton.cdiv(a.n_k, block_k)
+    out = torch.zeros(a.h_q, n_qb, n_kb, dtype=torch.float32, device=a.q.device)
+    _block_mass_kernel[(n_qb * subs, a.h_q)](
+        a.q, a.k, lse.contiguous(), out, *_common(a), block_q, block_k, n_qb, n_kb, subs,
+        CAUSAL=a.causal, UPCAST=_upcast(a), ATOMIC=subs > 1, BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+    return out
+
+
+def key_mass(a: Attn, lse: torch.Tensor) -> torch.Tensor:
+    bm, bn, bd = _blocks(a)
+    out = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
+    _key_mass_kernel[(triton.cdiv(a.n_k, bn), a.h_q)](
+        a.q, a.k, lse.contiguous(), out, *_common(a), CAUSAL=a.causal, UPCAST=_upcast(a),
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+    return out
+
+
+def _row_pass(a: Attn, mode: int, lse: torch.Tensor | None, out: torch.Tensor, sink: int = 0, window: int = 0,
+              columns: torch.Tensor | None = None, offsets: torch.Tensor | None = None) -> torch.Tensor:
+    bm, bn, bd = _blocks(a)
+    dummy = out
+    cols = columns.to(torch.int8).contiguous() if columns is not None else dummy
+    offs = offsets.to(torch.int8).contiguous() if offsets is not None else dummy
+    _row_pass_kernel[(triton.cdiv(a.n_q, bm), a.h_q)](
+        a.q, a.k, lse.contiguous() if lse is not None else dummy, out, cols, offs, *_common(a), sink, window,
+        MODE=mode, CAUSAL=a.causal, UPCAST=_upcast(a), HAS_COLS=columns is not None, HAS_OFFS=offsets is not None,
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+    return out
+
+
+def pattern_mass(a: Attn, sink: int, window: int, lse: torch.Tensor, columns: torch.Tensor | None = None,
+                 offsets: torch.Tensor | None = None) -> torch.Tensor:
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
+    return _row_pass(a, 0, lse, out, sink, window, columns, offsets)
+
+
+def row_argmax(a: Attn) -> torch.Tensor:
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.int64, device=a.q.device)
+    return _row_pass(a, 1, None, out)
+
+
+def diag_mass(a: Attn, lse: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
+    return _row_pass(a, 2, lse, out)
+
+
+def attention_slice(a: Attn, rows: tuple[int, int], cols: tuple[int, int], lse: torch.Tensor) -> torch.Tensor:
+    bm, bn, bd = _blocks(a)
+    (r0, r1), (c0, c1) = rows, cols
+    out = torch.empty(a.h_q, r1 - r0, c1 - c0, dtype=torch.float32, device=a.q.device)
+    grid = (triton.cdiv(r1 - r0, bm), triton.cdiv(c1 - c0, bn), a.h_q)
+    _slice_kernel[grid](a.q, a.k, lse.contiguous(), out, *_common(a), r0, r1, c0, c1,
+                        CAUSAL=a.causal, UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+    return out

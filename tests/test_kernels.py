@@ -1,0 +1,236 @@
+"""seaview.kernels: torch reference and Triton kernels against a naive softmax.
+
+On machines without a GPU the Triton kernels run under TRITON_INTERPRET=1 (set by
+conftest), so their grid is kept small; the torch reference is checked on a wider grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("triton")
+
+from seaview import kernels as K  # noqa: E402
+from seaview.kernels import reference as ref  # noqa: E402
+from seaview.kernels.patterns import _a_shape_window  # noqa: E402
+
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def naive(q, k, causal=True, q_offset=None, scale=None, sinks=None):
+    """Full N x N softmax (small N only): scores, lse, P."""
+    h, nq, d = q.shape
+    kk = k.repeat_interleave(h // k.shape[0], 0).float()
+    off = k.shape[1] - nq if q_offset is None else q_offset
+    s = (q.float() @ kk.transpose(1, 2)) * (1 / math.sqrt(d) if scale is None else scale)
+    if causal:
+        pos = torch.arange(off, off + nq, device=q.device)
+        s = s.masked_fill(torch.arange(k.shape[1], device=q.device)[None, None, :] > pos[None, :, None], float("-inf"))
+    lse = torch.logsumexp(s, -1)
+    if sinks is not None:
+        lse = torch.logaddexp(lse, sinks[:, None].float())
+    return s, lse, torch.exp(s - lse[..., None]), off
+
+
+def block_sums(p, bq, bk):
+    h, nq, nk = p.shape
+    out = torch.zeros(h, -(-nq // bq), -(-nk // bk), device=p.device)
+    for i in range(out.shape[1]):
+        for j in range(out.shape[2]):
+            out[:, i, j] = p[:, i * bq:(i + 1) * bq, j * bk:(j + 1) * bk].sum((1, 2))
+    return out
+
+
+def make(hq, hkv, nq, nk, d, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = (torch.randn(hq, nq, d, generator=g) * 1.5).to(DEV, dtype)
+    k = (torch.randn(hkv, nk, d, generator=g) * 1.5).to(DEV, dtype)
+    return q, k
+
+
+def tol(dtype):
+    return dict(atol=2e-3, rtol=2e-3) if dtype != torch.float32 else dict(atol=1e-5, rtol=1e-4)
+
+
+def check_all(impl, q, k, causal, q_offset=None, sinks=None, bq=16, bk=24):
+    kw = dict(causal=causal, q_offset=q_offset, sinks=sinks, impl=impl)
+    s, lse, p, off = naive(q, k, causal, q_offset, sinks=sinks)
+    t = tol(q.dtype)
+    torch.testing.assert_close(K.row_lse(q, k, **kw), lse, **t)
+    bm = K.block_mass(q, k, bq, block_k=bk, **kw)
+    torch.testing.assert_close(bm, block_sums(p, bq, bk), **t)
+    torch.testing.assert_close(K.key_mass(q, k, **kw), p.sum(1), **t)
+    pos = torch.arange(off, off + q.shape[1], device=q.device)
+    j = torch.arange(k.shape[1], device=q.device)
+    dist = pos[:, None] - j[None, :]
+    win = (j[None, :] < 3) | (((dist >= 0) & (dist < 5)) if causal else (dist.abs() < 5))
+    torch.testing.assert_close(K.window_mass(q, k, 3, 5, **kw), (p * win).sum(-1), **t)
+    am = K.row_argmax(q, k, causal=causal, q_offset=q_offset, impl=impl)
+    # ties aside, the argmax is the naive one; check by score to be robust to equal logits
+    assert torch.equal(s.gather(-1, am[..., None])[..., 0], s.max(-1).values)
+    r0 = 1 if q.shape[1] > 1 else 0
+    rows, cols = (r0, q.shape[1]), (2, k.shape[1] - 1)
+    torch.testing.assert_close(K.attention_slice(q, k, rows, cols, **kw), p[:, r0:, 2:-1], **t)
+    if causal:
+        diag = torch.zeros(q.shape[0], k.shape[1], device=q.device)
+        for o in range(k.shape[1]):
+            diag[:, o] = (p * (dist == o)).sum((1, 2))
+        torch.testing.assert_close(K.diag_mass(q, k, q_offset=q_offset, sinks=sinks, impl=impl), diag, **t)
+        cols_m = torch.zeros(q.shape[0], k.shape[1], dtype=torch.bool, device=q.device)
+        cols_m[:, ::7] = True
+        offs_m = torch.zeros_like(cols_m)
+        offs_m[:, [0, 2, 9]] = True
+        keep = cols_m[:, None, :] | (torch.gather(offs_m, 1, dist.clamp(min=0).reshape(1, -1).expand(q.shape[0], -1))
+                                    .view_as(p).bool() & (dist >= 0))
+        torch.testing.assert_close(K.masked_mass(q, k, columns=cols_m, offsets=offs_m, **kw), (p * keep).sum(-1), **t)
+
+
+REF_GRID = [
+    # hq, hkv, nq, nk, d, causal, q_offset
+    (4, 4, 64, 64, 32, True, None),  # MHA, multiple of blocks
+    (6, 2, 70, 70, 24, True, None),  # GQA, ragged N, odd head_dim
+    (4, 1, 50, 50, 16, False, None),  # MQA, not causal
+    (4, 2, 1, 77, 32, True, None),  # a decode row at the end
+    (4, 2, 9, 80, 32, True, 30),  # rows in the middle, explicit offset
+    (2, 2, 33, 65, 8, False, 0),  # tiny head_dim, non-causal, more keys than rows
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", REF_GRID)
+def test_torch_reference_matches_naive(shape, dtype):
+    hq, hkv, nq, nk, d, causal, off = shape
+    q, k = make(hq, hkv, nq, nk, d, dtype)
+    check_all("torch", q, k, causal, off)
+
+
+def test_torch_reference_with_learned_sinks():
+    q, k = make(4, 2, 40, 40, 16, torch.float32)
+    sinks = torch.tensor([0.0, 2.0, -1.0, 5.0], device=DEV)
+    check_all("torch", q, k, True, sinks=sinks)
+    bm = K.block_mass(q, k, 8, sinks=sinks, impl="torch")
+    assert (bm.sum(-1)[:, 0] < 8).all()  # the sink absorbs some of every row's mass
+
+
+def test_chunking_does_not_change_results(monkeypatch):
+    q, k = make(4, 2, 150, 150, 16, torch.float32, seed=3)
+    full = [K.block_mass(q, k, 16, impl="torch"), K.key_mass(q, k, impl="torch"), K.row_lse(q, k, impl="torch"),
+            K.diag_mass(q, k, impl="torch")]
+    monkeypatch.setattr(ref, "DEFAULT_BUDGET", 4 * 150 * 12 * 3)  # ~3 rows per chunk
+    assert ref._chunk_rows(K._args.check(q, k)) <= 4
+    small = [K.block_mass(q, k, 16, impl="torch"), K.key_mass(q, k, impl="torch"), K.row_lse(q, k, impl="torch"),
+             K.diag_mass(q, k, impl="torch")]
+    for a, b in zip(full, small):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+TRITON_GRID = [
+    (4, 2, 40, 40, 32, True, None, torch.float32),  # GQA causal, N not a multiple of the tile
+    (2, 2, 33, 50, 16, False, None, torch.float16),  # MHA non-causal fp16
+    (4, 1, 1, 45, 32, True, None, torch.bfloat16),  # decode row, MQA, bf16
+    (2, 2, 12, 48, 24, True, 20, torch.float32),  # rows at an offset, odd head_dim
+]
+
+
+@pytest.mark.parametrize("shape", TRITON_GRID)
+def test_triton_matches_naive_and_torch(shape):
+    hq, hkv, nq, nk, d, causal, off, dtype = shape
+    q, k = make(hq, hkv, nq, nk, d, dtype, seed=1)
+    check_all("triton", q, k, causal, off)
+    kw = dict(causal=causal, q_offset=off)
+    t = tol(dtype)
+    torch.testing.assert_close(K.block_mass(q, k, 40, block_k=16, impl="triton", **kw),
+                               K.block_mass(q, k, 40, block_k=16, impl="torch", **kw), **t)  # rows split over programs
+
+
+def test_triton_with_learned_sinks():
+    q, k = make(2, 1, 24, 24, 16, torch.float32, seed=2)
+    sinks = torch.tensor([1.0, -2.0], device=DEV)
+    torch.testing.assert_close(K.row_lse(q, k, sinks=sinks, impl="triton"), K.row_lse(q, k, sinks=sinks, impl="torch"))
+
+
+@pytest.mark.parametrize("impl", ["torch", "triton"])
+def test_row_blocks_sum_to_their_rows(impl):
+    q, k = make(3, 3, 45, 45, 16, torch.float32, seed=4)
+    bm = K.block_mass(q, k, 16, impl=impl)
+    torch.testing.assert_close(bm.sum(-1), torch.tensor([16.0, 16.0, 13.0], device=DEV).expand(3, 3))
+
+
+def planted(n=256, d=16, block=16):
+    """Three heads with known best patterns: a sink head, a vertical head, a block head."""
+    g = torch.Generator().manual_seed(7)
+    q = torch.randn(3, n, d, generator=g) * 0.1
+    k = torch.randn(3, n, d, generator=g) * 0.1
+    e = torch.eye(d)
+    q[0] += 12 * e[0]
+    k[0, 0] += 12 * e[0]  # head 0: every row attends to token 0
+    for c, j in enumerate((3, 60, 130)):  # head 1: every row attends to a few fixed columns
+        q[1] += 12 * e[c + 1] / math.sqrt(3)
+        k[1, j] += 12 * e[c + 1] * math.sqrt(3)
+    for b in range(n // block):  # head 2: query block b attends to the whole key block b // 2
+        q[2, b * block:(b + 1) * block] += 10 * e[(b // 2) % d]
+    for m in range(n // block):
+        k[2, m * block:(m + 1) * block] += 10 * e[m % d]
+    return q.to(DEV), k.to(DEV)
+
+
+def test_pattern_recall_finds_planted_patterns():
+    q, k = planted()
+    pr = K.pattern_recall(q, k, sink=4, last_q=64, block=16, target=0.9, impl="torch")
+    assert pr.best_pattern == ["a_shape", "vertical_slash", "block_sparse"]
+    assert (pr.best_density == 0.05).all()
+    assert (pr.best_recall >= 0.9).all()
+    assert pr.recall[1, 0, 0] < 0.9 and pr.recall[2, 0, 0] < 0.9 and pr.recall[2, 1, 0] < 0.9  # others miss the target
+
+
+def test_a_shape_recall_equals_window_mass():
+    """The A-shape recall (diagonal mass + sink columns) against an independent masked pass."""
+    q, k = make(3, 3, 120, 120, 16, torch.float32, seed=5)
+    pr = K.pattern_recall(q, k, sink=4, block=16, impl="torch")
+    total = K.block_mass(q, k, 16, impl="torch").sum((1, 2))
+    pos = torch.arange(120, device=DEV)
+    for di, d in enumerate(pr.densities):
+        r = _a_shape_window(pos, 4, d * float((pos + 1).sum()), 120)
+        kept = K.window_mass(q, k, 4, r, impl="torch").sum(1)
+        torch.testing.assert_close(pr.recall[:, 0, di], (kept / total).cpu(), atol=1e-5, rtol=1e-5)
+
+
+def test_pattern_recall_triton_matches_torch():
+    q, k = make(2, 1, 48, 48, 16, torch.float32, seed=6)
+    a = K.pattern_recall(q, k, sink=4, last_q=16, block=16, impl="triton")
+    b = K.pattern_recall(q, k, sink=4, last_q=16, block=16, impl="torch")
+    torch.testing.assert_close(a.recall, b.recall, atol=1e-5, rtol=1e-5)
+    assert a.best_pattern == b.best_pattern
+
+
+@pytest.mark.parametrize(
+    "call, msg",
+    [
+        (lambda q, k: K.row_lse(q[0], k), "shape \\(heads, tokens, head_dim\\)"),
+        (lambda q, k: K.row_lse(q.to(torch.int32), k), "float16, bfloat16 or float32"),
+        (lambda q, k: K.row_lse(q[:3], k), "multiple of key heads"),
+        (lambda q, k: K.row_lse(q, k[..., :8]), "head_dim differs"),
+        (lambda q, k: K.row_lse(q, k, q_offset=30), "q_offset"),
+        (lambda q, k: K.block_mass(q, k, 0), "block must be a positive integer"),
+        (lambda q, k: K.attention_slice(q, k, (5, 2), (0, 3)), "rows 5:2"),
+        (lambda q, k: K.row_lse(q, k, sinks=torch.zeros(3)), "sinks must have shape"),
+        (lambda q, k: K.row_lse(q, k, impl="cuda"), "impl must be"),
+        (lambda q, k: K.block_mass(q, k, 8, lse=torch.zeros(4, 3)), "lse must have shape"),
+        (lambda q, k: K.masked_mass(q, k, offsets=torch.zeros(4, 20, dtype=torch.bool), causal=False), "causal"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(call, msg):
+    q, k = make(4, 2, 20, 20, 16, torch.float32)
+    with pytest.raises(K.KernelArgumentError, match=msg):
+        call(q, k)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_triton_on_gpu_larger_shapes():
+    q, k = make(8, 2, 1000, 1000, 128, torch.bfloat16, seed=9)
+    for fn in (lambda i: K.block_mass(q, k, 64, impl=i), lambda i: K.key_mass(q, k, impl=i),
+               lambda i: K.window_mass(q, k, 4, 64, impl=i)):
+        torch.testing.assert_close(fn("triton"), fn("torch"), atol=2e-3, rtol=2e-3)
