@@ -5,6 +5,26 @@ Torch-based collectors import torch only when used; the trajectory logger needs 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .trajectory import EpisodeLogger, TrajectoryLogger
 
-__all__ = ["EpisodeLogger", "TrajectoryLogger"]
+if TYPE_CHECKING:
+    from .attention import AttentionCollector, CollectorError
+    from .retrieval import retrieval_scores
+
+_LAZY = {
+    "AttentionCollector": "seaview.collectors.attention",
+    "CollectorError": "seaview.collectors.attention",
+    "retrieval_scores": "seaview.collectors.retrieval",
+}
+
+__all__ = ["EpisodeLogger", "TrajectoryLogger", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:  # torch-based collectors load torch only when asked for
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'seaview.collectors' has no attribute {name!r}")

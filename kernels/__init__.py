@@ -20,9 +20,13 @@ from .api import (
     window_mass,
 )
 from .patterns import PATTERNS, PatternRecall, pattern_recall
+from .stats import HeadStats, head_stats, row_entropy
 
 __all__ = [
     "PATTERNS",
+    "HeadStats",
+    "head_stats",
+    "row_entropy",
     "KernelArgumentError",
     "PatternRecall",
     "attention_slice",

@@ -57,6 +57,89 @@ def _a_shape_window(pos: torch.Tensor, sink: int, budget: float, n_k: int) -> in
     return lo
 
 
+def vs_selection(p_last: torch.Tensor, lpos: torch.Tensor, pos: torch.Tensor, n_k: int,
+                 densities: tuple[float, ...], visible: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MInference's vertical-slash estimate from the last queries' probabilities
+    p_last (H, L, N_k) at positions lpos: columns and diagonals ranked by the mass they get,
+    and per density the number n of each kept so that their entries fit the budget.
+    Returns (v_order (H, N_k), s_order (H, N_k), n (H, len(densities)))."""
+    h = p_last.shape[0]
+    dev = p_last.device
+    v_score = p_last.sum(1)
+    dist = (lpos[:, None] - torch.arange(n_k, device=dev)[None, :]).clamp(min=0)
+    s_score = torch.zeros(h, n_k, device=dev).scatter_add_(1, dist.reshape(1, -1).expand(h, -1), p_last.reshape(h, -1))
+    rows_seeing = (pos[None, :] >= torch.arange(n_k, device=dev)[:, None]).sum(1).float()  # rows that see column j / distance o
+    v_order = v_score.argsort(dim=1, descending=True, stable=True)
+    s_order = s_score.argsort(dim=1, descending=True, stable=True)
+    cost = rows_seeing[v_order].cumsum(1) + rows_seeing[s_order].cumsum(1)
+    n = torch.stack([(cost <= d * visible).sum(1).clamp(min=1) for d in densities], dim=1)
+    return v_order, s_order, n
+
+
+def vs_masks(v_order: torch.Tensor, s_order: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean (H, N_k) column and distance masks of the top-n (n: (H,)) of each order."""
+    rank = torch.arange(v_order.shape[1], device=v_order.device)[None, :] < n[:, None]
+    cols = torch.zeros_like(rank).scatter_(1, v_order, rank)
+    offs = torch.zeros_like(rank).scatter_(1, s_order, rank)
+    return cols, offs
+
+
+def block_sparse_kept(bm: torch.Tensor, q: torch.Tensor, k: torch.Tensor, block: int, q_offset: int,
+                      densities: tuple[float, ...]) -> torch.Tensor:
+    """Mass kept by MInference block-sparse selection, (H, len(densities)): per query block the
+    top key blocks by mean-pooled q . k, as many as density x visible key blocks."""
+    h_q, n_q, d = q.shape
+    h_kv, n_k, _ = k.shape
+    dev = q.device
+    n_qb, n_kb = bm.shape[1], bm.shape[2]
+    qf = torch.nn.functional.pad(q.float(), (0, 0, 0, n_qb * block - n_q))
+    kf = torch.nn.functional.pad(k.float(), (0, 0, 0, n_kb * block - n_k))
+    q_rows = torch.clamp(n_q - torch.arange(n_qb, device=dev) * block, max=block).clamp(min=1)
+    k_rows = torch.clamp(n_k - torch.arange(n_kb, device=dev) * block, max=block).clamp(min=1)
+    qp = qf.view(h_q, n_qb, block, d).sum(2) / q_rows[None, :, None]
+    kp = kf.view(h_kv, n_kb, block, d).sum(2) / k_rows[None, :, None]
+    est = torch.matmul(qp.view(h_kv, h_q // h_kv, n_qb, d), kp.transpose(1, 2).unsqueeze(1)).view(h_q, n_qb, n_kb)
+    last_row = torch.clamp((torch.arange(n_qb, device=dev) + 1) * block, max=n_q) - 1 + q_offset
+    vis_kb = torch.clamp(last_row // block + 1, max=n_kb)
+    est = est.masked_fill(torch.arange(n_kb, device=dev)[None, None, :] >= vis_kb[None, :, None], float("-inf"))
+    order = est.argsort(dim=2, descending=True, stable=True)
+    mass_sorted = torch.gather(bm, 2, order).cumsum(2)
+    out = torch.zeros(h_q, len(densities), device=dev)
+    for di, dens in enumerate(densities):
+        kq = torch.clamp(torch.ceil(dens * vis_kb.float()).long(), min=1)
+        out[:, di] = torch.gather(mass_sorted, 2, (kq - 1)[None, :, None].expand(h_q, -1, 1)).sum(dim=(1, 2))
+    return out
+
+
+def choose_best(recall: torch.Tensor, densities: tuple[float, ...], target: float):
+    """Per head: the pattern reaching ``target`` at the smallest density (ties in PATTERNS order)."""
+    h_q = recall.shape[0]
+    best, best_d, best_r = [], torch.full((h_q,), float("nan")), torch.zeros(h_q)
+    for h in range(h_q):
+        choice = None
+        for di in range(len(densities)):
+            ok = [pi for pi in range(3) if recall[h, pi, di] >= target]
+            if ok:
+                choice = (ok[0], di)
+                break
+        if choice is None:
+            best.append("dense")
+            best_r[h] = recall[h, :, -1].max()
+        else:
+            best.append(PATTERNS[choice[0]])
+            best_d[h] = densities[choice[1]]
+            best_r[h] = recall[h, choice[0], choice[1]]
+    return best, best_d, best_r
+
+
+def check_pattern_args(densities: tuple[float, ...], target: float) -> tuple[float, ...]:
+    if not densities or any(not 0 < d <= 1 for d in densities):
+        raise KernelArgumentError(f"densities must be in (0, 1], got {densities}")
+    if not 0 < target <= 1:
+        raise KernelArgumentError(f"target must be in (0, 1], got {target}")
+    return tuple(sorted(densities))
+
+
 def pattern_recall(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -74,11 +157,7 @@ def pattern_recall(
 ) -> PatternRecall:
     """Exact recall of the A-shape, vertical-slash and block-sparse patterns (causal only)."""
     a = check(q, k, causal=True, q_offset=q_offset, scale=scale, sinks=sinks)
-    if not densities or any(not 0 < d <= 1 for d in densities):
-        raise KernelArgumentError(f"densities must be in (0, 1], got {densities}")
-    if not 0 < target <= 1:
-        raise KernelArgumentError(f"target must be in (0, 1], got {target}")
-    densities = tuple(sorted(densities))
+    densities = check_pattern_args(densities, target)
     _backend(a, impl)  # fail early on a bad impl
     kw = dict(q_offset=a.q_offset, scale=a.scale, sinks=sinks, impl=impl)
     lse = row_lse(q, k, **kw) if lse is None else lse.float()
@@ -99,65 +178,18 @@ def pattern_recall(
         kept = dcum[:, min(r, a.n_k)].clone()
         if sink_p is not None:
             dist = pos[:, None] - torch.arange(s, device=dev)[None, :]
-            outside = (dist >= r).float()  # sink entries not already in the window
-            kept += (sink_p * outside).sum(dim=(1, 2))
+            kept += (sink_p * (dist >= r).float()).sum(dim=(1, 2))  # sink entries outside the window
         recall[:, 0, di] = kept / total
 
     # vertical-slash: columns and diagonals ranked by the last queries' attention
     lq = min(last_q, a.n_q)
     p_last = attention_slice(q, k, (a.n_q - lq, a.n_q), (0, a.n_k), lse=lse, **kw)  # (H, lq, N_k)
-    v_score = p_last.sum(1)
-    lpos = pos[a.n_q - lq:]
-    dist = (lpos[:, None] - torch.arange(a.n_k, device=dev)[None, :]).clamp(min=0)
-    s_score = torch.zeros(a.h_q, a.n_k, device=dev).scatter_add_(
-        1, dist.reshape(1, -1).expand(a.h_q, -1), p_last.reshape(a.h_q, -1))
-    cnt_col = (pos[None, :] >= torch.arange(a.n_k, device=dev)[:, None]).sum(1).float()  # rows seeing column j
-    cnt_diag = (pos[None, :] >= torch.arange(a.n_k, device=dev)[:, None]).sum(1).float()  # rows having distance o
-    v_order = v_score.argsort(dim=1, descending=True)
-    s_order = s_score.argsort(dim=1, descending=True)
-    cost = cnt_col[v_order].cumsum(1) + cnt_diag[s_order].cumsum(1)  # entries of the top-n of each, per n
-    for di, d in enumerate(densities):
-        n = (cost <= d * visible).sum(1).clamp(min=1)  # (H,)
-        rank = torch.arange(a.n_k, device=dev)[None, :] < n[:, None]
-        cols = torch.zeros(a.h_q, a.n_k, dtype=torch.bool, device=dev).scatter_(1, v_order, rank)
-        offs = torch.zeros(a.h_q, a.n_k, dtype=torch.bool, device=dev).scatter_(1, s_order, rank)
-        kept = masked_mass(q, k, columns=cols, offsets=offs, lse=lse, **kw).sum(1)
-        recall[:, 1, di] = kept / total
+    v_order, s_order, n = vs_selection(p_last, pos[a.n_q - lq:], pos, a.n_k, densities, visible)
+    for di in range(len(densities)):
+        cols, offs = vs_masks(v_order, s_order, n[:, di])
+        recall[:, 1, di] = masked_mass(q, k, columns=cols, offsets=offs, lse=lse, **kw).sum(1) / total
 
-    # block-sparse: pooled estimate, exact block masses
-    n_qb, n_kb = bm.shape[1], bm.shape[2]
-    qf = torch.nn.functional.pad(q.float(), (0, 0, 0, n_qb * block - a.n_q))
-    kf = torch.nn.functional.pad(k.float(), (0, 0, 0, n_kb * block - a.n_k))
-    q_rows = torch.clamp(a.n_q - torch.arange(n_qb, device=dev) * block, max=block).clamp(min=1)
-    k_rows = torch.clamp(a.n_k - torch.arange(n_kb, device=dev) * block, max=block).clamp(min=1)
-    qp = qf.view(a.h_q, n_qb, block, a.d).sum(2) / q_rows[None, :, None]
-    kp = kf.view(a.h_kv, n_kb, block, a.d).sum(2) / k_rows[None, :, None]
-    est = torch.matmul(qp.view(a.h_kv, a.group, n_qb, a.d), kp.transpose(1, 2).unsqueeze(1)).view(a.h_q, n_qb, n_kb)
-    last_row = torch.clamp((torch.arange(n_qb, device=dev) + 1) * block, max=a.n_q) - 1 + a.q_offset
-    vis_kb = last_row // block + 1  # key blocks a query block can see
-    kb_idx = torch.arange(n_kb, device=dev)
-    est = est.masked_fill(kb_idx[None, None, :] >= vis_kb[None, :, None], float("-inf"))
-    order = est.argsort(dim=2, descending=True)
-    mass_sorted = torch.gather(bm, 2, order).cumsum(2)
-    for di, d in enumerate(densities):
-        kq = torch.clamp(torch.ceil(d * vis_kb.float()).long(), min=1)  # blocks kept per query block
-        kept = torch.gather(mass_sorted, 2, (kq - 1)[None, :, None].expand(a.h_q, -1, 1)).sum(dim=(1, 2))
-        recall[:, 2, di] = kept / total
-
+    recall[:, 2, :] = block_sparse_kept(bm, q, k, block, a.q_offset, densities) / total[:, None]
     recall = recall.clamp(max=1.0)
-    best, best_d, best_r = [], torch.full((a.h_q,), float("nan")), torch.zeros(a.h_q)
-    for h in range(a.h_q):
-        choice = None
-        for di, d in enumerate(densities):
-            ok = [pi for pi in range(3) if recall[h, pi, di] >= target]
-            if ok:
-                choice = (ok[0], di)
-                break
-        if choice is None:
-            best.append("dense")
-            best_r[h] = recall[h, :, -1].max()
-        else:
-            best.append(PATTERNS[choice[0]])
-            best_d[h] = densities[choice[1]]
-            best_r[h] = recall[h, choice[0], choice[1]]
+    best, best_d, best_r = choose_best(recall, densities, target)
     return PatternRecall(densities, recall.cpu(), best, best_d, best_r)

@@ -201,3 +201,21 @@ def attention_slice(a: Attn, rows: tuple[int, int], cols: tuple[int, int], lse: 
         s = scores(a, s0, s1, kt, c0, c1)
         out[:, s0 - r0 : s1 - r0] = s.sub_(lse[:, s0:s1, None].float()).exp_()
     return out
+
+
+def row_entropy(a: Attn, lse: torch.Tensor) -> torch.Tensor:
+    """(H_q, N_q) float32 entropy in nats of each row (learned sink slot included)."""
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
+    kt = _k32(a)
+    step = _chunk_rows(a)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        s = scores(a, r0, r1, kt, 0, _kend(a, r1))
+        rl = lse[:, r0:r1, None].float()
+        p = torch.exp(s - rl)
+        ent = -(torch.nan_to_num(p * (s - rl), nan=0.0)).sum(-1)
+        if a.sinks is not None:
+            ps = torch.exp(a.sinks[:, None] - rl[..., 0])
+            ent = ent - torch.where(ps > 0, ps * ps.log(), 0.0)
+        out[:, r0:r1] = ent
+    return out

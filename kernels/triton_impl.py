@@ -169,7 +169,7 @@ def _row_pass_kernel(Q, K, LSE, OUT, COLS, OFFS, sqh, sqn, sqd, skh, skn, skd, N
                      HAS_COLS: tl.constexpr, HAS_OFFS: tl.constexpr,
                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
     """One sweep over a row tile's keys. MODE 0: pattern mass per row; 1: argmax per row;
-    2: diagonal mass (atomics into OUT[h, pos_i - j])."""
+    2: diagonal mass (atomics into OUT[h, pos_i - j]); 3: sum_j P_ij * s_ij per row (entropy)."""
     pid_m = tl.program_id(0)
     h = tl.program_id(1)
     kvh = h // GROUP
@@ -201,6 +201,8 @@ def _row_pass_kernel(Q, K, LSE, OUT, COLS, OFFS, sqh, sqn, sqd, skh, skn, skd, N
         else:
             p = tl.where(ok, tl.exp2(s - lse2[:, None]), 0.0)
             dist = pos[:, None] - cols[None, :]
+            if MODE == 3:
+                acc += tl.sum(tl.where(ok, p * (s - lse2[:, None]), 0.0), 1)
             if MODE == 0:
                 if CAUSAL:
                     keep = (cols[None, :] < SINK) | ((dist >= 0) & (dist < WINDOW))
@@ -213,10 +215,12 @@ def _row_pass_kernel(Q, K, LSE, OUT, COLS, OFFS, sqh, sqn, sqd, skh, skn, skd, N
                     dm = tl.load(OFFS + h * N_K + tl.maximum(dist, 0), mask=ok & (dist >= 0), other=0)
                     keep = keep | (dm != 0)
                 acc += tl.sum(tl.where(keep, p, 0.0), 1)
-            else:
+            if MODE == 2:
                 tl.atomic_add(OUT + h * N_K + tl.maximum(dist, 0), p, mask=ok & (dist >= 0))
     if MODE == 0:
         tl.store(OUT + h * N_Q + offs_m, acc, mask=row_ok)
+    if MODE == 3:
+        tl.store(OUT + h * N_Q + offs_m, -acc * 0.6931471805599453, mask=row_ok)
     if MODE == 1:
         tl.store(OUT + h * N_Q + offs_m, best_j, mask=row_ok)
 
@@ -308,6 +312,15 @@ def pattern_mass(a: Attn, sink: int, window: int, lse: torch.Tensor, columns: to
 def row_argmax(a: Attn) -> torch.Tensor:
     out = torch.empty(a.h_q, a.n_q, dtype=torch.int64, device=a.q.device)
     return _row_pass(a, 1, None, out)
+
+
+def row_entropy(a: Attn, lse: torch.Tensor) -> torch.Tensor:
+    out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
+    _row_pass(a, 3, lse, out)  # -sum P log2 P, in nats
+    if a.sinks is not None:
+        ps = torch.exp(a.sinks[:, None] - lse.float())
+        out = out - torch.where(ps > 0, ps * ps.log(), torch.zeros_like(ps))
+    return out
 
 
 def diag_mass(a: Attn, lse: torch.Tensor) -> torch.Tensor:

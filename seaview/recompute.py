@@ -1,0 +1,75 @@
+"""Exact attention slices recomputed from the q/k rows a run stored (table ``qk``).
+
+Only the requested rows' scores against the requested columns are computed, with the row
+log-sum-exp the collector stored, so a slice of a 128k-token sample costs rows x cols work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from .errors import SeaviewError
+from .store import Run, open_run
+
+
+@dataclass
+class Slice:
+    sample_id: str
+    layer: int
+    head: int
+    rows: tuple[int, int]  # absolute query positions [a, b)
+    cols: tuple[int, int]  # key positions [c, d)
+    probs: np.ndarray  # (b - a, d - c) float32
+
+
+def _vectors(df: pl.DataFrame) -> np.ndarray:
+    return np.asarray(df["vec"].to_list(), dtype=np.float32)
+
+
+def recompute_slice(run: Run | str, layer: int, head: int, rows: tuple[int, int], cols: tuple[int, int],
+                    sample: str | None = None, impl: str = "auto") -> Slice:
+    """The exact probabilities of query positions rows[0]:rows[1] over keys cols[0]:cols[1]."""
+    import torch
+
+    from .kernels import attention_slice
+
+    run = open_run(run) if not isinstance(run, Run) else run
+    where = f"{run.path} [qk]"
+    if not run.has("qk"):
+        raise SeaviewError(run.path, "has no stored q/k rows (collect with keep_qk=True or probe with --keep-qk-layers)")
+    lf = run.scan("qk").filter(pl.col("layer") == layer)
+    samples = lf.select(pl.col("sample_id").unique().sort()).collect()["sample_id"].to_list()
+    if not samples:
+        layers = run.scan("qk").select(pl.col("layer").unique().sort()).collect()["layer"].to_list()
+        raise SeaviewError(where, f"no q/k rows for layer {layer} (stored layers: {layers})")
+    sample = sample or samples[0]
+    if sample not in samples:
+        raise SeaviewError(where, f"no sample {sample!r} for layer {layer} (samples: {', '.join(samples[:10])})")
+    lf = lf.filter(pl.col("sample_id") == sample)
+    counts = lf.group_by("which").agg(pl.col("head").max().alias("h")).collect()
+    n_heads = dict(counts.iter_rows())
+    hq, hk = n_heads.get("q", -1) + 1, n_heads.get("k", -1) + 1
+    if not 0 <= head < hq:
+        raise SeaviewError(where, f"head {head} is not stored for layer {layer} (heads 0..{hq - 1})")
+    kv = head // max(1, hq // max(hk, 1))
+    q = lf.filter((pl.col("which") == "q") & (pl.col("head") == head)).sort("pos").collect()
+    k = lf.filter((pl.col("which") == "k") & (pl.col("head") == kv)).sort("pos").collect()
+    q0, q1 = int(q["pos"][0]), int(q["pos"][-1]) + 1
+    n_k = k.height
+    a, b = rows
+    c, d = cols
+    if not (q0 <= a < b <= q1):
+        raise SeaviewError(where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
+    if not (0 <= c < d <= n_k):
+        raise SeaviewError(where, f"cols {c}:{d} outside the stored key positions 0:{n_k}")
+    qsel = q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
+    qt = torch.from_numpy(_vectors(qsel))[None]
+    kt = torch.from_numpy(_vectors(k))[None]
+    lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]
+    scale = float(qsel["scale"][0]) if "scale" in qsel.columns and qsel["scale"][0] is not None else None
+    causal = bool(qsel["causal"][0]) if "causal" in qsel.columns and qsel["causal"][0] is not None else True
+    probs = attention_slice(qt, kt, (0, b - a), (c, d), causal=causal, q_offset=a, scale=scale, lse=lse, impl=impl)
+    return Slice(sample, layer, head, rows, cols, probs[0].numpy())

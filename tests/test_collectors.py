@@ -1,0 +1,201 @@
+"""Attention collector, retrieval scorer and recompute, against eager attention and a model
+with planted structure (a tiny Llama trained on a copy task in the fixture)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+import polars as pl  # noqa: E402
+
+from seaview.collectors import AttentionCollector, CollectorError, retrieval_scores  # noqa: E402
+from seaview.collectors.attention import mask_geometry  # noqa: E402
+from seaview.recompute import recompute_slice  # noqa: E402
+from seaview.store import open_run  # noqa: E402
+
+from . import copy_model  # noqa: E402
+from .conftest import run_cli  # noqa: E402
+
+
+def tiny_llama(seed=0, layers=2, heads=4, kv=2):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=kv, max_position_embeddings=512)
+    return LlamaForCausalLM(cfg).eval()
+
+
+def eager_attentions(model, ids, **kw):
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        out = model(input_ids=ids, output_attentions=True, **kw)
+    model.set_attn_implementation("sdpa")
+    return out
+
+
+def stats_from_matrix(p, sink=4, window=(8, 32), causal=True):
+    """Reference statistics from a full attention matrix p: (H, N, N)."""
+    n = p.shape[-1]
+    pos = torch.arange(n)
+    j = torch.arange(n)
+    dist = pos[:, None] - j[None, :]
+    win = (j[None, :] < window[0]) | (((dist >= 0) & (dist < window[1])) if causal else (dist.abs() < window[1]))
+    return {
+        "sink_mass": p[..., :sink].sum(-1).mean(-1),
+        "stream_coverage": (p * win).sum(-1).mean(-1),
+        "entropy": -(torch.nan_to_num(p * torch.log(p))).sum(-1).mean(-1),
+    }
+
+
+def test_llama_statistics_equal_eager_attention(tmp_path):
+    model = tiny_llama()
+    ids = torch.randint(0, 100, (1, 150), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+    with AttentionCollector(model, run=tmp_path / "r", sink=4, window=(8, 32), block=16) as col:
+        with torch.no_grad():
+            collected = model(input_ids=ids).logits
+    torch.testing.assert_close(collected, plain)  # the model's output is untouched
+    assert model.config._attn_implementation == "sdpa"  # restored
+    heads = col.heads()
+    stored_blocks = open_run(tmp_path / "r").scan("blocks").collect()  # flushed to the run on exit
+    eager = eager_attentions(model, ids)
+    for layer, p in enumerate(eager.attentions):
+        ref = stats_from_matrix(p[0])
+        got = heads.filter(pl.col("layer") == layer).sort("head")
+        for name, want in ref.items():
+            torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
+        blocks = stored_blocks.filter(pl.col("layer") == layer)
+        bm = torch.zeros(4, 10, 10)
+        for h, i, j, m in blocks.select("head", "q_block", "k_block", "mass").iter_rows():
+            bm[h, i, j] = m
+        padded = torch.nn.functional.pad(p[0], (0, 10, 0, 10))  # 150 -> 160 = 10 blocks of 16
+        ref_bm = padded.reshape(4, 10, 16, 10, 16).sum((2, 4))
+        torch.testing.assert_close(bm, ref_bm, atol=1e-4, rtol=0)
+    assert set(heads["kv_head"].to_list()) == {0, 1} and heads.height == 2 * 4
+    run = open_run(tmp_path / "r")
+    assert run.num_rows("heads") == 8 and run.has("blocks")
+
+
+def test_bert_encoder_statistics_equal_eager(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                 intermediate_size=128, max_position_embeddings=128)).eval()
+    ids = torch.randint(0, 100, (1, 40))
+    with AttentionCollector(model, sink=2, window=(2, 8), block=8) as col:
+        with torch.no_grad():
+            model(input_ids=ids)
+    heads = col.heads()
+    assert not any(heads["causal"].to_list())
+    assert heads["best_pattern"].null_count() == heads.height  # patterns are defined for causal attention only
+    eager = eager_attentions(model, ids)
+    for layer, p in enumerate(eager.attentions):
+        ref = stats_from_matrix(p[0], sink=2, window=(2, 8), causal=False)
+        got = heads.filter(pl.col("layer") == layer).sort("head")
+        for name, want in ref.items():
+            torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
+
+
+def test_left_padded_batch_equals_unpadded():
+    model = tiny_llama(seed=2)
+    g = torch.Generator().manual_seed(3)
+    a = torch.randint(0, 100, (1, 50), generator=g)
+    b = torch.randint(0, 100, (1, 30), generator=g)
+    batch = torch.cat([a, torch.cat([torch.zeros(1, 20, dtype=torch.long), b], 1)])
+    mask = torch.ones_like(batch)
+    mask[1, :20] = 0
+    with AttentionCollector(model, window=(4, 16), block=8) as col:
+        with torch.no_grad():
+            model(input_ids=batch, attention_mask=mask)
+    with AttentionCollector(model, window=(4, 16), block=8) as single:
+        with torch.no_grad(), single.sample("b"):
+            model(input_ids=b)
+    got = col.heads().filter(pl.col("sample_id").str.ends_with(".1")).sort("layer", "head")
+    want = single.heads().sort("layer", "head")
+    assert got["seq_len"].to_list() == [30] * want.height
+    for c in ("sink_mass", "stream_coverage", "entropy"):
+        assert got[c].to_list() == pytest.approx(want[c].to_list(), abs=1e-5)
+
+
+def test_unsupported_masks_and_models_fail_clearly():
+    m = torch.ones(1, 1, 6, 6, dtype=torch.bool).tril()
+    m[0, 0, 5, 0] = False  # a sliding window: not causal once padding is removed
+    with pytest.raises(CollectorError, match="not causal or full"):
+        mask_geometry(m, 0, 6, 6, True)
+    assert mask_geometry(torch.ones(1, 1, 4, 6, dtype=torch.bool).tril(2), 0, 4, 6, True)[:2] == (True, 2)
+    with pytest.raises(CollectorError, match="not a Hugging Face PreTrainedModel"):
+        with AttentionCollector(torch.nn.Linear(2, 2)):
+            pass
+
+
+def test_model_whose_attention_bypasses_the_interface_is_an_error():
+    model = tiny_llama()
+    attn = model.model.layers[0].self_attn
+    original = type(attn).forward
+
+    def custom_forward(self, hidden_states, *args, **kwargs):  # does its own attention
+        return torch.zeros_like(hidden_states), None
+
+    with AttentionCollector(model) as col:
+        for layer in model.model.layers:
+            layer.self_attn.forward = custom_forward.__get__(layer.self_attn)
+        with pytest.raises(CollectorError, match="without calling the wrapped attention"):
+            with torch.no_grad():
+                model(input_ids=torch.randint(0, 100, (1, 10)))
+    for layer in model.model.layers:
+        del layer.self_attn.forward
+    assert type(attn).forward is original and col.heads().height == 0
+
+
+def test_keep_qk_and_recompute_match_eager(tmp_path):
+    model = tiny_llama(seed=4)
+    ids = torch.randint(0, 100, (1, 90), generator=torch.Generator().manual_seed(4))
+    with AttentionCollector(model, run=tmp_path / "r", keep_qk=True, qk_layers=[1], block=16) as col:
+        with torch.no_grad(), col.sample("s0"):
+            model(input_ids=ids)
+    eager = eager_attentions(model, ids)
+    sl = recompute_slice(str(tmp_path / "r"), layer=1, head=3, rows=(40, 60), cols=(0, 50))
+    torch.testing.assert_close(torch.from_numpy(sl.probs), eager.attentions[1][0, 3, 40:60, 0:50], atol=1e-5, rtol=0)
+    res = run_cli("recompute", str(tmp_path / "r"), "--layer", "1", "--head", "3", "--rows", "40:42", "--cols", "0:5")
+    assert res.returncode == 0, res.stderr
+    first = res.stdout.splitlines()[2].split()
+    assert first[0] == "40" and float(first[1]) == pytest.approx(float(eager.attentions[1][0, 3, 40, 0]), abs=1e-5)
+    bad = run_cli("recompute", str(tmp_path / "r"), "--layer", "0", "--head", "0", "--rows", "0:2", "--cols", "0:2")
+    assert bad.returncode == 2 and "no q/k rows for layer 0" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def copier():
+    return copy_model.train()
+
+
+def test_retrieval_scorer_flags_exactly_the_copying_heads(copier):
+    g = torch.Generator().manual_seed(5)
+    x = copy_model.batch(64, g)
+    assert copy_model.copy_accuracy(copier, x) > 0.95
+    prompts = [r[: copy_model.L + 2].tolist() for r in x[:8]]
+    scores = retrieval_scores(copier, prompts, [(1, copy_model.L + 1)] * 8, max_new_tokens=copy_model.L)
+    assert scores["n_samples"].to_list() == [8] * 8
+    flagged = {(l, h) for l, h, s in scores.select("layer", "head", "retrieval_score").iter_rows() if s > 0.1}
+    # the planted structure: only layer-1 heads that are not inert can copy
+    assert flagged and flagged <= {(1, h) for h in range(4) if h not in copy_model.INERT}
+    # and they are the ones doing it: ablating them breaks copying, ablating every other head of the layer does not
+    assert copy_model.copy_accuracy(copier, x, {1: sorted(h for _, h in flagged)}) < 0.3
+    others = [h for h in range(4) if (1, h) not in flagged]
+    assert copy_model.copy_accuracy(copier, x, {1: others}) > 0.9
+
+
+def test_retrieval_leaves_out_samples_that_do_not_reproduce_the_needle(copier):
+    g = torch.Generator().manual_seed(6)
+    x = copy_model.batch(4, g)
+    prompts = [r[: copy_model.L + 2].tolist() for r in x]
+    # claim a needle the model will not reproduce (the SEP token and BOS are never emitted)
+    scores = retrieval_scores(copier, prompts, [(0, 2)] * 4, max_new_tokens=copy_model.L)
+    assert scores["n_samples"].to_list() == [0] * 8 and scores["retrieval_score"].null_count() == 8
