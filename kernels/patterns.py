@@ -68,7 +68,8 @@ def vs_selection(p_last: torch.Tensor, lpos: torch.Tensor, pos: torch.Tensor, n_
     v_score = p_last.sum(1)
     dist = (lpos[:, None] - torch.arange(n_k, device=dev)[None, :]).clamp(min=0)
     s_score = torch.zeros(h, n_k, device=dev).scatter_add_(1, dist.reshape(1, -1).expand(h, -1), p_last.reshape(h, -1))
-    rows_seeing = (pos[None, :] >= torch.arange(n_k, device=dev)[:, None]).sum(1).float()  # rows that see column j / distance o
+    # rows that can see key column j (pos_i >= j); the same count is the number of rows with distance o = j
+    rows_seeing = (len(pos) - torch.searchsorted(pos, torch.arange(n_k, device=dev))).float()
     v_order = v_score.argsort(dim=1, descending=True, stable=True)
     s_order = s_score.argsort(dim=1, descending=True, stable=True)
     cost = rows_seeing[v_order].cumsum(1) + rows_seeing[s_order].cumsum(1)

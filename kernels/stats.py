@@ -193,19 +193,20 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         del cum
         if patterns:
             # vertical-slash: gathered columns and diagonals; entries on both counted once
-            cidx = cols[:, None, :].expand(h, c, n_max).clamp(max=kend - 1)
-            col_e = e.gather(-1, cidx) * (cols[:, None, :] < kend)
+            col_e = e.gather(-1, cols.clamp(max=kend - 1)[:, None, :].expand(h, c, n_max))
+            col_e.mul_((cols < kend)[:, None, :]).mul_(inv[..., None])
             col_dist = pos[None, :, None] - cols[:, None, :]
-            col_dr = torch.where(col_dist >= 0, diag_rank.gather(1, col_dist.clamp(min=0).reshape(h, -1)).view(h, c, n_max), a.n_k)
+            col_dr = diag_rank.gather(1, col_dist.clamp_(min=0).view(h, -1)).view(h, c, n_max)
+            col_dr.masked_fill_(pos[None, :, None] < cols[:, None, :], a.n_k)  # column not visible
             dj = pos[None, :, None] - offs[:, None, :]
-            diag_e = e.gather(-1, dj.clamp(0, kend - 1)) * (dj >= 0)
-            col_e, diag_e = col_e * inv[..., None], diag_e * inv[..., None]
+            diag_e = e.gather(-1, dj.clamp(0, kend - 1))
+            diag_e.mul_(dj >= 0).mul_(inv[..., None])
             # by rank: top-n keeps column/diagonal ranks < n; an entry on a kept column and a
             # kept diagonal is kept once, i.e. counted twice exactly when max(ranks) < n
             col_by_rank += col_e.sum(1)
             diag_by_rank += diag_e.sum(1)
-            both = torch.maximum(rank[None, None, :], col_dr).clamp(max=n_max)
-            twice.scatter_add_(1, both.reshape(h, -1), col_e.reshape(h, -1))
+            both = torch.maximum(rank[None, None, :], col_dr).clamp_(max=n_max)
+            twice.scatter_add_(1, both.view(h, -1), col_e.view(h, -1))
         del e
 
     n_rows = float(a.n_q)
