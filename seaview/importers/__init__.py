@@ -18,7 +18,10 @@ from ..errors import ImportFormatError, SeaviewError
 from .common import Episode, Outcomes, load_json, shape_error
 from .detect import TRAJECTORY_SUFFIXES, format_of_data, format_of_name
 
-FORMATS = ("auto", "swe-agent", "mini-swe-agent", "openhands", "inspect", "swebench-report")
+from .lengths import LENGTH_FORMATS, detect_length_format, parse_length_file
+
+TRAJECTORY_FORMATS = ("swe-agent", "mini-swe-agent", "openhands", "inspect", "swebench-report")
+FORMATS = ("auto", *TRAJECTORY_FORMATS, *LENGTH_FORMATS)
 
 
 @dataclass
@@ -30,6 +33,8 @@ class ParsedFile:
     episodes: list[dict[str, Any]] = field(default_factory=list)  # episode rows (no steps)
     step_errors: list[str] = field(default_factory=list)  # joined step errors, per episode
     n_step_rows: int = 0
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # lengths / kv from length formats
+    histograms: dict[str, Any] = field(default_factory=dict)
     outcomes: Outcomes | None = None
     error: str | None = None
     skipped: bool = False
@@ -55,6 +60,8 @@ class ImportReport:
     bad: list[str] = field(default_factory=list)  # one line each: "<file>: <problem>"
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # folder files of no known format
+    rows: dict[str, int] = field(default_factory=dict)  # lengths / kv rows imported
+    failed: int = 0  # failed requests (BurstGPT: response tokens = 0)
 
 
 def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
@@ -75,9 +82,16 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
     return files, bad
 
 
-def _parse_content(path: str, fmt: str) -> tuple[str, list[Episode] | Outcomes]:
+def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, list[Episode] | Outcomes | dict[str, Any]]:
     from . import inspect_ai, mini_swe_agent, openhands, swe_agent, swebench
 
+    length_fmt = fmt if fmt in LENGTH_FORMATS else None
+    if fmt == "auto" and not path.endswith((".eval", ".traj")):
+        length_fmt = detect_length_format(path)
+    if length_fmt:
+        return length_fmt, parse_length_file(path, length_fmt, snapshot=index)
+    if path.endswith((".csv", ".log", ".txt", ".prom")):
+        raise ImportFormatError(path, "unknown shape: not a BurstGPT CSV, vLLM metrics snapshot, or vLLM/SGLang log")
     if fmt in ("auto", "inspect") and path.endswith(".eval"):
         return "inspect", inspect_ai.parse_eval(path)
     if path.endswith(".jsonl"):
@@ -100,12 +114,12 @@ def _parse_content(path: str, fmt: str) -> tuple[str, list[Episode] | Outcomes]:
     return detected, parsers[detected](path, data)
 
 
-def parse_file(item: tuple[str, str, bool], step_rows: list[dict[str, Any]]) -> ParsedFile:
+def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]) -> ParsedFile:
     """Parse one file, appending its step rows to ``step_rows``. Never raises for bad input."""
-    path, fmt, explicit = item
+    path, fmt, explicit, index = item
     result = ParsedFile(path)
     try:
-        detected, parsed = _parse_content(path, fmt)
+        detected, parsed = _parse_content(path, fmt, index)
     except ImportFormatError as e:
         if not explicit and fmt == "auto" and "unknown shape" in e.problem:
             result.skipped = True
@@ -119,6 +133,10 @@ def parse_file(item: tuple[str, str, bool], step_rows: list[dict[str, Any]]) -> 
     if isinstance(parsed, Outcomes):
         result.outcomes = parsed
         return result
+    if isinstance(parsed, dict):
+        result.histograms = parsed.pop("_histograms", {})
+        result.tables = parsed
+        return result
     for ep in parsed:
         result.episodes.append(ep.row())
         result.step_errors.append(" | ".join(s["error"] for s in ep.steps if s.get("error")))
@@ -129,7 +147,7 @@ def parse_file(item: tuple[str, str, bool], step_rows: list[dict[str, Any]]) -> 
     return result
 
 
-def parse_chunk(items: list[tuple[str, str, bool]]) -> ParsedChunk:
+def parse_chunk(items: list[tuple[str, str, bool, int]]) -> ParsedChunk:
     """Parse consecutive files (runs in a worker process); steps become one Arrow table."""
     from ..store.writer import conform
 
@@ -207,10 +225,13 @@ def import_paths(
     model: str | None = None,
     overwrite: bool = False,
     workers: int | None = None,
+    cap: int | None = None,
 ) -> ImportReport:
     """Import trajectories and reports from ``paths`` into a new run at ``out``.
 
     Raises :class:`SeaviewError` when nothing could be imported (and writes nothing).
+    ``cap`` records the generation cap (max new tokens) the lengths were sampled with, which
+    the degenerate-sample rule needs.
     """
     from ..analysis.trajectories import side_of_exit
     from ..store import RunWriter
@@ -221,7 +242,7 @@ def import_paths(
     files, report.bad = expand_paths(paths)
     if os.path.exists(out) and not overwrite:
         raise SeaviewError(out, "already exists (choose another --out or pass --overwrite)")
-    items = [(p, fmt, explicit) for p, explicit in files]
+    items = [(p, fmt, explicit, i) for i, (p, explicit) in enumerate(files)]
     n_workers = workers or min(len(items), os.cpu_count() or 1)
     if n_workers > 1 and len(items) > 1:
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
@@ -234,6 +255,8 @@ def import_paths(
     steps: list[pa.Table | None] = []
     file_starts: list[list[int]] = []
     outcome_files: list[Outcomes] = []
+    extra_tables: list[tuple[str, pa.Table]] = []
+    histograms: dict[str, Any] = {}
     for ci, chunk in enumerate(chunks):
         steps.append(pa.ipc.open_stream(chunk.steps_ipc).read_all() if chunk.steps_ipc else None)
         row = 0
@@ -250,6 +273,13 @@ def import_paths(
                 if pf.outcomes is not None:
                     outcome_files.append(pf.outcomes)
                     report.warnings += pf.outcomes.warnings
+                for name, t in pf.tables.items():
+                    extra_tables.append((name, t))
+                    report.rows[name] = report.rows.get(name, 0) + t.num_rows
+                    if name == "lengths" and "finish_reason" in t.column_names:
+                        failed = sum(1 for v in t.column("finish_reason").to_pylist() if v == "failed")
+                        report.failed += failed
+                histograms.update(pf.histograms)
                 for ep in pf.episodes:
                     ep["_chunk"], ep["_row0"] = ci, row
                 episodes += pf.episodes
@@ -289,22 +319,30 @@ def import_paths(
             ep["model"] = model
         ep["failure_side"] = side_of_exit(ep.get("exit_status"), ep.get("outcome"), errs)
 
-    if not episodes:
-        why = "; ".join(report.bad[:3]) or "no trajectory or report files found"
+    if not episodes and not extra_tables:
+        why = "; ".join(report.bad[:3]) or "no files of a known format found"
         raise SeaviewError(", ".join(paths), f"nothing imported ({why})")
     models = sorted({str(e["model"]) for e in episodes if e.get("model")})
+    for name, t in extra_tables:
+        if name == "lengths" and "model" in t.column_names:
+            models = sorted(set(models) | {m for m in t.column("model").unique().to_pylist() if m})
     with RunWriter(
         out,
         atomic=True,
         overwrite=overwrite,
         model=model or (models[0] if len(models) == 1 else None),
         source={"tool": "seaview import", "format": fmt, "formats": report.formats, "files": report.files},
-        params={"models": models} if len(models) > 1 else None,
+        params={**({"models": models} if len(models) > 1 else {}),
+                **({"vllm_histograms": histograms} if histograms else {}),
+                **({"max_new_tokens": cap} if cap else {})} or None,
     ) as w:
-        w.append("episodes", episodes)
+        if episodes:
+            w.append("episodes", episodes)
         for t in steps:
             if t is not None:
                 w.append("steps", t)
+        for name, t in extra_tables:
+            w.append(name, t)
     report.episodes = len(episodes)
     report.steps = sum(t.num_rows for t in steps if t is not None)
     return report

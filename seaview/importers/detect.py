@@ -7,7 +7,7 @@ from typing import Any
 
 from . import inspect_ai, mini_swe_agent, openhands, swe_agent, swebench
 
-TRAJECTORY_SUFFIXES = (".traj", ".traj.json", ".json", ".jsonl", ".eval")
+TRAJECTORY_SUFFIXES = (".traj", ".traj.json", ".json", ".jsonl", ".eval", ".csv", ".log", ".txt", ".prom")
 
 
 def format_of_name(path: str) -> str | None:

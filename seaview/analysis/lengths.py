@@ -1,0 +1,271 @@
+"""Response-length and KV-occupancy statistics. Pure polars + numpy.
+
+Lengths are integers, so distributions are handled as histograms (np.bincount): the KS
+statistic, Wasserstein-1 and Mann-Whitney U are exact on the integer grid, and bootstrap
+resamples are drawn as multinomial counts over the histogram, which makes 1,000 resamples
+of 10M samples cost O(1,000 x distinct lengths) rather than O(1,000 x 10M).
+
+Quantiles use linear interpolation between order statistics (numpy's default), std is the
+population standard deviation: both as CASTILLO computes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.99)
+DEGENERATE_NEAR_CAP = 0.9  # "max near the cap": within 10% of it
+
+
+def _lazy(frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+
+
+def length_stats(frame: pl.LazyFrame | pl.DataFrame, by: list[str] | None = None, cap: int | None = None,
+                 column: str = "response_tokens") -> pl.DataFrame:
+    """Per group: n, mean, std (population), p25, p50, p75, p90, p99 (linear), cv, max/min
+    ratio, and CASTILLO's degenerate flag: some sample hit the cap, or std > 2 x mean with the
+    max near the cap. Without a cap, 'hit the cap' means finish_reason == 'length'."""
+    by = by or []
+    lf = _lazy(frame)
+    x = pl.col(column)
+    has_finish = "finish_reason" in lf.collect_schema().names()
+    aggs = [
+        x.count().alias("n"), x.mean().alias("mean"), x.std(ddof=0).alias("std"),
+        *[x.quantile(q, interpolation="linear").alias(f"p{int(round(q * 100))}") for q in QUANTILES],
+        x.min().alias("min"), x.max().alias("max"),
+    ]
+    if cap is not None:
+        aggs.append((x >= cap).any().alias("_at_cap"))
+    elif has_finish:
+        aggs.append((pl.col("finish_reason") == "length").any().fill_null(False).alias("_at_cap"))
+    else:
+        aggs.append(pl.lit(False).alias("_at_cap"))
+    out = (lf.group_by(by).agg(aggs) if by else lf.select(aggs)).with_columns(
+        (pl.col("std") / pl.col("mean")).alias("cv"),
+        pl.when(pl.col("min") > 0).then(pl.col("max") / pl.col("min")).alias("max_min_ratio"),
+    )
+    near = (pl.col("max") >= DEGENERATE_NEAR_CAP * cap) if cap is not None else pl.col("_at_cap")
+    out = out.with_columns((pl.col("_at_cap") | ((pl.col("std") > 2 * pl.col("mean")) & near)).alias("degenerate"))
+    out = out.drop("_at_cap").collect()
+    return out.sort(by) if by else out
+
+
+# -- histogram statistics ---------------------------------------------------------------------
+
+
+def histogram(values: np.ndarray | pl.Series, size: int | None = None) -> np.ndarray:
+    v = values.to_numpy() if isinstance(values, pl.Series) else np.asarray(values)
+    v = v[~np.isnan(v)] if v.dtype.kind == "f" else v
+    v = v.astype(np.int64)
+    if v.size and v.min() < 0:
+        raise ValueError("lengths must be non-negative")
+    return np.bincount(v, minlength=size or 0)
+
+
+def hist_mean(h: np.ndarray) -> float:
+    n = h.sum()
+    return float(np.dot(np.arange(h.size), h) / n) if n else float("nan")
+
+
+def hist_quantile(h: np.ndarray, q: float) -> float:
+    """Linear-interpolation quantile (numpy's default) from a histogram of integers."""
+    n = int(h.sum())
+    if n == 0:
+        return float("nan")
+    pos = (n - 1) * q
+    lo, frac = int(math.floor(pos)), pos - math.floor(pos)
+    cum = np.cumsum(h)
+    x_lo = int(np.searchsorted(cum, lo + 1))
+    x_hi = int(np.searchsorted(cum, min(lo + 2, n)))
+    return x_lo + frac * (x_hi - x_lo)
+
+
+def _hist_quantiles_many(hs: np.ndarray, q: float) -> np.ndarray:
+    """hist_quantile over rows of a (R, K) matrix of histograms with equal totals."""
+    n = int(hs[0].sum())
+    pos = (n - 1) * q
+    lo, frac = int(math.floor(pos)), pos - math.floor(pos)
+    cum = np.cumsum(hs, axis=1)
+    x_lo = (cum < lo + 1).sum(1)
+    x_hi = (cum < min(lo + 2, n)).sum(1)
+    return x_lo + frac * (x_hi - x_lo)
+
+
+def _kolmogorov_sf(lam: float) -> float:
+    if lam < 0.2:
+        return 1.0
+    s = sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))
+    return max(0.0, min(1.0, 2 * s))
+
+
+@dataclass(frozen=True)
+class Delta:
+    """B minus A for one statistic, with a bootstrap percentile confidence interval."""
+
+    a: float
+    b: float
+    delta: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class LengthComparison:
+    """How the length distributions of two runs differ."""
+
+    n_a: int
+    n_b: int
+    ks_stat: float
+    ks_p: float
+    wasserstein: float
+    mw_u: float
+    mw_p: float
+    deltas: dict[str, Delta]  # mean, p50, p90, p99
+    n_boot: int
+    confidence: float
+    paired_prompts: int = 0
+    paired_mean_delta: float | None = None
+    paired_ci: tuple[float, float] | None = None
+    paired_share_longer: float | None = None  # share of common prompts whose mean grew
+    notes: list[str] = field(default_factory=list)
+
+
+def compare_lengths(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFrame, *, n_boot: int = 1000,
+                    confidence: float = 0.95, seed: int = 0, column: str = "response_tokens") -> LengthComparison:
+    """KS (statistic, asymptotic p), Wasserstein-1, Mann-Whitney U (normal approximation with
+    tie correction), bootstrap CIs for the deltas of mean, p50, p90, p99, and paired
+    per-prompt mean deltas where both runs have the same prompt_ids. Seeded: same inputs,
+    same numbers."""
+    la, lb = _lazy(a), _lazy(b)
+    xa = la.select(pl.col(column).drop_nulls()).collect()[column]
+    xb = lb.select(pl.col(column).drop_nulls()).collect()[column]
+    size = int(max(xa.max() or 0, xb.max() or 0)) + 1
+    ha, hb = histogram(xa, size), histogram(xb, size)
+    na, nb = int(ha.sum()), int(hb.sum())
+    if na == 0 or nb == 0:
+        raise ValueError("both runs need at least one length")
+    fa, fb = np.cumsum(ha) / na, np.cumsum(hb) / nb
+    ks = float(np.abs(fa - fb).max())
+    ne = na * nb / (na + nb)
+    ks_p = _kolmogorov_sf((math.sqrt(ne) + 0.12 + 0.11 / math.sqrt(ne)) * ks)
+    w1 = float(np.abs(fa - fb)[:-1].sum())  # unit spacing between integer lengths
+    # Mann-Whitney U for A: pairs (a, b) with a > b, ties counted half
+    below_b = np.concatenate([[0], np.cumsum(hb)[:-1]])
+    u = float(np.dot(ha, below_b + 0.5 * hb))
+    t = ha + hb
+    n = na + nb
+    tie = float(np.dot(t, t.astype(np.float64) ** 2 - 1)) / (n * (n - 1)) if n > 1 else 0.0
+    sigma = math.sqrt(na * nb / 12.0 * ((n + 1) - tie))
+    z = (u - na * nb / 2.0) / sigma if sigma > 0 else 0.0
+    mw_p = math.erfc(abs(z) / math.sqrt(2))
+
+    rng = np.random.default_rng(seed)
+    pa_, pb_ = ha / na, hb / nb
+    ra = rng.multinomial(na, pa_, size=n_boot)
+    rb = rng.multinomial(nb, pb_, size=n_boot)
+    grid = np.arange(size)
+    lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
+    deltas = {}
+    stats = {"mean": (lambda h: hist_mean(h), lambda hs: hs @ grid / hs.sum(1))}
+    for q in (0.5, 0.9, 0.99):
+        stats[f"p{int(round(q * 100))}"] = (lambda h, q=q: hist_quantile(h, q), lambda hs, q=q: _hist_quantiles_many(hs, q))
+    for name, (one, many) in stats.items():
+        va, vb = one(ha), one(hb)
+        boot = many(rb) - many(ra)
+        deltas[name] = Delta(va, vb, vb - va, float(np.quantile(boot, lo_q)), float(np.quantile(boot, hi_q)))
+
+    cmp = LengthComparison(na, nb, ks, ks_p, w1, u, mw_p, deltas, n_boot, confidence)
+    if "prompt_id" in la.collect_schema().names() and "prompt_id" in lb.collect_schema().names():
+        ma = la.group_by("prompt_id").agg(pl.col(column).mean().alias("a"))
+        mb = lb.group_by("prompt_id").agg(pl.col(column).mean().alias("b"))
+        paired = ma.join(mb, on="prompt_id").sort("prompt_id").collect()  # fixed order: seeded resampling repeats
+        if paired.height:
+            d = (paired["b"] - paired["a"]).to_numpy()
+            idx = rng.integers(0, d.size, size=(n_boot, d.size)) if d.size * n_boot <= 50_000_000 else None
+            boot = d[idx].mean(1) if idx is not None else np.array([d[rng.integers(0, d.size, d.size)].mean() for _ in range(n_boot)])
+            cmp = LengthComparison(**{**cmp.__dict__, "paired_prompts": int(d.size), "paired_mean_delta": float(d.mean()),
+                                      "paired_ci": (float(np.quantile(boot, lo_q)), float(np.quantile(boot, hi_q))),
+                                      "paired_share_longer": float((d > 0).mean())})
+        else:
+            cmp.notes.append("no prompt_id appears in both runs: no paired comparison")
+    return cmp
+
+
+# -- KV occupancy -----------------------------------------------------------------------------
+
+
+def kv_stats(kv: pl.LazyFrame | pl.DataFrame, threshold: float = 0.9) -> dict[str, object]:
+    """Peak and p95 of cached tokens (all-layer rows; else the sum over layers per step),
+    time spent above ``threshold`` x capacity, evictions, and per-layer peaks."""
+    lf = _lazy(kv)
+    cols = lf.collect_schema().names()
+    all_layers = lf.filter(pl.col("layer").is_null()) if "layer" in cols else lf
+    per_step = all_layers.select("t_s", "tokens", "capacity_tokens", "evicted_tokens",
+                                 *(["usage_frac"] if "usage_frac" in cols else [])).collect()
+    has_layers = "layer" in cols and lf.filter(pl.col("layer").is_not_null()).select(pl.len()).collect().item() > 0
+    if per_step["tokens"].null_count() == per_step.height and has_layers:
+        per_step = (lf.filter(pl.col("layer").is_not_null()).group_by("t_s")
+                    .agg(pl.col("tokens").sum(), pl.col("capacity_tokens").sum(), pl.col("evicted_tokens").sum())
+                    .sort("t_s").collect())
+    per_step = per_step.sort("t_s")
+    out: dict[str, object] = {"samples": per_step.height}
+    tok = per_step["tokens"].drop_nulls()
+    if tok.len():
+        out["peak_tokens"] = int(tok.max())
+        out["p95_tokens"] = float(tok.quantile(0.95, interpolation="linear"))
+    if "usage_frac" in per_step.columns and per_step["usage_frac"].drop_nulls().len():
+        u = per_step["usage_frac"].drop_nulls()
+        out["peak_usage"] = float(u.max())
+        out["p95_usage"] = float(u.quantile(0.95, interpolation="linear"))
+    frac = None
+    if per_step["capacity_tokens"].drop_nulls().len() and tok.len():
+        frac = (per_step["tokens"] / per_step["capacity_tokens"]).to_numpy()
+    elif "usage_frac" in per_step.columns:
+        frac = per_step["usage_frac"].to_numpy().astype(float)
+    if frac is not None and per_step.height > 1:
+        t = per_step["t_s"].to_numpy()
+        dt_ = np.diff(t, append=t[-1])
+        above = np.nan_to_num(frac) >= threshold
+        out["seconds_above"] = float(dt_[above].sum())
+        out["share_above"] = float(dt_[above].sum() / max(t[-1] - t[0], 1e-12))
+    ev = per_step["evicted_tokens"].drop_nulls()
+    out["evicted_tokens"] = int(ev.max()) if ev.len() else 0
+    if "layer" in cols:
+        layers = lf.filter(pl.col("layer").is_not_null()).group_by("layer").agg(
+            pl.col("tokens").max().alias("peak_tokens"), pl.col("bytes").max().alias("peak_bytes")).sort("layer").collect()
+        if layers.height:
+            out["per_layer"] = layers.to_dicts()
+    return out
+
+
+def past_future_peak(lengths: pl.LazyFrame | pl.DataFrame, batch: int, *, trials: int = 200, seed: int = 0,
+                     prompt_col: str = "prompt_tokens", response_col: str = "response_tokens") -> dict[str, float]:
+    """Past-Future style estimate of peak KV demand (tokens) for ``batch`` requests admitted
+    together, with (prompt, response) pairs drawn from a run's lengths: request i holds
+    prompt_i + min(t, response_i) tokens until it finishes at t = response_i. Returns the mean,
+    p50 and p95 of the peak over Monte-Carlo trials, and the naive bound batch x max(prompt + response)."""
+    df = _lazy(lengths).select(pl.col(prompt_col).fill_null(0), pl.col(response_col)).drop_nulls().collect()
+    if df.height == 0:
+        raise ValueError("no lengths to draw from")
+    p = df[prompt_col].to_numpy().astype(np.int64)
+    r = df[response_col].to_numpy().astype(np.int64)
+    rng = np.random.default_rng(seed)
+    peaks = np.empty(trials)
+    for i in range(trials):
+        idx = rng.integers(0, p.size, batch)
+        pp, rr = p[idx], r[idx]
+        # demand(t) = sum over live requests (rr > t) of pp + t, plus nothing for finished ones;
+        # it changes slope only at finish times, so its maximum is at t = 0 or just before a finish
+        order = np.argsort(rr)
+        rr_s, pp_s = rr[order], pp[order]
+        alive_p = np.cumsum(pp_s[::-1])[::-1]  # prompts of requests finishing at or after rr_s[k]
+        alive_n = np.arange(batch, 0, -1)
+        cand = alive_p + alive_n * np.maximum(rr_s, 0)
+        peaks[i] = max(float(cand.max()), float(pp.sum()))
+    return {"batch": batch, "mean_peak": float(peaks.mean()), "p50_peak": float(np.quantile(peaks, 0.5)),
+            "p95_peak": float(np.quantile(peaks, 0.95)), "naive_bound": float(batch * (p + r).max())}

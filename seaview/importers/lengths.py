@@ -1,0 +1,361 @@
+"""Importers for response lengths and KV occupancy: CASTILLO, BurstGPT, vLLM Prometheus
+snapshots, and the periodic stats lines vLLM and SGLang print.
+
+Each parser returns {table name: Arrow table} for one file, or raises ImportFormatError
+naming the file and the first bad row (the whole file is then left out: nothing partial).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+import re
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import ImportFormatError
+from .common import load_json
+
+LENGTH_FORMATS = ("castillo", "burstgpt", "vllm-metrics", "vllm-log", "sglang-log")
+
+
+def _bad(path: str, row: int, what: str, more: int = 0) -> ImportFormatError:
+    extra = f" ({more} more bad row(s))" if more else ""
+    return ImportFormatError(path, f"row {row}: {what}{extra}")
+
+
+def _count(v: Any, name: str) -> int:
+    """A non-negative integer token count, or ValueError with a reason."""
+    if isinstance(v, bool):
+        raise ValueError(f"'{name}' is not a number ({v!r})")
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{name}' is not a number ({str(v)[:40]!r})") from None
+    if not math.isfinite(f) or f != int(f):
+        raise ValueError(f"'{name}' is not a whole number ({str(v)[:40]!r})")
+    if f < 0:
+        raise ValueError(f"'{name}' is negative ({int(f)})")
+    return int(f)
+
+
+# -- CASTILLO -------------------------------------------------------------------------
+
+CASTILLO_KEYS = ("prompt_id", "model", "output_sizes")
+
+
+def looks_like_castillo(obj: Any) -> bool:
+    return isinstance(obj, dict) and all(k in obj for k in CASTILLO_KEYS)
+
+
+def parse_castillo(path: str) -> dict[str, pa.Table]:
+    """CASTILLO records (a JSON array or JSON lines): one lengths row per output size."""
+    with open(path, "rb") as f:
+        head = f.read(1).lstrip()
+    if head == b"[":
+        records = load_json(path)
+        if not isinstance(records, list):
+            raise ImportFormatError(path, "expected a JSON array of CASTILLO records")
+        numbered = list(enumerate(records, 1))
+    else:
+        from .common import load_jsonl
+
+        numbered = list(enumerate(load_jsonl(path), 1))
+    cols: dict[str, list[Any]] = {k: [] for k in (
+        "prompt_id", "sample", "model", "dataset", "prompt_tokens", "response_tokens", "temperature", "top_p",
+        "top_k", "castillo_sample_id", "gen_time_s")}
+    errors: list[ImportFormatError] = []
+    for row, rec in numbered:
+        if not looks_like_castillo(rec):
+            missing = [k for k in CASTILLO_KEYS if not isinstance(rec, dict) or k not in rec]
+            errors.append(_bad(path, row, f"missing {', '.join(missing)}"))
+            continue
+        sizes = rec["output_sizes"]
+        if not isinstance(sizes, list) or not sizes:
+            errors.append(_bad(path, row, "'output_sizes' is not a non-empty list"))
+            continue
+        try:
+            counts = [_count(v, "output_sizes") for v in sizes]
+            prompt = _count(rec["input_size"], "input_size") if rec.get("input_size") is not None else None
+        except ValueError as e:
+            errors.append(_bad(path, row, str(e)))
+            continue
+        for i, n in enumerate(counts):
+            cols["prompt_id"].append(str(rec["prompt_id"]))
+            cols["sample"].append(i)
+            cols["model"].append(str(rec["model"]))
+            cols["dataset"].append(str(rec["dataset"]) if rec.get("dataset") is not None else None)
+            cols["prompt_tokens"].append(prompt)
+            cols["response_tokens"].append(n)
+            cols["temperature"].append(rec.get("temp"))
+            cols["top_p"].append(rec.get("top_p"))
+            cols["top_k"].append(rec.get("top_k"))
+            cols["castillo_sample_id"].append(str(rec["sample_id"]) if rec.get("sample_id") is not None else None)
+            cols["gen_time_s"].append(rec.get("gen_time"))
+    if errors:
+        first = errors[0]
+        raise ImportFormatError(first.where, first.problem + (f" ({len(errors) - 1} more bad row(s))" if len(errors) > 1 else ""))
+    return {"lengths": _table(cols, {"top_k": pa.int64(), "gen_time_s": pa.float64(), "temperature": pa.float64(),
+                                     "top_p": pa.float64()})}
+
+
+def _table(cols: dict[str, list[Any]], types: dict[str, pa.DataType] | None = None) -> pa.Table:
+    types = types or {}
+    return pa.table({k: pa.array(v, type=types.get(k)) for k, v in cols.items()})
+
+
+# -- BurstGPT ---------------------------------------------------------------------------
+
+BURSTGPT_REQUIRED = ("Timestamp", "Model", "Request tokens", "Response tokens")
+
+
+def looks_like_burstgpt(header: list[str]) -> bool:
+    names = {h.strip() for h in header}
+    return all(r in names for r in BURSTGPT_REQUIRED)
+
+
+def parse_burstgpt(path: str) -> dict[str, pa.Table]:
+    """BurstGPT CSV, parsed by column name (releases differ in columns and order).
+    Every row is kept; Response tokens = 0 marks a failed request (finish_reason 'failed')."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise ImportFormatError(path, "empty file")
+            idx = {h.strip(): i for i, h in enumerate(header)}
+            missing = [c for c in BURSTGPT_REQUIRED if c not in idx]
+            if missing:
+                raise ImportFormatError(path, f"missing column(s) {', '.join(repr(m) for m in missing)} "
+                                              f"(found {', '.join(header)})")
+            cols: dict[str, list[Any]] = {k: [] for k in (
+                "prompt_id", "sample", "model", "dataset", "prompt_tokens", "response_tokens", "finish_reason",
+                "request_time_s", "log_type", "session_id", "elapsed_time_s")}
+            bad: list[tuple[int, str]] = []
+            for row_no, row in enumerate(reader, 2):  # row 1 is the header
+                if not row:
+                    continue
+                if len(row) < len(header):
+                    bad.append((row_no, f"has {len(row)} fields, expected {len(header)}"))
+                    continue
+                get = lambda c: row[idx[c]].strip() if c in idx else None  # noqa: E731
+                try:
+                    req = _count(get("Request tokens"), "Request tokens")
+                    resp = _count(get("Response tokens"), "Response tokens")
+                    ts = float(get("Timestamp"))
+                    el = float(get("Elapsed time")) if get("Elapsed time") not in (None, "") else None
+                except ValueError as e:
+                    msg = str(e) if "'" in str(e) else f"'Timestamp' or 'Elapsed time' is not a number"
+                    bad.append((row_no, msg))
+                    continue
+                cols["prompt_id"].append(f"row{row_no - 1}")
+                cols["sample"].append(0)
+                cols["model"].append(get("Model"))
+                cols["dataset"].append("BurstGPT")
+                cols["prompt_tokens"].append(req)
+                cols["response_tokens"].append(resp)
+                cols["finish_reason"].append("failed" if resp == 0 else None)
+                cols["request_time_s"].append(ts)
+                cols["log_type"].append(get("Log Type"))
+                cols["session_id"].append(get("Session ID"))
+                cols["elapsed_time_s"].append(el)
+    except UnicodeDecodeError as e:
+        raise ImportFormatError(path, f"not UTF-8 text (byte {e.start})") from None
+    except csv.Error as e:
+        raise ImportFormatError(path, f"malformed CSV ({e})") from None
+    if bad:
+        raise _bad(path, bad[0][0], bad[0][1], len(bad) - 1)
+    return {"lengths": _table(cols, {"request_time_s": pa.float64(), "elapsed_time_s": pa.float64(),
+                                     "session_id": pa.string(), "log_type": pa.string()})}
+
+
+# -- vLLM Prometheus snapshots ------------------------------------------------------
+
+_PROM = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(?:\s+(\d+))?\s*$')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def looks_like_vllm_metrics(text: str) -> bool:
+    return "vllm:" in text and any(_PROM.match(line) for line in text.splitlines()[:200] if line.startswith("vllm:"))
+
+
+def parse_vllm_metrics(path: str, text: str | None = None, snapshot: int = 0) -> dict[str, Any]:
+    """One Prometheus text snapshot: KV usage, preemptions, running/waiting, token histograms."""
+    if text is None:
+        text = _read_text(path)
+    values: dict[str, float] = {}
+    labels_of: dict[str, dict[str, str]] = {}
+    hist: dict[str, list[tuple[float, float]]] = {}
+    stamp = None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        m = _PROM.match(line)
+        if not m:
+            raise ImportFormatError(path, f"line {n}: not a Prometheus sample ({line[:60]!r})")
+        name, labels, val, ts = m.groups()
+        try:
+            v = float(val)
+        except ValueError:
+            raise ImportFormatError(path, f"line {n}: value {val[:30]!r} is not a number") from None
+        lab = dict(_LABEL.findall(labels or ""))
+        if ts:
+            stamp = int(ts) / 1000.0
+        base = name.replace("vllm:", "")
+        if base.endswith("_bucket") and "le" in lab:
+            le = float("inf") if lab["le"] in ("+Inf", "Inf") else float(lab["le"])
+            hist.setdefault(base[: -len("_bucket")], []).append((le, v))
+        else:
+            values[base] = values.get(base, 0.0) + v if base.endswith(("_total", "_sum", "_count")) else v
+            labels_of[base] = lab
+    if not values and not hist:
+        raise ImportFormatError(path, "no vllm: metrics found")
+    usage = values.get("kv_cache_usage_perc", values.get("gpu_cache_usage_perc"))
+    cfg = labels_of.get("cache_config_info", {})
+    capacity = None
+    if cfg.get("num_gpu_blocks") and cfg.get("block_size"):
+        try:
+            capacity = int(float(cfg["num_gpu_blocks"])) * int(float(cfg["block_size"]))
+        except ValueError:
+            capacity = None
+    row = {
+        "t_s": stamp if stamp is not None else float(snapshot),
+        "step": snapshot,
+        "tokens": int(round(usage * capacity)) if usage is not None and capacity else None,
+        "capacity_tokens": capacity,
+        "usage_frac": usage,
+        "running": values.get("num_requests_running"),
+        "waiting": values.get("num_requests_waiting"),
+        "preemptions": values.get("num_preemptions_total", values.get("num_preemptions")),
+        "phase": "snapshot",
+    }
+    histograms = {k: [[le, c] for le, c in sorted(v)] for k, v in hist.items()
+                  if k.startswith(("request_prompt_tokens", "request_generation_tokens"))}
+    return {"kv": _table({k: [v] for k, v in row.items()},
+                         {"usage_frac": pa.float64(), "running": pa.float64(), "waiting": pa.float64(),
+                          "preemptions": pa.float64(), "tokens": pa.int64(), "capacity_tokens": pa.int64()}),
+            "_histograms": histograms}
+
+
+# -- vLLM / SGLang stats lines ----------------------------------------------------------
+
+_VLLM_LINE = re.compile(
+    r"(?P<md>\d\d-\d\d) (?P<hms>\d\d:\d\d:\d\d).*?Avg prompt throughput: (?P<pt>[\d.]+) tokens/s, "
+    r"Avg generation throughput: (?P<gt>[\d.]+) tokens/s, Running: (?P<run>\d+) reqs?,"
+    r"(?: Swapped: (?P<sw>\d+) reqs?,)? (?:Pending|Waiting): (?P<wait>\d+) reqs?, GPU KV cache usage: (?P<kv>[\d.]+)%")
+_SGL_LINE = re.compile(
+    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[^\]]*\] (?P<phase>Prefill|Decode) batch\. (?P<rest>.*)")
+_SGL_FIELD = re.compile(r"(#?[a-z][a-z \-]*?(?:\(token/s\))?): ([\d.]+)%?")
+
+
+def looks_like_vllm_log(text: str) -> bool:
+    return bool(_VLLM_LINE.search(text))
+
+
+def looks_like_sglang_log(text: str) -> bool:
+    return bool(_SGL_LINE.search(text))
+
+
+def parse_vllm_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
+    """The periodic 'Avg prompt throughput ... GPU KV cache usage' lines of a vLLM log."""
+    text = _read_text(path) if text is None else text
+    rows: dict[str, list[Any]] = {k: [] for k in ("t_s", "step", "usage_frac", "running", "waiting", "swapped",
+                                                   "prompt_tps", "generation_tps", "phase")}
+    t0 = None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _VLLM_LINE.search(line)
+        if not m:
+            continue
+        t = dt.datetime.strptime(f"2000-{m['md']} {m['hms']}", "%Y-%m-%d %H:%M:%S")  # logs carry no year
+        t0 = t0 or t
+        rows["t_s"].append((t - t0).total_seconds())
+        rows["step"].append(n)
+        rows["usage_frac"].append(float(m["kv"]) / 100)
+        rows["running"].append(int(m["run"]))
+        rows["waiting"].append(int(m["wait"]))
+        rows["swapped"].append(int(m["sw"]) if m["sw"] else None)
+        rows["prompt_tps"].append(float(m["pt"]))
+        rows["generation_tps"].append(float(m["gt"]))
+        rows["phase"].append("stats")
+    if not rows["t_s"]:
+        raise ImportFormatError(path, "no vLLM stats lines ('Avg prompt throughput: ...') found")
+    return {"kv": _table(rows, {"swapped": pa.int64()})}
+
+
+def parse_sglang_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
+    """The 'Prefill batch.' / 'Decode batch.' lines of an SGLang server log."""
+    text = _read_text(path) if text is None else text
+    rows: dict[str, list[Any]] = {k: [] for k in ("t_s", "step", "tokens", "usage_frac", "running", "waiting",
+                                                   "generation_tps", "new_tokens", "phase")}
+    t0 = None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _SGL_LINE.search(line)
+        if not m:
+            continue
+        fields = {k.strip(): float(v) for k, v in _SGL_FIELD.findall(m["rest"])}
+        t = dt.datetime.strptime(m["ts"], "%Y-%m-%d %H:%M:%S")
+        t0 = t0 or t
+        rows["t_s"].append((t - t0).total_seconds())
+        rows["step"].append(n)
+        rows["tokens"].append(int(fields["#token"]) if "#token" in fields else None)
+        rows["usage_frac"].append(fields.get("token usage"))
+        rows["running"].append(int(fields["#running-req"]) if "#running-req" in fields else None)
+        rows["waiting"].append(int(fields["#queue-req"]) if "#queue-req" in fields else None)
+        rows["generation_tps"].append(fields.get("gen throughput (token/s)"))
+        rows["new_tokens"].append(int(fields["#new-token"]) if "#new-token" in fields else None)
+        rows["phase"].append(m["phase"].lower())
+    if not rows["t_s"]:
+        raise ImportFormatError(path, "no SGLang 'Prefill batch.' / 'Decode batch.' lines found")
+    return {"kv": _table(rows, {"tokens": pa.int64(), "usage_frac": pa.float64(), "running": pa.int64(),
+                                "waiting": pa.int64(), "generation_tps": pa.float64(), "new_tokens": pa.int64()})}
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ImportFormatError(path, f"not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ImportFormatError(path, f"cannot read ({e.strerror or e})") from None
+
+
+def detect_length_format(path: str) -> str | None:
+    """castillo / burstgpt / vllm-metrics / vllm-log / sglang-log from a file's start, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return None
+    text = head.decode("utf-8", errors="replace")
+    if path.endswith(".csv"):
+        first = next(csv.reader(io.StringIO(text.splitlines()[0] if text else "")), [])
+        return "burstgpt" if looks_like_burstgpt(first) else None
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")) and '"output_sizes"' in text and '"prompt_id"' in text:
+        return "castillo"
+    if looks_like_vllm_metrics(text):
+        return "vllm-metrics"
+    if looks_like_vllm_log(text):
+        return "vllm-log"
+    if looks_like_sglang_log(text):
+        return "sglang-log"
+    return None
+
+
+def parse_length_file(path: str, fmt: str, snapshot: int = 0) -> dict[str, Any]:
+    if fmt == "castillo":
+        return parse_castillo(path)
+    if fmt == "burstgpt":
+        return parse_burstgpt(path)
+    if fmt == "vllm-metrics":
+        return parse_vllm_metrics(path, snapshot=snapshot)
+    if fmt == "vllm-log":
+        return parse_vllm_log(path)
+    if fmt == "sglang-log":
+        return parse_sglang_log(path)
+    raise ImportFormatError(path, f"unknown lengths format {fmt}")

@@ -1,0 +1,240 @@
+"""Lengths and KV: importers on the real CASTILLO and BurstGPT files, statistics against
+brute-force computations, KV log parsers on known lines, the generation recorder on real caches."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+import polars as pl
+import pytest
+
+from seaview.analysis.lengths import compare_lengths, hist_quantile, histogram, kv_stats, length_stats, past_future_peak
+from seaview.errors import SeaviewError
+from seaview.importers import import_paths
+from seaview.store import open_run
+
+from .conftest import run_cli
+
+
+def test_castillo_statistics_reproduce_the_file(shared_data, tmp_path):
+    path = shared_data / "castillo_sample.jsonl"
+    rep = import_paths("castillo", [str(path)], str(tmp_path / "c"), workers=1)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rep.rows == {"lengths": sum(len(r["output_sizes"]) for r in rows)}
+    st = length_stats(open_run(tmp_path / "c").scan("lengths"), by=["prompt_id", "model"])
+    got = {(r["prompt_id"], r["model"]): r for r in st.iter_rows(named=True)}
+    assert len(got) == len(rows)
+    for r in rows:
+        s = got[(r["prompt_id"], r["model"])]
+        assert round(s["mean"], 2) == round(r["output_mean"], 2)
+        assert round(s["std"], 2) == r["output_std"]  # the file stores 2 decimals
+        for k, v in r["output_percentiles"].items():
+            assert round(s[k], 2) == v, (r["prompt_id"], k)
+
+
+def test_castillo_json_array_and_auto_detection(shared_data, tmp_path):
+    rows = [json.loads(line) for line in (shared_data / "castillo_sample.jsonl").read_text().splitlines()[:5]]
+    (tmp_path / "arr.json").write_text(json.dumps(rows))
+    rep = import_paths("auto", [str(tmp_path / "arr.json")], str(tmp_path / "r"), workers=1)
+    assert rep.formats == {"castillo": 1} and rep.rows["lengths"] == 50
+
+
+def _burst_rows(shared_data):
+    with open(shared_data / "burstgpt1_first400.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_burstgpt_keeps_every_row_and_counts_failures(shared_data, tmp_path):
+    raw = _burst_rows(shared_data)
+    rep = import_paths("burstgpt", [str(shared_data / "burstgpt1_first400.csv")], str(tmp_path / "b"), workers=1)
+    failed = sum(1 for r in raw if int(r["Response tokens"]) == 0)
+    assert rep.rows["lengths"] == len(raw) == 400 and rep.failed == failed == 17
+    df = open_run(tmp_path / "b").scan("lengths").collect()
+    assert df["response_tokens"].to_list() == [int(r["Response tokens"]) for r in raw]
+    assert df["prompt_tokens"].to_list() == [int(r["Request tokens"]) for r in raw]
+    assert df.filter(pl.col("finish_reason") == "failed").height == 17
+
+
+def test_burstgpt_column_order_and_extra_columns_do_not_matter(shared_data, tmp_path):
+    raw = _burst_rows(shared_data)
+    cols = ["Session ID", "Response tokens", "Log Type", "Model", "Elapsed time", "Timestamp", "Total tokens", "Request tokens"]
+    with open(tmp_path / "other.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for i, r in enumerate(raw):
+            w.writerow({**r, "Session ID": f"s{i % 7}", "Elapsed time": i * 0.5})
+    import_paths("auto", [str(shared_data / "burstgpt1_first400.csv")], str(tmp_path / "a"), workers=1)
+    import_paths("auto", [str(tmp_path / "other.csv")], str(tmp_path / "b"), workers=1)
+    a = open_run(tmp_path / "a").scan("lengths").collect()
+    b = open_run(tmp_path / "b").scan("lengths").collect()
+    for c in ("model", "prompt_tokens", "response_tokens", "finish_reason", "request_time_s"):
+        assert a[c].to_list() == b[c].to_list()
+    assert b["session_id"][3] == "s3" and b["elapsed_time_s"][2] == 1.0
+
+
+@pytest.mark.parametrize("mutate, expect", [
+    (lambda rows: rows[5].__setitem__("Response tokens", "-3"), "row 7: 'Response tokens' is negative (-3)"),
+    (lambda rows: rows[9].__setitem__("Request tokens", "lots"), "row 11: 'Request tokens' is not a number ('lots')"),
+])
+def test_bad_burstgpt_rows_name_file_and_row(shared_data, tmp_path, mutate, expect):
+    raw = _burst_rows(shared_data)[:20]
+    mutate(raw)
+    with open(tmp_path / "bad.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(raw[0]))
+        w.writeheader()
+        w.writerows(raw)
+    res = run_cli("import", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r"))
+    assert res.returncode == 2 and str(tmp_path / "bad.csv") in res.stderr and expect in res.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_columns_and_bad_castillo_rows(tmp_path):
+    (tmp_path / "m.csv").write_text("Timestamp,Model,Request tokens\n1,ChatGPT,5\n")
+    with pytest.raises(SeaviewError, match="missing column\\(s\\) 'Response tokens'"):
+        import_paths("burstgpt", [str(tmp_path / "m.csv")], str(tmp_path / "r"))
+    lines = [{"prompt_id": "a", "model": "m", "output_sizes": [3, 4]},
+             {"prompt_id": "b", "model": "m", "output_sizes": [3, "x"]}]
+    (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+    with pytest.raises(SeaviewError, match="row 2: 'output_sizes' is not a number"):
+        import_paths("castillo", [str(tmp_path / "c.jsonl")], str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
+
+
+def _brute_ks(a, b):
+    grid = np.union1d(a, b)
+    fa = np.searchsorted(np.sort(a), grid, side="right") / a.size
+    fb = np.searchsorted(np.sort(b), grid, side="right") / b.size
+    return np.abs(fa - fb).max()
+
+
+def test_compare_lengths_against_brute_force():
+    rng = np.random.default_rng(1)
+    a = rng.poisson(40, 300)
+    b = rng.poisson(44, 250)
+    c = compare_lengths(pl.DataFrame({"response_tokens": a}), pl.DataFrame({"response_tokens": b}), n_boot=300)
+    assert c.ks_stat == pytest.approx(_brute_ks(a, b))
+    u = sum((x > y) + 0.5 * (x == y) for x in a for y in b)
+    assert c.mw_u == pytest.approx(u)
+    grid = np.arange(0, max(a.max(), b.max()) + 1)
+    w1 = np.abs(np.searchsorted(np.sort(a), grid, "right") / a.size - np.searchsorted(np.sort(b), grid, "right") / b.size).sum()
+    assert c.wasserstein == pytest.approx(w1)
+    for q, name in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99")):
+        assert c.deltas[name].a == pytest.approx(np.percentile(a, q * 100))
+        assert c.deltas[name].b == pytest.approx(np.percentile(b, q * 100))
+    d = c.deltas["mean"]
+    assert d.delta == pytest.approx(b.mean() - a.mean())
+    assert d.ci_low < d.delta < d.ci_high and d.ci_low > 0  # a real shift of +4 tokens
+    assert c.ks_p < 0.01 and c.mw_p < 0.01
+
+
+def test_compare_lengths_same_distribution_and_determinism():
+    rng = np.random.default_rng(2)
+    a = pl.DataFrame({"prompt_id": [f"p{i % 50}" for i in range(2000)], "response_tokens": rng.poisson(30, 2000)})
+    b = pl.DataFrame({"prompt_id": [f"p{i % 50}" for i in range(2000)], "response_tokens": rng.poisson(30, 2000)})
+    c1 = compare_lengths(a, b, n_boot=200, seed=7)
+    c2 = compare_lengths(a, b, n_boot=200, seed=7)
+    assert c1 == c2
+    assert c1.deltas["mean"].ci_low < 0 < c1.deltas["mean"].ci_high and c1.ks_p > 0.01
+    assert c1.paired_prompts == 50 and c1.paired_ci[0] < 0 < c1.paired_ci[1]
+
+
+def test_hist_quantile_matches_numpy():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 100):
+        v = rng.integers(0, 50, n)
+        h = histogram(v)
+        for q in (0, 0.25, 0.5, 0.9, 0.99, 1):
+            assert hist_quantile(h, q) == pytest.approx(np.percentile(v, q * 100))
+
+
+def test_degenerate_rule():
+    df = pl.DataFrame({
+        "prompt_id": ["ok"] * 4 + ["cap"] * 4 + ["spread"] * 10,
+        "response_tokens": [10, 12, 11, 13] + [10, 256, 12, 11] + [1] * 9 + [250],
+    })
+    st = {r["prompt_id"]: r for r in length_stats(df, by=["prompt_id"], cap=256).iter_rows(named=True)}
+    assert not st["ok"]["degenerate"] and st["cap"]["degenerate"] and st["spread"]["degenerate"]
+    assert st["ok"]["max_min_ratio"] == pytest.approx(13 / 10) and st["ok"]["cv"] == pytest.approx(np.std([10, 12, 11, 13]) / 11.5)
+
+
+def test_past_future_peak_against_simulation():
+    """A request holds prompt + min(t, response) tokens until (and including) t = response."""
+    p_all, r_all = np.array([10, 20, 5]), np.array([3, 1, 7])
+    est = past_future_peak(pl.DataFrame({"prompt_tokens": p_all, "response_tokens": r_all}), batch=3, trials=50, seed=0)
+    rng = np.random.default_rng(0)
+    peaks = []
+    for _ in range(50):
+        idx = rng.integers(0, 3, 3)
+        p, r = p_all[idx], r_all[idx]
+        peaks.append(max(sum(pp + min(t, rr) for pp, rr in zip(p, r) if rr >= t) for t in range(0, 9)))
+    assert est["mean_peak"] == pytest.approx(np.mean(peaks))
+    assert est["naive_bound"] == 3 * 21
+
+
+def test_kv_log_parsers(tmp_path):
+    (tmp_path / "vllm.log").write_text(
+        "INFO 05-22 10:00:00 metrics.py:455] Avg prompt throughput: 120.5 tokens/s, Avg generation throughput: 30.0 tokens/s, "
+        "Running: 3 reqs, Swapped: 0 reqs, Pending: 1 reqs, GPU KV cache usage: 12.5%, CPU KV cache usage: 0.0%.\n"
+        "INFO 05-22 10:00:10 [loggers.py:116] Engine 000: Avg prompt throughput: 0.0 tokens/s, Avg generation throughput: 41.2 tokens/s, "
+        "Running: 5 reqs, Waiting: 0 reqs, GPU KV cache usage: 91.0%, Prefix cache hit rate: 0.0%\n")
+    (tmp_path / "sglang.log").write_text(
+        "[2024-10-01 12:00:00 TP0] Prefill batch. #new-seq: 1, #new-token: 512, #cached-token: 0, cache hit rate: 0.00%, "
+        "token usage: 0.01, #running-req: 0, #queue-req: 0\n"
+        "[2024-10-01 12:00:02 TP0] Decode batch. #running-req: 3, #token: 1234, token usage: 0.05, gen throughput (token/s): 120.5, #queue-req: 2\n")
+    (tmp_path / "m.prom").write_text(
+        '# HELP vllm:kv_cache_usage_perc KV usage\nvllm:kv_cache_usage_perc{model_name="m"} 0.25\n'
+        'vllm:cache_config_info{block_size="16",num_gpu_blocks="1000"} 1.0\n'
+        'vllm:num_requests_running{model_name="m"} 4\nvllm:num_requests_waiting{model_name="m"} 2\n'
+        'vllm:num_preemptions_total{model_name="m"} 3\n'
+        'vllm:request_generation_tokens_bucket{le="128"} 5\nvllm:request_generation_tokens_bucket{le="+Inf"} 9\n')
+    rep = import_paths("auto", [str(tmp_path)], str(tmp_path / "out"), workers=1)
+    assert rep.formats == {"vllm-log": 1, "sglang-log": 1, "vllm-metrics": 1}
+    run = open_run(tmp_path / "out")
+    kv = run.scan("kv").collect()
+    v = kv.filter(pl.col("phase") == "stats").sort("t_s")
+    assert v["usage_frac"].to_list() == [0.125, 0.91] and v["t_s"].to_list() == [0.0, 10.0]
+    assert v["running"].to_list() == [3, 5] and v["waiting"].to_list() == [1, 0]
+    s = kv.filter(pl.col("phase").is_in(["prefill", "decode"])).sort("t_s")
+    assert s["tokens"].to_list() == [None, 1234] and s["waiting"].to_list() == [0, 2] and s["t_s"].to_list() == [0.0, 2.0]
+    m = kv.filter(pl.col("phase") == "snapshot").row(0, named=True)
+    assert (m["capacity_tokens"], m["tokens"], m["running"], m["preemptions"]) == (16000, 4000, 4.0, 3.0)
+    assert run.manifest["params"]["vllm_histograms"]["request_generation_tokens"] == [[128.0, 5.0], [float("inf"), 9.0]]
+    st = kv_stats(v, threshold=0.9)
+    assert st["peak_usage"] == 0.91
+
+
+def test_generation_recorder_kv_bytes_and_sliding_window(tmp_path):
+    torch = pytest.importorskip("torch")
+    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+    from seaview.collectors import GenerationRecorder
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
+                      num_key_value_heads=2, max_position_embeddings=512, eos_token_id=99, pad_token_id=0)
+    model = LlamaForCausalLM(cfg).eval()
+    with GenerationRecorder(model, tmp_path / "g") as rec:
+        rec.generate(torch.randint(1, 99, (1, 12)), prompt_id="p0", num_return_sequences=3, do_sample=True,
+                     max_new_tokens=15, temperature=1.0)
+    run = open_run(tmp_path / "g")
+    lengths = run.scan("lengths").collect()
+    assert lengths.height == 3 and set(lengths["finish_reason"]) <= {"stop", "length"}
+    assert all(n <= 15 for n in lengths["response_tokens"])
+    kv = run.scan("kv").collect().filter(pl.col("layer").is_null()).sort("step")
+    head_dim = 64 // 4
+    for tokens, nbytes in kv.select("tokens", "bytes").iter_rows():
+        assert nbytes == 3 * 2 * 2 * head_dim * 4 * tokens * 3  # layers x (k,v) x kv_heads x dim x fp32 x tokens x batch
+    assert kv["tokens"][0] == 12 and kv["tokens"].to_list() == sorted(kv["tokens"].to_list())
+
+    mc = MistralConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, sliding_window=8, eos_token_id=99, pad_token_id=0)
+    with GenerationRecorder(MistralForCausalLM(mc).eval(), tmp_path / "w") as rec:
+        rec.generate(torch.randint(1, 98, (1, 5)), prompt_id="p0", max_new_tokens=20, do_sample=False, eos_token_id=None)
+    kvw = open_run(tmp_path / "w").scan("kv").collect().filter(pl.col("layer") == 0).sort("step")
+    tok = kvw["tokens"].to_list()
+    assert max(tok) <= 8 and tok[-5:] == [tok[-1]] * 5  # stops growing at the window
+    assert kvw["bytes"][-1] == kvw["bytes"][-6] and kvw["evicted_tokens"][-1] > 0
+    assert kvw["capacity_tokens"][0] == 8
