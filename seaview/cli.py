@@ -334,6 +334,60 @@ def recompute(
         sys.stdout.write(f"{i:>6}" + "".join(f"{v:>9.5f}" for v in row) + "\n")
 
 
+class DiffFormat(str, Enum):
+    text = "text"
+    md = "md"
+    json = "json"
+    html = "html"
+
+
+class FailOn(str, Enum):
+    regression = "regression"
+    length_shift = "length-shift"
+    any = "any"
+
+
+@app.command()
+def diff(
+    runs: list[str] = typer.Argument(..., metavar="RUN_A RUN_B [RUN...]", help="Runs to compare; the first is the baseline."),
+    format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, md, json or html."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when this change is found."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same inputs and seed: identical report)."),
+) -> None:
+    """Compare runs: task flips, lengths, KV, heads. Exit 0 no gated change, 1 gated change, 2 usage or input error."""
+    from .analysis.diff import diff_runs
+    from .errors import SeaviewError
+    from .report.diff_render import RENDERERS
+    from .store import open_run
+
+    if len(runs) < 2:
+        fail("diff needs at least two runs")
+    try:
+        opened = [open_run(r) for r in runs]
+        report = diff_runs(opened, seed=seed)
+    except SeaviewError as e:
+        fail(str(e))
+    text = RENDERERS[format.value](report)
+    if output:
+        from .store.manifest import atomic_write_bytes
+        import os
+
+        try:
+            atomic_write_bytes(os.path.abspath(output), text.encode("utf-8"))
+        except OSError as e:
+            fail(f"{output}: cannot write ({e.strerror or e})")
+    else:
+        sys.stdout.write(text)
+    g = report["gates"]
+    if fail_on is not None and (
+        (fail_on is FailOn.regression and g["regression"])
+        or (fail_on is FailOn.length_shift and g["length_shift"])
+        or (fail_on is FailOn.any and (g["regression"] or g["length_shift"]))
+    ):
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import polars as pl
+
 from ..store.reader import Run
 from ..store.summary import run_summary
 from ..textsafe import one_line
@@ -32,7 +34,26 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
                 "loops": int(wrong["first_loop_step"].is_not_null().sum()),
                 "median_first_wrong_step": wrong["first_wrong_step"].median() if wrong.height else None,
             }
+    if deep and run.has("lengths"):
+        from ..analysis.lengths import length_stats
+
+        by = ["model"] if run.scan("lengths").select(pl.col("model").n_unique()).collect().item() > 1 else []
+        cap = (run.manifest.get("params") or {}).get("max_new_tokens")
+        data["lengths"] = length_stats(run.scan("lengths"), by=by, cap=cap if isinstance(cap, int) else None).to_dicts()
+    if deep and run.has("kv"):
+        from ..analysis.lengths import kv_stats
+
+        data["kv"] = {k: v for k, v in kv_stats(run.scan("kv")).items() if k != "per_layer"}
     return data
+
+
+def _length_lines(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["lengths   " + f"{'':<20}{'n':>10}{'mean':>9}{'p50':>8}{'p90':>8}{'p99':>8}{'cv':>7}  degenerate"]
+    for r in rows:
+        label = one_line(str(r.get("model") or "all"), 20)
+        lines.append(f"          {label:<20}{r['n']:>10,}{r['mean']:>9.1f}{r['p50']:>8.1f}{r['p90']:>8.1f}{r['p99']:>8.1f}"
+                     f"{(r['cv'] or 0):>7.2f}  {r['degenerate']}")
+    return lines
 
 
 def _agent_lines(d: dict[str, Any]) -> list[str]:
@@ -99,4 +120,11 @@ def render_summary_text(data: dict[str, Any]) -> str:
     if data.get("agents"):
         lines.append("")
         lines.extend(_agent_lines(data["agents"]))
+    if data.get("lengths"):
+        lines.append("")
+        lines.extend(_length_lines(data["lengths"]))
+    if data.get("kv"):
+        lines.append("")
+        lines.append("kv        " + ", ".join(f"{k} {v:,.3g}" if isinstance(v, float) else f"{k} {v:,}"
+                                            for k, v in data["kv"].items()))
     return "\n".join(lines) + "\n"

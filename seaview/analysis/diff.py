@@ -1,0 +1,236 @@
+"""Comparing runs: the sections `seaview diff` reports and the TUI's diff screen shows.
+
+``diff_runs`` returns a plain, JSON-able dict (keys documented in ``DIFF_SCHEMA``); both
+views render it, so they cannot disagree. Sections appear only when every run has the data:
+agents (episodes), lengths, kv, heads. Comparisons are of each run against the first
+(the baseline). Everything is seeded, so the same runs give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .heads import head_atlas
+from .lengths import compare_lengths, kv_stats, length_stats
+from .trajectories import FAILURE_SIDES, flips, outcome_counts, task_matrix
+
+SCHEMA_VERSION = 1
+DIFF_SCHEMA = {
+    "schema_version": "int, 1",
+    "runs": "[{name, path, model, created}] in the order given; runs[0] is the baseline",
+    "sections": "list of section names present, in order: agents, lengths, kv, heads",
+    "notes": "[str] why a section is missing or empty",
+    "agents": "{outcomes: {run: {outcome: n}}, failure_sides: {run: {side: n}}, comparisons: [{run, flips: "
+              "{newly_resolved, regressed, both, neither, missing_a, missing_b}, resolved_only_baseline, "
+              "resolved_only_run, regressed_tasks, newly_resolved_tasks, deltas: {steps, tokens_in, tokens_out, "
+              "cost_usd, duration_s: {baseline, run, delta, ci_low, ci_high}}}], matrix (3+ runs): {tasks, "
+              "rows: [{task, outcomes: [..], success_rate}]}}",
+    "lengths": "{comparisons: [{run, model, n_a, n_b, ks_stat, ks_p, wasserstein, mw_u, mw_p, deltas: {mean, p50, "
+               "p90, p99: {a, b, delta, ci_low, ci_high}}, paired_prompts, paired_mean_delta, paired_ci, "
+               "degenerate_rate: {baseline, run}}]}",
+    "kv": "{runs: {run: {peak_tokens, p95_tokens, peak_usage, p95_usage, evicted_tokens, ...}}}",
+    "heads": "{comparisons: [{run, common_heads, kind_changes: [{layer, head, baseline, run}], per_layer: "
+             "[{layer, sink_mass_delta, retrieval_delta}], retrieval_spearman}]}",
+    "gates": "{regression: bool, length_shift: bool}",
+}
+
+LENGTH_SHIFT_P = 0.01
+
+
+def _num(x: Any) -> Any:
+    """JSON-safe numbers: NaN/inf become None, numpy scalars become Python ones."""
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return None if math.isnan(x) or math.isinf(x) else round(x, 10)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _boot_delta(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 1000) -> dict[str, Any]:
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size == 0 or b.size == 0:
+        return {"baseline": _num(a.mean()) if a.size else None, "run": _num(b.mean()) if b.size else None,
+                "delta": None, "ci_low": None, "ci_high": None}
+    ia = rng.integers(0, a.size, (n_boot, a.size)) if a.size * n_boot <= 20_000_000 else None
+    ib = rng.integers(0, b.size, (n_boot, b.size)) if b.size * n_boot <= 20_000_000 else None
+    ma = a[ia].mean(1) if ia is not None else np.array([a[rng.integers(0, a.size, a.size)].mean() for _ in range(n_boot)])
+    mb = b[ib].mean(1) if ib is not None else np.array([b[rng.integers(0, b.size, b.size)].mean() for _ in range(n_boot)])
+    d = mb - ma
+    return {"baseline": _num(a.mean()), "run": _num(b.mean()), "delta": _num(b.mean() - a.mean()),
+            "ci_low": _num(np.quantile(d, 0.025)), "ci_high": _num(np.quantile(d, 0.975))}
+
+
+def _agents(runs: list[Any], names: list[str], seed: int) -> dict[str, Any]:
+    eps = [r.scan("episodes") for r in runs]
+    out: dict[str, Any] = {
+        "outcomes": {n: dict(outcome_counts(e).select("outcome", "n").iter_rows()) for n, e in zip(names, eps)},
+        "failure_sides": {},
+        "comparisons": [],
+    }
+    for n, e in zip(names, eps):
+        counts = dict(e.group_by("failure_side").len().collect().iter_rows())
+        out["failure_sides"][n] = {s: int(counts.get(s, 0)) for s in FAILURE_SIDES}
+    rng = np.random.default_rng(seed)
+    base_df = eps[0].collect()
+    for n, e in zip(names[1:], eps[1:]):
+        df = e.collect()
+        f = flips(base_df, df)
+        t = f.table
+        cmp = {
+            "run": n,
+            "flips": f.counts,
+            "resolved_only_baseline": f.resolved_only_a,
+            "resolved_only_run": f.resolved_only_b,
+            "regressed_tasks": sorted(t.filter(pl.col("flip") == "regressed")["task"].to_list()),
+            "newly_resolved_tasks": sorted(t.filter(pl.col("flip") == "newly_resolved")["task"].to_list()),
+            "deltas": {},
+        }
+        for col in ("n_steps", "tokens_in", "tokens_out", "cost_usd", "duration_s"):
+            a = base_df[col].cast(pl.Float64).to_numpy()
+            b = df[col].cast(pl.Float64).to_numpy()
+            cmp["deltas"]["steps" if col == "n_steps" else col] = _boot_delta(a, b, rng)
+        out["comparisons"].append(cmp)
+    if len(runs) >= 3:
+        m = task_matrix(dict(zip(names, eps)))
+        out["matrix"] = {
+            "runs": names,
+            "rows": [{"task": r["task"], "outcomes": [r[n] for n in names], "success_rate": _num(r["success_rate"])}
+                     for r in m.iter_rows(named=True)],
+        }
+    return out
+
+
+def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[dict[str, Any], list[str]]:
+    notes: list[str] = []
+    out: dict[str, Any] = {"comparisons": []}
+    base = runs[0].scan("lengths")
+    base_models = set(base.select(pl.col("model").unique()).collect()["model"].drop_nulls().to_list())
+
+    def degenerate_rate(lf: pl.LazyFrame, cap: Any) -> float | None:
+        st = length_stats(lf, by=["prompt_id"], cap=cap if isinstance(cap, int) else None)
+        return float(st["degenerate"].mean()) if st.height else None
+
+    base_cap = (runs[0].manifest.get("params") or {}).get("max_new_tokens")
+    base_deg = degenerate_rate(base, base_cap)
+    for r, n in zip(runs[1:], names[1:]):
+        lf = r.scan("lengths")
+        cap = (r.manifest.get("params") or {}).get("max_new_tokens")
+        groups: list[tuple[str | None, pl.LazyFrame, pl.LazyFrame]] = [(None, base, lf)]
+        models = set(lf.select(pl.col("model").unique()).collect()["model"].drop_nulls().to_list())
+        common = sorted(base_models & models)
+        if len(common) > 1 or (len(common) == 1 and (len(base_models) > 1 or len(models) > 1)):
+            groups += [(m, base.filter(pl.col("model") == m), lf.filter(pl.col("model") == m)) for m in common]
+        for model, a, b in groups:
+            c = compare_lengths(a, b, n_boot=n_boot, seed=seed)
+            out["comparisons"].append({
+                "run": n, "model": model, "n_a": c.n_a, "n_b": c.n_b, "ks_stat": _num(c.ks_stat), "ks_p": _num(c.ks_p),
+                "wasserstein": _num(c.wasserstein), "mw_u": _num(c.mw_u), "mw_p": _num(c.mw_p),
+                "deltas": {k: {f: _num(getattr(d, f)) for f in ("a", "b", "delta", "ci_low", "ci_high")}
+                           for k, d in c.deltas.items()},
+                "paired_prompts": c.paired_prompts, "paired_mean_delta": _num(c.paired_mean_delta),
+                "paired_ci": [_num(x) for x in c.paired_ci] if c.paired_ci else None,
+                "degenerate_rate": {"baseline": _num(base_deg), "run": _num(degenerate_rate(lf, cap))} if model is None else None,
+            })
+            if model is None and c.paired_prompts == 0:
+                notes.append(f"lengths: {names[0]} and {n} have no prompt_id in common (no paired comparison)")
+    return out, notes
+
+
+def _heads(runs: list[Any], names: list[str]) -> tuple[dict[str, Any], list[str]]:
+    notes: list[str] = []
+    atlases = [head_atlas(r.scan("heads")) for r in runs]
+    out: dict[str, Any] = {"comparisons": []}
+    for atlas, n in zip(atlases[1:], names[1:]):
+        j = atlases[0].join(atlas, on=["layer", "head"], suffix="_run")
+        if j.height == 0:
+            notes.append(f"heads: {names[0]} and {n} have no (layer, head) in common")
+            continue
+        changes = j.filter(pl.col("kind") != pl.col("kind_run")).sort("layer", "head")
+        per_layer = j.group_by("layer").agg(
+            (pl.col("sink_mass_run") - pl.col("sink_mass")).mean().alias("sink_mass_delta"),
+            (pl.col("retrieval_score_run").fill_null(0) - pl.col("retrieval_score").fill_null(0)).mean().alias("retrieval_delta"),
+        ).sort("layer")
+        ra, rb = j["retrieval_score"], j["retrieval_score_run"]
+        spearman = None
+        if ra.null_count() < j.height and rb.null_count() < j.height:
+            x = ra.fill_null(0).rank("average").to_numpy()
+            y = rb.fill_null(0).rank("average").to_numpy()
+            if x.std() > 0 and y.std() > 0:
+                spearman = float(np.corrcoef(x, y)[0, 1])
+        out["comparisons"].append({
+            "run": n, "common_heads": j.height,
+            "kind_changes": [{"layer": r["layer"], "head": r["head"], "baseline": r["kind"], "run": r["kind_run"]}
+                             for r in changes.iter_rows(named=True)],
+            "per_layer": [{k: _num(v) for k, v in r.items()} for r in per_layer.iter_rows(named=True)],
+            "retrieval_spearman": _num(spearman),
+        })
+    return out, notes
+
+
+def diff_runs(runs: list[Any], names: list[str] | None = None, *, seed: int = 0, n_boot: int = 1000) -> dict[str, Any]:
+    """Compare ``runs`` (opened runs; the first is the baseline). See DIFF_SCHEMA."""
+    if len(runs) < 2:
+        raise ValueError("diff needs at least two runs")
+    names = names or _unique_names([r.name for r in runs])
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "runs": [{"name": n, "path": r.path, "model": r.manifest.get("model"), "created": r.manifest.get("created")}
+                 for n, r in zip(names, runs)],
+        "sections": [],
+        "notes": [],
+    }
+    if all(r.has("episodes") for r in runs):
+        report["agents"] = _agents(runs, names, seed)
+        report["sections"].append("agents")
+        for c in report["agents"]["comparisons"]:
+            if c["flips"]["newly_resolved"] + c["flips"]["regressed"] + c["flips"]["both"] + c["flips"]["neither"] == 0:
+                report["notes"].append(f"agents: {names[0]} and {c['run']} have no evaluated task in common")
+    elif any(r.has("episodes") for r in runs):
+        report["notes"].append("agents: not every run has episodes; section left out")
+    if all(r.has("lengths") for r in runs):
+        report["lengths"], notes = _lengths(runs, names, seed, n_boot)
+        report["sections"].append("lengths")
+        report["notes"] += notes
+    elif any(r.has("lengths") for r in runs):
+        report["notes"].append("lengths: not every run has lengths; section left out")
+    if all(r.has("kv") for r in runs):
+        report["kv"] = {"runs": {n: {k: _num(v) for k, v in kv_stats(r.scan("kv")).items() if k != "per_layer"}
+                                 for n, r in zip(names, runs)}}
+        report["sections"].append("kv")
+    if all(r.has("heads") for r in runs):
+        report["heads"], notes = _heads(runs, names)
+        report["sections"].append("heads")
+        report["notes"] += notes
+    elif any(r.has("heads") for r in runs):
+        report["notes"].append("heads: not every run has heads; section left out")
+    if not report["sections"]:
+        report["notes"].append("the runs share no kind of data (episodes, lengths, kv, heads): nothing to compare")
+    report["gates"] = gates(report)
+    return report
+
+
+def gates(report: dict[str, Any]) -> dict[str, bool]:
+    """regression: some task resolved in the baseline is not resolved in a later run
+    (evaluated there); length_shift: KS p < 0.01 and the mean-delta CI excludes 0."""
+    regression = any(c["flips"]["regressed"] > 0 for c in report.get("agents", {}).get("comparisons", []))
+    shift = False
+    for c in report.get("lengths", {}).get("comparisons", []):
+        d = c["deltas"]["mean"]
+        if c["model"] is None and c["ks_p"] is not None and c["ks_p"] < LENGTH_SHIFT_P and d["ci_low"] is not None \
+                and (d["ci_low"] > 0 or d["ci_high"] < 0):
+            shift = True
+    return {"regression": regression, "length_shift": shift}
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}#{seen[n]}")
+    return out

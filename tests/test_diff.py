@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from seaview.analysis.diff import diff_runs
+from seaview.collectors import TrajectoryLogger
+from seaview.store import RunWriter, open_run
+
+from .conftest import run_cli
+
+HOSTILE = 'evil<script>alert("x")</script></textarea>\x1b]52;c;ZXZpbA==\x07\x1b[31m|`*_[x](javascript:1)'
+
+
+def _agent_run(path, outcomes: dict[str, str], model="m"):
+    with TrajectoryLogger(path, model=model) as log:
+        for task, outcome in outcomes.items():
+            with log.episode(task) as ep:
+                ep.step(action="ls", observation="x", tokens_in=100, tokens_out=10, cost_usd=0.01)
+                ep.finish(outcome=outcome, exit_status="submitted")
+    return path
+
+
+def test_flips_numbers_and_exit_codes(tmp_path):
+    a = _agent_run(tmp_path / "a", {"t1": "resolved", "t2": "resolved", "t3": "unresolved", HOSTILE: "resolved"})
+    b = _agent_run(tmp_path / "b", {"t1": "resolved", "t2": "unresolved", "t3": "resolved", HOSTILE: "resolved"})
+    res = run_cli("diff", str(a), str(b), "--format", "json")
+    assert res.returncode == 0
+    rep = json.loads(res.stdout)
+    assert rep["schema_version"] == 1 and rep["sections"] == ["agents"]
+    c = rep["agents"]["comparisons"][0]
+    assert c["flips"]["regressed"] == 1 and c["flips"]["newly_resolved"] == 1 and c["flips"]["both"] == 2
+    assert c["regressed_tasks"] == ["t2"] and c["newly_resolved_tasks"] == ["t3"]
+    assert rep["gates"] == {"regression": True, "length_shift": False}
+    assert run_cli("diff", str(a), str(b), "--fail-on", "regression").returncode == 1
+    assert run_cli("diff", str(a), str(b), "--fail-on", "length-shift").returncode == 0
+    assert run_cli("diff", str(a), str(b), "--fail-on", "any").returncode == 1
+    bad = run_cli("diff", str(a), str(tmp_path / "nope"))
+    assert bad.returncode == 2 and "no such run folder" in bad.stderr
+
+
+def test_hostile_text_is_inert_in_every_format(tmp_path):
+    a = _agent_run(tmp_path / "a", {HOSTILE: "resolved", "t": "resolved"})
+    b = _agent_run(tmp_path / "b", {HOSTILE: "unresolved", "t": "resolved"})
+    out = {f: run_cli("diff", str(a), str(b), "--format", f).stdout for f in ("text", "md", "html", "json")}
+    for f in ("text", "md", "html"):
+        assert "\x1b" not in out[f] and "\x07" not in out[f]
+    assert "<script>" not in out["html"] and "</textarea>" not in out["html"] and "&lt;script&gt;" in out["html"]
+    assert "<script" not in out["html"].split("<body>")[0] and "<script" not in out["html"]
+    assert "<script>" not in out["md"] and "&lt;script&gt;" in out["md"] and "\\|" in out["md"]
+    assert json.loads(out["json"])["agents"]["comparisons"][0]["regressed_tasks"][0].startswith("evil<script>")  # data, verbatim
+
+
+def test_md_and_json_are_byte_identical(tmp_path):
+    a = _agent_run(tmp_path / "a", {f"t{i}": "resolved" if i % 3 else "unresolved" for i in range(40)})
+    b = _agent_run(tmp_path / "b", {f"t{i}": "resolved" if i % 4 else "unresolved" for i in range(40)})
+    for f in ("md", "json"):
+        runs = [run_cli("diff", str(a), str(b), "--format", f, "--output", str(tmp_path / f"r{i}.{f}")) for i in range(2)]
+        assert all(r.returncode == 0 for r in runs)
+        assert (tmp_path / f"r0.{f}").read_bytes() == (tmp_path / f"r1.{f}").read_bytes()
+
+
+def test_no_common_tasks_and_missing_sections_are_said(tmp_path):
+    a = _agent_run(tmp_path / "a", {"x1": "resolved"})
+    b = _agent_run(tmp_path / "b", {"y1": "resolved"})
+    with RunWriter(tmp_path / "l") as w:
+        w.append("lengths", {"prompt_id": ["p"], "response_tokens": [3]})
+    rep = diff_runs([open_run(a), open_run(b)])
+    assert any("no evaluated task in common" in n for n in rep["notes"])
+    rep = diff_runs([open_run(a), open_run(tmp_path / "l")])
+    assert rep["sections"] == [] and any("nothing to compare" in n for n in rep["notes"])
+    text = run_cli("diff", str(a), str(tmp_path / "l")).stdout
+    assert "nothing to compare" in text
+
+
+def test_length_shift_gate_and_three_run_matrix(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, lam in (("a", 50), ("b", 50), ("c", 70)):
+        with RunWriter(tmp_path / name, model="m") as w:
+            w.append("lengths", {"prompt_id": [f"p{i % 100}" for i in range(3000)], "model": ["m"] * 3000,
+                                 "response_tokens": rng.poisson(lam, 3000)})
+    same = diff_runs([open_run(tmp_path / "a"), open_run(tmp_path / "b")], n_boot=200)
+    shifted = diff_runs([open_run(tmp_path / "a"), open_run(tmp_path / "c")], n_boot=200)
+    assert same["gates"]["length_shift"] is False and shifted["gates"]["length_shift"] is True
+    d = shifted["lengths"]["comparisons"][0]["deltas"]["mean"]
+    assert 18 < d["delta"] < 22 and d["ci_low"] > 0
+    assert run_cli("diff", str(tmp_path / "a"), str(tmp_path / "c"), "--fail-on", "length-shift").returncode == 1
+    runs = [_agent_run(tmp_path / f"r{i}", {"t1": o, "t2": "resolved"}) for i, o in enumerate(["resolved", "unresolved", "resolved"])]
+    rep = diff_runs([open_run(r) for r in runs])
+    rows = {r["task"]: r for r in rep["agents"]["matrix"]["rows"]}
+    assert rows["t1"]["outcomes"] == ["resolved", "unresolved", "resolved"] and rows["t1"]["success_rate"] == pytest.approx(2 / 3)
+
+
+def test_head_kind_changes(tmp_path):
+    def heads(path, sink):
+        rows = [{"sample_id": "s", "layer": l, "head": h, "sink_mass": sink if (l, h) == (1, 0) else 0.1,
+                 "stream_coverage": 0.5, "entropy": 1.0, "retrieval_score": 0.2 if (l, h) == (0, 1) else 0.0}
+                for l in range(2) for h in range(2)]
+        with RunWriter(path) as w:
+            w.append("heads", rows)
+        return path
+
+    rep = diff_runs([open_run(heads(tmp_path / "a", 0.9)), open_run(heads(tmp_path / "b", 0.2))])
+    c = rep["heads"]["comparisons"][0]
+    assert c["kind_changes"] == [{"layer": 1, "head": 0, "baseline": "sink", "run": "mixed"}]
+    assert c["common_heads"] == 4 and c["retrieval_spearman"] == pytest.approx(1.0)
+    assert [r["sink_mass_delta"] for r in c["per_layer"]] == pytest.approx([0.0, -0.35])
+
+
+def test_auto_code_rover_diff(shared_data, tmp_path):
+    for i in (1, 2):
+        assert run_cli("import", str(shared_data / f"swebench-lite_report_auto-code-rover-run-{i}.json"),
+                       "--out", str(tmp_path / f"r{i}")).returncode == 0
+    rep = json.loads(run_cli("diff", str(tmp_path / "r1"), str(tmp_path / "r2"), "--format", "json").stdout)
+    c = rep["agents"]["comparisons"][0]
+    assert (c["flips"]["both"], c["resolved_only_baseline"], c["resolved_only_run"]) == (38, 16, 19)
