@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from .heads import head_atlas
-from .lengths import compare_lengths, kv_stats, length_stats
+from .lengths import compare_lengths, kv_stats, per_prompt
 from .trajectories import FAILURE_SIDES, flips, outcome_counts, task_matrix
 
 SCHEMA_VERSION = 1
@@ -51,15 +51,29 @@ def _num(x: Any) -> Any:
     return x
 
 
-def _boot_delta(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 1000) -> dict[str, Any]:
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if a.size == 0 or b.size == 0:
-        return {"baseline": _num(a.mean()) if a.size else None, "run": _num(b.mean()) if b.size else None,
+def _resample_counts(n: int, rng: np.random.Generator, n_boot: int = 1000) -> np.ndarray:
+    """(n_boot, n) bootstrap multiplicities: resample means are counts @ values / n."""
+    if n == 0:
+        return np.zeros((n_boot, 0))
+    idx = rng.integers(0, n, (n_boot, n)) + (np.arange(n_boot) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float32)
+
+
+def _boot_delta(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> dict[str, Any]:
+    """Mean of b minus mean of a, with a percentile CI from shared resample counts; rows with
+    a missing value count as absent (their weight is dropped)."""
+    oka, okb = ~np.isnan(a), ~np.isnan(b)
+    if not oka.any() or not okb.any():
+        return {"baseline": _num(a[oka].mean()) if oka.any() else None, "run": _num(b[okb].mean()) if okb.any() else None,
                 "delta": None, "ci_low": None, "ci_high": None}
-    ia = rng.integers(0, a.size, (n_boot, a.size)) if a.size * n_boot <= 20_000_000 else None
-    ib = rng.integers(0, b.size, (n_boot, b.size)) if b.size * n_boot <= 20_000_000 else None
-    ma = a[ia].mean(1) if ia is not None else np.array([a[rng.integers(0, a.size, a.size)].mean() for _ in range(n_boot)])
-    mb = b[ib].mean(1) if ib is not None else np.array([b[rng.integers(0, b.size, b.size)].mean() for _ in range(n_boot)])
+    def means(c: np.ndarray, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        if ok.all():
+            return (c @ v.astype(np.float32)).astype(np.float64) / v.size
+        w = c * ok
+        return (w @ np.nan_to_num(v).astype(np.float32)).astype(np.float64) / np.maximum(w.sum(1), 1)
+
+    ma, mb = means(ca, a, oka), means(cb, b, okb)
+    a, b = a[oka], b[okb]
     d = mb - ma
     return {"baseline": _num(a.mean()), "run": _num(b.mean()), "delta": _num(b.mean() - a.mean()),
             "ci_low": _num(np.quantile(d, 0.025)), "ci_high": _num(np.quantile(d, 0.975))}
@@ -77,8 +91,10 @@ def _agents(runs: list[Any], names: list[str], seed: int) -> dict[str, Any]:
         out["failure_sides"][n] = {s: int(counts.get(s, 0)) for s in FAILURE_SIDES}
     rng = np.random.default_rng(seed)
     base_df = eps[0].collect()
+    base_counts = _resample_counts(base_df.height, rng)
     for n, e in zip(names[1:], eps[1:]):
         df = e.collect()
+        counts = _resample_counts(df.height, rng)
         f = flips(base_df, df)
         t = f.table
         cmp = {
@@ -93,7 +109,7 @@ def _agents(runs: list[Any], names: list[str], seed: int) -> dict[str, Any]:
         for col in ("n_steps", "tokens_in", "tokens_out", "cost_usd", "duration_s"):
             a = base_df[col].cast(pl.Float64).to_numpy()
             b = df[col].cast(pl.Float64).to_numpy()
-            cmp["deltas"]["steps" if col == "n_steps" else col] = _boot_delta(a, b, rng)
+            cmp["deltas"]["steps" if col == "n_steps" else col] = _boot_delta(a, b, base_counts, counts)
         out["comparisons"].append(cmp)
     if len(runs) >= 3:
         m = task_matrix(dict(zip(names, eps)))
@@ -111,22 +127,24 @@ def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple
     base = runs[0].scan("lengths")
     base_models = set(base.select(pl.col("model").unique()).collect()["model"].drop_nulls().to_list())
 
-    def degenerate_rate(lf: pl.LazyFrame, cap: Any) -> float | None:
-        st = length_stats(lf, by=["prompt_id"], cap=cap if isinstance(cap, int) else None)
-        return float(st["degenerate"].mean()) if st.height else None
+    def prompts_of(run: Any) -> pl.DataFrame:
+        cap = (run.manifest.get("params") or {}).get("max_new_tokens")
+        return per_prompt(run.scan("lengths"), cap=cap if isinstance(cap, int) else None)
 
-    base_cap = (runs[0].manifest.get("params") or {}).get("max_new_tokens")
-    base_deg = degenerate_rate(base, base_cap)
+    def rate(pp: pl.DataFrame) -> float | None:
+        return float(pp["degenerate"].mean()) if pp.height else None
+
+    base_pp = prompts_of(runs[0])
     for r, n in zip(runs[1:], names[1:]):
         lf = r.scan("lengths")
-        cap = (r.manifest.get("params") or {}).get("max_new_tokens")
+        run_pp = prompts_of(r)
         groups: list[tuple[str | None, pl.LazyFrame, pl.LazyFrame]] = [(None, base, lf)]
         models = set(lf.select(pl.col("model").unique()).collect()["model"].drop_nulls().to_list())
         common = sorted(base_models & models)
         if len(common) > 1 or (len(common) == 1 and (len(base_models) > 1 or len(models) > 1)):
             groups += [(m, base.filter(pl.col("model") == m), lf.filter(pl.col("model") == m)) for m in common]
         for model, a, b in groups:
-            c = compare_lengths(a, b, n_boot=n_boot, seed=seed)
+            c = compare_lengths(a, b, n_boot=n_boot, seed=seed, prompts=(base_pp, run_pp) if model is None else None)
             out["comparisons"].append({
                 "run": n, "model": model, "n_a": c.n_a, "n_b": c.n_b, "ks_stat": _num(c.ks_stat), "ks_p": _num(c.ks_p),
                 "wasserstein": _num(c.wasserstein), "mw_u": _num(c.mw_u), "mw_p": _num(c.mw_p),
@@ -134,7 +152,7 @@ def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple
                            for k, d in c.deltas.items()},
                 "paired_prompts": c.paired_prompts, "paired_mean_delta": _num(c.paired_mean_delta),
                 "paired_ci": [_num(x) for x in c.paired_ci] if c.paired_ci else None,
-                "degenerate_rate": {"baseline": _num(base_deg), "run": _num(degenerate_rate(lf, cap))} if model is None else None,
+                "degenerate_rate": {"baseline": _num(rate(base_pp)), "run": _num(rate(run_pp))} if model is None else None,
             })
             if model is None and c.paired_prompts == 0:
                 notes.append(f"lengths: {names[0]} and {n} have no prompt_id in common (no paired comparison)")

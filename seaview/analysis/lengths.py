@@ -135,12 +135,28 @@ class LengthComparison:
     notes: list[str] = field(default_factory=list)
 
 
+def per_prompt(frame: pl.LazyFrame | pl.DataFrame, cap: int | None = None, column: str = "response_tokens") -> pl.DataFrame:
+    """One cheap pass per run: prompt_id, n, mean, std (population), max, degenerate (the
+    CASTILLO rule of :func:`length_stats`, without quantiles), sorted by prompt_id."""
+    lf = _lazy(frame)
+    x = pl.col(column)
+    has_finish = "finish_reason" in lf.collect_schema().names()
+    at_cap = (x >= cap).any() if cap is not None else (
+        (pl.col("finish_reason") == "length").any().fill_null(False) if has_finish else pl.lit(False))
+    near = (pl.col("max") >= DEGENERATE_NEAR_CAP * cap) if cap is not None else pl.col("_at_cap")
+    return (lf.group_by("prompt_id").agg(x.count().alias("n"), x.mean().alias("mean"), x.std(ddof=0).alias("std"),
+                                         x.max().alias("max"), at_cap.alias("_at_cap"))
+            .with_columns((pl.col("_at_cap") | ((pl.col("std") > 2 * pl.col("mean")) & near)).alias("degenerate"))
+            .drop("_at_cap").sort("prompt_id").collect())
+
+
 def compare_lengths(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFrame, *, n_boot: int = 1000,
-                    confidence: float = 0.95, seed: int = 0, column: str = "response_tokens") -> LengthComparison:
+                    confidence: float = 0.95, seed: int = 0, column: str = "response_tokens",
+                    prompts: tuple[pl.DataFrame, pl.DataFrame] | None = None) -> LengthComparison:
     """KS (statistic, asymptotic p), Wasserstein-1, Mann-Whitney U (normal approximation with
     tie correction), bootstrap CIs for the deltas of mean, p50, p90, p99, and paired
-    per-prompt mean deltas where both runs have the same prompt_ids. Seeded: same inputs,
-    same numbers."""
+    per-prompt mean deltas where both runs have the same prompt_ids (``prompts``: the runs'
+    :func:`per_prompt` frames when already computed). Seeded: same inputs, same numbers."""
     la, lb = _lazy(a), _lazy(b)
     xa = la.select(pl.col(column).drop_nulls()).collect()[column]
     xb = lb.select(pl.col(column).drop_nulls()).collect()[column]
@@ -180,10 +196,10 @@ def compare_lengths(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFra
         deltas[name] = Delta(va, vb, vb - va, float(np.quantile(boot, lo_q)), float(np.quantile(boot, hi_q)))
 
     cmp = LengthComparison(na, nb, ks, ks_p, w1, u, mw_p, deltas, n_boot, confidence)
-    if "prompt_id" in la.collect_schema().names() and "prompt_id" in lb.collect_schema().names():
-        ma = la.group_by("prompt_id").agg(pl.col(column).mean().alias("a"))
-        mb = lb.group_by("prompt_id").agg(pl.col(column).mean().alias("b"))
-        paired = ma.join(mb, on="prompt_id").sort("prompt_id").collect()  # fixed order: seeded resampling repeats
+    if prompts is not None or ("prompt_id" in la.collect_schema().names() and "prompt_id" in lb.collect_schema().names()):
+        ma, mb = prompts if prompts is not None else (per_prompt(la, column=column), per_prompt(lb, column=column))
+        paired = ma.select("prompt_id", pl.col("mean").alias("a")).join(
+            mb.select("prompt_id", pl.col("mean").alias("b")), on="prompt_id").sort("prompt_id")  # fixed order: seeded
         if paired.height:
             d = (paired["b"] - paired["a"]).to_numpy()
             idx = rng.integers(0, d.size, size=(n_boot, d.size)) if d.size * n_boot <= 50_000_000 else None
