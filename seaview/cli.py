@@ -15,7 +15,6 @@ from . import __version__
 app = typer.Typer(
     name="seaview",
     help="A terminal microscope for LLM runs: agent trajectories, response lengths, KV occupancy, attention heads.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -389,7 +388,18 @@ def diff(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: `seaview [PATH...]` opens the TUI; subcommands run headless."""
+    args = sys.argv[1:]
+    commands = {"summary", "validate", "import", "probe", "collect", "recompute", "diff"}
+    if not args or (args[0] not in commands and not args[0].startswith("-")):
+        missing = [p for p in args if not __import__("os").path.exists(p) and "://" not in p]
+        if missing:
+            sys.stderr.write(f"seaview: error: {missing[0]}: no such run or folder (or unknown command)\n")
+            raise SystemExit(EXIT_USAGE)
+        from .tui.app import run_app
+
+        run_app(args)
+        return
     app()
 
 

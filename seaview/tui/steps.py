@@ -1,0 +1,150 @@
+"""The step viewer: one episode's steps, keys as in SWE-agent's inspector."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+
+import polars as pl
+from rich.console import Group
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ..textsafe import strip_control
+from .safe import safe_text
+
+FOLD_LINES = 40
+
+
+def _looks_like_diff(text: str) -> bool:
+    return text.startswith(("diff --git", "--- ", "@@ ")) or "\n+++ " in text[:2000]
+
+
+class StepViewer(Screen):
+    """Steps of one episode. h/l step, H/L episode, 0/$ first/last, j/k scroll, x fold, v view, e editor."""
+
+    BINDINGS = [
+        Binding("l,right", "step(1)", "next step"), Binding("h,left", "step(-1)", "prev step"),
+        Binding("L", "episode(1)", "next episode"), Binding("H", "episode(-1)", "prev episode"),
+        Binding("0", "first", "first"), Binding("dollar_sign,$", "last", "last"),
+        Binding("j,down", "scroll(1)", "scroll", show=False), Binding("k,up", "scroll(-1)", "scroll", show=False),
+        Binding("x", "fold", "fold/expand"), Binding("v", "view", "view"), Binding("e", "edit", "$EDITOR"),
+        Binding("q,escape", "app.pop_screen", "back"),
+    ]
+
+    def __init__(self, run, episode_ids: list[str], index: int, step: int = 0) -> None:
+        super().__init__()
+        self.run = run
+        self.episode_ids = episode_ids
+        self.index = index
+        self.step_i = step
+        self.steps: pl.DataFrame | None = None
+        self.expanded = False
+        self.overview = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="step-header")
+        with VerticalScroll(id="step-body"):
+            yield Static(id="step-content")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        eid = self.episode_ids[self.index]
+        self.steps = (self.run.scan("steps").filter(pl.col("episode_id") == eid)
+                      .select("step", "role", "thought", "action", "observation", "error", "tokens_in", "tokens_out")
+                      .sort("step").collect())
+        self.step_i = min(self.step_i, max(0, self.steps.height - 1))
+        self.show()
+
+    def show(self) -> None:
+        eid = self.episode_ids[self.index]
+        n = self.steps.height if self.steps is not None else 0
+        header = Text.assemble(("episode ", "dim"), safe_text(eid, "bold"),
+                               (f"  {self.index + 1}/{len(self.episode_ids)}", "dim"),
+                               ("   step ", "dim"), (f"{self.step_i + 1}/{n}" if n else "no steps", "bold"))
+        self.query_one("#step-header", Static).update(header)
+        content = self.query_one("#step-content", Static)
+        if not n:
+            content.update(Text("This episode has no recorded steps.", style="dim"))
+            return
+        if self.overview:
+            lines = Text()
+            for r in self.steps.iter_rows(named=True):
+                mark = "▶ " if r["step"] == self.steps["step"][self.step_i] else "  "
+                lines.append(f"{mark}{r['step']:>4} ", style="bold" if mark.strip() else "dim")
+                lines.append_text(safe_text(" ".join(strip_control(r["action"] or "").split())[:150]))
+                if r["error"]:
+                    lines.append("  ✗ " + strip_control(r["error"])[:60], style="red")
+                lines.append("\n")
+            content.update(lines)
+            return
+        r = self.steps.row(self.step_i, named=True)
+        parts = []
+        if r["thought"]:
+            parts.append(Panel(safe_text(r["thought"]), title="thought", title_align="left", border_style="blue"))
+        if r["action"]:
+            parts.append(Panel(Syntax(strip_control(r["action"]), "bash", word_wrap=True, theme="ansi_dark"),
+                               title="action", title_align="left", border_style="green"))
+        obs = strip_control(r["observation"] or "")
+        lines = obs.split("\n")
+        folded = not self.expanded and len(lines) > FOLD_LINES
+        shown = "\n".join(lines[:FOLD_LINES]) if folded else obs
+        body = Syntax(shown, "diff", word_wrap=True, theme="ansi_dark") if _looks_like_diff(shown) else Text(shown)
+        title = "observation" + (f"  (folded: {len(lines) - FOLD_LINES} more lines, x to expand)" if folded else "")
+        parts.append(Panel(body, title=title, title_align="left", border_style="yellow"))
+        if r["error"]:
+            parts.append(Panel(safe_text(r["error"]), title="error", title_align="left", border_style="red"))
+        content.update(Group(*parts))
+
+    def action_step(self, d: int) -> None:
+        if self.steps is not None and self.steps.height:
+            self.step_i = max(0, min(self.steps.height - 1, self.step_i + d))
+            self.show()
+
+    def action_first(self) -> None:
+        self.step_i = 0
+        self.show()
+
+    def action_last(self) -> None:
+        self.step_i = max(0, (self.steps.height if self.steps is not None else 1) - 1)
+        self.show()
+
+    def action_episode(self, d: int) -> None:
+        self.index = max(0, min(len(self.episode_ids) - 1, self.index + d))
+        self.step_i = 0
+        self.load()
+
+    def action_scroll(self, d: int) -> None:
+        body = self.query_one("#step-body", VerticalScroll)
+        body.scroll_relative(y=3 * d, animate=False)
+
+    def action_fold(self) -> None:
+        self.expanded = not self.expanded
+        self.show()
+
+    def action_view(self) -> None:
+        self.overview = not self.overview
+        self.show()
+
+    def action_edit(self) -> None:
+        if self.steps is None or not self.steps.height:
+            return
+        r = self.steps.row(self.step_i, named=True)
+        text = "\n\n".join(f"## {k}\n{r[k] or ''}" for k in ("thought", "action", "observation", "error"))
+        fd, path = tempfile.mkstemp(suffix=".md", prefix="seaview-step-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        editor = os.environ.get("EDITOR", "vi")
+        with self.app.suspend():
+            subprocess.run([*editor.split(), path], check=False)
+        os.unlink(path)

@@ -1,0 +1,302 @@
+"""The TUI: Pilot tests per screen and key, SVG snapshots of each screen on small runs, and
+seaview in a real terminal (tmux)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("textual")
+
+from seaview.collectors import TrajectoryLogger  # noqa: E402
+from seaview.store import RunWriter  # noqa: E402
+from seaview.tui.app import DiffScreen, RunScreen, RunsScreen, SeaviewApp  # noqa: E402
+from seaview.tui.steps import StepViewer  # noqa: E402
+
+HOSTILE = "\x1b[2J\x1b]52;c;ZXZpbA==\x07[bold red]PWNED[/bold red] \x1b[31mred"
+
+
+def _runs(root):
+    a = root / "agent-a"
+    with TrajectoryLogger(a, model="toy") as log:
+        for i in range(5):
+            with log.episode(f"task-{i}") as ep:
+                for s in range(12 if i == 0 else 3):
+                    ep.step(thought=f"thinking {s}", action="ls" if s % 2 else "python -m pytest",
+                            observation=(HOSTILE if (i, s) == (0, 1) else "\n".join(f"line {n}" for n in range(60))),
+                            tokens_in=100, tokens_out=10)
+                ep.finish(outcome="resolved" if i % 2 else "unresolved", exit_status="submitted")
+    b = root / "agent-b"
+    with TrajectoryLogger(b, model="toy") as log:
+        for i in range(5):
+            with log.episode(f"task-{i}") as ep:
+                ep.step(action="ls", observation="ok")
+                ep.finish(outcome="resolved" if i < 3 else "unresolved", exit_status="submitted")
+    heads = root / "heads"
+    with RunWriter(heads, model="toy") as w:
+        w.append("heads", [{"sample_id": "s", "layer": l, "head": h, "sink_mass": (l * 4 + h) / 16, "stream_coverage": 0.9,
+                            "entropy": 1.0 + h, "retrieval_score": 0.3 if (l, h) == (2, 1) else 0.0, "kind": None}
+                           for l in range(4) for h in range(4)])
+        w.append("blocks", [{"sample_id": "s", "layer": l, "head": h, "block": 16, "q_block": i, "k_block": j,
+                             "mass": 16.0 / (i + 1)} for l in range(4) for h in range(4) for i in range(4) for j in range(i + 1)])
+    lengths = root / "lengths"
+    with RunWriter(lengths, model="toy", params={"max_new_tokens": 64}) as w:
+        w.append("lengths", {"prompt_id": [f"p{i % 5}" for i in range(100)], "sample": [i // 5 for i in range(100)],
+                             "model": ["toy"] * 100, "response_tokens": [(i * 7) % 64 for i in range(100)]})
+        w.append("kv", {"t_s": [i * 0.1 for i in range(50)], "step": list(range(50)), "layer": [None] * 50,
+                        "tokens": [10 + i for i in range(50)], "capacity_tokens": [64] * 50,
+                        "evicted_tokens": [max(0, i - 40) for i in range(50)]})
+    for run in (a, b, heads, lengths):  # fixed creation times keep snapshots stable
+        m = json.loads((run / "run.json").read_text())
+        m["created"] = "2026-01-01T00:00:00+00:00"
+        (run / "run.json").write_text(json.dumps(m))
+    broken = root / "broken"
+    broken.mkdir()
+    (broken / "run.json").write_text('{"format_version": 99}')
+    return root
+
+
+@pytest.fixture
+def runs_root(tmp_path):
+    return _runs(tmp_path / "runs")
+
+
+@pytest.fixture
+def snap_root():
+    """A fixed path: error messages name files, and snapshots must not depend on tmp names."""
+    from pathlib import Path
+
+    root = Path("/tmp/seaview-snapshot-fixture")
+    shutil.rmtree(root, ignore_errors=True)
+    yield _runs(root / "runs")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def _wait(pilot, cond, timeout=10.0):
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise AssertionError("timed out waiting for the UI")
+        await pilot.pause(0.05)
+
+
+async def test_runs_screen_lists_runs_and_broken_ones(runs_root):
+    app = SeaviewApp([str(runs_root)])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.entries) == 5)
+        entries = app.screen.entries
+        assert sum(e.run is None for e in entries) == 1
+        broken = next(e for e in entries if e.run is None)
+        assert "format version 99" in broken.error
+        await pilot.press("enter")  # the broken run is first in name order? open whatever is under the cursor
+        await pilot.pause()
+
+
+async def test_open_run_episodes_and_step_viewer_keys(runs_root):
+    app = SeaviewApp([str(runs_root / "agent-a")])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        pane = app.screen.query_one("#episodes")
+        await _wait(pilot, lambda: pane.view is not None)
+        assert pane.view.height == 5
+        await pilot.press("f")  # filter: resolved only
+        assert pane.view.height == 2
+        await pilot.press("f", "f", "f", "f")  # back to all
+        assert pane.view.height == 5
+        await pilot.press("s")  # sort by steps, descending
+        assert pane.view["episode_id"][0] == "task-0"
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        viewer = app.screen
+        assert viewer.steps.height == 12 and viewer.step_i == 0
+        await pilot.press("l")
+        assert viewer.step_i == 1
+        await pilot.press("$")
+        assert viewer.step_i == 11
+        await pilot.press("0")
+        assert viewer.step_i == 0
+        await pilot.press("L")
+        assert viewer.index == 1 and viewer.step_i == 0
+        await pilot.press("H")
+        assert viewer.index == 0
+        await pilot.press("x")
+        assert viewer.expanded
+        await pilot.press("v")
+        assert viewer.overview
+        await pilot.press("v", "j", "k", "q")
+        assert isinstance(app.screen, RunScreen)
+
+
+async def test_hostile_text_is_inert(runs_root):
+    app = SeaviewApp([str(runs_root / "agent-a")])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _wait(pilot, lambda: len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        pane = app.screen.query_one("#episodes")
+        await _wait(pilot, lambda: pane.view is not None)
+        pane.open_episode("task-0", step=1)
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        await pilot.pause()
+        svg = app.export_screenshot()
+        assert "[bold red]PWNED[/bold red]" in svg.replace("&#160;", " ")  # markup shown literally
+        assert "\x1b" not in svg and "\x07" not in svg and "ZXZpbA" not in svg
+
+
+async def test_search_and_pick(runs_root):
+    app = SeaviewApp([str(runs_root / "agent-a")])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _wait(pilot, lambda: len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        pane = app.screen.query_one("#episodes")
+        await _wait(pilot, lambda: pane.view is not None)
+        await pilot.press("slash")
+        await pilot.press(*"thinking 11", "enter")
+        await _wait(pilot, lambda: app.screen.__class__.__name__ == "SearchResults")
+        assert app.screen.hits.height == 1 and app.screen.hits["step"][0] == 11
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        assert app.screen.step_i == 11
+        await pilot.press("q", "q")
+        await pilot.press("t", *"task-3", "enter")
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        assert app.screen.episode_ids[app.screen.index] == "task-3"
+
+
+async def test_heads_tab_metric_cycle_and_selection(runs_root):
+    app = SeaviewApp([str(runs_root / "heads")])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _wait(pilot, lambda: len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        pane = app.screen.query_one("#heads")
+        await _wait(pilot, lambda: pane.atlas is not None)
+        assert pane.atlas.height == 16
+        assert set(pane.atlas["kind"]) == {"retrieval", "sink", "mixed"}
+        await pilot.press("m")
+        assert pane.METRICS[pane.metric_i] == "stream_coverage"
+        await pilot.press("down", "down", "right")
+        assert pane.selected == (2, 1)
+        await _wait(pilot, lambda: pane.blocks is not None)
+        await pilot.press("s", "d")
+        assert pane.tile == (1, 1)
+        await pilot.press("r")  # no q/k stored: a clear message, not a crash
+        await _wait(pilot, lambda: "no stored q/k" in str(pane.query_one("#slice-view").render()))
+
+
+async def test_lengths_and_kv_tabs_and_missing_tabs(runs_root):
+    app = SeaviewApp([str(runs_root / "lengths")])
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _wait(pilot, lambda: len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        ids = [p.id for p in app.screen.query("TabPane")]
+        assert ids == ["tab-kv", "tab-lengths"]  # no episodes or heads tabs: absent, not errors
+        kv = app.screen.query_one("#kv")
+        await _wait(pilot, lambda: kv.frame is not None)
+        assert kv.stats["peak_tokens"] == 59 and kv.stats["evicted_tokens"] == 9
+        lengths = app.screen.query_one("#lengths")
+        await _wait(pilot, lambda: lengths.prompts is not None)
+        assert lengths.prompts.height == 5
+
+
+async def test_diff_screen_uses_the_diff_analysis(runs_root):
+    from seaview.analysis.diff import diff_runs
+    from seaview.store import open_run
+
+    app = SeaviewApp([str(runs_root / "agent-a"), str(runs_root / "agent-b")])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _wait(pilot, lambda: len(app.screen.entries) == 2)
+        await pilot.press("space", "down", "space", "d")
+        await _wait(pilot, lambda: isinstance(app.screen, DiffScreen))
+        await _wait(pilot, lambda: len(app.screen.query("DataTable")) > 3)
+        report = diff_runs([open_run(runs_root / "agent-a"), open_run(runs_root / "agent-b")])
+        flips = report["agents"]["comparisons"][0]["flips"]
+        tables = list(app.screen.query("DataTable"))
+        flip_table = next(t for t in tables if t.row_count == 8 and "flip" in str(t.ordered_columns[0].label))
+        cells = {str(flip_table.get_row_at(i)[0]): str(flip_table.get_row_at(i)[1]) for i in range(flip_table.row_count)}
+        assert cells["regressed"] == str(flips["regressed"]) and cells["newly resolved"] == str(flips["newly_resolved"])
+
+
+async def test_help_screen(runs_root):
+    app = SeaviewApp([str(runs_root)])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+
+
+def test_snapshot_runs_screen(snap_compare, snap_root):
+    async def ready(pilot):
+        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 5)
+
+    assert snap_compare(SnapApp(snap_root, "runs"), terminal_size=(120, 20), run_before=ready)
+
+
+def test_snapshot_heads_screen(snap_compare, snap_root):
+    async def ready(pilot):
+        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: pilot.app.screen.query("#heads") and pilot.app.screen.query_one("#heads").blocks is not None)
+
+    assert snap_compare(SnapApp(snap_root / "heads", "heads"), terminal_size=(120, 30), run_before=ready)
+
+
+def test_snapshot_step_viewer(snap_compare, snap_root):
+    async def ready(pilot):
+        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
+        await pilot.press("enter")
+        pane = pilot.app.screen.query_one("#episodes")
+        await _wait(pilot, lambda: pane.view is not None)
+        pane.open_episode("task-0", step=1)
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, StepViewer))
+
+    assert snap_compare(SnapApp(snap_root / "agent-a", "steps"), terminal_size=(120, 30), run_before=ready)
+
+
+class SnapApp(SeaviewApp):
+    """The app on a fixture run; ``tag`` only names the snapshot."""
+
+    def __init__(self, root, tag):
+        super().__init__([str(root)])
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_real_terminal_with_tmux(runs_root, tmp_path):
+    session = f"seaview-test-{os.getpid()}"
+    env = {**os.environ, "TERM": "xterm-256color"}
+    cmd = f"{sys.executable} -m seaview.cli {runs_root / 'agent-a'}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", cmd], check=True, env=env)
+    try:
+        def screen():
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+        def wait_for(text, timeout=20):
+            end = time.time() + timeout
+            while time.time() < end:
+                if text in screen():
+                    return
+                time.sleep(0.2)
+            raise AssertionError(f"{text!r} never appeared:\n{screen()}")
+
+        wait_for("agent-a")
+        subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        wait_for("5 episodes")
+        subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        wait_for("step 1/")
+        subprocess.run(["tmux", "send-keys", "-t", session, "l"], check=True)
+        wait_for("step 2/")
+        subprocess.run(["tmux", "send-keys", "-t", session, "q", "q", "q"], check=True)
+        end = time.time() + 10
+        while time.time() < end and subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0:
+            time.sleep(0.2)
+        assert subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
