@@ -120,10 +120,13 @@ def scripted_agent(out: str, hasty: bool) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-model", action="store_true", help="only the scripted agent runs (no SmolLM2)")
+    ap.add_argument("--out", default=HERE, help="folder to write the runs into (default: sample_traces/)")
     a = ap.parse_args()
+    out = a.out
+    os.makedirs(out, exist_ok=True)
     for name in ("agent-careful", "agent-hasty"):
-        shutil.rmtree(os.path.join(HERE, name), ignore_errors=True)
-        scripted_agent(os.path.join(HERE, name), hasty=name.endswith("hasty"))
+        shutil.rmtree(os.path.join(out, name), ignore_errors=True)
+        scripted_agent(os.path.join(out, name), hasty=name.endswith("hasty"))
         print("wrote", name)
     if a.skip_model:
         return
@@ -132,14 +135,14 @@ def main() -> None:
         for pid, text in PROMPTS:
             f.write(f'{{"prompt_id": "{pid}", "prompt": "{text}"}}\n')
     for name, temp in (("smollm2-t03", "0.3"), ("smollm2-t10", "1.0")):
-        shutil.rmtree(os.path.join(HERE, name), ignore_errors=True)
+        shutil.rmtree(os.path.join(out, name), ignore_errors=True)
         subprocess.run([*SEAVIEW, "collect", "generate", "--model", "smollm2", "--prompts", prompts, "--samples", "10",
                         "--max-new-tokens", "96", "--temperature", temp, "--dataset", "seaview-sample-prompts",
-                        "--out", os.path.join(HERE, name)], check=True)
+                        "--out", os.path.join(out, name)], check=True)
         print("wrote", name)
-    shutil.rmtree(os.path.join(HERE, "smollm2-heads"), ignore_errors=True)
+    shutil.rmtree(os.path.join(out, "smollm2-heads"), ignore_errors=True)
     subprocess.run([*SEAVIEW, "probe", "heads", "--model", "smollm2", "--context", "1024", "--needles", "4",
-                    "--keep-qk-layers", "2,14,22", "--out", os.path.join(HERE, "smollm2-heads")], check=True)
+                    "--keep-qk-layers", "2,14,22", "--out", os.path.join(out, "smollm2-heads")], check=True)
     print("wrote smollm2-heads")
 
 

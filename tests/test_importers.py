@@ -231,8 +231,8 @@ def test_preds_file(shared_data, tmp_path):
 def test_every_shared_file_imports(shared_data, tmp_path):
     res = run_cli("import", str(shared_data), "--out", str(tmp_path / "all"))
     assert res.returncode == 0, res.stderr
-    assert "castillo" not in res.stderr  # a lengths file, not a trajectory: ignored, not an error
-    assert "ignored 1 file(s)" in res.stderr
+    assert "ignored" not in res.stderr and "skipped" not in res.stderr
+    assert "1 burstgpt" in res.stdout and "1 castillo" in res.stdout and "2 swe-agent" in res.stdout
 
 
 def test_hostile_text_is_stored_verbatim(tmp_path):

@@ -1,0 +1,135 @@
+"""TUI benchmarks (issue: the TUI), measured with Textual's Pilot in a headless terminal.
+
+- first paint on sample_traces/ (runs table filled) - target < 1 s;
+- first paint on a run with 1M steps and 10M length rows, and its episodes tab - target < 1.5 s;
+- key presses answered (step viewer h/l/0/$, episodes f/s/n) - target < 100 ms each;
+- opening an episode of 1,000 steps - target < 200 ms;
+- memory while paging through 10k episodes stays bounded (RSS before/after).
+
+    python benchmarks/tui.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def rss() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def until(pilot, cond, timeout=60.0):
+    start = time.perf_counter()
+    while not cond():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError
+        await pilot.pause(0.01)
+    return time.perf_counter() - start
+
+
+async def first_paint(paths: list[str], n_runs: int) -> float:
+    from seaview.tui.app import SeaviewApp
+
+    t = time.perf_counter()
+    app = SeaviewApp(paths)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: hasattr(app.screen, "entries") and len(app.screen.entries) >= n_runs)
+        return time.perf_counter() - t
+
+
+async def big_run(path: str) -> None:
+    from seaview.collectors import TrajectoryLogger  # noqa: F401
+    from seaview.tui.app import RunScreen, SeaviewApp
+    from seaview.tui.steps import StepViewer
+
+    t = time.perf_counter()
+    app = SeaviewApp([path])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: hasattr(app.screen, "entries") and len(app.screen.entries) == 1)
+        paint = time.perf_counter() - t
+        t = time.perf_counter()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        pane = app.screen.query_one("#episodes")
+        await until(pilot, lambda: pane.view is not None)
+        episodes = time.perf_counter() - t
+        print(f"1M steps + 10M lengths: runs screen painted in {paint:.2f} s, episodes tab (10k episodes, first page) "
+              f"in {episodes:.2f} s (target < 1.5 s for first paint)")
+        lat = []
+        for key in ["f", "f", "s", "s", "n", "p"] * 3:
+            t = time.perf_counter()
+            await pilot.press(key)
+            lat.append(time.perf_counter() - t)
+        print(f"episodes keys (f/s/n/p): mean {1000 * sum(lat) / len(lat):.0f} ms, max {1000 * max(lat):.0f} ms (target < 100 ms)")
+        before = rss()
+        for _ in range(20):
+            await pilot.press("n")
+        for _ in range(20):
+            await pilot.press("p")
+        print(f"paging through 20 pages of 500 episodes and back: RSS {before / 2**20:.0f} MB -> {rss() / 2**20:.0f} MB")
+        big = pane.view.sort("n_steps", descending=True)["episode_id"][0]
+        t = time.perf_counter()
+        pane.open_episode(big)
+        await until(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
+        await pilot.pause()
+        n = app.screen.steps.height
+        print(f"opening an episode of {n:,} steps: {1000 * (time.perf_counter() - t):.0f} ms (target < 200 ms)")
+        lat = []
+        for key in ["l", "l", "h", "$", "0", "x", "x", "v", "v", "j", "k"] * 3:
+            t = time.perf_counter()
+            await pilot.press(key)
+            lat.append(time.perf_counter() - t)
+        print(f"step viewer keys (h/l/0/$/x/v/j/k): mean {1000 * sum(lat) / len(lat):.0f} ms, max {1000 * max(lat):.0f} ms "
+              "(target < 100 ms)")
+
+
+def make_big(path: str) -> None:
+    """1M steps over 10k episodes (one of them 1,000 steps long) and 10M lengths."""
+    import numpy as np
+    import pyarrow as pa
+
+    sys.path.insert(0, HERE)
+    from synth import lengths_batches, steps_and_episodes
+
+    from seaview.store import RunWriter
+
+    episodes, steps = steps_and_episodes(10_000, 1_000_000 - 1_000, seed=0)
+    with RunWriter(path, model="synthetic-model") as w:
+        w.append("episodes", episodes)
+        for t in steps:
+            w.append("steps", t)
+        w.append("episodes", {"episode_id": ["long-episode"], "task": ["long-episode"], "outcome": ["unresolved"],
+                              "n_steps": [1000]})
+        w.append("steps", pa.table({"episode_id": ["long-episode"] * 1000, "step": np.arange(1000),
+                                    "action": ["python -m pytest -x"] * 1000,
+                                    "observation": ["\n".join(f"line {i}" for i in range(80))] * 1000}))
+        for t in lengths_batches(10_000_000, batch=1_000_000):
+            w.append("lengths", t)
+
+
+def main() -> None:
+    samples = os.path.join(os.path.dirname(HERE), "sample_traces")
+    n = sum(os.path.isfile(os.path.join(samples, d, "run.json")) for d in os.listdir(samples))
+    times = [asyncio.run(first_paint([samples], n)) for _ in range(3)]
+    print(f"first paint on sample_traces ({n} runs): {min(times):.2f} s (target < 1 s)")
+    tmp = tempfile.mkdtemp(prefix="seaview-bench-")
+    try:
+        make_big(os.path.join(tmp, "big"))
+        asyncio.run(big_run(os.path.join(tmp, "big")))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The bundled sample_traces: valid runs, under 20 MB, and regenerating the scripted agent
+runs gives the same schema and shapes (the SmolLM2 runs take minutes; their schema is
+checked as committed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from seaview.store import open_run, validate_run
+
+from .conftest import ROOT, run_cli
+
+SAMPLES = ROOT / "sample_traces"
+RUNS = sorted(p for p in SAMPLES.iterdir() if (p / "run.json").is_file()) if SAMPLES.is_dir() else []
+
+
+def test_samples_are_valid_small_and_say_how_they_were_made():
+    assert {p.name for p in RUNS} >= {"agent-careful", "agent-hasty"}
+    total = sum(f.stat().st_size for f in SAMPLES.rglob("*") if f.is_file())
+    assert total < 20 * 2**20
+    for p in RUNS:
+        assert validate_run(p)[0] == []
+        src = open_run(p).manifest["source"]
+        assert src.get("tool") and src["tool"] != "seaview"  # which collector/command made it
+
+
+def test_regenerated_agent_runs_have_the_same_schema_and_shapes(tmp_path):
+    res = subprocess.run([sys.executable, str(SAMPLES / "make_samples.py"), "--skip-model", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    for name in ("agent-careful", "agent-hasty"):
+        old, new = open_run(SAMPLES / name), open_run(tmp_path / name)
+        assert old.tables == new.tables
+        for t in old.tables:
+            assert old.scan(t).collect_schema() == new.scan(t).collect_schema()
+            assert old.num_rows(t) == new.num_rows(t)
+        a = old.scan("episodes").select("task", "outcome", "n_steps").sort("task").collect()
+        b = new.scan("episodes").select("task", "outcome", "n_steps").sort("task").collect()
+        assert a.equals(b)
+
+
+def test_sample_diff_shows_flips_and_an_environment_failure():
+    res = run_cli("diff", str(SAMPLES / "agent-careful"), str(SAMPLES / "agent-hasty"), "--format", "json")
+    import json
+
+    rep = json.loads(res.stdout)
+    c = rep["agents"]["comparisons"][0]
+    assert c["flips"]["regressed"] >= 1 and c["flips"]["newly_resolved"] >= 1
+    assert rep["agents"]["failure_sides"]["agent-hasty"]["environment"] >= 1
+
+
+@pytest.mark.skipif(not (SAMPLES / "smollm2-heads").is_dir(), reason="model samples not generated")
+def test_model_samples_have_heads_qk_lengths_and_kv():
+    heads = open_run(SAMPLES / "smollm2-heads")
+    assert heads.has("heads") and heads.has("blocks") and heads.has("qk")
+    for name in ("smollm2-t03", "smollm2-t10"):
+        r = open_run(SAMPLES / name)
+        assert r.has("lengths") and r.has("kv") and r.num_rows("lengths") == 80
