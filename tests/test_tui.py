@@ -199,7 +199,8 @@ async def test_lengths_and_kv_tabs_and_missing_tabs(runs_root):
         ids = [p.id for p in app.screen.query("TabPane")]
         assert ids == ["tab-kv", "tab-lengths"]  # no episodes or heads tabs: absent, not errors
         kv = app.screen.query_one("#kv")
-        await _wait(pilot, lambda: kv.frame is not None)
+        await _wait(pilot, lambda: kv.frame is not None)  # the first tab loads when shown
+        app.screen.query_one("TabbedContent").active = "tab-lengths"  # the others when first shown
         assert kv.stats["peak_tokens"] == 59 and kv.stats["evicted_tokens"] == 9
         lengths = app.screen.query_one("#lengths")
         await _wait(pilot, lambda: lengths.prompts is not None)

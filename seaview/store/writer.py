@@ -23,6 +23,7 @@ from ..errors import RunFormatError, SeaviewError
 from .manifest import update_manifest
 from .schema import FORMAT_VERSION, SCHEMAS
 
+ROW_GROUP_ROWS = 131_072
 PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
 
 Rows = "list[Mapping[str, Any]] | Mapping[str, Any] | pa.Table | pa.RecordBatch | Any"
@@ -205,7 +206,8 @@ class RunWriter:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".part-{self.rank}-", suffix=".tmp")
         os.close(fd)
         try:
-            pq.write_table(data, tmp)
+            # row groups of 128k rows let lazy readers skip by statistics (e.g. one episode's steps)
+            pq.write_table(data, tmp, row_group_size=ROW_GROUP_ROWS)
             while True:  # link never overwrites: a clash with another writer takes the next seq
                 final = os.path.join(folder, f"part-{self.rank}-{self._next_seq[table]:06d}.parquet")
                 self._next_seq[table] += 1

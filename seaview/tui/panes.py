@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
 import polars as pl
 import plotext as plt
 from rich.text import Text
@@ -17,17 +20,28 @@ from ..analysis.trajectories import first_wrong_steps
 from .heatmap import HeadGrid, matrix_text
 from .safe import safe_cell, safe_text
 
-PAGE = 500
+AUTO_WRONG_STEPS = 200_000  # runs with more steps compute first_wrong_step on demand
+PAGE = 50  # rows per page: DataTable measures and styles every cell it is given
 EPISODE_COLS = ["episode_id", "outcome", "failure_side", "exit_status", "n_steps", "tokens_in", "tokens_out", "cost_usd",
                 "duration_s", "first_wrong_step"]
+EPISODE_WIDTHS = [28, 10, 11, 22, 7, 10, 10, 9, 10, 9]  # fixed widths: no per-cell measuring on every page
+
+
+_PLOT_LOCK = threading.Lock()  # plotext keeps one global figure
 
 
 def _plot(width: int, height: int, draw) -> Text:
-    plt.clf()
-    plt.plotsize(max(30, width), max(8, height))
-    plt.theme("clear")
-    draw(plt)
-    return Text.from_ansi(plt.build())
+    with _PLOT_LOCK:
+        plt.clf()
+        plt.plotsize(max(30, width), max(8, height))
+        plt.theme("clear")
+        draw(plt)
+        return Text.from_ansi(plt.build())
+
+
+def _thin(values: list, limit: int = 2000) -> list:
+    step = max(1, len(values) // limit)
+    return values[::step]
 
 
 class EpisodesPane(Vertical):
@@ -48,29 +62,44 @@ class EpisodesPane(Vertical):
         self.page = 0
         self.view: pl.DataFrame | None = None
         self.search_mode = "search"
+        self.wrong_state: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("loading episodes…", id="episodes-status")
         yield Input(placeholder="search the text of every step (Enter)", id="episodes-search", classes="hidden")
         yield DataTable(id="episodes-table", cursor_type="row", zebra_stripes=True)
 
-    def on_mount(self) -> None:
-        self.load()
+    def on_show(self) -> None:
+        if not getattr(self, "_started", False):  # hidden tabs load when first shown
+            self._started = True
+            self.load()
 
     @work(thread=True, exclusive=True, group="episodes")
     def load(self) -> None:
-        eps = self.run.scan("episodes").collect()
-        if self.run.has("steps") and self.run.num_rows("steps") <= 2_000_000:
-            eps = eps.join(first_wrong_steps(self.run.scan("steps")).select("episode_id", "first_wrong_step"),
-                           on="episode_id", how="left")
-        else:
-            eps = eps.with_columns(pl.lit(None, pl.Int64).alias("first_wrong_step"))
+        eps = self.run.scan("episodes").collect().with_columns(pl.lit(None, pl.Int64).alias("first_wrong_step"))
         self.app.call_from_thread(self._loaded, eps)
+        if self.run.has("steps") and self.run.num_rows("steps") <= AUTO_WRONG_STEPS:
+            self.find_wrong()
+
+    @work(thread=True, exclusive=True, group="wrong")
+    def find_wrong(self) -> None:
+        """Where each episode first went wrong: reads every step, so big runs do it on demand
+        (when the table is sorted by first_wrong_step)."""
+        self.wrong_state = "running"
+        wrong = first_wrong_steps(self.run.scan("steps")).select("episode_id", "first_wrong_step")
+        self.app.call_from_thread(self._wrong, wrong)
+
+    def _wrong(self, wrong: pl.DataFrame) -> None:
+        self.wrong_state = "done"
+        if self.frame is not None:
+            self.frame = self.frame.drop("first_wrong_step").join(wrong, on="episode_id", how="left")
+            self.refresh_view()
 
     def _loaded(self, eps: pl.DataFrame) -> None:
         self.frame = eps
         table = self.query_one("#episodes-table", DataTable)
-        table.add_columns(*EPISODE_COLS)
+        for name, width in zip(EPISODE_COLS, EPISODE_WIDTHS):
+            table.add_column(name, width=width)
         self.refresh_view()
         table.focus()
 
@@ -101,6 +130,8 @@ class EpisodesPane(Vertical):
 
     def action_sort(self) -> None:
         self.sort_i = (self.sort_i + 1) % len(self.SORTS)
+        if self.SORTS[self.sort_i] == "first_wrong_step" and self.wrong_state is None and self.run.has("steps"):
+            self.find_wrong()
         self.refresh_view()
 
     def action_page(self, d: int) -> None:
@@ -189,8 +220,10 @@ class HeadsPane(Horizontal):
             yield Static(id="block-map")
             yield Static(id="slice-view")
 
-    def on_mount(self) -> None:
-        self.load()
+    def on_show(self) -> None:
+        if not getattr(self, "_started", False):  # hidden tabs load when first shown
+            self._started = True
+            self.load()
 
     @work(thread=True, exclusive=True, group="heads")
     def load(self) -> None:
@@ -322,8 +355,10 @@ class KVPane(Vertical):
         yield Static("loading KV…", id="kv-status")
         yield Static(id="kv-plot")
 
-    def on_mount(self) -> None:
-        self.load()
+    def on_show(self) -> None:
+        if not getattr(self, "_started", False):  # hidden tabs load when first shown
+            self._started = True
+            self.load()
 
     @work(thread=True, exclusive=True, group="kv")
     def load(self) -> None:
@@ -346,14 +381,15 @@ class KVPane(Vertical):
         width = max(40, (self.size.width or 100) - 4)
 
         def draw(p):
-            t = df["t_s"].to_list()
-            p.plot(t, df[y].fill_null(0).to_list(), label=y)
+            t = _thin(df["t_s"].to_list())
+            p.plot(t, _thin(df[y].fill_null(0).to_list()), label=y)
             cap = df["capacity_tokens"].drop_nulls() if y == "tokens" else pl.Series([1.0])
             if cap.len():
                 p.hline(float(cap.max()), "red")
             ev = df.filter(pl.col("evicted_tokens").fill_null(0).diff().fill_null(0) > 0)
             if ev.height:
-                p.scatter(ev["t_s"].to_list(), ev[y].fill_null(0).to_list(), marker="x", label="evictions")
+                p.scatter(_thin(ev["t_s"].to_list(), 200), _thin(ev[y].fill_null(0).to_list(), 200), marker="x",
+                          label="evictions")
             p.xlabel("t (s)")
 
         self.query_one("#kv-plot", Static).update(_plot(width, 20, draw))
@@ -384,49 +420,57 @@ class LengthsPane(Vertical):
         yield Static(id="lengths-plot")
         yield DataTable(id="prompts-table", cursor_type="row", zebra_stripes=True)
 
-    def on_mount(self) -> None:
-        self.load()
+    def on_show(self) -> None:
+        if not getattr(self, "_started", False):  # hidden tabs load when first shown
+            self._started = True
+            self.load()
 
     @work(thread=True, exclusive=True, group="lengths")
     def load(self) -> None:
         lf = self.run.scan("lengths")
         cap = (self.run.manifest.get("params") or {}).get("max_new_tokens")
         cap = cap if isinstance(cap, int) else None
-        by_model = lf.group_by("model").agg(pl.col("response_tokens").alias("v")).sort("model").collect()
-        prompts = length_stats(lf, by=["prompt_id"], cap=cap) if self.run.num_rows("lengths") <= 5_000_000 else None
         overall = length_stats(lf, cap=cap)
-        self.app.call_from_thread(self._loaded, by_model, prompts, overall)
-
-    def _loaded(self, by_model: pl.DataFrame, prompts: pl.DataFrame | None, overall: pl.DataFrame) -> None:
-        self.prompts = prompts
+        hi = int(lf.select(pl.col("response_tokens").max()).collect().item() or 1)
+        edges = np.linspace(0, hi + 1, 41)
+        series = []  # (model, bin centres, counts, cdf x, cdf y): aggregated here, never 10M points on screen
+        for model in lf.select(pl.col("model").unique().sort()).collect()["model"].to_list()[:6]:
+            v = lf.filter(pl.col("model").eq_missing(model)).select("response_tokens").collect()["response_tokens"]
+            v = v.drop_nulls().to_numpy()
+            counts, _ = np.histogram(v, bins=edges)
+            qs = np.linspace(0, 1, 101)
+            series.append((str(model or "all")[:24], ((edges[:-1] + edges[1:]) / 2).tolist(), counts.tolist(),
+                           np.quantile(v, qs).tolist() if v.size else [], qs.tolist()))
         width = max(40, ((self.size.width or 100) - 6) // 2)
 
         def hist(p):
-            for model, v in by_model.iter_rows():
-                p.hist([x for x in v if x is not None], bins=40, label=str(model or "all")[:24])
-            p.title("response tokens")
+            for name, centres, counts, _, _ in series:
+                p.plot(centres, counts, label=name)
+            p.title("response tokens (histogram, 40 bins)")
 
         def cdf(p):
-            for model, v in by_model.iter_rows():
-                xs = sorted(x for x in v if x is not None)
+            for name, _, _, xs, ys in series:
                 if xs:
-                    step = max(1, len(xs) // 400)
-                    pts = xs[::step]
-                    p.plot(pts, [(i * step + 1) / len(xs) for i in range(len(pts))], label=str(model or "all")[:24])
+                    p.plot(xs, ys, label=name)
             p.title("CDF")
 
         plots = Text()
-        left, right = _plot(width, 16, hist).split("\n"), _plot(width, 16, cdf).split("\n")
-        for a, b in zip(left, right):
+        for a, b in zip(_plot(width, 16, hist).split("\n"), _plot(width, 16, cdf).split("\n")):
             plots.append_text(a)
             plots.append("  ")
             plots.append_text(b)
             plots.append("\n")
+        prompts = length_stats(lf, by=["prompt_id"], cap=cap) if self.run.num_rows("lengths") <= 2_000_000 else None
+        self.app.call_from_thread(self._loaded, plots, prompts, overall)
+
+    def _loaded(self, plots: Text, prompts: pl.DataFrame | None, overall: pl.DataFrame) -> None:
+        self.prompts = prompts
         self.query_one("#lengths-plot", Static).update(plots)
         o = overall.row(0, named=True)
+        note = "" if prompts is not None else "  (per-prompt table off above 2M samples)"
         self.query_one("#lengths-status", Static).update(Text.assemble(
             (f"{o['n']:,} samples", "bold"), f"  mean {o['mean']:.1f}  p50 {o['p50']:.0f}  p90 {o['p90']:.0f}  p99 {o['p99']:.0f}  ",
-            ("(s sorts the prompt table)", "dim")))
+            ("(s sorts the prompt table)" + note, "dim")))
         table = self.query_one("#prompts-table", DataTable)
         table.add_columns("prompt_id", "n", "mean", "std", "p50", "p90", "cv", "max/min", "degenerate")
         self.fill()

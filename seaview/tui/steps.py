@@ -79,7 +79,10 @@ class StepViewer(Screen):
             return
         if self.overview:
             lines = Text()
-            for r in self.steps.iter_rows(named=True):
+            lo = max(0, self.step_i - 100)  # a window around the current step keeps long episodes fast
+            if lo:
+                lines.append(f"  … {lo} earlier steps\n", style="dim")
+            for r in self.steps.slice(lo, 200).iter_rows(named=True):
                 mark = "▶ " if r["step"] == self.steps["step"][self.step_i] else "  "
                 lines.append(f"{mark}{r['step']:>4} ", style="bold" if mark.strip() else "dim")
                 lines.append_text(safe_text(" ".join(strip_control(r["action"] or "").split())[:150]))
