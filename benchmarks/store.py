@@ -23,19 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, os.path.dirname(__file__))
+from _timing import best_of  # noqa: E402
 from synth import lengths_batches, steps_and_episodes  # noqa: E402
 
 from seaview.store import RunWriter, open_run  # noqa: E402
 from seaview.store.summary import run_summary  # noqa: E402
-
-
-def best_of(n: int, fn) -> float:
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+from _timing import best_of  # noqa: E402
 
 from seaview.analysis import trajectories as T  # noqa: E402
 from seaview.importers import import_paths  # noqa: E402
@@ -44,15 +45,6 @@ def make_traj(rng: random.Random, i: int) -> dict:
                      "model_stats": {"instance_cost": rng.random(), "tokens_sent": rng.randint(1000, 99999),
                                      "tokens_received": rng.randint(100, 999), "api_calls": len(steps)}},
             "replay_config": {"problem_statement": {"id": f"repo__task-{i}"}}}
-
-
-def best_of(n, fn):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def bench_import(n_files: int, tmp: str) -> None:

@@ -87,6 +87,16 @@ def _probs(a: Attn, r0: int, r1: int, kt: torch.Tensor, lse: torch.Tensor | None
     return e, denom.reciprocal_(), kend
 
 
+def _prob_chunks(a: Attn, lse: torch.Tensor | None, multiple: int = 1):
+    """Yield (r0, r1, e, inv, kend) over row chunks (see :func:`_probs`)."""
+    kt = _k32(a)
+    step = _chunk_rows(a, multiple=multiple)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        e, inv, kend = _probs(a, r0, r1, kt, lse)
+        yield r0, r1, e, inv, kend
+
+
 def _normalized(e: torch.Tensor, inv: torch.Tensor | None) -> torch.Tensor:
     return e if inv is None else e.mul_(inv[..., None])
 
@@ -95,11 +105,7 @@ def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor | None = N
     """(H_q, ceil(N_q/block_q), ceil(N_k/block_k)) float32: sum of P over each tile."""
     n_qb, n_kb = -(-a.n_q // block_q), -(-a.n_k // block_k)
     out = torch.zeros(a.h_q, n_qb, n_kb, dtype=torch.float32, device=a.q.device)
-    kt = _k32(a)
-    step = _chunk_rows(a, multiple=block_q)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        e, inv, kend = _probs(a, r0, r1, kt, lse)
+    for r0, r1, e, inv, kend in _prob_chunks(a, lse, multiple=block_q):
         full = kend // block_k * block_k
         cols = e[..., :full].reshape(a.h_q, r1 - r0, full // block_k, block_k).sum(-1)
         if full < kend:
@@ -120,11 +126,7 @@ def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor | None = N
 def key_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
     """(H_q, N_k) float32: total attention each key receives, summed over query rows."""
     out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
-    kt = _k32(a)
-    step = _chunk_rows(a)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        e, inv, kend = _probs(a, r0, r1, kt, lse)
+    for _, _, e, inv, kend in _prob_chunks(a, lse):
         if inv is None:
             out[:, :kend] += e.sum(1)
         else:  # sum_i inv_i * e_ij as a batched matrix product
@@ -135,11 +137,7 @@ def key_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
 def diag_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
     """(H_q, N_k) float32, causal only: mass at each distance o = pos_i - j, summed over rows."""
     out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
-    kt = _k32(a)
-    step = _chunk_rows(a)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        e, inv, kend = _probs(a, r0, r1, kt, lse)
+    for r0, r1, e, inv, kend in _prob_chunks(a, lse):
         p = _normalized(e, inv)
         pos = _positions(a, r0, r1)
         off = (pos[:, None] - torch.arange(kend, device=a.q.device)[None, :]).clamp_(min=0)  # masked entries are 0
@@ -158,11 +156,7 @@ def pattern_mass(
     """(H_q, N_q) float32: per row, the mass on keys j with j < sink, or 0 <= pos_i - j < window
     (|pos_i - j| < window when not causal), or columns[h, j], or offsets[h, pos_i - j]."""
     out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
-    kt = _k32(a)
-    step = _chunk_rows(a)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        e, inv, kend = _probs(a, r0, r1, kt, lse)
+    for r0, r1, e, inv, kend in _prob_chunks(a, lse):
         pos = _positions(a, r0, r1)
         j = torch.arange(kend, device=a.q.device)
         dist = pos[:, None] - j[None, :]
