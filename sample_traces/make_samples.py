@@ -51,7 +51,7 @@ REPOS = [
      ("xs[0]", "xs[-1]"), ("xs[0]", "xs[len(xs)]"), False),
     ("slow-suite", "import time\n\ndef fib(n):\n    time.sleep(1.5)\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
      "from calc import fib\n\ndef test_fib():\n    assert fib(3) == 2\n", ("time.sleep(1.5)", "pass"),
-     ("time.sleep(1.5)", "time.sleep(1.0)"), True),
+     ("time.sleep(1.5)", "time.sleep(3.0)"), True),
     ("parse", "def parse(s):\n    return int(s.strip('y'))\n", "from calc import parse\n\ndef test_parse():\n    assert parse('42x') == 42\n",
      ("s.strip('y')", "s.strip()"), ("s.strip('y')", "s.strip('x ')"), False),
 ]
@@ -78,7 +78,7 @@ def sh(cmd: str, cwd: str, timeout: float) -> tuple[str, str | None]:
 def scripted_agent(out: str, hasty: bool) -> None:
     from seaview.collectors import TrajectoryLogger
 
-    timeout = 2.0 if hasty else 20.0
+    timeout = 6.0 if hasty else 30.0  # the margins keep the outcome the same on a slow or busy machine
     params = {"agent": "scripted (no LLM)", "style": "hasty" if hasty else "careful", "command_timeout_s": timeout}
     with TrajectoryLogger(out, model="scripted-agent", params=params, source={"how": "sample_traces/make_samples.py"}) as log:
         root = tempfile.mkdtemp(prefix="seaview-toy-")
