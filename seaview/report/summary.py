@@ -34,6 +34,12 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
                 "loops": int(wrong["first_loop_step"].is_not_null().sum()),
                 "median_first_wrong_step": wrong["first_wrong_step"].median() if wrong.height else None,
             }
+    if run.has("heads") and run.num_rows("heads") <= 1_000_000:
+        from ..analysis.heads import head_atlas
+
+        atlas = head_atlas(run.scan("heads"))
+        data["heads"] = {"layers": atlas["layer"].n_unique(), "heads": atlas.height,
+                         "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows()))}
     if deep and run.has("lengths"):
         from ..analysis.lengths import length_stats
 
@@ -120,6 +126,11 @@ def render_summary_text(data: dict[str, Any]) -> str:
     if data.get("agents"):
         lines.append("")
         lines.extend(_agent_lines(data["agents"]))
+    if data.get("heads"):
+        h = data["heads"]
+        lines.append("")
+        lines.append(f"heads     {h['heads']:,} heads in {h['layers']} layers: "
+                     + ", ".join(f"{k} {v}" for k, v in h["kinds"].items()))
     if data.get("lengths"):
         lines.append("")
         lines.extend(_length_lines(data["lengths"]))

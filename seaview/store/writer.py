@@ -19,14 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..errors import RunFormatError, SeaviewError
+from ..errors import SeaviewError
 from .manifest import update_manifest
 from .schema import FORMAT_VERSION, SCHEMAS
 
 ROW_GROUP_ROWS = 131_072
 PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
-
-Rows = "list[Mapping[str, Any]] | Mapping[str, Any] | pa.Table | pa.RecordBatch | Any"
 
 
 def _default_rank() -> int:
@@ -253,4 +251,4 @@ class RunWriter:
             self.close()
 
 
-__all__ = ["RunWriter", "conform", "RunFormatError"]
+__all__ = ["RunWriter", "conform"]
