@@ -18,13 +18,15 @@ from ..analysis.heads import head_atlas
 from ..analysis.lengths import kv_stats, length_stats
 from ..analysis.trajectories import first_wrong_steps
 from .heatmap import HeadGrid, matrix_text
+from .linetable import LineTable
 from .safe import safe_cell, safe_text
 
 AUTO_WRONG_STEPS = 200_000  # runs with more steps compute first_wrong_step on demand
-PAGE = 50  # rows per page: DataTable measures and styles every cell it is given
+PAGE = 500  # rows per page; the line table draws only the visible ones
 EPISODE_COLS = ["episode_id", "outcome", "failure_side", "exit_status", "n_steps", "tokens_in", "tokens_out", "cost_usd",
                 "duration_s", "first_wrong_step"]
-EPISODE_WIDTHS = [28, 10, 11, 22, 7, 10, 10, 9, 10, 9]  # fixed widths: no per-cell measuring on every page
+EPISODE_WIDTHS = [28, 10, 12, 22, 7, 10, 10, 9, 10, 16]
+EPISODE_RIGHT = [False, False, False, False, True, True, True, True, True, True]
 
 
 _PLOT_LOCK = threading.Lock()  # plotext keeps one global figure
@@ -67,7 +69,7 @@ class EpisodesPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("loading episodes…", id="episodes-status")
         yield Input(placeholder="search the text of every step (Enter)", id="episodes-search", classes="hidden")
-        yield DataTable(id="episodes-table", cursor_type="row", zebra_stripes=True)
+        yield LineTable(list(zip(EPISODE_COLS, EPISODE_WIDTHS, EPISODE_RIGHT)), id="episodes-table")
 
     def on_show(self) -> None:
         if not getattr(self, "_started", False):  # hidden tabs load when first shown
@@ -97,11 +99,8 @@ class EpisodesPane(Vertical):
 
     def _loaded(self, eps: pl.DataFrame) -> None:
         self.frame = eps
-        table = self.query_one("#episodes-table", DataTable)
-        for name, width in zip(EPISODE_COLS, EPISODE_WIDTHS):
-            table.add_column(name, width=width)
         self.refresh_view()
-        table.focus()
+        self.query_one("#episodes-table", LineTable).focus()
 
     def refresh_view(self) -> None:
         if self.frame is None:
@@ -115,10 +114,9 @@ class EpisodesPane(Vertical):
         self.view = df
         pages = max(1, -(-df.height // PAGE))
         self.page = max(0, min(self.page, pages - 1))
-        table = self.query_one("#episodes-table", DataTable)
-        table.clear()
-        for r in df.slice(self.page * PAGE, PAGE).iter_rows(named=True):
-            table.add_row(*(safe_cell(r.get(c)) for c in EPISODE_COLS), key=r["episode_id"])
+        table = self.query_one("#episodes-table", LineTable)
+        page = df.slice(self.page * PAGE, PAGE).select(EPISODE_COLS)
+        table.set_rows([(str(r[0]), list(r)) for r in page.iter_rows()])
         self.query_one("#episodes-status", Static).update(Text.assemble(
             (f"{df.height:,} episodes", "bold"), f"  filter: {flt or 'all'}  sort: {key}  page {self.page + 1}/{pages}  ",
             ("(Enter: steps · f filter · s sort · n/p page · / search · t pick)", "dim")))
@@ -180,8 +178,8 @@ class EpisodesPane(Vertical):
         self.refresh_view()
         self.app.push_screen(SearchResults(self.run, needle, hits))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.open_episode(str(event.row_key.value))
+    def on_line_table_selected(self, event: LineTable.Selected) -> None:
+        self.open_episode(event.key)
 
     def open_episode(self, eid: str, step: int = 0) -> None:
         from .steps import StepViewer

@@ -1,0 +1,108 @@
+"""A line-based table: renders only the rows on screen, each row one pre-formatted line.
+
+Textual's DataTable measures and styles every cell it holds; for thousands of episodes
+that makes every key press slow. Here a row is formatted once (fixed column widths, text
+made inert) and drawing a screen costs one Text per visible line.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from ..textsafe import one_line
+
+
+def _fmt(value: object, width: int, right: bool) -> str:
+    if value is None:
+        s = "–"
+    elif isinstance(value, float):
+        s = f"{value:,.3f}" if abs(value) < 1e6 else f"{value:.3e}"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        s = f"{value:,}"
+    else:
+        s = one_line(str(value), width)
+    s = s[:width]
+    return s.rjust(width) if right else s.ljust(width)
+
+
+class LineTable(Widget, can_focus=True):
+    """Rows of (key, values); columns (name, width, right-aligned)."""
+
+    BINDINGS = [Binding("down", "move(1)", show=False), Binding("up", "move(-1)", show=False),
+                Binding("pagedown", "page(1)", show=False), Binding("pageup", "page(-1)", show=False),
+                Binding("home", "jump(0)", show=False), Binding("end", "jump(-1)", show=False),
+                Binding("enter", "select", "open", show=False)]
+    cursor = reactive(0)
+
+    class Selected(Message):
+        def __init__(self, key: str) -> None:
+            self.key = key
+            super().__init__()
+
+    def __init__(self, columns: list[tuple[str, int, bool]], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.columns = columns
+        self.keys: list[str] = []
+        self.lines: list[str] = []
+        self.top = 0
+
+    def set_rows(self, rows: list[tuple[str, list[object]]]) -> None:
+        """Replace the rows; each is formatted once here."""
+        self.keys = [k for k, _ in rows]
+        self.lines = [" ".join(_fmt(v, w, r) for v, (_, w, r) in zip(values, self.columns)) for _, values in rows]
+        self.cursor = min(self.cursor, max(0, len(self.lines) - 1))
+        self.top = min(self.top, max(0, len(self.lines) - 1))
+        self.refresh()
+
+    @property
+    def page_rows(self) -> int:
+        return max(1, self.size.height - 1)
+
+    def render(self) -> Text:
+        header = " ".join(n[:w].rjust(w) if r else n[:w].ljust(w) for n, w, r in self.columns)
+        text = Text(header + "\n", style="bold")
+        if self.cursor < self.top:
+            self.top = self.cursor
+        elif self.cursor >= self.top + self.page_rows:
+            self.top = self.cursor - self.page_rows + 1
+        for i in range(self.top, min(len(self.lines), self.top + self.page_rows)):
+            style = "reverse" if i == self.cursor and self.has_focus else ("bold" if i == self.cursor else "")
+            text.append(self.lines[i] + "\n", style=style)
+        if not self.lines:
+            text.append("(no rows)", style="dim")
+        return text
+
+    def action_move(self, d: int) -> None:
+        if self.lines:
+            self.cursor = max(0, min(len(self.lines) - 1, self.cursor + d))
+
+    def action_page(self, d: int) -> None:
+        self.action_move(d * self.page_rows)
+
+    def action_jump(self, i: int) -> None:
+        if self.lines:
+            self.cursor = i % len(self.lines)
+
+    def action_select(self) -> None:
+        if self.lines:
+            self.post_message(self.Selected(self.keys[self.cursor]))
+
+    def on_click(self, event) -> None:
+        i = self.top + event.y - 1
+        if 0 <= i < len(self.lines):
+            if i == self.cursor and event.chain >= 2:
+                self.action_select()
+            self.cursor = i
+
+    def watch_cursor(self) -> None:
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
