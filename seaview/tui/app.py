@@ -245,6 +245,15 @@ class SeaviewApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen(self.paths))
+        self.warm_up()
+
+    @work(thread=True, group="warm-up")
+    def warm_up(self) -> None:
+        """Load the syntax lexers the step viewer uses, off the UI thread, before they are needed."""
+        from pygments.lexers import get_lexer_by_name
+
+        for name in ("bash", "diff"):
+            get_lexer_by_name(name)
 
 
 def run_app(paths: list[str]) -> None:

@@ -32,10 +32,10 @@ class StepViewer(Screen):
 
     BINDINGS = [
         Binding("l,right", "step(1)", "next step"), Binding("h,left", "step(-1)", "prev step"),
-        Binding("L", "episode(1)", "next episode"), Binding("H", "episode(-1)", "prev episode"),
-        Binding("0", "first", "first"), Binding("dollar_sign,$", "last", "last"),
+        Binding("L", "episode(1)", "next episode", show=False), Binding("H", "episode(-1)", "prev episode", show=False),
+        Binding("0", "first", "first", show=False), Binding("dollar_sign,$", "last", "last", show=False),
         Binding("j,down", "scroll(1)", "scroll", show=False), Binding("k,up", "scroll(-1)", "scroll", show=False),
-        Binding("x", "fold", "fold/expand"), Binding("v", "view", "view"), Binding("e", "edit", "$EDITOR"),
+        Binding("x", "fold", "fold/expand"), Binding("v", "view", "overview"), Binding("e", "edit", "$EDITOR", show=False),
         Binding("q,escape", "app.pop_screen", "back"),
     ]
 
@@ -79,10 +79,10 @@ class StepViewer(Screen):
             return
         if self.overview:
             lines = Text()
-            lo = max(0, self.step_i - 100)  # a window around the current step keeps long episodes fast
+            lo = max(0, self.step_i - 20)  # a screenful around the current step keeps long episodes fast
             if lo:
                 lines.append(f"  … {lo} earlier steps\n", style="dim")
-            for r in self.steps.slice(lo, 200).iter_rows(named=True):
+            for r in self.steps.slice(lo, 60).iter_rows(named=True):
                 mark = "▶ " if r["step"] == self.steps["step"][self.step_i] else "  "
                 lines.append(f"{mark}{r['step']:>4} ", style="bold" if mark.strip() else "dim")
                 lines.append_text(safe_text(" ".join(strip_control(r["action"] or "").split())[:150]))
