@@ -61,39 +61,41 @@ def _lse_of(a: Attn, s: torch.Tensor) -> torch.Tensor:
 def row_lse(a: Attn) -> torch.Tensor:
     """(H_q, N_q) float32 log-sum-exp of each row (learned sinks included)."""
     out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
-    kt = _k32(a)
-    step = _chunk_rows(a)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        out[:, r0:r1] = _lse_of(a, scores(a, r0, r1, kt, 0, _kend(a, r1)))
+    for r0, r1, s, _ in _score_chunks(a):
+        out[:, r0:r1] = _lse_of(a, s)
     return out
 
 
-def _probs(a: Attn, r0: int, r1: int, kt: torch.Tensor, lse: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, int]:
-    """Rows r0:r1 against their visible keys 0:kend, as (e, inv, kend) with P = e * inv[..., None].
+def _score_chunks(a: Attn, multiple: int = 1):
+    """Yield (r0, r1, s, kend): masked scaled logits of each row chunk against keys 0:kend."""
+    kt = _k32(a)
+    step = _chunk_rows(a, multiple=multiple)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        kend = _kend(a, r1)
+        yield r0, r1, scores(a, r0, r1, kt, 0, kend), kend
+
+
+def _probs(a: Attn, r0: int, r1: int, s: torch.Tensor, lse: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scores ``s`` of rows r0:r1 turned in place into (e, inv) with P = e * inv[..., None].
 
     With ``lse`` given, e is already P and inv is None. Otherwise e = exp(s - rowmax) and inv is
     1 / (row sum + learned sink term): one exp pass, and the normalisation is applied to
     whatever small reduction the caller makes of e."""
-    kend = _kend(a, r1)
-    s = scores(a, r0, r1, kt, 0, kend)
     if lse is not None:
-        return s.sub_(lse[:, r0:r1, None].float()).exp_(), None, kend
+        return s.sub_(lse[:, r0:r1, None].float()).exp_(), None
     m = s.amax(-1, keepdim=True)
     e = s.sub_(m).exp_()
     denom = e.sum(-1)
     if a.sinks is not None:
         denom = denom + torch.exp(a.sinks[:, None] - m[..., 0])
-    return e, denom.reciprocal_(), kend
+    return e, denom.reciprocal_()
 
 
 def _prob_chunks(a: Attn, lse: torch.Tensor | None, multiple: int = 1):
     """Yield (r0, r1, e, inv, kend) over row chunks (see :func:`_probs`)."""
-    kt = _k32(a)
-    step = _chunk_rows(a, multiple=multiple)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        e, inv, kend = _probs(a, r0, r1, kt, lse)
+    for r0, r1, s, kend in _score_chunks(a, multiple):
+        e, inv = _probs(a, r0, r1, s, lse)
         yield r0, r1, e, inv, kend
 
 
@@ -175,12 +177,8 @@ def pattern_mass(
 def row_argmax(a: Attn) -> torch.Tensor:
     """(H_q, N_q) int64: the visible key with the highest score (the first one on ties)."""
     out = torch.empty(a.h_q, a.n_q, dtype=torch.int64, device=a.q.device)
-    kt = _k32(a)
-    step = _chunk_rows(a)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        kend = _kend(a, r1)
-        out[:, r0:r1] = scores(a, r0, r1, kt, 0, kend).argmax(-1)
+    for r0, r1, s, _ in _score_chunks(a):
+        out[:, r0:r1] = s.argmax(-1)
     return out
 
 
@@ -200,11 +198,7 @@ def attention_slice(a: Attn, rows: tuple[int, int], cols: tuple[int, int], lse: 
 def row_entropy(a: Attn, lse: torch.Tensor) -> torch.Tensor:
     """(H_q, N_q) float32 entropy in nats of each row (learned sink slot included)."""
     out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
-    kt = _k32(a)
-    step = _chunk_rows(a)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
-        s = scores(a, r0, r1, kt, 0, _kend(a, r1))
+    for r0, r1, s, _ in _score_chunks(a):
         rl = lse[:, r0:r1, None].float()
         p = torch.exp(s - rl)
         ent = -(torch.nan_to_num(p * (s - rl), nan=0.0)).sum(-1)

@@ -126,7 +126,6 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
     ent_sum = torch.zeros(h, device=dev)
     nd = len(densities)
     kept_a = torch.zeros(h, nd, device=dev)
-    kt = _ref._k32(a)
 
     if patterns:
         ps = min(pattern_sink, a.n_k)
@@ -145,12 +144,8 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         diag_by_rank = torch.zeros(h, n_max, device=dev)
         twice = torch.zeros(h, n_max + 1, device=dev)
 
-    step = _ref._chunk_rows(a, multiple=block)
-    for r0 in range(0, a.n_q, step):
-        r1 = min(a.n_q, r0 + step)
+    for r0, r1, t, kend in _ref._score_chunks(a, multiple=block):
         c = r1 - r0
-        kend = _ref._kend(a, r1)
-        t = _ref.scores(a, r0, r1, kt, 0, kend)
         m = t.amax(-1, keepdim=True)
         t.sub_(m)
         e = torch.exp(t)
@@ -239,4 +234,4 @@ def row_entropy(q: torch.Tensor, k: torch.Tensor, *, causal: bool = True, q_offs
     return be.row_entropy(a, lse)
 
 
-__all__ = ["HeadStats", "head_stats", "row_entropy", "attention_slice"]
+__all__ = ["HeadStats", "head_stats", "row_entropy"]

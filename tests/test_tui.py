@@ -86,6 +86,17 @@ async def _wait(pilot, cond, timeout=10.0):
         await pilot.pause(0.05)
 
 
+async def _open_episodes(pilot):
+    """From the runs screen of a single run: open it and wait for its episodes table."""
+    app = pilot.app
+    await _wait(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.entries) == 1)
+    await pilot.press("enter")
+    await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+    pane = app.screen.query_one("#episodes")
+    await _wait(pilot, lambda: pane.view is not None)
+    return pane
+
+
 async def test_runs_screen_lists_runs_and_broken_ones(runs_root):
     app = SeaviewApp([str(runs_root)])
     async with app.run_test(size=(140, 40)) as pilot:
@@ -138,10 +149,7 @@ async def test_open_run_episodes_and_step_viewer_keys(runs_root):
 async def test_hostile_text_is_inert(runs_root):
     app = SeaviewApp([str(runs_root / "agent-a")])
     async with app.run_test(size=(140, 45)) as pilot:
-        await _wait(pilot, lambda: len(app.screen.entries) == 1)
-        await pilot.press("enter")
-        pane = app.screen.query_one("#episodes")
-        await _wait(pilot, lambda: pane.view is not None)
+        pane = await _open_episodes(pilot)
         pane.open_episode("task-0", step=1)
         await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
         await pilot.pause()
@@ -153,10 +161,7 @@ async def test_hostile_text_is_inert(runs_root):
 async def test_search_and_pick(runs_root):
     app = SeaviewApp([str(runs_root / "agent-a")])
     async with app.run_test(size=(140, 45)) as pilot:
-        await _wait(pilot, lambda: len(app.screen.entries) == 1)
-        await pilot.press("enter")
-        pane = app.screen.query_one("#episodes")
-        await _wait(pilot, lambda: pane.view is not None)
+        pane = await _open_episodes(pilot)
         await pilot.press("slash")
         await pilot.press(*"thinking 11", "enter")
         await _wait(pilot, lambda: app.screen.__class__.__name__ == "SearchResults")
@@ -252,10 +257,7 @@ def test_snapshot_heads_screen(snap_compare, snap_root):
 
 def test_snapshot_step_viewer(snap_compare, snap_root):
     async def ready(pilot):
-        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
-        await pilot.press("enter")
-        pane = pilot.app.screen.query_one("#episodes")
-        await _wait(pilot, lambda: pane.view is not None)
+        pane = await _open_episodes(pilot)
         pane.open_episode("task-0", step=1)
         await _wait(pilot, lambda: isinstance(pilot.app.screen, StepViewer))
 
