@@ -47,30 +47,6 @@ class HeadStats:
     best_recall: torch.Tensor | None
 
 
-def _union_sums(cum: torch.Tensor, pos: torch.Tensor, pairs: list[tuple[int, int]], causal: bool) -> torch.Tensor:
-    """Per row and per (sink, window) pair, the sum of e over keys j < sink or within the
-    window of pos, read from the row cumulative sums with one gather: (H, C, len(pairs))."""
-    kend = cum.shape[-1]
-    lo_b, hi_b = [], []
-    for sink, window in pairs:
-        lo = pos - window + 1
-        hi = pos + 1 if causal else pos + window  # exclusive
-        s = torch.full_like(pos, sink)
-        zero = torch.zeros_like(pos)
-        # [0, s) + [lo, hi) - [max(lo, 0), min(s, hi))
-        lo_b += [zero, lo, torch.maximum(lo, zero)]
-        hi_b += [s, hi, torch.minimum(s, hi)]
-    a = torch.stack(lo_b, 1).clamp(0, kend)  # (C, 3P)
-    b = torch.maximum(torch.stack(hi_b, 1).clamp(0, kend), a)
-    idx = torch.cat([a, b], 1)  # (C, 6P): cumulative sum *before* each boundary
-    vals = cum.gather(-1, (idx - 1).clamp(min=0)[None].expand(cum.shape[0], -1, -1))
-    vals = torch.where(idx[None] > 0, vals, 0.0)
-    n = a.shape[1]
-    seg = vals[..., n:] - vals[..., :n]  # (H, C, 3P) interval sums
-    seg = seg.view(cum.shape[0], cum.shape[1], len(pairs), 3)
-    return seg[..., 0] + seg[..., 1] - seg[..., 2]
-
-
 def head_stats(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -114,54 +90,68 @@ def head_stats(
 
 def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patterns: bool,
                  densities: tuple[float, ...], target: float, pattern_sink: int, last_q: int) -> HeadStats:
+    """One pass over row chunks. Per chunk the exponentials e are written into a buffer whose
+    rows carry zero padding, so one strided view reads them along diagonals; three small
+    products then give every total needed: column masses, diagonal masses (mass by distance
+    pos - j) and block masses. Sink, window and A-shape masses are diagonal sums plus the
+    sink columns outside the window; vertical-slash is column + diagonal masses minus the
+    entries on both, which are gathered one by one (at most n^2 per head)."""
     dev = a.q.device
     h = a.h_q
     pos_all = torch.arange(a.q_offset, a.q_offset + a.n_q, device=dev)
+    pos_max = a.q_offset + a.n_q - 1
     visible = float((pos_all + 1).sum())
     n_qb, n_kb = -(-a.n_q // block), -(-a.n_k // block)
     bm = torch.zeros(h, n_qb, n_kb, device=dev)
     lse = torch.empty(h, a.n_q, device=dev)
-    sink_sum = torch.zeros(h, device=dev)
-    cov_sum = torch.zeros(h, device=dev)
     ent_sum = torch.zeros(h, device=dev)
-    nd = len(densities)
-    kept_a = torch.zeros(h, nd, device=dev)
+    col_mass = torch.zeros(h, a.n_k, device=dev)
+    # diagonal masses by distance o = pos - j for o in [-w_right, pos_max]; without a causal
+    # mask the coverage window reaches w_right keys past the row too
+    w_right = 0 if a.causal else max(window[1] - 1, 0)
+    diag = torch.zeros(h, w_right + pos_max + 1, device=dev)
+    step = _ref._chunk_rows(a, multiple=block)
+    lpad = step
+    rpad = 0 if a.causal else w_right + max(0, pos_max + 1 - a.n_k)
+    width = lpad + a.n_k + rpad
+    buf = torch.zeros(h, step, width, device=dev)
 
+    pairs = [(sink, 0), window]  # (sink keys, recent window): sink mass, streaming coverage, A-shape
+    vs = None
     if patterns:
         ps = min(pattern_sink, a.n_k)
-        windows = [_a_shape_window(pos_all, ps, d * visible, a.n_k) for d in densities]
+        pairs += [(ps, _a_shape_window(pos_all, ps, d * visible, a.n_k)) for d in densities]
         lq = min(last_q, a.n_q)
         lse_last = _ref.row_lse(_sub(a, a.n_q - lq, a.n_q))
         p_last = _ref.attention_slice(_sub(a, a.n_q - lq, a.n_q), (0, lq), (0, a.n_k), lse_last)
         v_order, s_order, n = vs_selection(p_last, pos_all[a.n_q - lq:], pos_all, a.n_k, densities, visible)
-        n_max = int(n.max())
-        cols = v_order[:, :n_max]  # (H, n_max) top columns
-        offs = s_order[:, :n_max]  # (H, n_max) top distances
-        diag_rank = torch.full((h, a.n_k), a.n_k, dtype=torch.long, device=dev)
-        diag_rank.scatter_(1, s_order, torch.arange(a.n_k, device=dev).expand(h, -1).contiguous())
-        rank = torch.arange(n_max, device=dev)
-        col_by_rank = torch.zeros(h, n_max, device=dev)
-        diag_by_rank = torch.zeros(h, n_max, device=dev)
-        twice = torch.zeros(h, n_max + 1, device=dev)
+        vs = _VSOverlap(v_order, s_order, int(n.max()))
+    s_max = min(max(s for s, _ in pairs), a.n_k)
+    sink_out = torch.zeros(h, len(pairs), device=dev)  # mass on sink keys outside each pair's window
 
     for r0, r1, t, kend in _ref._score_chunks(a, multiple=block):
         c = r1 - r0
+        p0 = a.q_offset + r0
         m = t.amax(-1, keepdim=True)
         t.sub_(m)
-        e = torch.exp(t)
+        e = torch.exp(t, out=buf[:, :c, lpad:lpad + kend])
         denom = e.sum(-1)
         sink_p = None
         if a.sinks is not None:
             sink_p = torch.exp(a.sinks[:, None] - m[..., 0])
             denom = denom + sink_p
         inv = denom.reciprocal()
-        lse[:, r0:r1] = m[..., 0] + denom.log()
-        # entropy: H = log(denom) - sum_j P_j t_j  (- P_sink log P_sink with learned sinks)
-        t.clamp_(min=-1e4)  # masked keys: e = 0 there, and 0 * -1e4 stays 0
-        ent = denom.log() - torch.linalg.vecdot(e, t, dim=-1) * inv
-        if sink_p is not None:
+        log_denom = denom.log()
+        lse[:, r0:r1] = m[..., 0] + log_denom
+        # entropy: H = log(denom) - sum_j P_j t_j (with learned sinks, see below); hidden
+        # keys hold t = -inf (exp's fast path, unlike a finite fill) and are zeroed first
+        if a.causal and p0 + 1 < kend:
+            hidden = torch.arange(p0 + 1, kend, device=dev)[None, None, :] > pos_all[r0:r1, None]
+            t[..., p0 + 1:].masked_fill_(hidden, 0.0)
+        ent = log_denom - t.mul_(e).sum(-1) * inv
+        if sink_p is not None:  # the keys hold 1 - P_sink of the row: H = -sum P_j log P_j - P_s log P_s
             ps_ = sink_p * inv
-            ent = ent - torch.where(ps_ > 0, ps_ * ps_.log(), 0.0)
+            ent = ent - ps_ * log_denom - torch.where(ps_ > 0, ps_ * ps_.log(), 0.0)
         ent_sum += ent.sum(1)
         del t
         # block masses
@@ -176,47 +166,97 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
             bm[:, qb0: qb0 + rfull // block, : cb.shape[-1]] += cb[:, :rfull].reshape(h, rfull // block, block, -1).sum(2)
         if rfull < c:
             bm[:, qb0 + rfull // block, : cb.shape[-1]] += cb[:, rfull:].sum(1)
-        # sink mass, coverage and A-shape windows from row cumulative sums
-        pos = pos_all[r0:r1]
-        cum = e.cumsum(-1)
-        pairs = [(sink, 0), window] + ([(ps, r) for r in windows] if patterns else [])
-        sums = (_union_sums(cum, pos, pairs, a.causal) * inv[..., None]).sum(1)  # (H, P)
-        sink_sum += sums[:, 0]
-        cov_sum += sums[:, 1]
-        if patterns:
-            kept_a += sums[:, 2:]
-        del cum
-        if patterns:
-            # vertical-slash: gathered columns and diagonals; entries on both counted once
-            col_e = e.gather(-1, cols.clamp(max=kend - 1)[:, None, :].expand(h, c, n_max))
-            col_e.mul_((cols < kend)[:, None, :]).mul_(inv[..., None])
-            col_dist = pos[None, :, None] - cols[:, None, :]
-            col_dr = diag_rank.gather(1, col_dist.clamp_(min=0).view(h, -1)).view(h, c, n_max)
-            col_dr.masked_fill_(pos[None, :, None] < cols[:, None, :], a.n_k)  # column not visible
-            dj = pos[None, :, None] - offs[:, None, :]
-            diag_e = e.gather(-1, dj.clamp(0, kend - 1))
-            diag_e.mul_(dj >= 0).mul_(inv[..., None])
-            # by rank: top-n keeps column/diagonal ranks < n; an entry on a kept column and a
-            # kept diagonal is kept once, i.e. counted twice exactly when max(ranks) < n
-            col_by_rank += col_e.sum(1)
-            diag_by_rank += diag_e.sum(1)
-            both = torch.maximum(rank[None, None, :], col_dr).clamp_(max=n_max)
-            twice.scatter_add_(1, both.view(h, -1), col_e.view(h, -1))
-        del e
+        # column masses, and diagonal masses from the view whose (i, u) entry is e[i, pos_i - o],
+        # o = p0 + c - 1 - u; entries left of key 0 (or right of the last key) read the zero padding
+        w = inv[:, None, :]
+        col_mass[:, :kend] += torch.bmm(w, e)[:, 0]
+        n_diag = p0 + c + w_right
+        skew = buf.as_strided((h, c, n_diag), (buf.stride(0), width + 1, 1), buf.storage_offset() + lpad - c + 1)
+        diag[:, :n_diag] += torch.bmm(w, skew)[:, 0].flip(-1)
+        # sink keys outside each pair's window
+        sp = min(s_max, kend)
+        if sp:
+            dist = pos_all[r0:r1, None] - torch.arange(sp, device=dev)[None, :]
+            dist = dist if a.causal else dist.abs()
+            j = torch.arange(sp, device=dev)
+            outside = torch.stack([((dist >= r) & (j < s)) for s, r in pairs]).float()  # (P, c, sp)
+            sink_out += torch.einsum("hcs,pcs->hp", e[..., :sp] * inv[..., None], outside)
+        if vs is not None:
+            vs.add_chunk(buf, p0, c, lpad, inv)
 
+    kept = _window_sums(diag, w_right, [r for _, r in pairs], a.causal) + sink_out  # (H, P)
     n_rows = float(a.n_q)
     total = bm.sum(dim=(1, 2)).clamp(min=1e-30)
     rec = best = bd = br = None
     if patterns:
+        nd = len(densities)
         rec = torch.zeros(h, 3, nd, device=dev)
-        rec[:, 0] = kept_a / total[:, None]
-        kept_vs = (col_by_rank.cumsum(1) + diag_by_rank.cumsum(1) - twice[:, :n_max].cumsum(1)).gather(1, n - 1)
-        rec[:, 1] = kept_vs / total[:, None]
+        rec[:, 0] = kept[:, 2:] / total[:, None]
+        diag_by_dist = torch.nn.functional.pad(diag[:, w_right:], (0, a.n_k - (pos_max + 1)))
+        rec[:, 1] = vs.kept(col_mass, diag_by_dist, n) / total[:, None]
         rec[:, 2] = block_sparse_kept(bm, a.q, a.k, block, a.q_offset, densities) / total[:, None]
         rec = rec.clamp(max=1.0).cpu()
         best, bd, br = choose_best(rec, densities, target)
-    return HeadStats((sink_sum / n_rows).cpu(), (cov_sum / n_rows).cpu(), (ent_sum / n_rows).cpu(), bm.cpu(),
+    return HeadStats((kept[:, 0] / n_rows).cpu(), (kept[:, 1] / n_rows).cpu(), (ent_sum / n_rows).cpu(), bm.cpu(),
                      lse.cpu(), densities, rec, best, bd, br)
+
+
+def _window_sums(diag: torch.Tensor, w_right: int, windows: list[int], causal: bool) -> torch.Tensor:
+    """Mass inside each recent window, (H, len(windows)): distances 0 <= o < r, or |o| < r
+    without a causal mask, summed from the diagonal masses (index o + w_right)."""
+    cum = torch.nn.functional.pad(diag.cumsum(1), (1, 0))
+    n = diag.shape[1]
+    hi = torch.tensor([min(r + w_right, n) for r in windows], device=diag.device)
+    lo = torch.tensor([min(w_right if causal or r == 0 else max(w_right - r + 1, 0), n) for r in windows],
+                      device=diag.device)
+    return cum[:, hi] - cum[:, lo]
+
+
+class _VSOverlap:
+    """The vertical-slash entries lying on both a kept column and a kept diagonal.
+
+    Among the top ``n_max`` columns and diagonals every crossing (column j, distance o) is
+    the single entry at row j + o. With the columns sorted, the crossings of one diagonal
+    with the rows of a chunk are a contiguous run of columns, so each chunk lists only its
+    own crossings (memory bounded by the chunk) and gathers them from the exponential
+    buffer. ``twice[h, r]`` holds the mass of the crossings whose larger rank is r, so the
+    top-n overlap is a prefix sum."""
+
+    def __init__(self, v_order: torch.Tensor, s_order: torch.Tensor, n_max: int) -> None:
+        self.h, self.n = v_order.shape[0], n_max
+        self.v_order, self.s_order = v_order, s_order
+        self.cols, order = v_order[:, :n_max].sort(dim=1)  # (H, n) ascending
+        self.col_rank = order  # rank of each sorted column
+        self.offs = s_order[:, :n_max].contiguous()  # (H, n) by rank
+        self.twice = torch.zeros(self.h * (n_max + 1), device=v_order.device)
+
+    def add_chunk(self, buf: torch.Tensor, p0: int, c: int, lpad: int, inv: torch.Tensor) -> None:
+        h, n = self.h, self.n
+        dev = buf.device
+        lo = torch.searchsorted(self.cols, p0 - self.offs)  # (H, n): first column j >= p0 - o
+        hi = torch.searchsorted(self.cols, p0 + c - self.offs)
+        lengths = (hi - lo).view(-1)
+        total = int(lengths.sum())
+        if not total:
+            return
+        seg = torch.repeat_interleave(torch.arange(h * n, device=dev), lengths, output_size=total)  # (head, diag rank)
+        starts = lengths.cumsum(0) - lengths
+        a = lo.view(-1)[seg] + torch.arange(total, device=dev) - starts[seg]  # sorted-column index
+        head = seg // n
+        ca = head * n + a
+        j = self.cols.view(-1)[ca]
+        row = j + self.offs.view(-1)[seg] - p0  # chunk-local row
+        vals = buf.view(-1)[head * buf.stride(0) + row * buf.stride(1) + (lpad + j)]
+        vals.mul_(inv.reshape(-1)[head * c + row])
+        slot = head * (n + 1) + torch.maximum(self.col_rank.view(-1)[ca], seg - head * n)
+        self.twice.scatter_add_(0, slot, vals)
+
+    def kept(self, col_mass: torch.Tensor, diag_mass: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        """Mass kept by the top-n columns and diagonals, (H, len(densities)) for n (H, len)."""
+        k = self.n
+        twice = self.twice.view(self.h, k + 1)[:, :k]
+        by_rank = col_mass.gather(1, self.v_order[:, :k]) + diag_mass.gather(1, self.s_order[:, :k]) - twice
+        return by_rank.cumsum(1).gather(1, n - 1)
 
 
 def _sub(a: Attn, r0: int, r1: int) -> Attn:

@@ -206,6 +206,63 @@ def test_pattern_recall_triton_matches_torch():
     assert a.best_pattern == b.best_pattern
 
 
+def check_head_stats(q, k, causal, q_offset=None, sinks=None, impl="torch", block=16):
+    """head_stats (one fused sweep on the torch path) against the naive matrix and, for the
+    pattern ladder, against pattern_recall's independent masked passes."""
+    st = K.head_stats(q, k, sink=3, window=(3, 5), block=block, pattern_sink=4, last_q=16, causal=causal,
+                      q_offset=q_offset, sinks=sinks, impl=impl)
+    s, lse, p, off = naive(q, k, causal, q_offset, sinks=sinks)
+    pos = torch.arange(off, off + q.shape[1], device=q.device)
+    j = torch.arange(k.shape[1], device=q.device)
+    dist = pos[:, None] - j[None, :]
+    win = (j[None, :] < 3) | (((dist >= 0) & (dist < 5)) if causal else (dist.abs() < 5))
+    ent = -torch.nan_to_num(p * torch.log(p)).sum(-1)
+    if sinks is not None:
+        ps = torch.exp(sinks[:, None].float() - lse)
+        ent = ent - ps * torch.log(ps)
+    t = dict(atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(st.lse, lse.cpu(), **t)
+    torch.testing.assert_close(st.sink_mass, p[..., :3].sum(-1).mean(-1).cpu(), **t)
+    torch.testing.assert_close(st.stream_coverage, (p * win).sum(-1).mean(-1).cpu(), **t)
+    torch.testing.assert_close(st.entropy, ent.mean(-1).cpu(), **t)
+    torch.testing.assert_close(st.block_mass, block_sums(p, block, block).cpu(), **t)
+    if not causal:
+        assert st.recall is None and st.best_pattern is None
+        return st
+    pr = K.pattern_recall(q, k, sink=4, last_q=16, block=block, q_offset=q_offset, sinks=sinks, impl="torch")
+    torch.testing.assert_close(st.recall, pr.recall, atol=1e-5, rtol=1e-5)
+    assert st.best_pattern == pr.best_pattern
+    return st
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 16])
+@pytest.mark.parametrize("shape", REF_GRID)
+def test_head_stats_matches_naive_and_pattern_recall(shape, chunk_rows, monkeypatch):
+    hq, hkv, nq, nk, d, causal, off = shape
+    q, k = make(hq, hkv, nq, nk, d, torch.float32, seed=11)
+    if chunk_rows:  # several row chunks: the padded diagonal view and the per-chunk crossings
+        monkeypatch.setattr(ref, "DEFAULT_BUDGET", hq * nk * 4 * 3 * chunk_rows)
+    check_head_stats(q, k, causal, off)
+
+
+def test_head_stats_with_learned_sinks_and_planted_heads(monkeypatch):
+    q, k = make(4, 2, 90, 90, 16, torch.float32, seed=12)
+    check_head_stats(q, k, True, sinks=torch.tensor([0.0, 2.0, -1.0, 5.0], device=DEV))
+    monkeypatch.setattr(ref, "DEFAULT_BUDGET", 3 * 256 * 4 * 3 * 32)  # 32-row chunks
+    q, k = planted()
+    st = check_head_stats(q, k, True)
+    assert st.best_pattern == ["a_shape", "vertical_slash", "block_sparse"]
+    assert st.sink_mass[0] > 0.9 > st.sink_mass[1]
+
+
+def test_head_stats_triton_path_matches_torch():
+    q, k = make(2, 1, 48, 48, 16, torch.float32, seed=6)
+    a = K.head_stats(q, k, sink=3, window=(3, 5), block=16, last_q=16, impl="triton")
+    b = K.head_stats(q, k, sink=3, window=(3, 5), block=16, last_q=16, impl="torch")
+    for f in ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall"):
+        torch.testing.assert_close(getattr(a, f), getattr(b, f), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "call, msg",
     [
