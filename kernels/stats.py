@@ -117,25 +117,34 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
     buf = torch.zeros(h, step, width, device=dev)
 
     pairs = [(sink, 0), window]  # (sink keys, recent window): sink mass, streaming coverage, A-shape
-    vs = None
     if patterns:
         ps = min(pattern_sink, a.n_k)
         pairs += [(ps, _a_shape_window(pos_all, ps, d * visible, a.n_k)) for d in densities]
-        lq = min(last_q, a.n_q)
-        lse_last = _ref.row_lse(_sub(a, a.n_q - lq, a.n_q))
-        p_last = _ref.attention_slice(_sub(a, a.n_q - lq, a.n_q), (0, lq), (0, a.n_k), lse_last)
-        v_order, s_order, n = vs_selection(p_last, pos_all[a.n_q - lq:], pos_all, a.n_k, densities, visible)
-        vs = _VSOverlap(v_order, s_order, int(n.max()))
+    lq = min(last_q, a.n_q)
+    vs = n = None
     s_max = min(max(s for s, _ in pairs), a.n_k)
     sink_out = torch.zeros(h, len(pairs), device=dev)  # mass on sink keys outside each pair's window
+    jj = torch.arange(s_max, device=dev)
+    # a chunk's hidden keys (causal) are the triangle j > pos_i among keys p0+1..kend-1
+    tri = torch.arange(1, step, device=dev)[None, :] > torch.arange(step, device=dev)[:, None]
 
-    for r0, r1, t, kend in _ref._score_chunks(a, multiple=block):
+    kt = _ref._k32(a)
+    # last chunk first: its final rows give the vertical-slash estimate used by every chunk
+    for r0 in reversed(range(0, a.n_q, step)):
+        r1 = min(a.n_q, r0 + step)
+        kend = _ref._kend(a, r1)
+        t = _ref.scores(a, r0, r1, kt, 0, kend)
         c = r1 - r0
         p0 = a.q_offset + r0
         m = t.amax(-1, keepdim=True)
         t.sub_(m)
         e = torch.exp(t, out=buf[:, :c, lpad:lpad + kend])
-        denom = e.sum(-1)
+        # block sums of e, then every row's denominator from them
+        full = kend // block * block
+        cb = e[..., :full].reshape(h, c, full // block, block).sum(-1)
+        if full < kend:
+            cb = torch.cat([cb, e[..., full:].sum(-1, keepdim=True)], dim=-1)
+        denom = cb.sum(-1)
         sink_p = None
         if a.sinks is not None:
             sink_p = torch.exp(a.sinks[:, None] - m[..., 0])
@@ -146,8 +155,7 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         # entropy: H = log(denom) - sum_j P_j t_j (with learned sinks, see below); hidden
         # keys hold t = -inf (exp's fast path, unlike a finite fill) and are zeroed first
         if a.causal and p0 + 1 < kend:
-            hidden = torch.arange(p0 + 1, kend, device=dev)[None, None, :] > pos_all[r0:r1, None]
-            t[..., p0 + 1:].masked_fill_(hidden, 0.0)
+            t[..., p0 + 1:].masked_fill_(tri[:c, :kend - p0 - 1], 0.0)
         ent = log_denom - t.mul_(e).sum(-1) * inv
         if sink_p is not None:  # the keys hold 1 - P_sink of the row: H = -sum P_j log P_j - P_s log P_s
             ps_ = sink_p * inv
@@ -155,10 +163,6 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         ent_sum += ent.sum(1)
         del t
         # block masses
-        full = kend // block * block
-        cb = e[..., :full].reshape(h, c, full // block, block).sum(-1)
-        if full < kend:
-            cb = torch.cat([cb, e[..., full:].sum(-1, keepdim=True)], dim=-1)
         cb.mul_(inv[..., None])
         rfull = c // block * block
         qb0 = r0 // block
@@ -176,12 +180,20 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         # sink keys outside each pair's window
         sp = min(s_max, kend)
         if sp:
-            dist = pos_all[r0:r1, None] - torch.arange(sp, device=dev)[None, :]
+            dist = pos_all[r0:r1, None] - jj[None, :sp]
             dist = dist if a.causal else dist.abs()
-            j = torch.arange(sp, device=dev)
-            outside = torch.stack([((dist >= r) & (j < s)) for s, r in pairs]).float()  # (P, c, sp)
+            outside = torch.stack([((dist >= r) & (jj[:sp] < s)) for s, r in pairs]).float()  # (P, c, sp)
             sink_out += torch.einsum("hcs,pcs->hp", e[..., :sp] * inv[..., None], outside)
-        if vs is not None:
+        if patterns:
+            if vs is None:
+                if c >= lq:
+                    p_last = e[:, c - lq:] * inv[:, c - lq:, None]
+                    p_last = torch.nn.functional.pad(p_last, (0, a.n_k - kend))
+                else:  # a short last chunk: score the final rows on their own
+                    sub = _sub(a, a.n_q - lq, a.n_q)
+                    p_last = _ref.attention_slice(sub, (0, lq), (0, a.n_k), _ref.row_lse(sub))
+                v_order, s_order, n = vs_selection(p_last, pos_all[a.n_q - lq:], pos_all, a.n_k, densities, visible)
+                vs = _VSOverlap(v_order, s_order, int(n.max()))
             vs.add_chunk(buf, p0, c, lpad, inv)
 
     kept = _window_sums(diag, w_right, [r for _, r in pairs], a.causal) + sink_out  # (H, P)
@@ -226,7 +238,8 @@ class _VSOverlap:
         self.h, self.n = v_order.shape[0], n_max
         self.v_order, self.s_order = v_order, s_order
         self.cols, order = v_order[:, :n_max].sort(dim=1)  # (H, n) ascending
-        self.col_rank = order  # rank of each sorted column
+        # twice-slot of each sorted column's rank
+        self.col_slot = order + (n_max + 1) * torch.arange(self.h, device=v_order.device)[:, None]
         self.offs = s_order[:, :n_max].contiguous()  # (H, n) by rank
         self.twice = torch.zeros(self.h * (n_max + 1), device=v_order.device)
 
@@ -236,20 +249,34 @@ class _VSOverlap:
         lo = torch.searchsorted(self.cols, p0 - self.offs)  # (H, n): first column j >= p0 - o
         hi = torch.searchsorted(self.cols, p0 + c - self.offs)
         lengths = (hi - lo).view(-1)
-        total = int(lengths.sum())
-        if not total:
+        seg = lengths.nonzero()[:, 0]  # (head, diagonal rank) segments with crossings in this chunk
+        if not len(seg):
             return
-        seg = torch.repeat_interleave(torch.arange(h * n, device=dev), lengths, output_size=total)  # (head, diag rank)
-        starts = lengths.cumsum(0) - lengths
-        a = lo.view(-1)[seg] + torch.arange(total, device=dev) - starts[seg]  # sorted-column index
-        head = seg // n
-        ca = head * n + a
+        length = lengths[seg]
+        total = int(length.sum())
+        head = torch.arange(h, device=dev)[:, None]
+        # per segment: its first flat sorted-column index; the buffer and row-weight offsets of
+        # its crossing with column j = 0; its slot in twice by diagonal rank
+        vals = torch.stack([
+            (lo + head * n).view(-1)[seg],
+            (head * buf.stride(0) + (self.offs - p0) * buf.stride(1) + lpad).view(-1)[seg],
+            (head * c + self.offs - p0).view(-1)[seg],
+            (head * (n + 1) + torch.arange(n, device=dev)[None, :]).view(-1)[seg],
+        ])
+        # expand segments to crossings without a gather: deltas at segment starts, then a
+        # running sum (the column index also steps by one inside a segment)
+        steps = torch.zeros(4, total, dtype=vals.dtype, device=dev)
+        steps[0] = 1
+        first = length.cumsum(0) - length
+        delta = vals.clone()
+        delta[:, 1:] -= vals[:, :-1]
+        delta[0, 1:] -= length[:-1] - 1
+        steps[:, first] = delta
+        ca, base_buf, base_inv, diag_slot = steps.cumsum_(1)
         j = self.cols.view(-1)[ca]
-        row = j + self.offs.view(-1)[seg] - p0  # chunk-local row
-        vals = buf.view(-1)[head * buf.stride(0) + row * buf.stride(1) + (lpad + j)]
-        vals.mul_(inv.reshape(-1)[head * c + row])
-        slot = head * (n + 1) + torch.maximum(self.col_rank.view(-1)[ca], seg - head * n)
-        self.twice.scatter_add_(0, slot, vals)
+        got = buf.view(-1)[base_buf + j * (buf.stride(1) + 1)]
+        got.mul_(inv.reshape(-1)[base_inv + j])
+        self.twice.scatter_add_(0, torch.maximum(self.col_slot.view(-1)[ca], diag_slot), got)
 
     def kept(self, col_mass: torch.Tensor, diag_mass: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         """Mass kept by the top-n columns and diagonals, (H, len(densities)) for n (H, len)."""
