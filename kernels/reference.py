@@ -16,9 +16,9 @@ from ._args import Attn
 DEFAULT_BUDGET = 64 << 20
 
 
-def _chunk_rows(a: Attn, multiple: int = 1) -> int:
+def _chunk_rows(a: Attn, multiple: int = 1, budget: int | None = None) -> int:
     per_row = a.h_q * a.n_k * 4 * 3  # scores, plus temporaries of the same size
-    rows = max(1, DEFAULT_BUDGET // per_row)
+    rows = max(1, (DEFAULT_BUDGET if budget is None else budget) // per_row)
     rows = max(multiple, rows // multiple * multiple)
     return min(rows, -(-a.n_q // multiple) * multiple)
 

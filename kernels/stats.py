@@ -110,7 +110,8 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
     # mask the coverage window reaches w_right keys past the row too
     w_right = 0 if a.causal else max(window[1] - 1, 0)
     diag = torch.zeros(h, w_right + pos_max + 1, device=dev)
-    step = _ref._chunk_rows(a, multiple=block)
+    # half the reference budget: a chunk's scores and exponentials then stay in a CPU's L3 cache
+    step = _ref._chunk_rows(a, multiple=block, budget=_ref.DEFAULT_BUDGET // 2)
     lpad = step
     rpad = 0 if a.causal else w_right + max(0, pos_max + 1 - a.n_k)
     width = lpad + a.n_k + rpad
@@ -238,8 +239,9 @@ class _VSOverlap:
         self.h, self.n = v_order.shape[0], n_max
         self.v_order, self.s_order = v_order, s_order
         self.cols, order = v_order[:, :n_max].sort(dim=1)  # (H, n) ascending
-        # twice-slot of each sorted column's rank
-        self.col_slot = order + (n_max + 1) * torch.arange(self.h, device=v_order.device)[:, None]
+        # per sorted column: its index, and the twice-slot of its rank
+        slot = order + (n_max + 1) * torch.arange(self.h, device=v_order.device)[:, None]
+        self.col_table = torch.stack([self.cols.reshape(-1), slot.reshape(-1)], 1)  # (H * n, 2)
         self.offs = s_order[:, :n_max].contiguous()  # (H, n) by rank
         self.twice = torch.zeros(self.h * (n_max + 1), device=v_order.device)
 
@@ -265,18 +267,19 @@ class _VSOverlap:
         ])
         # expand segments to crossings without a gather: deltas at segment starts, then a
         # running sum (the column index also steps by one inside a segment)
-        steps = torch.zeros(4, total, dtype=vals.dtype, device=dev)
-        steps[0] = 1
+        steps = torch.empty(4, total, dtype=vals.dtype, device=dev)
+        steps[0].fill_(1)
+        steps[1:].zero_()
         first = length.cumsum(0) - length
         delta = vals.clone()
         delta[:, 1:] -= vals[:, :-1]
         delta[0, 1:] -= length[:-1] - 1
         steps[:, first] = delta
         ca, base_buf, base_inv, diag_slot = steps.cumsum_(1)
-        j = self.cols.view(-1)[ca]
+        j, col_slot = self.col_table.index_select(0, ca).unbind(1)
         got = buf.view(-1)[base_buf + j * (buf.stride(1) + 1)]
         got.mul_(inv.reshape(-1)[base_inv + j])
-        self.twice.scatter_add_(0, torch.maximum(self.col_slot.view(-1)[ca], diag_slot), got)
+        self.twice.scatter_add_(0, torch.maximum(col_slot, diag_slot), got)
 
     def kept(self, col_mass: torch.Tensor, diag_mass: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         """Mass kept by the top-n columns and diagonals, (H, len(densities)) for n (H, len)."""
