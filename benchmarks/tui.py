@@ -38,6 +38,39 @@ async def until(pilot, cond, timeout=60.0):
     return time.perf_counter() - start
 
 
+class FrameClock:
+    """Times a key press two ways: ``answered`` is the time from sending the key to the first
+    frame Textual composes after it (what a user sees); ``pilot`` is Pilot.press, which also
+    waits for the whole process to go idle (two 20 ms idle probes at least, and any worker
+    the key started)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.frames: list[float] = []
+        original = app._display
+
+        def display(screen, renderable):
+            if renderable is not None:
+                self.frames.append(time.perf_counter())
+            return original(screen, renderable)
+
+        app._display = display
+
+    async def press(self, pilot, key: str) -> tuple[float, float]:
+        t = time.perf_counter()
+        await pilot.press(key)
+        pilot_s = time.perf_counter() - t
+        after = [f for f in self.frames if f > t]
+        return (after[0] - t if after else pilot_s), pilot_s
+
+
+def report(name: str, lat: list[tuple[float, float]]) -> None:
+    ans = [a for a, _ in lat]
+    pil = [p for _, p in lat]
+    print(f"{name}: answered (first frame) mean {1000 * sum(ans) / len(ans):.0f} ms, max {1000 * max(ans):.0f} ms; "
+          f"Pilot.press mean {1000 * sum(pil) / len(pil):.0f} ms, max {1000 * max(pil):.0f} ms (target < 100 ms)")
+
+
 async def first_paint(paths: list[str], n_runs: int) -> float:
     from seaview.tui.app import SeaviewApp
 
@@ -66,31 +99,33 @@ async def big_run(path: str) -> None:
         episodes = time.perf_counter() - t
         print(f"1M steps + 10M lengths: runs screen painted in {paint:.2f} s, episodes tab (10k episodes, first page) "
               f"in {episodes:.2f} s (target < 1.5 s for first paint)")
-        lat = []
-        for key in ["f", "f", "s", "s", "n", "p"] * 3:
-            t = time.perf_counter()
-            await pilot.press(key)
-            lat.append(time.perf_counter() - t)
-        print(f"episodes keys (f/s/n/p): mean {1000 * sum(lat) / len(lat):.0f} ms, max {1000 * max(lat):.0f} ms (target < 100 ms)")
+        clock = FrameClock(app)
+        noop = [await clock.press(pilot, "z") for _ in range(5)]  # a key bound to nothing
+        report("a key bound to nothing", noop)
+        report("episodes keys (f/s/n/p)", [await clock.press(pilot, key) for key in ["f", "f", "s", "s", "n", "p"] * 3])
         before = rss()
         for _ in range(20):
             await pilot.press("n")
         for _ in range(20):
             await pilot.press("p")
         print(f"paging through 20 pages of 500 episodes and back: RSS {before / 2**20:.0f} MB -> {rss() / 2**20:.0f} MB")
+        loaded = []
+        shown = StepViewer._loaded
+
+        def _loaded(viewer, *args):
+            shown(viewer, *args)
+            loaded.append(time.perf_counter())
+
+        StepViewer._loaded = _loaded
         t = time.perf_counter()
         pane.open_episode("long-episode")
-        await until(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
-        await pilot.pause()
+        await until(pilot, lambda: loaded and [f for f in clock.frames if f > loaded[0]])
+        opened = min(f for f in clock.frames if f > loaded[0]) - t
         n = app.screen.steps.height
-        print(f"opening an episode of {n:,} steps: {1000 * (time.perf_counter() - t):.0f} ms (target < 200 ms)")
-        lat = []
-        for key in ["l", "l", "h", "$", "0", "x", "x", "v", "v", "j", "k"] * 3:
-            t = time.perf_counter()
-            await pilot.press(key)
-            lat.append(time.perf_counter() - t)
-        print(f"step viewer keys (h/l/0/$/x/v/j/k): mean {1000 * sum(lat) / len(lat):.0f} ms, max {1000 * max(lat):.0f} ms "
-              "(target < 100 ms)")
+        print(f"opening an episode of {n:,} steps: {1000 * opened:.0f} ms to the first frame showing its steps "
+              f"(steps read in a worker: {1000 * (loaded[0] - t):.0f} ms) (target < 200 ms)")
+        report("step viewer keys (h/l/0/$/x/v/j/k)",
+               [await clock.press(pilot, key) for key in ["l", "l", "h", "$", "0", "x", "x", "v", "v", "j", "k"] * 3])
 
 
 def make_big(path: str) -> None:

@@ -125,7 +125,7 @@ async def test_open_run_episodes_and_step_viewer_keys(runs_root):
         await pilot.press("s")  # sort by steps, descending
         assert pane.view["episode_id"][0] == "task-0"
         await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
         viewer = app.screen
         assert viewer.steps.height == 12 and viewer.step_i == 0
         await pilot.press("l")
@@ -136,6 +136,8 @@ async def test_open_run_episodes_and_step_viewer_keys(runs_root):
         assert viewer.step_i == 0
         await pilot.press("L")
         assert viewer.index == 1 and viewer.step_i == 0
+        await _wait(pilot, lambda: viewer.steps is not None)  # read in a worker
+        assert viewer.steps.height == 3
         await pilot.press("H")
         assert viewer.index == 0
         await pilot.press("x")
@@ -151,7 +153,7 @@ async def test_hostile_text_is_inert(runs_root):
     async with app.run_test(size=(140, 45)) as pilot:
         pane = await _open_episodes(pilot)
         pane.open_episode("task-0", step=1)
-        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
         await pilot.pause()
         svg = app.export_screenshot()
         assert "[bold red]PWNED[/bold red]" in svg.replace("&#160;", " ")  # markup shown literally
@@ -167,11 +169,11 @@ async def test_search_and_pick(runs_root):
         await _wait(pilot, lambda: app.screen.__class__.__name__ == "SearchResults")
         assert app.screen.hits.height == 1 and app.screen.hits["step"][0] == 11
         await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
         assert app.screen.step_i == 11
         await pilot.press("q", "q")
         await pilot.press("t", *"task-3", "enter")
-        await _wait(pilot, lambda: isinstance(app.screen, StepViewer))
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
         assert app.screen.episode_ids[app.screen.index] == "task-3"
 
 
@@ -259,7 +261,7 @@ def test_snapshot_step_viewer(snap_compare, snap_root):
     async def ready(pilot):
         pane = await _open_episodes(pilot)
         pane.open_episode("task-0", step=1)
-        await _wait(pilot, lambda: isinstance(pilot.app.screen, StepViewer))
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, StepViewer) and pilot.app.screen.steps is not None)
 
     assert snap_compare(SnapApp(snap_root / "agent-a", "steps"), terminal_size=(120, 30), run_before=ready)
 

@@ -11,6 +11,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -59,21 +60,36 @@ class StepViewer(Screen):
         self.load()
 
     def load(self) -> None:
-        eid = self.episode_ids[self.index]
-        self.steps = (self.run.scan("steps").filter(pl.col("episode_id") == eid)
-                      .select("step", "role", "thought", "action", "observation", "error", "tokens_in", "tokens_out")
-                      .sort("step").collect())
-        self.step_i = min(self.step_i, max(0, self.steps.height - 1))
+        """Read the current episode's steps in a worker; the screen shows 'loading' meanwhile."""
+        self.steps = None
+        self.show()
+        self._read(self.episode_ids[self.index])
+
+    @work(thread=True, exclusive=True, group="steps")
+    def _read(self, eid: str) -> None:
+        steps = (self.run.scan("steps").filter(pl.col("episode_id") == eid)
+                 .select("step", "role", "thought", "action", "observation", "error", "tokens_in", "tokens_out")
+                 .sort("step").collect())
+        self.app.call_from_thread(self._loaded, eid, steps)
+
+    def _loaded(self, eid: str, steps: pl.DataFrame) -> None:
+        if eid != self.episode_ids[self.index]:  # the user has moved on to another episode
+            return
+        self.steps = steps
+        self.step_i = min(self.step_i, max(0, steps.height - 1))
         self.show()
 
     def show(self) -> None:
         eid = self.episode_ids[self.index]
         n = self.steps.height if self.steps is not None else 0
+        status = f"{self.step_i + 1}/{n}" if n else ("loading…" if self.steps is None else "no steps")
         header = Text.assemble(("episode ", "dim"), safe_text(eid, "bold"),
-                               (f"  {self.index + 1}/{len(self.episode_ids)}", "dim"),
-                               ("   step ", "dim"), (f"{self.step_i + 1}/{n}" if n else "no steps", "bold"))
+                               (f"  {self.index + 1}/{len(self.episode_ids)}", "dim"), ("   step ", "dim"), (status, "bold"))
         self.query_one("#step-header", Static).update(header)
         content = self.query_one("#step-content", Static)
+        if self.steps is None:
+            content.update(Text("reading steps…", style="dim"))
+            return
         if not n:
             content.update(Text("This episode has no recorded steps.", style="dim"))
             return
