@@ -1,8 +1,8 @@
-"""A line-based table: renders only the rows on screen, each row one pre-formatted line.
+"""A line-based table: renders only the rows on screen, each row one formatted line.
 
 Textual's DataTable measures and styles every cell it holds; for thousands of episodes
-that makes every key press slow. Here a row is formatted once (fixed column widths, text
-made inert) and drawing a screen costs one Text per visible line.
+that makes every key press slow. Here a row is formatted the first time it is drawn (fixed
+column widths, text made inert) and drawing a screen costs one Text per visible line.
 """
 
 from __future__ import annotations
@@ -47,16 +47,24 @@ class LineTable(Widget, can_focus=True):
         super().__init__(id=id)
         self.columns = columns
         self.keys: list[str] = []
-        self.lines: list[str] = []
+        self.rows: list[list[object]] = []
+        self._lines: dict[int, str] = {}
         self.top = 0
 
     def set_rows(self, rows: list[tuple[str, list[object]]]) -> None:
-        """Replace the rows; each is formatted once here."""
+        """Replace the rows; a row is formatted the first time it is on screen."""
         self.keys = [k for k, _ in rows]
-        self.lines = [" ".join(_fmt(v, w, r) for v, (_, w, r) in zip(values, self.columns)) for _, values in rows]
-        self.cursor = min(self.cursor, max(0, len(self.lines) - 1))
-        self.top = min(self.top, max(0, len(self.lines) - 1))
+        self.rows = [values for _, values in rows]
+        self._lines = {}
+        self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
+        self.top = min(self.top, max(0, len(self.rows) - 1))
         self.refresh()
+
+    def line(self, i: int) -> str:
+        """Row ``i`` as one line of fixed-width, inert cells."""
+        if i not in self._lines:
+            self._lines[i] = " ".join(_fmt(v, w, r) for v, (_, w, r) in zip(self.rows[i], self.columns))
+        return self._lines[i]
 
     @property
     def page_rows(self) -> int:
@@ -69,31 +77,31 @@ class LineTable(Widget, can_focus=True):
             self.top = self.cursor
         elif self.cursor >= self.top + self.page_rows:
             self.top = self.cursor - self.page_rows + 1
-        for i in range(self.top, min(len(self.lines), self.top + self.page_rows)):
+        for i in range(self.top, min(len(self.rows), self.top + self.page_rows)):
             style = "reverse" if i == self.cursor and self.has_focus else ("bold" if i == self.cursor else "")
-            text.append(self.lines[i] + "\n", style=style)
-        if not self.lines:
+            text.append(self.line(i) + "\n", style=style)
+        if not self.rows:
             text.append("(no rows)", style="dim")
         return text
 
     def action_move(self, d: int) -> None:
-        if self.lines:
-            self.cursor = max(0, min(len(self.lines) - 1, self.cursor + d))
+        if self.rows:
+            self.cursor = max(0, min(len(self.rows) - 1, self.cursor + d))
 
     def action_page(self, d: int) -> None:
         self.action_move(d * self.page_rows)
 
     def action_jump(self, i: int) -> None:
-        if self.lines:
-            self.cursor = i % len(self.lines)
+        if self.rows:
+            self.cursor = i % len(self.rows)
 
     def action_select(self) -> None:
-        if self.lines:
+        if self.rows:
             self.post_message(self.Selected(self.keys[self.cursor]))
 
     def on_click(self, event) -> None:
         i = self.top + event.y - 1
-        if 0 <= i < len(self.lines):
+        if 0 <= i < len(self.rows):
             if i == self.cursor and event.chain >= 2:
                 self.action_select()
             self.cursor = i

@@ -101,6 +101,7 @@ class EpisodesPane(Vertical):
         self.frame = eps
         self.refresh_view()
         self.query_one("#episodes-table", LineTable).focus()
+        self.app.settle_heap()
 
     def refresh_view(self) -> None:
         if self.frame is None:

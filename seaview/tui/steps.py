@@ -14,12 +14,12 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ..textsafe import strip_control
 from .safe import safe_text
+from .stripview import StripView
 
 FOLD_LINES = 40
 
@@ -52,8 +52,7 @@ class StepViewer(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="step-header")
-        with VerticalScroll(id="step-body"):
-            yield Static(id="step-content")
+        yield StripView(id="step-body")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -78,15 +77,16 @@ class StepViewer(Screen):
         self.steps = steps
         self.step_i = min(self.step_i, max(0, steps.height - 1))
         self.show()
+        self.app.settle_heap()
 
-    def show(self) -> None:
+    def show(self, home: bool = True) -> None:
         eid = self.episode_ids[self.index]
         n = self.steps.height if self.steps is not None else 0
         status = f"{self.step_i + 1}/{n}" if n else ("loading…" if self.steps is None else "no steps")
         header = Text.assemble(("episode ", "dim"), safe_text(eid, "bold"),
                                (f"  {self.index + 1}/{len(self.episode_ids)}", "dim"), ("   step ", "dim"), (status, "bold"))
-        self.query_one("#step-header", Static).update(header)
-        content = self.query_one("#step-content", Static)
+        self.query_one("#step-header", Static).update(header, layout=False)  # one line high (CSS)
+        content = self.query_one("#step-body", StripView)
         if self.steps is None:
             content.update(Text("reading steps…", style="dim"))
             return
@@ -123,7 +123,7 @@ class StepViewer(Screen):
         parts.append(Panel(body, title=title, title_align="left", border_style="yellow"))
         if r["error"]:
             parts.append(Panel(safe_text(r["error"]), title="error", title_align="left", border_style="red"))
-        content.update(Group(*parts))
+        content.update(Group(*parts), home=home)
 
     def action_step(self, d: int) -> None:
         if self.steps is not None and self.steps.height:
@@ -144,12 +144,12 @@ class StepViewer(Screen):
         self.load()
 
     def action_scroll(self, d: int) -> None:
-        body = self.query_one("#step-body", VerticalScroll)
+        body = self.query_one("#step-body", StripView)
         body.scroll_relative(y=3 * d, animate=False)
 
     def action_fold(self) -> None:
         self.expanded = not self.expanded
-        self.show()
+        self.show(home=False)
 
     def action_view(self) -> None:
         self.overview = not self.overview
