@@ -7,7 +7,7 @@ Each measurement runs in a fresh subprocess and reads the process's peak RSS (Vm
 
 GPU (when CUDA is available): Triton `block_mass` for H=32, N=32k, D=128, bf16, causal,
 against SDPA (flash) forward (target <= 1.5x) and against the torch path on the same GPU
-(target >= 10x faster).
+(target >= 10x faster); then head_stats through the torch path and the Triton path.
 
     python benchmarks/kernels.py [--n 16384] [--heads 8] [--dim 64] [--gpu-only | --cpu-only]
 """
@@ -18,6 +18,7 @@ import argparse
 import json
 import subprocess
 import sys
+import time
 
 CHILD = r"""
 import json, sys, time, torch
@@ -103,6 +104,30 @@ def gpu(h: int = 32, n: int = 32768, d: int = 128) -> None:
           f"torch path {t_torch * 1000:.0f} ms = {t_torch / t_tri:.1f}x slower (target >= 10x); max |triton - torch| at 4k: {err:.2e}")
 
 
+def gpu_head_stats() -> None:
+    """head_stats (every per-head statistic and the pattern ladder) on the GPU: the fused
+    torch sweep against the Triton path, H=32 query / 8 key heads, D=128, bf16, causal."""
+    import torch
+
+    from seaview.kernels import head_stats
+
+    if not torch.cuda.is_available():
+        return
+    torch.manual_seed(0)
+    for n in (2048, 8192):
+        q = torch.randn(32, n, 128, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(8, n, 128, device="cuda", dtype=torch.bfloat16)
+        times = {}
+        for impl in ("torch", "triton"):
+            head_stats(q, k, impl=impl)
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            head_stats(q, k, impl=impl)
+            torch.cuda.synchronize()
+            times[impl] = time.perf_counter() - t
+        print(f"GPU head_stats N={n}: torch path {times['torch'] * 1000:.1f} ms, Triton path {times['triton'] * 1000:.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=16384)
@@ -115,6 +140,7 @@ def main() -> None:
         cpu(a.heads, a.n, a.dim)
     if not a.cpu_only:
         gpu()
+        gpu_head_stats()
 
 
 if __name__ == "__main__":
