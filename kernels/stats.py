@@ -6,9 +6,9 @@
 MInference pattern recall ladder (as :func:`pattern_recall`, causal only).
 
 The torch path is fused: each chunk of rows is scored once and every statistic is reduced
-from the same exponentials (row cumulative sums give any sink/window union; the
-vertical-slash pattern is read from gathered columns and diagonals, not a mask pass). The
-Triton path composes the single-purpose kernels.
+from the same exponentials (diagonal masses give every sink/window union; the
+vertical-slash pattern is column plus diagonal masses minus their crossings, not a mask
+pass). The Triton path composes the single-purpose kernels.
 """
 
 from __future__ import annotations
@@ -90,12 +90,13 @@ def head_stats(
 
 def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patterns: bool,
                  densities: tuple[float, ...], target: float, pattern_sink: int, last_q: int) -> HeadStats:
-    """One pass over row chunks. Per chunk the exponentials e are written into a buffer whose
-    rows carry zero padding, so one strided view reads them along diagonals; three small
-    products then give every total needed: column masses, diagonal masses (mass by distance
-    pos - j) and block masses. Sink, window and A-shape masses are diagonal sums plus the
-    sink columns outside the window; vertical-slash is column + diagonal masses minus the
-    entries on both, which are gathered one by one (at most n^2 per head)."""
+    """One pass over row chunks, the last chunk first (its final rows give the
+    vertical-slash estimate). Per chunk the exponentials e are written into a buffer whose
+    rows carry zero padding, so one strided view reads them along diagonals; block sums and
+    two small products then give every total needed: block masses, column masses and
+    diagonal masses (mass by distance pos - j). Sink, window and A-shape masses are diagonal
+    sums plus the sink columns outside the window; vertical-slash is column + diagonal
+    masses minus the entries on both, which are gathered one by one (at most n^2 per head)."""
     dev = a.q.device
     h = a.h_q
     pos_all = torch.arange(a.q_offset, a.q_offset + a.n_q, device=dev)
