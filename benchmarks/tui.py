@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,7 +69,8 @@ def report(name: str, lat: list[tuple[float, float]]) -> None:
     ans = [a for a, _ in lat]
     pil = [p for _, p in lat]
     print(f"{name}: answered (first frame) mean {1000 * sum(ans) / len(ans):.0f} ms, max {1000 * max(ans):.0f} ms; "
-          f"Pilot.press mean {1000 * sum(pil) / len(pil):.0f} ms, max {1000 * max(pil):.0f} ms (target < 100 ms)")
+          f"Pilot.press mean {1000 * sum(pil) / len(pil):.0f} ms, median {1000 * statistics.median(pil):.0f} ms, "
+          f"max {1000 * max(pil):.0f} ms (target < 100 ms)")
 
 
 async def first_paint(paths: list[str], n_runs: int) -> float:
@@ -122,6 +124,9 @@ async def big_run(path: str) -> None:
         await until(pilot, lambda: loaded and [f for f in clock.frames if f > loaded[0]])
         opened = min(f for f in clock.frames if f > loaded[0]) - t
         n = app.screen.steps.height
+        # let the new screen settle as it does in a terminal before a person's next key (Pilot
+        # only runs the footer's deferred recompose on the next refresh, i.e. on that key)
+        await pilot.pause()
         print(f"opening an episode of {n:,} steps: {1000 * opened:.0f} ms to the first frame showing its steps "
               f"(steps read in a worker: {1000 * (loaded[0] - t):.0f} ms) (target < 200 ms)")
         report("step viewer keys (h/l/0/$/x/v/j/k)",

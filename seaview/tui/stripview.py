@@ -17,7 +17,7 @@ from textual.strip import Strip
 class StripView(ScrollView, can_focus=False):
     """Shows ``renderable`` (set with :meth:`update`), wrapped to the widget's width."""
 
-    DEFAULT_CSS = "StripView { height: 1fr; }"
+    DEFAULT_CSS = "StripView { height: 1fr; overflow-x: hidden; overflow-y: scroll; }"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
