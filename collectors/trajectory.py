@@ -46,6 +46,7 @@ class EpisodeLogger:
         self.exit_status: str | None = None
         self.submission: str | None = None
         self._t0 = time.perf_counter()
+        self.duration_s: float | None = None
         self._started = dt.datetime.now(dt.timezone.utc)
         self._done = False
 
@@ -74,11 +75,14 @@ class EpisodeLogger:
         })
         return n
 
-    def finish(self, *, outcome: str = "unknown", exit_status: str | None = None, submission: str | None = None) -> None:
-        """Set how the episode ended (outcome: resolved / unresolved / error / unknown)."""
+    def finish(self, *, outcome: str = "unknown", exit_status: str | None = None, submission: str | None = None,
+               duration_s: float | None = None) -> None:
+        """Set how the episode ended (outcome: resolved / unresolved / error / unknown).
+        ``duration_s`` overrides the wall-clock time since the episode began (for replayed runs)."""
         if outcome not in _OUTCOMES:
             raise SeaviewError(self.episode_id, f"outcome must be one of {', '.join(_OUTCOMES)}, not {outcome!r}")
         self.outcome, self.exit_status, self.submission = outcome, exit_status, submission
+        self.duration_s = duration_s
 
     def _row(self) -> dict[str, Any]:
         def total(key: str) -> Any:
@@ -91,7 +95,7 @@ class EpisodeLogger:
             "exit_status": self.exit_status,
             "failure_side": side_of_exit(self.exit_status, self.outcome, errors),
             "n_steps": len(self.steps), "tokens_in": total("tokens_in"), "tokens_out": total("tokens_out"),
-            "cost_usd": total("cost_usd"), "duration_s": time.perf_counter() - self._t0, "model": self.model,
+            "cost_usd": total("cost_usd"), "duration_s": time.perf_counter() - self._t0 if self.duration_s is None else self.duration_s, "model": self.model,
             "api_calls": sum(1 for s in self.steps if s["role"] == "assistant"), "submission": self.submission,
             "started_at": self._started,
         }

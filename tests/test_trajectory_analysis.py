@@ -123,14 +123,16 @@ def test_trajectory_logger_roundtrip(tmp_path):
             with log.episode("task-2") as ep:
                 ep.step(action="ls", observation="", error="exit_command_timeout")
                 raise RuntimeError("sandbox died")
-        with log.episode("task-1") as ep:  # a second attempt at the same task
+        with log.episode("task-1") as ep:  # a second attempt at the same task, replayed with its own duration
             ep.step(action="ls")
+            ep.finish(outcome="unresolved", duration_s=42.5)
     run = open_run(run_dir)
     eps = {r["episode_id"]: r for r in run.scan("episodes").collect().iter_rows(named=True)}
     assert set(eps) == {"task-1", "task-2", "task-1#2"}
     e1 = eps["task-1"]
     assert (e1["n_steps"], e1["tokens_in"], e1["tokens_out"], e1["outcome"]) == (2, 22, 5, "resolved")
     assert e1["cost_usd"] == pytest.approx(0.03) and e1["failure_side"] == "none" and e1["model"] == "toy"
+    assert 0 < e1["duration_s"] < 60 and eps["task-1#2"]["duration_s"] == 42.5
     e2 = eps["task-2"]
     assert e2["outcome"] == "error" and e2["exit_status"] == "exception: RuntimeError: sandbox died"
     steps = run.scan("steps").collect()

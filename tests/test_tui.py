@@ -31,13 +31,13 @@ def _runs(root):
                     ep.step(thought=f"thinking {s}", action="ls" if s % 2 else "python -m pytest",
                             observation=(HOSTILE if (i, s) == (0, 1) else "\n".join(f"line {n}" for n in range(60))),
                             tokens_in=100, tokens_out=10)
-                ep.finish(outcome="resolved" if i % 2 else "unresolved", exit_status="submitted")
+                ep.finish(outcome="resolved" if i % 2 else "unresolved", exit_status="submitted", duration_s=2.0 + i)
     b = root / "agent-b"
     with TrajectoryLogger(b, model="toy") as log:
         for i in range(5):
             with log.episode(f"task-{i}") as ep:
                 ep.step(action="ls", observation="ok")
-                ep.finish(outcome="resolved" if i < 3 else "unresolved", exit_status="submitted")
+                ep.finish(outcome="resolved" if i < 3 else "unresolved", exit_status="submitted", duration_s=1.0 + i)
     heads = root / "heads"
     with RunWriter(heads, model="toy") as w:
         w.append("heads", [{"sample_id": "s", "layer": l, "head": h, "sink_mass": (l * 4 + h) / 16, "stream_coverage": 0.9,
@@ -264,6 +264,56 @@ def test_snapshot_step_viewer(snap_compare, snap_root):
         await _wait(pilot, lambda: isinstance(pilot.app.screen, StepViewer) and pilot.app.screen.steps is not None)
 
     assert snap_compare(SnapApp(snap_root / "agent-a", "steps"), terminal_size=(120, 30), run_before=ready)
+
+
+def test_snapshot_episodes_tab(snap_compare, snap_root):
+    run = snap_root / "fixed-episodes"  # written with fixed values: logged runs carry wall-clock durations
+    with RunWriter(run, model="toy") as w:
+        w.append("episodes", {"episode_id": [f"task-{i}" for i in range(5)], "outcome": ["resolved", "unresolved"] * 2 + ["error"],
+                              "exit_status": ["submitted"] * 4 + ["TimeoutError"], "n_steps": [3, 12, 5, 7, 40],
+                              "tokens_in": [300, 1200, 500, 700, 4000], "cost_usd": [0.01, 0.04, 0.02, 0.03, 0.2],
+                              "duration_s": [1.5, 20.0, 3.0, 4.5, 600.0]})
+    m = json.loads((run / "run.json").read_text())
+    m["created"] = "2026-01-01T00:00:00+00:00"
+    (run / "run.json").write_text(json.dumps(m))
+
+    async def ready(pilot):
+        await _open_episodes(pilot)
+
+    assert snap_compare(SnapApp(run, "episodes"), terminal_size=(120, 24), run_before=ready)
+
+
+def test_snapshot_kv_tab(snap_compare, snap_root):
+    async def ready(pilot):
+        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: pilot.app.screen.query("#kv") and pilot.app.screen.query_one("#kv").frame is not None)
+        await pilot.pause()
+
+    assert snap_compare(SnapApp(snap_root / "lengths", "kv"), terminal_size=(120, 30), run_before=ready)
+
+
+def test_snapshot_lengths_tab(snap_compare, snap_root):
+    async def ready(pilot):
+        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+        pilot.app.screen.query_one("TabbedContent").active = "tab-lengths"
+        await _wait(pilot, lambda: pilot.app.screen.query_one("#lengths").prompts is not None)
+        await pilot.pause()
+
+    assert snap_compare(SnapApp(snap_root / "lengths", "lengths"), terminal_size=(120, 40), run_before=ready)
+
+
+def test_snapshot_diff_screen(snap_compare, snap_root):
+    async def ready(pilot):
+        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 2)
+        await pilot.press("space", "down", "space", "d")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, DiffScreen) and len(pilot.app.screen.query("DataTable")) > 3)
+        await pilot.pause()
+
+    app = SeaviewApp([str(snap_root / "agent-a"), str(snap_root / "agent-b")])
+    assert snap_compare(app, terminal_size=(120, 40), run_before=ready)
 
 
 class SnapApp(SeaviewApp):

@@ -32,6 +32,8 @@ def _fmt(value: object, width: int, right: bool) -> str:
 class LineTable(Widget, can_focus=True):
     """Rows of (key, values); columns (name, width, right-aligned)."""
 
+    DEFAULT_CSS = "LineTable { text-wrap: nowrap; text-overflow: clip; }"  # one row, one line
+
     BINDINGS = [Binding("down", "move(1)", show=False), Binding("up", "move(-1)", show=False),
                 Binding("pagedown", "page(1)", show=False), Binding("pageup", "page(-1)", show=False),
                 Binding("home", "jump(0)", show=False), Binding("end", "jump(-1)", show=False),
