@@ -241,6 +241,13 @@ async def test_help_screen(runs_root):
         await pilot.press("escape")
 
 
+async def _open_pane(pilot, pane_id, ready):
+    """Open the only run listed, then wait until its pane ``pane_id`` satisfies ``ready``."""
+    await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
+    await pilot.press("enter")
+    await _wait(pilot, lambda: pilot.app.screen.query(pane_id) and ready(pilot.app.screen.query_one(pane_id)))
+
+
 def test_snapshot_runs_screen(snap_compare, snap_root):
     async def ready(pilot):
         await _wait(pilot, lambda: len(pilot.app.screen.entries) == 5)
@@ -250,9 +257,7 @@ def test_snapshot_runs_screen(snap_compare, snap_root):
 
 def test_snapshot_heads_screen(snap_compare, snap_root):
     async def ready(pilot):
-        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
-        await pilot.press("enter")
-        await _wait(pilot, lambda: pilot.app.screen.query("#heads") and pilot.app.screen.query_one("#heads").blocks is not None)
+        await _open_pane(pilot, "#heads", lambda pane: pane.blocks is not None)
 
     assert snap_compare(SnapApp(snap_root / "heads", "heads"), terminal_size=(120, 30), run_before=ready)
 
@@ -285,9 +290,7 @@ def test_snapshot_episodes_tab(snap_compare, snap_root):
 
 def test_snapshot_kv_tab(snap_compare, snap_root):
     async def ready(pilot):
-        await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
-        await pilot.press("enter")
-        await _wait(pilot, lambda: pilot.app.screen.query("#kv") and pilot.app.screen.query_one("#kv").frame is not None)
+        await _open_pane(pilot, "#kv", lambda pane: pane.frame is not None)
         await pilot.pause()
 
     assert snap_compare(SnapApp(snap_root / "lengths", "kv"), terminal_size=(120, 30), run_before=ready)
