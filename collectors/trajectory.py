@@ -95,7 +95,8 @@ class EpisodeLogger:
             "exit_status": self.exit_status,
             "failure_side": side_of_exit(self.exit_status, self.outcome, errors),
             "n_steps": len(self.steps), "tokens_in": total("tokens_in"), "tokens_out": total("tokens_out"),
-            "cost_usd": total("cost_usd"), "duration_s": time.perf_counter() - self._t0 if self.duration_s is None else self.duration_s, "model": self.model,
+            "cost_usd": total("cost_usd"), "model": self.model,
+            "duration_s": time.perf_counter() - self._t0 if self.duration_s is None else self.duration_s,
             "api_calls": sum(1 for s in self.steps if s["role"] == "assistant"), "submission": self.submission,
             "started_at": self._started,
         }

@@ -164,14 +164,7 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
             ent = ent - ps_ * log_denom - torch.where(ps_ > 0, ps_ * ps_.log(), 0.0)
         ent_sum += ent.sum(1)
         del t
-        # block masses
-        cb.mul_(inv[..., None])
-        rfull = c // block * block
-        qb0 = r0 // block
-        if rfull:
-            bm[:, qb0: qb0 + rfull // block, : cb.shape[-1]] += cb[:, :rfull].reshape(h, rfull // block, block, -1).sum(2)
-        if rfull < c:
-            bm[:, qb0 + rfull // block, : cb.shape[-1]] += cb[:, rfull:].sum(1)
+        _add_row_blocks(bm, cb.mul_(inv[..., None]), r0, block)
         # column masses, and diagonal masses from the view whose (i, u) entry is e[i, pos_i - o],
         # o = p0 + c - 1 - u; entries left of key 0 (or right of the last key) read the zero padding
         w = inv[:, None, :]
@@ -187,14 +180,9 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
             outside = torch.stack([((dist >= r) & (jj[:sp] < s)) for s, r in pairs]).float()  # (P, c, sp)
             sink_out += torch.einsum("hcs,pcs->hp", e[..., :sp] * inv[..., None], outside)
         if patterns:
-            if vs is None:
-                if c >= lq:
-                    p_last = e[:, c - lq:] * inv[:, c - lq:, None]
-                    p_last = torch.nn.functional.pad(p_last, (0, a.n_k - kend))
-                else:  # a short last chunk: score the final rows on their own
-                    sub = _sub(a, a.n_q - lq, a.n_q)
-                    p_last = _ref.attention_slice(sub, (0, lq), (0, a.n_k), _ref.row_lse(sub))
-                v_order, s_order, n = vs_selection(p_last, pos_all[a.n_q - lq:], pos_all, a.n_k, densities, visible)
+            if vs is None:  # the first chunk processed holds the final rows
+                v_order, s_order, n = vs_selection(_last_rows_p(a, e, inv, lq), pos_all[a.n_q - lq:], pos_all,
+                                                   a.n_k, densities, visible)
                 vs = _VSOverlap(v_order, s_order, int(n.max()))
             vs.add_chunk(buf, p0, c, lpad, inv)
 
@@ -203,8 +191,7 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
     total = bm.sum(dim=(1, 2)).clamp(min=1e-30)
     rec = best = bd = br = None
     if patterns:
-        nd = len(densities)
-        rec = torch.zeros(h, 3, nd, device=dev)
+        rec = torch.zeros(h, 3, len(densities), device=dev)
         rec[:, 0] = kept[:, 2:] / total[:, None]
         diag_by_dist = torch.nn.functional.pad(diag[:, w_right:], (0, a.n_k - (pos_max + 1)))
         rec[:, 1] = vs.kept(col_mass, diag_by_dist, n) / total[:, None]
@@ -213,6 +200,28 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         best, bd, br = choose_best(rec, densities, target)
     return HeadStats((kept[:, 0] / n_rows).cpu(), (kept[:, 1] / n_rows).cpu(), (ent_sum / n_rows).cpu(), bm.cpu(),
                      lse.cpu(), densities, rec, best, bd, br)
+
+
+def _add_row_blocks(bm: torch.Tensor, cb: torch.Tensor, r0: int, block: int) -> None:
+    """Add a chunk's per-row block masses cb (H, C, key blocks), rows from r0, into the
+    pooled map bm (H, query blocks, key blocks)."""
+    h, c = cb.shape[:2]
+    rfull = c // block * block
+    qb0 = r0 // block
+    if rfull:
+        bm[:, qb0: qb0 + rfull // block, : cb.shape[-1]] += cb[:, :rfull].reshape(h, rfull // block, block, -1).sum(2)
+    if rfull < c:
+        bm[:, qb0 + rfull // block, : cb.shape[-1]] += cb[:, rfull:].sum(1)
+
+
+def _last_rows_p(a: Attn, e: torch.Tensor, inv: torch.Tensor, lq: int) -> torch.Tensor:
+    """Probabilities of the final ``lq`` rows over every key, (H, lq, N_k), from the chunk
+    holding the final rows (e, inv); scored on their own when that chunk is shorter."""
+    c, kend = e.shape[1], e.shape[2]
+    if c >= lq:
+        return torch.nn.functional.pad(e[:, c - lq:] * inv[:, c - lq:, None], (0, a.n_k - kend))
+    sub = _sub(a, a.n_q - lq, a.n_q)
+    return _ref.attention_slice(sub, (0, lq), (0, a.n_k), _ref.row_lse(sub))
 
 
 def _window_sums(diag: torch.Tensor, w_right: int, windows: list[int], causal: bool) -> torch.Tensor:

@@ -121,6 +121,11 @@ class RunsScreen(Screen):
         self.app.push_screen(DiffScreen(runs))
 
 
+# (table, tab title, pane): a run shows the tabs of the tables it has
+RUN_TABS = [("episodes", "Episodes", EpisodesPane), ("heads", "Heads", HeadsPane), ("kv", "KV", KVPane),
+            ("lengths", "Lengths", LengthsPane)]
+
+
 class RunScreen(Screen):
     """One run, a tab per kind of data it has (absent tables have no tab)."""
 
@@ -132,20 +137,12 @@ class RunScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        tabs = [(table, title, pane) for table, title, pane in RUN_TABS if self.run.has(table)]
         with TabbedContent():
-            if self.run.has("episodes"):
-                with TabPane("Episodes", id="tab-episodes"):
-                    yield EpisodesPane(self.run)
-            if self.run.has("heads"):
-                with TabPane("Heads", id="tab-heads"):
-                    yield HeadsPane(self.run)
-            if self.run.has("kv"):
-                with TabPane("KV", id="tab-kv"):
-                    yield KVPane(self.run)
-            if self.run.has("lengths"):
-                with TabPane("Lengths", id="tab-lengths"):
-                    yield LengthsPane(self.run)
-            if not any(self.run.has(t) for t in ("episodes", "heads", "kv", "lengths")):
+            for table, title, pane in tabs:
+                with TabPane(title, id=f"tab-{table}"):
+                    yield pane(self.run)
+            if not tabs:
                 with TabPane("Empty", id="tab-empty"):
                     yield Static("this run has no episodes, heads, kv or lengths yet")
         yield Footer()

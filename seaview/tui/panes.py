@@ -32,6 +32,17 @@ EPISODE_RIGHT = [False, False, False, False, True, True, True, True, True, True]
 _PLOT_LOCK = threading.Lock()  # plotext keeps one global figure
 
 
+class LoadsWhenShown:
+    """A tab whose data loads (``self.load()``, a worker) the first time it is shown."""
+
+    _started = False
+
+    def on_show(self) -> None:
+        if not self._started:
+            self._started = True
+            self.load()
+
+
 def _plot(width: int, height: int, draw) -> Text:
     with _PLOT_LOCK:
         plt.clf()
@@ -46,7 +57,7 @@ def _thin(values: list, limit: int = 2000) -> list:
     return values[::step]
 
 
-class EpisodesPane(Vertical):
+class EpisodesPane(LoadsWhenShown, Vertical):
     """Episodes table (paged), filters, sort, step viewer, and search across all steps."""
 
     BINDINGS = [Binding("f", "filter", "filter outcome"), Binding("s", "sort", "sort"),
@@ -70,11 +81,6 @@ class EpisodesPane(Vertical):
         yield Static("loading episodes…", id="episodes-status")
         yield Input(placeholder="search the text of every step (Enter)", id="episodes-search", classes="hidden")
         yield LineTable(list(zip(EPISODE_COLS, EPISODE_WIDTHS, EPISODE_RIGHT)), id="episodes-table")
-
-    def on_show(self) -> None:
-        if not getattr(self, "_started", False):  # hidden tabs load when first shown
-            self._started = True
-            self.load()
 
     @work(thread=True, exclusive=True, group="episodes")
     def load(self) -> None:
@@ -192,7 +198,7 @@ class EpisodesPane(Vertical):
             self.app.push_screen(StepViewer(self.run, ids, ids.index(eid), step))
 
 
-class HeadsPane(Horizontal):
+class HeadsPane(LoadsWhenShown, Horizontal):
     """Layers x heads heatmap coloured by a metric (m cycles); the selected head's block map;
     r recomputes the exact attention of the selected tile from stored q/k."""
 
@@ -218,11 +224,6 @@ class HeadsPane(Horizontal):
             yield Static(id="head-detail")
             yield Static(id="block-map")
             yield Static(id="slice-view")
-
-    def on_show(self) -> None:
-        if not getattr(self, "_started", False):  # hidden tabs load when first shown
-            self._started = True
-            self.load()
 
     @work(thread=True, exclusive=True, group="heads")
     def load(self) -> None:
@@ -338,7 +339,7 @@ class HeadsPane(Horizontal):
         self.app.call_from_thread(self.query_one("#slice-view", Static).update, text)
 
 
-class KVPane(Vertical):
+class KVPane(LoadsWhenShown, Vertical):
     """Occupancy over time against capacity; [ ] cycle all layers / one layer; evictions marked."""
 
     BINDINGS = [Binding("right_square_bracket", "layer(1)", "next layer"), Binding("left_square_bracket", "layer(-1)", "prev layer")]
@@ -353,11 +354,6 @@ class KVPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("loading KV…", id="kv-status")
         yield Static(id="kv-plot")
-
-    def on_show(self) -> None:
-        if not getattr(self, "_started", False):  # hidden tabs load when first shown
-            self._started = True
-            self.load()
 
     @work(thread=True, exclusive=True, group="kv")
     def load(self) -> None:
@@ -402,7 +398,7 @@ class KVPane(Vertical):
         self.draw()
 
 
-class LengthsPane(Vertical):
+class LengthsPane(LoadsWhenShown, Vertical):
     """Histogram and CDF of response lengths, overlaid by model; per-prompt table (s sorts)."""
 
     BINDINGS = [Binding("s", "sort", "sort prompts")]
@@ -418,11 +414,6 @@ class LengthsPane(Vertical):
         yield Static("loading lengths…", id="lengths-status")
         yield Static(id="lengths-plot")
         yield DataTable(id="prompts-table", cursor_type="row", zebra_stripes=True)
-
-    def on_show(self) -> None:
-        if not getattr(self, "_started", False):  # hidden tabs load when first shown
-            self._started = True
-            self.load()
 
     @work(thread=True, exclusive=True, group="lengths")
     def load(self) -> None:

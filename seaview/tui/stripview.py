@@ -28,15 +28,11 @@ class StripView(ScrollView, can_focus=False):
     def update(self, renderable: RenderableType, *, home: bool = True) -> None:
         """Show ``renderable``; ``home`` scrolls back to its first line."""
         self._renderable = renderable
-        self._width = 0  # render again at the next paint
+        self._width = 0  # forces _layout to render the new content
         if home and self.scroll_offset != (0, 0):
             self.scroll_to(0, 0, animate=False)
         self._layout(self.scrollable_content_region.width)
         self.refresh()
-
-    @property
-    def lines(self) -> list[Strip]:
-        return self._strips
 
     def _layout(self, width: int) -> None:
         if width <= 0 or width == self._width:
