@@ -16,7 +16,7 @@ statistics come from :func:`seaview.kernels.head_stats` on the post-RoPE queries
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +31,8 @@ from seaview.kernels import head_stats
 from seaview.kernels.patterns import BEST_NAMES, PATTERNS
 from seaview.store import RunWriter
 from seaview.store.qk import encode_qk
+
+from .tokens import token_table
 
 IMPL_NAME = "seaview"
 
@@ -147,6 +149,7 @@ class AttentionCollector:
         self._written = 0
         self._blocks: list[pa.Table] = []
         self._qk: list[pa.Table] = []
+        self._tokens: list[pa.Table] = []
         self._forward = 0
         self._calls_this_forward = 0
         self._label: str | None = None
@@ -201,8 +204,12 @@ class AttentionCollector:
                 self._writer.close()
 
     @contextmanager
-    def sample(self, sample_id: str) -> Iterator[None]:
-        """Label the forwards inside with ``sample_id`` (default: ``f<n>``, the forward count)."""
+    def sample(self, sample_id: str, tokens: Sequence[int] | None = None, tokenizer=None) -> Iterator[None]:
+        """Label the forwards inside with ``sample_id`` (default: ``f<n>``, the forward count).
+        With ``tokens`` (the prompt's ids) the sample's tokens table is recorded too, each token
+        decoded on its own by ``tokenizer`` when one is given, so views can show token text."""
+        if tokens is not None:
+            self._tokens.append(token_table(sample_id, tokens, tokenizer))
         prev, self._label = self._label, sample_id
         try:
             yield
@@ -298,13 +305,15 @@ class AttentionCollector:
         return pl.from_arrow(self.tables()["blocks"])  # type: ignore[return-value]
 
     def tables(self) -> dict[str, pa.Table | None]:
-        """The gathered blocks and qk rows as Arrow tables (qk: None when not kept)."""
+        """The gathered blocks, qk and tokens rows as Arrow tables (qk / tokens: None when
+        not kept / not given)."""
         from seaview.store.writer import conform
 
         self._drain()
         return {
             "blocks": pa.concat_tables(self._blocks) if self._blocks else conform("blocks", []),
             "qk": pa.concat_tables(self._qk) if self._qk else None,
+            "tokens": pa.concat_tables(self._tokens) if self._tokens else None,
         }
 
     def flush(self) -> None:
@@ -320,8 +329,10 @@ class AttentionCollector:
             self._writer.append("blocks", t)
         for t in self._qk:
             self._writer.append("qk", t)
+        for t in self._tokens:
+            self._writer.append("tokens", t)
         self._writer.flush()
-        self._blocks, self._qk = [], []  # heads stay: heads() returns everything gathered
+        self._blocks, self._qk, self._tokens = [], [], []  # heads stay: heads() returns everything gathered
 
 
 # columns of the per-head statistics copied to the host in one piece

@@ -4,7 +4,8 @@ Builds needle-in-a-haystack prompts with the model's own tokenizer (filler text 
 needle sentence at a spread of depths, a question whose answer copies the needle), records
 per-head statistics on the first prompts with :class:`AttentionCollector`, scores retrieval
 heads on all of them with :func:`retrieval_scores`, classifies every head
-(:mod:`seaview.rules`) and writes heads, blocks (and optionally qk) to a new run.
+(:mod:`seaview.rules`) and writes heads, blocks, the statistics prompts' tokens (and optionally qk) to a new run;
+run.json's params.needle_spans holds each of those prompts' needle span [start, end).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def probe_heads(
         with AttentionCollector(model, keep_qk=bool(qk_layers), qk_layers=qk_layers, impl=impl) as col:
             for i, p in enumerate(prompts[:n_stats]):
                 progress(f"statistics: prompt {i + 1}/{n_stats} ({len(p.ids)} tokens)")
-                with col.sample(f"needle{i}"), torch.no_grad():
+                with col.sample(f"needle{i}", tokens=p.ids, tokenizer=tokenizer), torch.no_grad():
                     model(input_ids=torch.tensor([p.ids], device=device), logits_to_keep=1)
         progress(f"retrieval: greedy decoding {len(prompts)} prompts")
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
@@ -138,8 +139,10 @@ def probe_heads(
         w.append("heads", heads)
         tables = col.tables()
         w.append("blocks", tables["blocks"])
-        if tables["qk"] is not None:
-            w.append("qk", tables["qk"])
+        for name in ("qk", "tokens"):
+            if tables[name] is not None:
+                w.append(name, tables[name])
         n_ok = int(ret["n_samples"].max()) if ret.height else 0
-        w.update(params={"retrieval_samples_reproduced": n_ok, "seconds": round(time.perf_counter() - t0, 1)})
+        w.update(params={"retrieval_samples_reproduced": n_ok, "seconds": round(time.perf_counter() - t0, 1),
+                         "needle_spans": {f"needle{i}": list(p.needle) for i, p in enumerate(prompts[:n_stats])}})
     return heads

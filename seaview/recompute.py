@@ -26,14 +26,21 @@ class Slice:
     probs: np.ndarray  # (b - a, d - c) float32
 
 
-def recompute_slice(run: Run | str, layer: int, head: int, rows: tuple[int, int], cols: tuple[int, int],
-                    sample: str | None = None, impl: str = "auto") -> Slice:
-    """The exact probabilities of query positions rows[0]:rows[1] over keys cols[0]:cols[1]."""
-    import torch
+@dataclass
+class _Head:
+    """One head's stored rows for one sample: q rows (sorted by pos), its kv head's k rows."""
 
-    from .kernels import attention_slice
+    sample: str
+    q: pl.DataFrame
+    k: pl.DataFrame
+    where: str
 
-    run = open_run(run) if not isinstance(run, Run) else run
+    @property
+    def q_span(self) -> tuple[int, int]:
+        return int(self.q["pos"][0]), int(self.q["pos"][-1]) + 1
+
+
+def _stored_head(run: Run, layer: int, head: int, sample: str | None) -> _Head:
     where = f"{run.path} [qk]"
     if not run.has("qk"):
         raise SeaviewError(run.path, "has no stored q/k rows (collect with keep_qk=True or probe with --keep-qk-layers)")
@@ -54,18 +61,61 @@ def recompute_slice(run: Run | str, layer: int, head: int, rows: tuple[int, int]
     kv = head // max(1, hq // max(hk, 1))
     q = lf.filter((pl.col("which") == "q") & (pl.col("head") == head)).sort("pos").collect()
     k = lf.filter((pl.col("which") == "k") & (pl.col("head") == kv)).sort("pos").collect()
-    q0, q1 = int(q["pos"][0]), int(q["pos"][-1]) + 1
-    n_k = k.height
+    return _Head(sample, q, k, where)
+
+
+def recompute_slice(run: Run | str, layer: int, head: int, rows: tuple[int, int], cols: tuple[int, int],
+                    sample: str | None = None, impl: str = "auto") -> Slice:
+    """The exact probabilities of query positions rows[0]:rows[1] over keys cols[0]:cols[1]."""
+    import torch
+
+    from .kernels import attention_slice
+
+    run = open_run(run) if not isinstance(run, Run) else run
+    h = _stored_head(run, layer, head, sample)
+    (q0, q1), n_k = h.q_span, h.k.height
     a, b = rows
     c, d = cols
     if not (q0 <= a < b <= q1):
-        raise SeaviewError(where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
+        raise SeaviewError(h.where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
     if not (0 <= c < d <= n_k):
-        raise SeaviewError(where, f"cols {c}:{d} outside the stored key positions 0:{n_k}")
-    qsel = q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
+        raise SeaviewError(h.where, f"cols {c}:{d} outside the stored key positions 0:{n_k}")
+    qsel = h.q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
     qt = torch.from_numpy(decode_vectors(qsel))[None]
-    kt = torch.from_numpy(decode_vectors(k))[None]
+    kt = torch.from_numpy(decode_vectors(h.k))[None]
     lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]
     scale, causal = call_options(qsel)
     probs = attention_slice(qt, kt, (0, b - a), (c, d), causal=causal, q_offset=a, scale=scale, lse=lse, impl=impl)
-    return Slice(sample, layer, head, rows, cols, probs[0].numpy())
+    return Slice(h.sample, layer, head, rows, cols, probs[0].numpy())
+
+
+@dataclass
+class KeyMass:
+    sample_id: str
+    layer: int
+    head: int
+    rows: tuple[int, int]  # the query positions averaged over [a, b)
+    mass: np.ndarray  # (n_keys,) float32: mean attention each key receives from those rows
+
+
+def recompute_key_mass(run: Run | str, layer: int, head: int, rows: tuple[int, int] | None = None,
+                       sample: str | None = None, impl: str = "auto") -> KeyMass:
+    """The attention every key receives, averaged over query rows ``rows`` (default: all
+    stored ones), exactly, from the stored q/k and row lse; O(rows x keys) work, O(keys) memory."""
+    import torch
+
+    from .kernels import key_mass
+
+    run = open_run(run) if not isinstance(run, Run) else run
+    h = _stored_head(run, layer, head, sample)
+    q0, q1 = h.q_span
+    a, b = rows if rows is not None else (q0, q1)
+    if not (q0 <= a < b <= q1):
+        raise SeaviewError(h.where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
+    qsel = h.q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
+    qt = torch.from_numpy(decode_vectors(qsel))[None]
+    kt = torch.from_numpy(decode_vectors(h.k))[None]
+    lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]
+    scale, causal = call_options(qsel)
+    mass = key_mass(qt, kt, causal=causal, q_offset=a, scale=scale, lse=lse, impl=impl)[0] / (b - a)
+    return KeyMass(h.sample, layer, head, (a, b), mass.numpy())

@@ -35,3 +35,15 @@ def one_line(text: str, limit: int = 200) -> str:
     """A safe single-line preview of ``text``, cut to ``limit`` characters."""
     flat = " ".join(strip_control(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def token_label(text: str | None, limit: int = 12) -> str:
+    """One token's text made visible and inert: newlines and tabs as ⏎ and ⇥, a token of
+    spaces as ␣, control sequences removed, cut to ``limit`` characters (missing: ?)."""
+    if text is None:
+        return "?"
+    shown = strip_control(text.replace("\r", "").replace("\n", "⏎").replace("\t", "⇥"))
+    if shown and not shown.strip():
+        shown = "␣" * len(shown)
+    shown = shown or "∅"
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

@@ -14,7 +14,8 @@ import polars as pl  # noqa: E402
 
 from seaview.collectors import AttentionCollector, CollectorError, retrieval_scores  # noqa: E402
 from seaview.collectors.attention import mask_geometry  # noqa: E402
-from seaview.recompute import recompute_slice  # noqa: E402
+from seaview.recompute import recompute_key_mass, recompute_slice  # noqa: E402
+from seaview.errors import SeaviewError  # noqa: E402
 from seaview.store import open_run  # noqa: E402
 
 from . import copy_model  # noqa: E402
@@ -169,6 +170,42 @@ def test_keep_qk_and_recompute_match_eager(tmp_path):
     assert first[0] == "40" and float(first[1]) == pytest.approx(float(eager.attentions[1][0, 3, 40, 0]), abs=1e-5)
     bad = run_cli("recompute", str(tmp_path / "r"), "--layer", "0", "--head", "0", "--rows", "0:2", "--cols", "0:2")
     assert bad.returncode == 2 and "no q/k rows for layer 0" in bad.stderr and "Traceback" not in bad.stderr
+
+
+class _Letters:
+    """A toy tokenizer: id i decodes to a letter, 7 to a hostile escape sequence."""
+
+    def batch_decode(self, seqs):
+        return ["\x1b]52;c;bad\x07" if s[0] == 7 else chr(97 + s[0] % 26) for s in seqs]
+
+
+def test_tokens_table_and_exact_key_mass(tmp_path):
+    """The sample's tokens are stored with their text; the attention each key receives,
+    recomputed from stored q/k, equals the column means of eager attention; the most attended
+    keys come out in order with their tokens."""
+    from seaview.analysis.slices import sample_tokens, top_attended
+
+    model = tiny_llama(seed=6)
+    ids = torch.randint(0, 100, (1, 70), generator=torch.Generator().manual_seed(6))
+    with AttentionCollector(model, run=tmp_path / "r", keep_qk=True, qk_layers=[0], block=16) as col:
+        with torch.no_grad(), col.sample("s0", tokens=ids[0].tolist(), tokenizer=_Letters()):
+            model(input_ids=ids)
+    run = open_run(tmp_path / "r")
+    toks = sample_tokens(run.scan("tokens"), "s0")
+    assert toks["token_id"].to_list() == ids[0].tolist() and toks["pos"].to_list() == list(range(70))
+    assert toks["text"][0] == chr(97 + int(ids[0, 0]) % 26)
+    p = eager_attentions(model, ids).attentions[0][0, 2]  # (70, 70), small N test
+    every = recompute_key_mass(run, layer=0, head=2)
+    torch.testing.assert_close(torch.from_numpy(every.mass), p.mean(0), atol=1e-5, rtol=0)
+    last = recompute_key_mass(run, layer=0, head=2, rows=(69, 70))
+    torch.testing.assert_close(torch.from_numpy(last.mass), p[69], atol=1e-5, rtol=0)
+    top = top_attended(last.mass, toks, k=3, needle=(10, 20))
+    want = torch.argsort(p[69], descending=True, stable=True)[:3].tolist()
+    assert top["pos"].to_list() == want
+    assert top["text"].to_list() == [toks["text"][j] for j in want]
+    assert top["in_needle"].to_list() == [10 <= j < 20 for j in want]
+    with pytest.raises(SeaviewError, match="rows 60:80 outside"):
+        recompute_key_mass(run, layer=0, head=2, rows=(60, 80))
 
 
 @pytest.fixture(scope="module")

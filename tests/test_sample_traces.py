@@ -56,7 +56,31 @@ def test_sample_diff_shows_flips_and_an_environment_failure():
 @pytest.mark.skipif(not (SAMPLES / "smollm2-heads").is_dir(), reason="model samples not generated")
 def test_model_samples_have_heads_qk_lengths_and_kv():
     heads = open_run(SAMPLES / "smollm2-heads")
-    assert heads.has("heads") and heads.has("blocks") and heads.has("qk")
+    assert heads.has("heads") and heads.has("blocks") and heads.has("qk") and heads.has("tokens")
     for name in ("smollm2-t03", "smollm2-t10"):
         r = open_run(SAMPLES / name)
         assert r.has("lengths") and r.has("kv") and r.num_rows("lengths") == 80
+
+
+@pytest.mark.skipif(not (SAMPLES / "smollm2-heads").is_dir(), reason="model samples not generated")
+def test_smollm2_retrieval_head_looks_at_the_needle_from_the_question():
+    """On the bundled probe run, the retrieval head with the highest score among the layers
+    whose q/k were stored puts its last query's top attention on a needle token, and the
+    stored tokens spell the needle sentence."""
+    pytest.importorskip("torch")
+    import polars as pl
+
+    from seaview.analysis.heads import head_atlas
+    from seaview.analysis.slices import needle_span, sample_tokens, top_attended
+    from seaview.recompute import recompute_key_mass
+
+    run = open_run(SAMPLES / "smollm2-heads")
+    span = needle_span(run.manifest["params"], "needle0")
+    tokens = sample_tokens(run.scan("tokens"), "needle0")
+    assert span is not None and "".join(tokens["text"][span[0]:span[1]]).strip().endswith(".")
+    qk_layers = run.scan("qk").select(pl.col("layer").unique()).collect()["layer"].to_list()
+    best = (head_atlas(run.scan("heads")).filter(pl.col("layer").is_in(qk_layers) & (pl.col("kind") == "retrieval"))
+            .sort("retrieval_score", descending=True).row(0, named=True))
+    last = recompute_key_mass(run, best["layer"], best["head"], rows=(tokens.height - 1, tokens.height))
+    top = top_attended(last.mass, tokens, k=1, needle=span)
+    assert top["in_needle"][0] and top["mass"][0] > 0.5

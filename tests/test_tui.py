@@ -206,6 +206,14 @@ async def test_tab_keys_work_as_soon_as_the_tab_is_shown(tmp_path):
         assert lengths.sort_i == 1
 
 
+def test_token_labels_are_visible_and_inert():
+    from seaview.textsafe import token_label
+
+    assert token_label(" lemon") == " lemon" and token_label("\n") == "⏎" and token_label("  ") == "␣␣"
+    assert token_label(HOSTILE, 80) == "[bold red]PWNED[/bold red] red" and token_label(None) == "?"
+    assert token_label("x" * 30) == "x" * 11 + "…" and token_label("\x1b[2J") == "∅"
+
+
 async def test_hostile_text_is_inert(runs_root):
     app = SeaviewApp([str(runs_root / "agent-a")])
     async with app.run_test(size=(140, 45)) as pilot:
@@ -538,3 +546,37 @@ async def test_episode_table_scrolls_sideways_at_80x24(runs_root):
         assert "first_wrong" in str(table.render()).split("\n")[0]
         await pilot.press("left")
         assert table.left > 0
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_real_terminal_heads_screen_shows_tokens_and_the_needle():
+    """The bundled probe run in a real terminal: layer 22 head 7 (a retrieval head of
+    SmolLM2) lists its most attended tokens with the needle marked; its exact slice has token
+    labels and zooms into values headed by the keys' tokens."""
+    pytest.importorskip("torch")
+    from .conftest import ROOT
+
+    sample = ROOT / "sample_traces" / "smollm2-heads"
+    if not (sample / "tokens").is_dir():
+        pytest.skip("model samples not generated")
+    t = _Tmux([sample], size=(180, 50))
+    try:
+        t.wait_for("smollm2-heads")
+        t.keys("Enter")
+        t.wait_for("metric: sink_mass")
+        t.keys(*["j"] * 22, *["l"] * 7)
+        t.wait_for("layer 22  head 7")
+        t.wait_for("◆ needle 107:118  visit the tiny museum")
+        t.wait_for("107  visit         0.817 ◆")  # the last query's top key is the needle's first token
+        t.keys(*["s"] * 16)
+        t.wait_for("tile q16 k0")
+        t.keys("d")
+        t.wait_for("tile q16 k1")
+        t.keys("r")
+        t.wait_for("brightest keys: 107  visit 0.817")
+        t.keys("z")
+        t.wait_for("   visit     the    tiny  museum")
+        t.wait_for("  0.8169")  # the value itself, under its token
+        assert "  1024  to  " in t.screen()
+    finally:
+        t.close()

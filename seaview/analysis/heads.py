@@ -18,6 +18,8 @@ def head_atlas(heads: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
             if c in cols]
     if "best_pattern" in cols:
         aggs.append(pl.col("best_pattern").drop_nulls().mode().first().alias("best_pattern"))
+    if "seq_len" in cols:
+        aggs.append(pl.col("seq_len").max())
     aggs.append(pl.len().alias("n_samples"))
     return lf.group_by("layer", "head").agg(aggs).with_columns(kind_expr().alias("kind")).sort("layer", "head").collect()
 

@@ -1,9 +1,11 @@
 """What the heads views need around an exact attention slice, pure polars: a head's stored
-block map, the map pooled to a screen-sized grid, and the query/key window of a tile that
-the stored q/k rows can recompute (the recomputation itself is seaview.recompute)."""
+block map, the map pooled to a screen-sized grid, the query/key window of a tile that
+the stored q/k rows can recompute (the recomputation itself is seaview.recompute), and the
+prompt's tokens around it: token text, the planted needle, the most attended keys."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -51,3 +53,31 @@ def tile_window(qk: pl.LazyFrame, layer: int, tile: tuple[int, int], block: int,
     rows = (max(lo, tile[0] * block), min(hi, (tile[0] + 1) * block))
     cols = (tile[1] * block, min(hi, (tile[1] + 1) * block))
     return rows, cols
+
+
+def sample_tokens(tokens: pl.LazyFrame, sample: str) -> pl.DataFrame:
+    """pos, token_id, text of one sample's prompt (sorted by pos; empty when not stored)."""
+    return tokens.filter(pl.col("sample_id") == sample).select("pos", "token_id", "text").sort("pos").collect()
+
+
+def needle_span(params: dict, sample: str) -> tuple[int, int] | None:
+    """The token span [start, end) of the needle the probe planted in ``sample`` (run.json's
+    params.needle_spans), or None when the run records none."""
+    span = (params.get("needle_spans") or {}).get(sample) if isinstance(params, dict) else None
+    if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(isinstance(x, int) for x in span)):
+        return None
+    return int(span[0]), int(span[1])
+
+
+def top_attended(mass: Sequence[float], tokens: pl.DataFrame | None, k: int = 8,
+                 needle: tuple[int, int] | None = None) -> pl.DataFrame:
+    """The ``k`` keys with the most attention mass, most first (ties: earlier position):
+    pos, mass, text (null without a tokens table) and in_needle."""
+    df = pl.DataFrame({"pos": range(len(mass)), "mass": list(mass)}, schema={"pos": pl.Int64, "mass": pl.Float64})
+    top = df.sort(["mass", "pos"], descending=[True, False]).head(k)
+    if tokens is not None and tokens.height:
+        top = top.join(tokens.select("pos", "text"), on="pos", how="left", maintain_order="left")
+    else:
+        top = top.with_columns(pl.lit(None, pl.String).alias("text"))
+    lo, hi = needle if needle is not None else (0, 0)
+    return top.with_columns(((pl.col("pos") >= lo) & (pl.col("pos") < hi)).alias("in_needle"))

@@ -119,6 +119,14 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("causal", pa.bool_()),  # whether the call was causal
         ]
     ),
+    "tokens": pa.schema(
+        [
+            ("sample_id", pa.string()),
+            ("pos", pa.int64()),
+            ("token_id", pa.int64()),
+            ("text", pa.string()),  # the token decoded on its own (untrusted)
+        ]
+    ),
 }
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)

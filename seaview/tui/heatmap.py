@@ -23,6 +23,28 @@ def ramp(v: float | None, lo: float = 0.0, hi: float = 1.0) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def scale_legend(lo: float, hi: float, label: str = "", cells: int = 8) -> Text:
+    """A numeric colour key: ``label lo ▇▇▇… hi`` drawn with the ramp's colours."""
+    text = Text(f"{label} " if label else "", style="dim")
+    text.append(f"{lo:.2g} ")
+    for i in range(cells):
+        text.append("  ", style=f"on {ramp(lo + (hi - lo) * i / max(1, cells - 1), lo, hi)}")
+    text.append(f" {hi:.2g}")
+    text.append("  ")
+    text.append("  ", style=f"on {ramp(None)}")
+    text.append(" n/a", style="dim")
+    return text
+
+
+def category_legend(values: list[str]) -> Text:
+    """A categorical colour key: one swatch and name per category present (sorted)."""
+    text = Text()
+    for name in sorted(set(values)):
+        text.append("  ", style=f"on {KIND_COLOURS.get(name, ramp(None))}")
+        text.append(f" {name}  ")
+    return text
+
+
 def matrix_text(values: list[list[float | None]], lo: float, hi: float, cell: str = "  ",
                 mark: tuple[int, int] | None = None) -> Text:
     """Coloured cells; the ``mark`` cell (row, column) is drawn as a bracket pair."""

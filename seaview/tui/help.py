@@ -14,7 +14,7 @@ seaview keys
   episodes    Enter steps · f filter outcome · s sort · n/p page · / search steps · t pick by id
   steps       h/l step · H/L episode · 0/$ first/last · j/k scroll (overview: move, Enter open) · x fold
               v overview · i problem statement · p submitted patch · e $EDITOR · q back
-  heads       arrows/hjkl head · m metric · w/a/s/d tile · r exact slice from stored q/k
+  heads       arrows/hjkl head · m metric · w/a/s/d tile · r exact slice from stored q/k · z zoom (values)
   kv          [ ] layer        lengths     s sort prompts
   tabs        click a tab, or Tab / shift+Tab to focus the tab bar and ←/→ to switch
   everywhere  ? help · ctrl+p command palette · q back/quit · mouse works · steps are numbered from 1

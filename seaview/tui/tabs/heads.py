@@ -11,17 +11,23 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ...analysis.heads import head_atlas
-from ...analysis.slices import block_grid, head_blocks, tile_window
-from ..heatmap import HeadGrid, matrix_text
+from ...analysis.slices import block_grid, head_blocks, needle_span, sample_tokens, tile_window, top_attended
+from ...textsafe import token_label
+from ..heatmap import HeadGrid, category_legend, matrix_text, ramp, scale_legend
 from ..safe import safe_cell
+
+ZOOM_ROWS, ZOOM_COLS = 16, 8  # the zoomed slice: small enough to print every value
 from .common import LoadsWhenShown
 
 
 class HeadsPane(LoadsWhenShown, Horizontal):
     """Layers x heads heatmap coloured by a metric (m cycles); the selected head's block map;
-    r recomputes the exact attention of the selected tile from stored q/k."""
+    r recomputes the exact attention of the selected tile from stored q/k (rows and keys
+    labelled with their tokens), z zooms into its brightest cells with their values; for
+    heads of layers with stored q/k the most attended tokens are listed, the needle marked."""
 
     BINDINGS = [Binding("m", "metric", "metric"), Binding("r", "recompute", "exact slice"),
+                Binding("z", "zoom", "zoom slice"),
                 Binding("w", "tile(-1,0)", "tile up", show=False), Binding("s", "tile(1,0)", "tile down", show=False),
                 Binding("a", "tile(0,-1)", "tile left", show=False), Binding("d", "tile(0,1)", "tile right", show=False)]
     METRICS = ["sink_mass", "stream_coverage", "retrieval_score", "entropy", "kind", "best_pattern"]
@@ -34,20 +40,42 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.tile = (0, 0)
         self.selected: tuple[int, int] | None = None
         self.blocks: pl.DataFrame | None = None
+        self.seq_len: int | None = None  # the selected head's longest sample
+        self.slice = None  # the last exact slice (seaview.recompute.Slice)
+        self.zoomed = False
+        self.qk_layers: set[int] = set()
+        self._tokens: dict[str, pl.DataFrame] = {}
 
     def compose(self) -> ComposeResult:
         with Vertical(id="heads-left"):
             yield Static("loading heads…", id="heads-status")
             yield HeadGrid(id="head-grid")
+            yield Static(id="heads-legend")
         with VerticalScroll(id="heads-right"):
             yield Static(id="head-detail")
+            yield Static(id="top-tokens")
             yield Static(id="block-map")
             yield Static(id="slice-view")
 
     @work(thread=True, exclusive=True, group="heads")
     def load(self) -> None:
         atlas = head_atlas(self.run.scan("heads"))
+        if self.run.has("qk"):
+            self.qk_layers = set(self.run.scan("qk").select(pl.col("layer").unique()).collect()["layer"].to_list())
         self.app.call_from_thread(self._loaded, atlas)
+
+    def tokens(self, sample: str) -> pl.DataFrame | None:
+        """The sample's prompt tokens (cached; None when the run stores no tokens table)."""
+        if not self.run.has("tokens"):
+            return None
+        if sample not in self._tokens:
+            self._tokens[sample] = sample_tokens(self.run.scan("tokens"), sample)
+        return self._tokens[sample]
+
+    def label(self, tokens: pl.DataFrame | None, pos: int, limit: int = 10) -> str:
+        if tokens is None or not 0 <= pos < tokens.height:
+            return ""
+        return token_label(tokens["text"][pos], limit)
 
     def _loaded(self, atlas: pl.DataFrame) -> None:
         self.atlas = atlas
@@ -63,11 +91,15 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         metric = self.METRICS[self.metric_i]
         col = metric if metric in self.atlas.columns else None
         values = {(r["layer"], r["head"]): (r[col] if col else None) for r in self.atlas.iter_rows(named=True)}
-        self.query_one(HeadGrid).set_values(values)
+        grid = self.query_one(HeadGrid)
+        grid.set_values(values)
+        cats = [v for v in values.values() if isinstance(v, str)]
+        self.query_one("#heads-legend", Static).update(
+            category_legend(cats) if cats else scale_legend(grid.lo, grid.hi))
         kinds = dict(self.atlas.group_by("kind").len().iter_rows())
         self.query_one("#heads-status", Static).update(Text.assemble(
             ("metric: ", "dim"), (metric, "bold"), "   ", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
-            ("\n(arrows/hjkl select · m metric · w/a/s/d tile · r exact slice)", "dim")))
+            ("\n(arrows/hjkl select · m metric · w/a/s/d tile · r exact slice · z zoom)", "dim")))
 
     def action_metric(self) -> None:
         self.metric_i = (self.metric_i + 1) % len(self.METRICS)
@@ -87,8 +119,57 @@ class HeadsPane(LoadsWhenShown, Horizontal):
                 detail.append_text(safe_cell(v))
                 detail.append("\n")
         self.query_one("#head-detail", Static).update(detail)
+        self.seq_len = row.get("seq_len")
+        self.slice, self.zoomed = None, False
         self.query_one("#slice-view", Static).update(Text("r: the exact attention of the selected tile", style="dim"))
+        top = self.query_one("#top-tokens", Static)
+        if layer in self.qk_layers:
+            top.update(Text("top attended tokens: computing from stored q/k…", style="yellow"))
+            self.load_top(layer, head)
+        elif self.qk_layers:
+            stored = ", ".join(map(str, sorted(self.qk_layers)))
+            top.update(Text(f"top attended tokens: no q/k stored for layer {layer} (stored layers: {stored})", style="dim"))
+        else:
+            top.update(Text("top attended tokens: this run stores no q/k (probe with --keep-qk-layers)", style="dim"))
         self.load_blocks(layer, head)
+
+    @work(thread=True, exclusive=True, group="top")
+    def load_top(self, layer: int, head: int) -> None:
+        from ...errors import SeaviewError
+        from ...recompute import recompute_key_mass
+
+        try:
+            every = recompute_key_mass(self.run, layer, head)
+            last = recompute_key_mass(self.run, layer, head, rows=(every.rows[1] - 1, every.rows[1]))
+            text = self.top_text(every, last)
+        except SeaviewError as e:
+            text = Text(str(e), style="red")
+        except ImportError:
+            text = Text("top attended tokens need torch (pip install 'seaview[torch]')", style="red")
+        if self.selected == (layer, head):
+            self.app.call_from_thread(self.query_one("#top-tokens", Static).update, text)
+
+    def top_text(self, every, last) -> Text:
+        """The most attended tokens from the last query and averaged over all queries, the
+        needle (when the probe planted one) marked ◆."""
+        tokens = self.tokens(every.sample_id)
+        needle = needle_span(self.run.manifest.get("params") or {}, every.sample_id)
+        text = Text.assemble(("top attended tokens", "bold"), (f" · exact, sample {every.sample_id}", "dim"))
+        if needle is not None:
+            words = "".join(tokens["text"][needle[0]:needle[1]].fill_null("").to_list()) if tokens is not None else ""
+            text.append(f"\n◆ needle {needle[0]}:{needle[1]} ", style="bold #e4572e")
+            text.append(token_label(words, 60))
+        for title, km in ((f"from the last query (pos {last.rows[0]})", last),
+                          (f"mean over queries {every.rows[0]}:{every.rows[1]}", every)):
+            text.append(f"\n{title}\n", style="dim")
+            for r in top_attended(km.mass, tokens, 6, needle).iter_rows(named=True):
+                text.append(f"{r['pos']:>6} ")
+                text.append(f"{token_label(r['text'], 14):<14}", style="bold" if r["in_needle"] else "")
+                text.append(f" {r['mass']:.3f}")
+                if r["in_needle"]:
+                    text.append(" ◆", style="bold #e4572e")
+                text.append("\n")
+        return text
 
     @work(thread=True, exclusive=True, group="blocks")
     def load_blocks(self, layer: int, head: int) -> None:
@@ -109,10 +190,15 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         g = block_grid(self.blocks)
         grid, step, block = g.cells, g.step, g.block
         ti, tj = self.tile
-        text = Text(f"block map ({block}-token blocks{', ' + str(step) + 'x' + str(step) + ' per cell' if step > 1 else ''}; "
-                    f"tile q{ti} k{tj})\n", style="dim")
-        body = matrix_text(grid, 0.0, max(max(r) for r in grid) or 1.0, cell="  ", mark=(ti // step, tj // step))
-        text.append_text(body)
+        text = Text(f"block map ({block}-token blocks{', ' + str(step) + 'x' + str(step) + ' per cell' if step > 1 else ''})\n",
+                    style="dim")
+        top = max(max(r) for r in grid) or 1.0
+        n = self.seq_len or (max(g.n_q, g.n_k) * block)
+        text.append(f"tile q{ti} k{tj} = query rows {ti * block}:{min(n, (ti + 1) * block)} × keys "
+                    f"{tj * block}:{min(n, (tj + 1) * block)} (marked [])\n", style="dim")
+        text.append_text(scale_legend(0.0, top, "mass per cell"))
+        text.append("\n")
+        text.append_text(matrix_text(grid, 0.0, top, cell="  ", mark=(ti // step, tj // step)))
         view.update(text)
 
     def action_tile(self, di: int, dj: int) -> None:
@@ -146,13 +232,74 @@ class HeadsPane(LoadsWhenShown, Horizontal):
                 raise SeaviewError(self.run.path, f"no stored q/k for layer {layer} (probe with --keep-qk-layers)")
             rows, cols = tile_window(self.run.scan("qk"), layer, tile, block, self.run.path)
             sl = recompute_slice(self.run, layer, head, rows, cols)
-            grid = sl.probs.tolist()
-            text = Text(f"exact P · layer {layer} head {head} · query rows {rows[0]}:{rows[1]} × key cols "
-                        f"{cols[0]}:{cols[1]} (max {sl.probs.max():.4f}; rows top to bottom, keys left to right)\n",
-                        style="bold")
-            text.append_text(matrix_text(grid, 0.0, float(sl.probs.max()) or 1.0, cell=" "))
+            self.tokens(sl.sample_id)  # cached here, off the UI thread
         except SeaviewError as e:
-            text = Text(str(e), style="red")
+            sl, text = None, Text(str(e), style="red")
         except ImportError:
-            text = Text("recompute needs torch (pip install 'seaview[torch]')", style="red")
-        self.app.call_from_thread(self.query_one("#slice-view", Static).update, text)
+            sl, text = None, Text("recompute needs torch (pip install 'seaview[torch]')", style="red")
+        self.app.call_from_thread(self._sliced, (layer, head), sl, None if sl is not None else text)
+
+    def _sliced(self, head: tuple[int, int], sl, error: Text | None) -> None:
+        if head != self.selected:  # the head changed while the slice was computed
+            return
+        self.slice, self.zoomed = sl, False
+        view = self.query_one("#slice-view", Static)
+        view.update(error if error is not None else self.slice_text())
+        self.call_after_refresh(view.scroll_visible)
+
+    def action_zoom(self) -> None:
+        if self.slice is None:
+            return
+        self.zoomed = not self.zoomed
+        view = self.query_one("#slice-view", Static)
+        view.update(self.slice_text())
+        self.call_after_refresh(view.scroll_visible)
+
+    def slice_text(self) -> Text:
+        """The exact slice, every row labelled with its position and token, a key-position
+        ruler above and the tile's brightest keys below; zoomed (or when the slice is small),
+        the cells around the maximum with their values and the keys' tokens as headers."""
+        sl = self.slice
+        probs, (a, b), (c, d) = sl.probs, sl.rows, sl.cols
+        tokens = self.tokens(sl.sample_id)
+        hi = float(probs.max()) or 1.0
+        text = Text(f"exact P · layer {sl.layer} head {sl.head} · sample {sl.sample_id} · query rows {a}:{b} × key cols "
+                    f"{c}:{d} (max {probs.max():.4f})\n", style="bold", no_wrap=True)
+        text.append_text(scale_legend(0.0, hi, "P"))
+        text.append("\n")
+        small = (b - a) <= ZOOM_ROWS and (d - c) <= ZOOM_COLS
+        if self.zoomed or small:
+            i, j = divmod(int(probs.argmax()), probs.shape[1])
+            r0 = max(0, min(i - ZOOM_ROWS // 2, probs.shape[0] - ZOOM_ROWS))
+            c0 = max(0, min(j - ZOOM_COLS // 2, probs.shape[1] - ZOOM_COLS))
+            win = probs[r0:r0 + ZOOM_ROWS, c0:c0 + ZOOM_COLS]
+            text.append(f"{'':>17}")
+            for jj in range(win.shape[1]):
+                text.append(f"{self.label(tokens, c + c0 + jj, 7) or c + c0 + jj:>8}", style="bold")
+            text.append("\n" + f"{'':>17}")
+            for jj in range(win.shape[1]):
+                text.append(f"{c + c0 + jj:>8}", style="dim")
+            text.append("\n")
+            for ii, row in enumerate(win):
+                text.append(f"{a + r0 + ii:>6} {self.label(tokens, a + r0 + ii):<10}")
+                for v in row:
+                    text.append(f" {v:7.4f}", style=f"on {ramp(float(v), 0.0, hi)}")
+                text.append("\n")
+            if not small:
+                text.append("z: the whole tile", style="dim")
+            return text
+        ruler = "".join(f"{c + j:<8}"[:8] for j in range(0, d - c, 8))
+        text.append(f"{'':>17}{ruler}\n", style="dim")
+        body = matrix_text(probs.tolist(), 0.0, hi, cell=" ")
+        for ii, line in enumerate(body.split("\n")[: b - a]):
+            text.append(f"{a + ii:>6} {self.label(tokens, a + ii):<10}")
+            text.append_text(line)
+            text.append("\n")
+        if tokens is not None:
+            col_max = probs.max(axis=0)
+            best = sorted(range(d - c), key=lambda jj: (-float(col_max[jj]), jj))[:6]
+            text.append("brightest keys: ", style="dim")
+            text.append(" · ".join(f"{c + jj} {self.label(tokens, c + jj, 12)} {col_max[jj]:.3f}" for jj in best))
+            text.append("\n")
+        text.append("z: zoom into the brightest cells with their values", style="dim")
+        return text
