@@ -519,7 +519,7 @@ def test_real_terminal_flipped_task_side_by_side_and_kv_keys(runs_root, tmp_path
         t.keys("q", "q", "q")
     finally:
         t.close()
-    run = _kv_layers_run(tmp_path / "kv-layers")
+    run = _kv_layers_run(tmp_path / "kv-layers", lengths=True)
     t = _Tmux([run])
     try:
         t.wait_for("kv-layers")
@@ -529,6 +529,10 @@ def test_real_terminal_flipped_task_side_by_side_and_kv_keys(runs_root, tmp_path
         t.wait_for("layer: 0")
         t.keys("]")
         t.wait_for("layer: 1")
+        t.keys("Tab", "Right")  # the tab bar, then the next tab: Lengths; its s works at once
+        t.wait_for("prompts sorted by mean ↓")
+        t.keys("s")
+        t.wait_for("prompts sorted by cv ↓")
     finally:
         t.close()
 

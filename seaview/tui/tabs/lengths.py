@@ -26,6 +26,7 @@ class LengthsPane(LoadsWhenShown, Vertical):
         self.run = run
         self.sort_i = 0
         self.prompts: pl.DataFrame | None = None
+        self.status = Text()
 
     def compose(self) -> ComposeResult:
         yield Static("loading lengths…", id="lengths-status")
@@ -65,9 +66,10 @@ class LengthsPane(LoadsWhenShown, Vertical):
         self.query_one("#lengths-plot", Static).update(plots)
         o = overall.row(0, named=True)
         note = "" if prompts is not None else "  (per-prompt table off above 2M samples)"
-        self.query_one("#lengths-status", Static).update(Text.assemble(
+        self.status = Text.assemble(
             (f"{o['n']:,} samples", "bold"), f"  mean {o['mean']:.1f}  p50 {o['p50']:.0f}  p90 {o['p90']:.0f}  p99 {o['p99']:.0f}  ",
-            ("(s sorts the prompt table)" + note, "dim")))
+            ("(s sorts the prompt table)" + note, "dim"))
+        self.query_one("#lengths-status", Static).update(self.status)
         table = self.query_one("#prompts-table", DataTable)
         table.add_columns("prompt_id", "n", "mean", "std", "p50", "p90", "cv", "max/min", "degenerate")
         self.fill()
@@ -78,7 +80,9 @@ class LengthsPane(LoadsWhenShown, Vertical):
         if self.prompts is None:
             return
         key = self.SORTS[self.sort_i]
-        df = self.prompts.sort(key, descending=True, nulls_last=True).head(PAGE)
+        df = self.prompts.sort([key, "prompt_id"], descending=[True, False], nulls_last=True).head(PAGE)
+        self.query_one("#lengths-status", Static).update(Text.assemble(
+            self.status, "\n", ("prompts sorted by ", "dim"), (f"{key} ↓", "bold"), (" (ties by prompt_id)", "dim")))
         table = self.query_one("#prompts-table", DataTable)
         table.clear()
         for r in df.iter_rows(named=True):
