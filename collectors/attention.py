@@ -15,6 +15,7 @@ statistics come from :func:`seaview.kernels.head_stats` on the post-RoPE queries
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ import pyarrow as pa
 import torch
 
 from seaview.errors import SeaviewError
-from seaview.kernels import head_stats
+from seaview.kernels import diag_mass, head_stats
 from seaview.kernels.patterns import BEST_NAMES, PATTERNS
 from seaview.store import RunWriter
 from seaview.store.qk import encode_qk
@@ -153,6 +154,8 @@ class AttentionCollector:
         self._forward = 0
         self._calls_this_forward = 0
         self._label: str | None = None
+        self._period: int | None = None
+        self.step: int | None = None  # training step written with every heads row (set by the training probe)
         self._prev_impl: str | None = None
         self._hook = self._pre_hook = None
         self._modules: list[tuple[int, torch.nn.Module]] = []
@@ -204,17 +207,21 @@ class AttentionCollector:
                 self._writer.close()
 
     @contextmanager
-    def sample(self, sample_id: str, tokens: Sequence[int] | None = None, tokenizer=None) -> Iterator[None]:
+    def sample(self, sample_id: str, tokens: Sequence[int] | None = None, tokenizer=None,
+               induction_period: int | None = None) -> Iterator[None]:
         """Label the forwards inside with ``sample_id`` (default: ``f<n>``, the forward count).
         With ``tokens`` (the prompt's ids) the sample's tokens table is recorded too, each token
-        decoded on its own by ``tokenizer`` when one is given, so views can show token text."""
+        decoded on its own by ``tokenizer`` when one is given, so views can show token text.
+        ``induction_period=T`` says the sequence ends with a block of T tokens repeated twice:
+        every head then also gets Olsson et al.'s induction (prefix-matching) score."""
         if tokens is not None:
             self._tokens.append(token_table(sample_id, tokens, tokenizer))
-        prev, self._label = self._label, sample_id
+        prev = self._label, self._period
+        self._label, self._period = sample_id, induction_period
         try:
             yield
         finally:
-            self._label = prev
+            self._label, self._period = prev
 
     def _before_forward(self, module, args) -> None:
         self._calls_this_forward = 0
@@ -269,10 +276,11 @@ class AttentionCollector:
             k = key[b, :, k_lo:k_hi].detach()
             st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
                             causal=causal, q_offset=off, scale=scaling, sinks=sinks, impl=self.impl)
+            induction = _induction(q, k, st.lse, off, k_hi - k_lo, self._period, scaling, self.impl) if causal else None
             self._pending.append(_Pending(
                 sid=self._sample_id(b, batch), layer=layer, h_q=h_q, h_kv=h_kv, seq_len=k_hi - k_lo,
-                n_queries=r_hi - r_lo, causal=causal, scale=scaling, q_offset=off,
-                per_head=self._host(_per_head(st)), block_mass=self._host(st.block_mass),
+                n_queries=r_hi - r_lo, causal=causal, scale=scaling, q_offset=off, step=self.step,
+                per_head=self._host(_per_head(st, induction)), block_mass=self._host(st.block_mass),
                 qk=tuple(self._host(t) for t in (q, k, st.lse)) if keep_qk else None,
             ))
 
@@ -336,17 +344,33 @@ class AttentionCollector:
 
 
 # columns of the per-head statistics copied to the host in one piece
-_PER_HEAD = ("sink_mass", "stream_coverage", "entropy", "best_code", "best_density", "best_recall",
+_PER_HEAD = ("sink_mass", "stream_coverage", "entropy", "induction_score", "best_code", "best_density", "best_recall",
              *(f"{name}_recall" for name in PATTERNS))
 
 
-def _per_head(st) -> torch.Tensor:
+def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl: str) -> torch.Tensor | None:
+    """Olsson et al.'s prefix-matching score of every head, exactly: the sequence's last 2T
+    positions are a block of T tokens repeated, and each second-half row's attention on the
+    token after its token's first occurrence (distance T - 1) is averaged over those rows:
+    one column of the diagonal mass of the second-half rows. None when not asked for or the
+    call does not hold the whole second half."""
+    if not period or period < 2 or 2 * period > n:
+        return None
+    start = n - period  # position of the first second-half row
+    r0 = start - q_offset
+    if r0 < 0 or q_offset + q.shape[1] < n:
+        return None
+    mass = diag_mass(q[:, r0:], k, q_offset=start, scale=scale, lse=lse[:, r0:], impl=impl)
+    return mass[:, period - 1] / period
+
+
+def _per_head(st, induction: torch.Tensor | None = None) -> torch.Tensor:
     """(H, len(_PER_HEAD)) float32 on the statistics' device: one copy to the host per call.
     The pattern recalls are read at the density closest to 0.1 (MInference's usual budget)."""
-    cols = [st.sink_mass, st.stream_coverage, st.entropy]
+    nan = torch.full_like(st.sink_mass, float("nan"))
+    cols = [st.sink_mass, st.stream_coverage, st.entropy, nan if induction is None else induction]
     if st.recall is None:
-        nan = torch.full_like(st.sink_mass, float("nan"))
-        cols += [nan] * (len(_PER_HEAD) - 3)
+        cols += [nan] * (len(_PER_HEAD) - 4)
     else:
         mid = st.densities.index(0.1) if 0.1 in st.densities else len(st.densities) // 2
         cols += [st.best_code.float(), st.best_density, st.best_recall, *st.recall[:, :, mid].unbind(1)]
@@ -389,6 +413,7 @@ class _Pending:
     causal: bool
     scale: float | None
     q_offset: int
+    step: int | None
     per_head: torch.Tensor  # (H, len(_PER_HEAD))
     block_mass: torch.Tensor
     qk: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # q, k, lse
@@ -406,6 +431,8 @@ def _head_rows(p: _Pending, patterns: bool) -> list[dict[str, Any]]:
             "n_queries": p.n_queries, "causal": p.causal,
             "sink_mass": v["sink_mass"], "stream_coverage": v["stream_coverage"], "entropy": v["entropy"],
             "retrieval_score": None,
+            "induction_score": None if math.isnan(v["induction_score"]) else v["induction_score"],
+            "step": p.step,
             "best_pattern": BEST_NAMES[int(v["best_code"])] if has else None,
             "pattern_recall": v["best_recall"] if has else None,
             "best_density": v["best_density"] if has else None,

@@ -3,7 +3,8 @@
 Builds needle-in-a-haystack prompts with the model's own tokenizer (filler text below, a
 needle sentence at a spread of depths, a question whose answer copies the needle), records
 per-head statistics on the first prompts with :class:`AttentionCollector`, scores retrieval
-heads on all of them with :func:`retrieval_scores`, classifies every head
+heads on all of them with :func:`retrieval_scores`, scores induction heads on repeated
+random tokens (:mod:`.induction`), classifies every head
 (:mod:`seaview.rules`) and writes heads, blocks, the statistics prompts' tokens (and optionally qk) to a new run;
 run.json's params.needle_spans holds each of those prompts' needle span [start, end).
 """
@@ -22,6 +23,7 @@ from seaview.rules import head_kinds
 from seaview.store import RunWriter
 
 from .attention import AttentionCollector
+from .induction import induction_scores
 from .retrieval import retrieval_scores
 
 FILLER = [
@@ -133,8 +135,12 @@ def probe_heads(
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         ret = retrieval_scores(model, [p.ids for p in prompts], [p.needle for p in prompts], max_new_tokens,
                                impl=impl, eos=eos)
-        heads = col.heads().drop("retrieval_score", "kind").join(ret.select("layer", "head", "retrieval_score"),
-                                                                 on=["layer", "head"], how="left")
+        progress("induction: repeated random tokens")
+        vocab = int(model.config.vocab_size)
+        ind = induction_scores(model, min(1000, vocab // 10), vocab, bos=tokenizer.bos_token_id, impl=impl)
+        heads = (col.heads().drop("retrieval_score", "induction_score", "kind")
+                 .join(ret.select("layer", "head", "retrieval_score"), on=["layer", "head"], how="left")
+                 .join(ind, on=["layer", "head"], how="left"))
         heads = heads.join(head_kinds(heads), on=["layer", "head"], how="left")
         w.append("heads", heads)
         tables = col.tables()

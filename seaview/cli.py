@@ -212,6 +212,53 @@ def probe_heads_cmd(
     sys.stdout.write(f"wrote {out}\n")
 
 
+@probe_app.command("checkpoints")
+def probe_checkpoints_cmd(
+    paths: list[str] = typer.Argument(..., help="checkpoint-<step> folders, training output folders holding them, "
+                                                "or model folders (with --steps)."),
+    out: str = typer.Option(..., "--out", "-o", help="The run folder to create."),
+    steps: Optional[str] = typer.Option(None, "--steps", help="The training step of each model folder, e.g. 0,500,1000."),
+    vocab: Optional[str] = typer.Option(None, "--vocab", help="Token id range LOW:HIGH of the repeated random tokens "
+                                                              "(default: vocab_size/10 to vocab_size)."),
+    period: int = typer.Option(32, "--period", help="Tokens per repeated block (the induction probe)."),
+    sequences: int = typer.Option(4, "--sequences", help="Probe sequences per checkpoint."),
+    bos: Optional[int] = typer.Option(None, "--bos", help="Token id put before every probe sequence."),
+    device: str = typer.Option("cpu", "--device", help="torch device for every checkpoint (cuda: one GPU per Ray task)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Fan out over Ray: 'local' starts Ray on this machine, "
+                                                          "anything else is a cluster address (pip install 'seaview[ray]')."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="CPUs of the local Ray (--ray local)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per checkpoint (Ray: per task; default 1)."),
+) -> None:
+    """Probe every checkpoint of a training run: heads rows with a step column (sink mass,
+    coverage, entropy, induction score), then the heads that emerged."""
+    import os
+
+    from .errors import SeaviewError
+
+    try:
+        from .collectors.checkpoints import ProbeSet, find_checkpoints, sweep
+    except ImportError as e:
+        fail(f"probing needs the torch extra (pip install 'seaview[torch]'): {e}")
+    if os.path.exists(out):
+        fail(f"{out}: already exists (choose another --out)")
+    low, high = _span(vocab, "--vocab") if vocab else (None, None)
+    try:
+        found = find_checkpoints(paths, _int_list(steps) or None)
+        rows = sweep(found, out, ProbeSet(low, high, period, sequences, bos), device=device, ray_address=ray,
+                     workers=workers, threads=threads, progress=lambda m: sys.stderr.write(m + "\n"))
+    except SeaviewError as e:
+        fail(str(e))
+    from .analysis.dynamics import emergences
+    from .store import open_run
+
+    em = emergences(open_run(out).scan("heads"), "induction_score")
+    sys.stdout.write(f"{len(found)} checkpoints (steps {found[0].step}..{found[-1].step}), {rows} heads rows\n")
+    for r in em.iter_rows(named=True):
+        sys.stdout.write(f"induction head emerged: layer {r['layer']} head {r['head']} at step {r['step']} "
+                         f"({r['before']:.3f} -> {r['after']:.3f}, sharpness {r['sharpness']:.2f})\n")
+    sys.stdout.write(f"wrote {out}\n")
+
+
 collect_app = typer.Typer(help="Collect data from a real model run.", no_args_is_help=True)
 app.add_typer(collect_app, name="collect")
 

@@ -44,6 +44,10 @@ Head kinds, first match wins (thresholds are module constants):
 - ``streaming``: stream_coverage >= 0.95 - sink + recent window hold almost all attention,
   so a streaming cache loses little;
 - ``mixed``: none of the above.
+
+Over training, a head *emerges* on a metric at the first step from which the metric stays
+at or above its level in ``EMERGENCE_LEVELS`` (the thresholds above, and 0.3 for Olsson et
+al.'s induction score) through the last step seen, having started below it.
 """
 
 from __future__ import annotations
@@ -133,7 +137,15 @@ def side_of_exit(exit_status: str | None, outcome: str | None, step_errors: str 
 RETRIEVAL_MIN = 0.1
 SINK_MIN = 0.5
 STREAMING_MIN = 0.95
+INDUCTION_MIN = 0.3
 KINDS = ("retrieval", "sink", "streaming", "mixed")
+
+# A head has *emerged* on a metric at the first training step from which the metric stays
+# at or above this level until the last step seen (and it started below it). The levels are
+# the kinds' thresholds; an induction head pays at least 0.3 of its attention (on repeated
+# random tokens) to the token after the current token's first occurrence.
+EMERGENCE_LEVELS = {"induction_score": INDUCTION_MIN, "retrieval_score": RETRIEVAL_MIN, "sink_mass": SINK_MIN,
+                    "stream_coverage": STREAMING_MIN}
 
 
 def kind_expr() -> pl.Expr:

@@ -23,9 +23,12 @@ def config():
                        tie_word_embeddings=False)
 
 
-def batch(n: int, g: torch.Generator) -> torch.Tensor:
-    a = torch.randint(0, V, (n, L), generator=g)
-    return torch.cat([torch.full((n, 1), BOS), a, torch.full((n, 1), SEP), a], 1)
+def batch(n: int, g: torch.Generator, sep: bool = True, length: int = L) -> torch.Tensor:
+    """BOS, A, [SEP,] A with A of ``length`` random tokens: with ``sep=False`` the sequences
+    are repeated random tokens, the distribution on which induction heads are scored."""
+    a = torch.randint(0, V, (n, length), generator=g)
+    mid = [torch.full((n, 1), SEP)] if sep else []
+    return torch.cat([torch.full((n, 1), BOS), a, *mid, a], 1)
 
 
 def _inert(model) -> None:
@@ -37,7 +40,12 @@ def _inert(model) -> None:
             attn.q_proj.weight[h * d:(h + 1) * d] = 0
 
 
-def train(steps: int = 200, seed: int = 0):
+def train(steps: int = 200, seed: int = 0, on_step=None, losses: list | None = None, sep: bool = True,
+          lengths: tuple[int, int] | None = None):
+    """Train the copy model; ``on_step(model, step)`` runs after every optimiser step
+    (steps numbered from 1) and ``losses`` collects the loss of every step. ``lengths=(lo, hi)``
+    draws each batch's block length in [lo, hi]: a copy distance that varies defeats
+    positional shortcuts, so the model has to learn induction heads (match, then copy)."""
     from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)
@@ -45,20 +53,26 @@ def train(steps: int = 200, seed: int = 0):
     _inert(model)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        x = batch(64, g)
+    for step in range(1, steps + 1):
+        n = L if lengths is None else int(torch.randint(lengths[0], lengths[1] + 1, (1,), generator=g))
+        x = batch(64, g, sep, n)
         labels = x.clone()
-        labels[:, : L + 2] = -100
+        labels[:, : x.shape[1] - n] = -100  # the loss is on the copied half
         loss = model(input_ids=x, labels=labels).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
         _inert(model)  # keep the planted heads inert
+        if losses is not None:
+            losses.append(float(loss.detach()))
+        if on_step is not None:
+            on_step(model, step)
     return model.eval()
 
 
-def copy_accuracy(model, x: torch.Tensor, ablate: dict[int, list[int]] | None = None) -> float:
-    """Teacher-forced accuracy on the copied half, with some heads' outputs zeroed."""
+def copy_accuracy(model, x: torch.Tensor, ablate: dict[int, list[int]] | None = None, length: int = L) -> float:
+    """Teacher-forced accuracy on the copied half (the last ``length`` tokens), with some
+    heads' outputs zeroed."""
     hooks = []
     for layer, heads in (ablate or {}).items():
         o = model.model.layers[layer].self_attn.o_proj
@@ -73,8 +87,8 @@ def copy_accuracy(model, x: torch.Tensor, ablate: dict[int, list[int]] | None = 
         hooks.append(o.register_forward_pre_hook(pre))
     try:
         with torch.no_grad():
-            pred = model(input_ids=x).logits[:, L + 1:-1].argmax(-1)
+            pred = model(input_ids=x).logits[:, -length - 1:-1].argmax(-1)
     finally:
         for h in hooks:
             h.remove()
-    return float((pred == x[:, L + 2:]).float().mean())
+    return float((pred == x[:, -length:]).float().mean())

@@ -287,3 +287,27 @@ def test_collector_never_synchronises_inside_the_forward():
         model(input_ids=ids, logits_to_keep=1)
     heads = col.heads()
     assert heads.height == 2 * 4 and heads["sink_mass"].is_between(0, 1).all()
+
+
+@pytest.mark.parametrize("prefix", [0, 1])
+def test_induction_score_equals_eager_prefix_matching(prefix):
+    """Olsson et al.'s score from the collector equals the one read off eager attention
+    (mean over second-half rows of the attention on the token after the first occurrence)."""
+    model = tiny_llama(seed=7, layers=2, heads=4, kv=2)
+    t = 24
+    g = torch.Generator().manual_seed(7)
+    block = torch.randint(3, 100, (t,), generator=g)
+    ids = torch.cat([torch.ones(prefix, dtype=torch.long), block, block])[None]
+    with AttentionCollector(model) as col, torch.no_grad(), col.sample("rep", induction_period=t):
+        model(input_ids=ids)
+    got = col.heads().sort("layer", "head")
+    att = eager_attentions(model, ids).attentions
+    n = ids.shape[1]
+    rows = torch.arange(n - t, n)
+    for r in got.iter_rows(named=True):
+        p = att[r["layer"]][0, r["head"]]
+        want = float(p[rows, rows - (t - 1)].mean())
+        assert r["induction_score"] == pytest.approx(want, abs=1e-4)
+    with AttentionCollector(model) as col, torch.no_grad():
+        model(input_ids=ids)
+    assert col.heads()["induction_score"].null_count() == col.heads().height  # not asked for: null, not 0

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from ..errors import RunFormatError
 from .location import Location, locate
 from .manifest import MANIFEST, parse_manifest
-from .schema import FORMAT_VERSION, SCHEMAS, schema_problems
+from .schema import ADDED_COLUMNS, FORMAT_VERSION, SCHEMAS, schema_problems
 from .writer import PART_RE
 
 
@@ -68,12 +68,17 @@ class Run:
         parts = self.parts.get(table, [])
         if not parts:
             return pl.from_arrow(SCHEMAS[table].empty_table()).lazy()
-        return pl.scan_parquet(
+        lf = pl.scan_parquet(
             [p.path for p in parts],
             missing_columns="insert",
             extra_columns="ignore",
             cast_options=pl.ScanCastOptions(integer_cast="upcast", float_cast="upcast"),
         )
+        names = set(parts[0].metadata.schema.names)  # the first part's columns set the scan's
+        added = [f for f in SCHEMAS[table] if f.name in ADDED_COLUMNS.get(table, ()) and f.name not in names]
+        if added:  # columns newer than the first part: null, so views can ask for them
+            lf = lf.with_columns(pl.lit(None, pl.from_arrow(pa.array([], f.type)).dtype).alias(f.name) for f in added)
+        return lf
 
     def __getitem__(self, table: str) -> pl.LazyFrame:
         return self.scan(table)

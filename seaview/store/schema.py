@@ -93,6 +93,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("best_pattern", pa.string()),
             ("pattern_recall", pa.float64()),
             ("kind", pa.string()),
+            ("induction_score", pa.float64()),
+            ("step", pa.int64()),  # training step (null outside training)
         ]
     ),
     "blocks": pa.schema(
@@ -130,6 +132,10 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+# Columns added to a table after format version 1: parts written before may lack them, and
+# readers see them as null.
+ADDED_COLUMNS: dict[str, frozenset[str]] = {"heads": frozenset({"induction_score", "step"})}
 
 # Columns a summary reads min/max of (from Parquet statistics) to report a time span.
 TIME_COLUMNS: dict[str, str] = {
@@ -181,7 +187,8 @@ def schema_problems(table: str, schema: pa.Schema) -> list[str]:
     names = set(schema.names)
     for field in expected:
         if field.name not in names:
-            problems.append(f"missing column '{field.name}'")
+            if field.name not in ADDED_COLUMNS.get(table, ()):
+                problems.append(f"missing column '{field.name}'")
         else:
             actual = schema.field(field.name).type
             if not compatible(field.type, actual):

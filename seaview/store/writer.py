@@ -155,6 +155,12 @@ class RunWriter:
             ranks=[self.rank],
         )
 
+    @property
+    def folder(self) -> str:
+        """Where parts are written now: the staging folder of an atomic writer until it is
+        closed (other processes may write their own ranks' parts there), else the run."""
+        return self._dir
+
     # -- writing -----------------------------------------------------------------
     def append(self, table: str, rows: Any) -> None:
         """Buffer rows for ``table``; flushes a part once ``flush_rows`` rows are buffered."""
