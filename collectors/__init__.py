@@ -13,12 +13,14 @@ if TYPE_CHECKING:
     from .attention import AttentionCollector, CollectorError
     from .generation import GenerationRecorder
     from .retrieval import retrieval_scores
+    from .training import TrainingProbe
 
 _LAZY = {
     "AttentionCollector": "seaview.collectors.attention",
     "CollectorError": "seaview.collectors.attention",
     "retrieval_scores": "seaview.collectors.retrieval",
     "GenerationRecorder": "seaview.collectors.generation",
+    "TrainingProbe": "seaview.collectors.training",
 }
 
 __all__ = ["EpisodeLogger", "TrajectoryLogger", *_LAZY]

