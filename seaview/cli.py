@@ -307,6 +307,59 @@ def collect_generate(
     sys.stdout.write(f"sampled {len(items)} prompts x {samples} into {out}\n")
 
 
+export_app = typer.Typer(help="Write a run's data in the files other tools read.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+class HeadsFormat(str, Enum):
+    retrieval_head = "retrieval-head"
+    duo_attention = "duo-attention"
+    minference = "minference"
+    csv = "csv"
+    json = "json"
+
+
+@export_app.command("heads")
+def export_heads_cmd(
+    run: str = typer.Argument(..., help="Run folder with a heads table."),
+    format: HeadsFormat = typer.Option(..., "--format", "-f", help="retrieval-head (Retrieval_Head's head_score JSON), "
+                                       "duo-attention (full_attention_heads.tsv + config.json folder), minference "
+                                       "(best-pattern config JSON), csv or json (the head atlas)."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="File to write (a folder for duo-attention); "
+                                      "default: stdout (not for duo-attention)."),
+    step: Optional[int] = typer.Option(None, "--step", help="Training step to export (default: the last one, "
+                                       "for runs probed during training)."),
+) -> None:
+    """Export the head atlas (one row per layer and head, averaged over samples)."""
+    from .analysis.dynamics import at_step, steps
+    from .analysis.heads import head_atlas
+    from .errors import SeaviewError
+    from .report.heads_export import export_heads, write_export
+
+    r = _open(run)
+    if not r.has("heads"):
+        fail(f"{r.path}: has no heads table")
+    lf = r.scan("heads")
+    seen = steps(lf) if r.has_values("heads", "step") else []
+    if step is not None and step not in seen:
+        fail(f"{r.path}: no heads rows at step {step} (steps: {', '.join(map(str, seen[:20])) or 'none'})")
+    if seen:
+        lf = at_step(lf, step if step is not None else seen[-1])
+    try:
+        files = export_heads(head_atlas(lf), format.value, r.manifest.get("params") or {}, r.path)
+        if out is None:
+            if len(files) > 1:
+                fail(f"--format {format.value} writes a folder ({', '.join(files)}): give --out FOLDER")
+            sys.stdout.write(next(iter(files.values())))
+            return
+        written = write_export(files, out)
+    except SeaviewError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"{out}: cannot write ({e.strerror or e})")
+    sys.stderr.write("wrote " + ", ".join(written) + "\n")
+
+
 @app.command()
 def recompute(
     run: str = typer.Argument(..., help="Run folder with a qk table."),

@@ -14,8 +14,10 @@ def head_atlas(heads: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     """One row per (layer, head): statistics averaged over samples, and the head's kind."""
     lf = heads.lazy() if isinstance(heads, pl.DataFrame) else heads
     cols = lf.collect_schema().names()
-    aggs = [pl.col(c).mean() for c in ("sink_mass", "stream_coverage", "entropy", "retrieval_score", "induction_score", "pattern_recall")
-            if c in cols]
+    aggs = [pl.col(c).mean() for c in ("sink_mass", "stream_coverage", "entropy", "retrieval_score", "induction_score",
+                                       "pattern_recall", "best_density") if c in cols]
+    if "kv_head" in cols:
+        aggs.append(pl.col("kv_head").first())
     if "best_pattern" in cols:
         aggs.append(pl.col("best_pattern").drop_nulls().mode().first().alias("best_pattern"))
     if "seq_len" in cols:
