@@ -407,7 +407,8 @@ class FailOn(str, Enum):
 
 @app.command()
 def diff(
-    runs: list[str] = typer.Argument(..., metavar="RUN_A RUN_B [RUN...]", help="Runs to compare; the first is the baseline."),
+    runs: list[str] = typer.Argument(..., metavar="RUN_A RUN_B [RUN...]", help="Runs to compare; the first is the baseline. "
+                                     "RUN@STEP: a run's heads at one training step."),
     format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, md, json or html."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when this change is found."),
@@ -425,7 +426,7 @@ def diff(
     if task is not None and len(runs) != 2:
         fail("--task compares exactly two runs")
     try:
-        opened = [open_run(r) for r in runs]
+        opened = [_open_at(r) for r in runs]
         if task is not None:
             from .analysis.alignment import align_task
             from .report.alignment_render import RENDERERS as ALIGN
@@ -445,6 +446,27 @@ def diff(
         or (fail_on is FailOn.any and (g["regression"] or g["length_shift"]))
     ):
         raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _open_at(arg: str):
+    """A run, or ``RUN@STEP``: the run's heads at one training step (when no folder is named
+    so); a step the run does not hold is an error naming the steps it does."""
+    import os
+    import re
+
+    from .analysis.dynamics import steps
+    from .errors import SeaviewError
+    from .store import open_run
+
+    m = re.match(r"^(.*)@(\d+)$", arg)
+    if m is None or os.path.exists(arg):
+        return open_run(arg)
+    run = open_run(m.group(1))
+    step = int(m.group(2))
+    held = steps(run.scan("heads")) if run.has("heads") else []
+    if step not in held:
+        raise SeaviewError(run.path, f"no heads rows at step {step} (steps: {', '.join(map(str, held[:20])) or 'none'})")
+    return run.at_step(step)
 
 
 def _emit(text: str, output: str | None) -> None:

@@ -207,3 +207,21 @@ def test_torchrun_ranks_write_one_run(tmp_path):
     assert run.manifest["ranks"] == [0, 1]
     assert sorted(os.path.basename(p.path).split("-")[1] for p in run.parts["heads"]) == ["0", "1"]
     assert run.num_rows("heads") == 2 * 2 * 4 * 4  # 2 ranks x 2 layers x 4 heads x 4 sequences
+
+
+def test_diff_between_two_training_steps_of_the_bundled_run():
+    from .conftest import ROOT
+
+    run = ROOT / "sample_traces" / "copy-induction"
+    if not run.is_dir():
+        pytest.skip("training sample not generated")
+    res = run_cli("diff", f"{run}@300", f"{run}@400", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    import json
+
+    comp = json.loads(res.stdout)["heads"]["comparisons"][0]
+    crossed = {(c["layer"], c["head"]) for c in comp["crossings"] if c["metric"] == "induction_score"}
+    em = emergences(open_run(run).scan("heads"), "induction_score")
+    assert crossed == set(em.select("layer", "head").rows()) == {(1, 0), (1, 1)}
+    bad = run_cli("diff", f"{run}@300", f"{run}@301")
+    assert bad.returncode == 2 and "no heads rows at step 301 (steps: 25, 50" in bad.stderr

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ..rules import EMERGENCE_LEVELS
 from .heads import head_atlas
 from .kv import kv_stats
 from .lengths import compare_lengths, per_prompt, run_cap
@@ -35,7 +36,8 @@ DIFF_SCHEMA = {
                "degenerate_rate: {baseline, run}}]}",
     "kv": "{runs: {run: {peak_tokens, p95_tokens, peak_usage, p95_usage, evicted_tokens, ...}}}",
     "heads": "{comparisons: [{run, common_heads, kind_changes: [{layer, head, baseline, run}], per_layer: "
-             "[{layer, sink_mass_delta, retrieval_delta}], retrieval_spearman}]}",
+             "[{layer, sink_mass_delta, retrieval_delta, induction_delta}], crossings: [{layer, head, metric, level, "
+             "baseline, run}] (heads whose metric crossed its emergence level), retrieval_spearman}]}",
     "gates": "{regression: bool, length_shift: bool}",
 }
 
@@ -171,7 +173,14 @@ def _heads(runs: list[Any], names: list[str]) -> tuple[dict[str, Any], list[str]
         per_layer = j.group_by("layer").agg(
             (pl.col("sink_mass_run") - pl.col("sink_mass")).mean().alias("sink_mass_delta"),
             (pl.col("retrieval_score_run").fill_null(0) - pl.col("retrieval_score").fill_null(0)).mean().alias("retrieval_delta"),
+            (pl.col("induction_score_run") - pl.col("induction_score")).mean().alias("induction_delta"),
         ).sort("layer")
+        crossings = []  # heads whose metric crossed its emergence level (rules.EMERGENCE_LEVELS), either way
+        for metric, level in EMERGENCE_LEVELS.items():
+            a, b = pl.col(metric), pl.col(f"{metric}_run")
+            crossed = j.filter(a.is_not_null() & b.is_not_null() & ((a >= level) != (b >= level))).sort("layer", "head")
+            crossings += [{"layer": r["layer"], "head": r["head"], "metric": metric, "level": level,
+                           "baseline": _num(r[metric]), "run": _num(r[f"{metric}_run"])} for r in crossed.iter_rows(named=True)]
         ra, rb = j["retrieval_score"], j["retrieval_score_run"]
         spearman = None
         if ra.null_count() < j.height and rb.null_count() < j.height:
@@ -184,6 +193,7 @@ def _heads(runs: list[Any], names: list[str]) -> tuple[dict[str, Any], list[str]
             "kind_changes": [{"layer": r["layer"], "head": r["head"], "baseline": r["kind"], "run": r["kind_run"]}
                              for r in changes.iter_rows(named=True)],
             "per_layer": [{k: _num(v) for k, v in r.items()} for r in per_layer.iter_rows(named=True)],
+            "crossings": crossings,
             "retrieval_spearman": _num(spearman),
         })
     return out, notes

@@ -88,6 +88,13 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
             if c["kind_changes"]:
                 out.append((f"Head kind changes: {runs[0]} → {c['run']}", ["layer", "head", runs[0], c["run"]],
                             [[str(k["layer"]), str(k["head"]), k["baseline"], k["run"]] for k in c["kind_changes"]]))
-            out.append((f"Per-layer deltas: {runs[0]} → {c['run']}", ["layer", "Δ sink mass", "Δ retrieval score"],
-                        [[str(r["layer"]), fmt_value(r["sink_mass_delta"], 3), fmt_value(r["retrieval_delta"], 3)] for r in c["per_layer"]]))
+            if c.get("crossings"):
+                out.append((f"Heads crossing a level: {runs[0]} → {c['run']}", ["layer", "head", "metric", "level", runs[0], c["run"]],
+                            [[str(k["layer"]), str(k["head"]), k["metric"], fmt_value(k["level"]), fmt_value(k["baseline"], 3),
+                              fmt_value(k["run"], 3)] for k in c["crossings"]]))
+            induction = any(r.get("induction_delta") is not None for r in c["per_layer"])
+            out.append((f"Per-layer deltas: {runs[0]} → {c['run']}",
+                        ["layer", "Δ sink mass", "Δ retrieval score", *(["Δ induction score"] if induction else [])],
+                        [[str(r["layer"]), fmt_value(r["sink_mass_delta"], 3), fmt_value(r["retrieval_delta"], 3),
+                          *([fmt_value(r.get("induction_delta"), 3)] if induction else [])] for r in c["per_layer"]]))
     return out

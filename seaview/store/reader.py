@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import polars as pl
@@ -40,6 +40,7 @@ class Run:
     manifest: dict[str, Any]
     parts: dict[str, list[Part]]
     problems: list[str] = field(default_factory=list)  # bad parts that were skipped
+    step: int | None = None  # a view of one training step: heads rows of that step only
 
     @property
     def path(self) -> str:
@@ -47,7 +48,13 @@ class Run:
 
     @property
     def name(self) -> str:
-        return str(self.manifest.get("name") or os.path.basename(self.location.root))
+        base = str(self.manifest.get("name") or os.path.basename(self.location.root))
+        return base if self.step is None else f"{base}@{self.step}"
+
+    def at_step(self, step: int) -> Run:
+        """This run as it was at training step ``step`` (heads rows of that step; other
+        tables unchanged), named ``name@step``."""
+        return replace(self, step=int(step))
 
     @property
     def tables(self) -> list[str]:
@@ -93,6 +100,8 @@ class Run:
         added = [f for f in SCHEMAS[table] if f.name in ADDED_COLUMNS.get(table, ()) and f.name not in names]
         if added:  # columns newer than the first part: null, so views can ask for them
             lf = lf.with_columns(pl.lit(None, pl.from_arrow(pa.array([], f.type)).dtype).alias(f.name) for f in added)
+        if self.step is not None and table == "heads":
+            lf = lf.filter(pl.col("step") == self.step)
         return lf
 
     def __getitem__(self, table: str) -> pl.LazyFrame:
