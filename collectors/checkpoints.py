@@ -104,7 +104,7 @@ def _ray_task(path: str, step: int, rank: int, staging: str, manifest: dict, pro
 
     torch.set_num_threads(threads)
     rows = probe_checkpoint(Checkpoint(path, step), ProbeSet(**probe), device)
-    with RunWriter(staging, rank=rank, name=manifest["name"], source=manifest["source"]) as w:
+    with RunWriter(staging, rank=rank, name=manifest["name"], source=manifest["source"], parts_only=True) as w:
         w.append("heads", rows)
     return rows.height
 

@@ -239,7 +239,7 @@ def probe_checkpoints_cmd(
         from .collectors.checkpoints import ProbeSet, find_checkpoints, sweep
     except ImportError as e:
         fail(f"probing needs the torch extra (pip install 'seaview[torch]'): {e}")
-    if os.path.exists(out):
+    if "://" not in out and os.path.exists(out):
         fail(f"{out}: already exists (choose another --out)")
     low, high = _span(vocab, "--vocab") if vocab else (None, None)
     try:

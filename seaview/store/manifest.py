@@ -106,17 +106,23 @@ def update_manifest(run_dir: str, **fields: Any) -> dict[str, Any]:
                 data = parse_manifest(f.read(), path)
         else:
             data = {"format_version": FORMAT_VERSION, "created": now_iso(), "tables": []}
-        for key, value in fields.items():
-            if value is None:
-                continue
-            if key == "tables":
-                data["tables"] = sorted(set(data.get("tables", [])) | set(value))
-            elif key == "ranks":
-                data["ranks"] = sorted(set(data.get("ranks", [])) | set(value))
-            elif isinstance(value, dict) and isinstance(data.get(key), dict):
-                data[key] = {**data[key], **value}
-            else:
-                data[key] = value
-        data["format_version"] = max(int(data.get("format_version", FORMAT_VERSION)), FORMAT_VERSION)
+        data = merge_manifest_fields(data, fields)
         atomic_write_bytes(path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
         return data
+
+
+def merge_manifest_fields(data: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``fields`` merged in: tables and ranks as unions, dicts updated, None skipped."""
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "tables":
+            data["tables"] = sorted(set(data.get("tables", [])) | set(value))
+        elif key == "ranks":
+            data["ranks"] = sorted(set(data.get("ranks", [])) | set(value))
+        elif isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    data["format_version"] = max(int(data.get("format_version", FORMAT_VERSION)), FORMAT_VERSION)
+    return data

@@ -20,11 +20,20 @@ import pyarrow.parquet as pq
 
 from .. import __version__
 from ..errors import SeaviewError
-from .manifest import as_new_file, as_new_folder, update_manifest
+from . import object_store
+from .location import locate
+from .manifest import as_new_file, as_new_folder, merge_manifest_fields, update_manifest
 from .schema import FORMAT_VERSION, SCHEMAS
 
 ROW_GROUP_ROWS = 131_072
 PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
+
+
+def _stamped(table: str, data: pa.Table) -> pa.Table:
+    """``data`` with the table name and format version in its schema metadata."""
+    meta = dict(data.schema.metadata or {})
+    meta.update({b"seaview.table": table.encode(), b"seaview.format_version": str(FORMAT_VERSION).encode()})
+    return data.replace_schema_metadata(meta)
 
 
 def _default_rank() -> int:
@@ -104,6 +113,8 @@ class RunWriter:
     ...     w.append("lengths", [{"prompt_id": "p0", "sample": 0, "response_tokens": 17}])
 
     ``rank`` defaults to $RANK (torch.distributed) or 0; each rank writes its own parts.
+    ``path`` may be a URL (``s3://bucket/runs/x``: see :mod:`.object_store`). ``parts_only``
+    writes parts and never run.json (fan-out workers whose coordinator writes it).
     ``flush_rows`` bounds the buffer per table. With ``atomic=True`` the whole run is
     staged in a hidden sibling folder and renamed into place on a clean exit (used by
     importers: a failed import leaves nothing behind).
@@ -122,8 +133,11 @@ class RunWriter:
         flush_rows: int = 1_000_000,
         atomic: bool = False,
         overwrite: bool = False,
+        parts_only: bool = False,
     ) -> None:
-        self.path = os.path.abspath(os.fspath(path))
+        text = os.fspath(path)
+        self._remote = locate(text) if "://" in text and not text.startswith("file://") else None
+        self.path = text if self._remote is not None else os.path.abspath(text)
         self.rank = _default_rank() if rank is None else int(rank)
         self.flush_rows = max(1, int(flush_rows))
         self.atomic = atomic
@@ -132,6 +146,26 @@ class RunWriter:
         self._next_seq: dict[str, int] = {}
         self._tables_written: set[str] = set()
         self._closed = False
+        src = {"tool": "seaview", "version": __version__, **(dict(source) if source else {})}
+        fields = {"name": name or os.path.basename(self.path.rstrip("/")), "model": model,
+                  "params": dict(params) if params else None, "tags": sorted(set(tags)) if tags else None,
+                  "source": src, "ranks": [self.rank]}
+        self._parts_only = parts_only
+        self._pending_manifest = None
+        if parts_only:  # a fan-out worker: its rank's parts only; the coordinator owns run.json
+            self._dir = self.path
+            if self._remote is None:
+                os.makedirs(self.path, exist_ok=True)
+            self.manifest = merge_manifest_fields({}, dict(fields))
+            return
+        if self._remote is not None:  # object storage: parts under their final keys, run.json last when atomic
+            if atomic and object_store.exists(self._remote) and not overwrite:
+                raise SeaviewError(self.path, "already exists (choose another --out or pass --overwrite)")
+            self._dir = self.path
+            self._pending_manifest = fields if atomic else None
+            self.manifest = merge_manifest_fields({}, dict(fields)) if atomic else \
+                object_store.update_remote_manifest(self._remote, **fields)
+            return
         if atomic:
             if os.path.exists(self.path) and not overwrite:
                 raise SeaviewError(self.path, "already exists (choose another --out or pass --overwrite)")
@@ -144,16 +178,7 @@ class RunWriter:
                 raise SeaviewError(self.path, "exists and is not a folder")
             os.makedirs(self.path, exist_ok=True)
             self._dir = self.path
-        src = {"tool": "seaview", "version": __version__, **(dict(source) if source else {})}
-        self.manifest = update_manifest(
-            self._dir,
-            name=name or os.path.basename(self.path),
-            model=model,
-            params=dict(params) if params else None,
-            tags=sorted(set(tags)) if tags else None,
-            source=src,
-            ranks=[self.rank],
-        )
+        self.manifest = update_manifest(self._dir, **fields)
 
     @property
     def folder(self) -> str:
@@ -176,7 +201,12 @@ class RunWriter:
 
     def update(self, **fields: Any) -> None:
         """Merge fields (model, params, tags, source, anything) into run.json."""
-        self.manifest = update_manifest(self._dir, **fields)
+        if self._parts_only or (self._remote is not None and self._pending_manifest is not None):  # not written now
+            self.manifest = merge_manifest_fields(self.manifest, fields)
+        elif self._remote is not None:
+            self.manifest = object_store.update_remote_manifest(self._remote, **fields)
+        else:
+            self.manifest = update_manifest(self._dir, **fields)
 
     def flush(self, table: str | None = None) -> None:
         """Write buffered rows of ``table`` (or of every table) as new parts."""
@@ -193,9 +223,18 @@ class RunWriter:
                 self._tables_written.add(name)
                 new_tables.append(name)
         if new_tables:
-            self.manifest = update_manifest(self._dir, tables=new_tables)
+            self.update(tables=new_tables)
 
     def _write_part(self, table: str, data: pa.Table) -> str:
+        if self._remote is not None:
+            if table not in self._next_seq:
+                self._next_seq[table] = object_store.next_seq(self._remote, table, self.rank, PART_RE)
+            key = f"part-{self.rank}-{self._next_seq[table]:06d}.parquet"
+            self._next_seq[table] += 1
+            return object_store.write_part(self._remote, table, key, _stamped(table, data), ROW_GROUP_ROWS)
+        return self._write_local_part(table, data)
+
+    def _write_local_part(self, table: str, data: pa.Table) -> str:
         folder = os.path.join(self._dir, table)
         os.makedirs(folder, exist_ok=True)
         if table not in self._next_seq:
@@ -205,9 +244,7 @@ class RunWriter:
                 if (m := PART_RE.match(f)) and int(m.group(1)) == self.rank
             ]
             self._next_seq[table] = max(seqs, default=-1) + 1
-        meta = dict(data.schema.metadata or {})
-        meta.update({b"seaview.table": table.encode(), b"seaview.format_version": str(FORMAT_VERSION).encode()})
-        data = data.replace_schema_metadata(meta)
+        data = _stamped(table, data)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".part-{self.rank}-", suffix=".tmp")
         os.close(fd)
         try:
@@ -234,6 +271,12 @@ class RunWriter:
             return
         self.flush()
         self._closed = True
+        if self._parts_only:
+            return
+        if self._remote is not None:
+            if self._pending_manifest is not None:  # the run appears now, complete
+                self.manifest = object_store.update_remote_manifest(self._remote, **self.manifest)
+            return
         if self.atomic:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self._dir, ".run.json.lock"))
@@ -246,7 +289,7 @@ class RunWriter:
         self._buffers.clear()
         self._buffered.clear()
         self._closed = True
-        if self.atomic:
+        if self.atomic and self._remote is None:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> RunWriter:
