@@ -39,6 +39,20 @@ class _Head:
     def q_span(self) -> tuple[int, int]:
         return int(self.q["pos"][0]), int(self.q["pos"][-1]) + 1
 
+    def rows(self, a: int, b: int):
+        """Query rows a:b (checked against the stored span) as kernel inputs: q (1, b-a, D),
+        k (1, N, D), their stored lse (1, b-a), and the call's scale and causality."""
+        import torch
+
+        q0, q1 = self.q_span
+        if not (q0 <= a < b <= q1):
+            raise SeaviewError(self.where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
+        qsel = self.q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
+        qt = torch.from_numpy(decode_vectors(qsel))[None]
+        kt = torch.from_numpy(decode_vectors(self.k))[None]
+        lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]
+        return (qt, kt, lse, *call_options(qsel))
+
 
 def _stored_head(run: Run, layer: int, head: int, sample: str | None) -> _Head:
     where = f"{run.path} [qk]"
@@ -67,24 +81,14 @@ def _stored_head(run: Run, layer: int, head: int, sample: str | None) -> _Head:
 def recompute_slice(run: Run | str, layer: int, head: int, rows: tuple[int, int], cols: tuple[int, int],
                     sample: str | None = None, impl: str = "auto") -> Slice:
     """The exact probabilities of query positions rows[0]:rows[1] over keys cols[0]:cols[1]."""
-    import torch
-
     from .kernels import attention_slice
 
     run = open_run(run) if not isinstance(run, Run) else run
     h = _stored_head(run, layer, head, sample)
-    (q0, q1), n_k = h.q_span, h.k.height
-    a, b = rows
-    c, d = cols
-    if not (q0 <= a < b <= q1):
-        raise SeaviewError(h.where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
+    (a, b), (c, d), n_k = rows, cols, h.k.height
+    qt, kt, lse, scale, causal = h.rows(a, b)
     if not (0 <= c < d <= n_k):
         raise SeaviewError(h.where, f"cols {c}:{d} outside the stored key positions 0:{n_k}")
-    qsel = h.q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
-    qt = torch.from_numpy(decode_vectors(qsel))[None]
-    kt = torch.from_numpy(decode_vectors(h.k))[None]
-    lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]
-    scale, causal = call_options(qsel)
     probs = attention_slice(qt, kt, (0, b - a), (c, d), causal=causal, q_offset=a, scale=scale, lse=lse, impl=impl)
     return Slice(h.sample, layer, head, rows, cols, probs[0].numpy())
 
@@ -102,20 +106,11 @@ def recompute_key_mass(run: Run | str, layer: int, head: int, rows: tuple[int, i
                        sample: str | None = None, impl: str = "auto") -> KeyMass:
     """The attention every key receives, averaged over query rows ``rows`` (default: all
     stored ones), exactly, from the stored q/k and row lse; O(rows x keys) work, O(keys) memory."""
-    import torch
-
     from .kernels import key_mass
 
     run = open_run(run) if not isinstance(run, Run) else run
     h = _stored_head(run, layer, head, sample)
-    q0, q1 = h.q_span
-    a, b = rows if rows is not None else (q0, q1)
-    if not (q0 <= a < b <= q1):
-        raise SeaviewError(h.where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
-    qsel = h.q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
-    qt = torch.from_numpy(decode_vectors(qsel))[None]
-    kt = torch.from_numpy(decode_vectors(h.k))[None]
-    lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]
-    scale, causal = call_options(qsel)
+    a, b = rows if rows is not None else h.q_span
+    qt, kt, lse, scale, causal = h.rows(a, b)
     mass = key_mass(qt, kt, causal=causal, q_offset=a, scale=scale, lse=lse, impl=impl)[0] / (b - a)
     return KeyMass(h.sample, layer, head, (a, b), mass.numpy())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -30,3 +31,28 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-m", "seaview.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str):
+    """An S3-compatible server (moto) on localhost with ``bucket`` created, its endpoint and
+    test credentials in os.environ (restored after): pyarrow, polars and subprocesses use it."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=bucket)
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()

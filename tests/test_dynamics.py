@@ -231,19 +231,10 @@ def test_ray_sweep_writes_straight_to_s3(trained, tmp_path):
     """The Ray fan-out into an S3-compatible store (a moto server started here): the run read
     back from S3 equals the local sweep row for row."""
     pytest.importorskip("ray")
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
     from . import copy_model as cm
+    from .conftest import s3_server
 
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket="sweeps")
+    with s3_server("sweeps"):
         ckpts = [str(p) for p in sorted((trained["root"] / "out").iterdir())[:3]]
         common = ["--vocab", f"0:{cm.V}", "--period", "13", "--bos", str(cm.BOS)]
         res = run_cli("probe", "checkpoints", *ckpts, "--out", "s3://sweeps/copy", "--ray", "local", "--workers", "2",
@@ -253,10 +244,3 @@ def test_ray_sweep_writes_straight_to_s3(trained, tmp_path):
         assert local.returncode == 0, local.stderr
         assert _rows("s3://sweeps/copy").equals(_rows(tmp_path / "local"))
         assert open_run("s3://sweeps/copy").manifest["ranks"] == [0, 1, 2]
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()

@@ -11,31 +11,15 @@ import pytest
 
 from seaview.store import RunWriter, open_run
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, run_cli, s3_server
 
-moto_server = pytest.importorskip("moto.server")
-pytest.importorskip("boto3")
+pytest.importorskip("moto.server")
 
 
 @pytest.fixture(scope="module")
 def s3():
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    import boto3
-
-    boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket="runs")
-    yield env
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    server.stop()
+    with s3_server("runs") as env:
+        yield env
 
 
 def _heads(rank: int) -> list[dict]:
