@@ -613,3 +613,13 @@ def test_real_terminal_dynamics_tab_of_the_bundled_training_run():
         t.wait_for("at step 400, the last")
     finally:
         t.close()
+
+
+def test_sparkline_samples_long_timelines_and_marks_the_cursor():
+    from seaview.tui.tabs.dynamics import sparkline
+
+    t = sparkline([float(i) for i in range(32)], 0.0, 31.0, 16, mark=31)  # 32 steps on 16 cells
+    assert len(t.plain) == 16 and t.plain[0] == "▁" and t.plain[-1] == "█"
+    assert "reverse" in str(t.spans[-1].style) and not any("reverse" in str(s.style) for s in t.spans[:-1])
+    short = sparkline([None, 0.5, 1.0], 0.0, 1.0, 16, mark=1)
+    assert short.plain == " ▅█" and [(sp.start, "reverse" in str(sp.style)) for sp in short.spans] == [(1, True), (2, False)]

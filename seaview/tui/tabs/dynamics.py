@@ -26,7 +26,9 @@ def sparkline(values: list[float | None], lo: float, hi: float, width: int = SPA
     """One head's timeline as block characters (scale lo..hi shared by every head); the
     ``mark`` index (the step cursor) is drawn reversed; missing values as a space."""
     idx = list(range(len(values))) if len(values) <= width else [round(i * (len(values) - 1) / (width - 1)) for i in range(width)]
-    text = Text()
+    if mark is not None and idx:
+        mark = min(idx, key=lambda i: abs(i - mark))  # the sampled step nearest the cursor
+    text = Text(no_wrap=True)
     for i in idx:
         v = values[i]
         ch = " " if v is None else SPARK[min(len(SPARK) - 1, max(0, int((v - lo) / ((hi - lo) or 1.0) * len(SPARK))))]
@@ -103,15 +105,15 @@ class DynamicsPane(LoadsWhenShown, Horizontal):
         for l, h, s, v in self.lines.select("layer", "head", "step", "value").iter_rows():
             series[(l, h)][where[s]] = v
         width = min(SPARK_WIDTH, len(self.steps))
-        mark = self.step_i if len(self.steps) <= SPARK_WIDTH else round(self.step_i * (width - 1) / max(1, len(self.steps) - 1))
         heads = sorted({h for _, h in series})
-        text = Text("layer " + "".join(f"{'head ' + str(h):<{width + 2}}" for h in heads) + "\n", style="bold")
+        text = Text("layer " + "".join(f"{'head ' + str(h):<{width + 2}}" for h in heads) + "\n", style="bold",
+                    no_wrap=True)
         for layer in sorted({l for l, _ in series}):
             text.append(f"{layer:>5} ")
             for h in heads:
                 chosen = sel == (layer, h)
                 text.append("[" if chosen else " ", style="bold")
-                text.append_text(sparkline(series.get((layer, h), []), lo, hi, width, mark))
+                text.append_text(sparkline(series.get((layer, h), []), lo, hi, width, self.step_i))
                 text.append("]" if chosen else " ", style="bold")
             text.append("\n")
         return text
