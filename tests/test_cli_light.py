@@ -45,7 +45,7 @@ def test_version_help_and_unknown_path():
     res = run_cli("--version")
     assert res.returncode == 0 and res.stdout.startswith("seaview ")
     res = run_cli("--help")
-    for cmd in ("summary", "validate", "import", "probe", "collect", "recompute", "diff"):
+    for cmd in ("summary", "validate", "import", "probe", "collect", "recompute", "diff", "export"):
         assert cmd in res.stdout
     res = run_cli("no/such/run")  # a path that is neither a command nor a folder
     assert res.returncode == 2 and "no such run or folder" in res.stderr

@@ -223,6 +223,8 @@ def test_diff_between_two_training_steps_of_the_bundled_run():
     crossed = {(c["layer"], c["head"]) for c in comp["crossings"] if c["metric"] == "induction_score"}
     em = emergences(open_run(run).scan("heads"), "induction_score")
     assert crossed == set(em.select("layer", "head").rows()) == {(1, 0), (1, 1)}
+    summary = run_cli("summary", str(run))
+    assert "induction heads emerged: L1H0 at step 350, L1H1 at step 350" in summary.stdout
     bad = run_cli("diff", f"{run}@300", f"{run}@301")
     assert bad.returncode == 2 and "no heads rows at step 301 (steps: 25, 50" in bad.stderr
 

@@ -34,11 +34,20 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
                 "median_first_wrong_step": wrong["first_wrong_step"].median() if wrong.height else None,
             }
     if run.has("heads") and run.num_rows("heads") <= 1_000_000:
+        from .dynamics import at_step, emergences, steps
         from .heads import head_atlas
 
-        atlas = head_atlas(run.scan("heads"))
+        lf = run.scan("heads")
+        seen = steps(lf) if run.has_values("heads", "step") else []
+        atlas = head_atlas(at_step(lf, seen[-1]) if seen else lf)  # a training run: its last step
         data["heads"] = {"layers": atlas["layer"].n_unique(), "heads": atlas.height,
                          "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows()))}
+        if seen:
+            em = emergences(lf, "induction_score")
+            data["heads"]["training"] = {
+                "steps": len(seen), "first_step": seen[0], "last_step": seen[-1],
+                "induction_emerged": [{"layer": r["layer"], "head": r["head"], "step": r["step"]}
+                                      for r in em.iter_rows(named=True)]}
     if deep and run.has("lengths"):
         from .lengths import length_stats, run_cap
 

@@ -85,8 +85,14 @@ def render_summary_text(data: dict[str, Any]) -> str:
     if data.get("heads"):
         h = data["heads"]
         lines.append("")
-        lines.append(f"heads     {h['heads']:,} heads in {h['layers']} layers: "
+        t = h.get("training")
+        lines.append(f"heads     {h['heads']:,} heads in {h['layers']} layers"
+                     + (f" at step {t['last_step']}" if t else "") + ": "
                      + ", ".join(f"{k} {v}" for k, v in h["kinds"].items()))
+        if t:
+            em = ", ".join(f"L{e['layer']}H{e['head']} at step {e['step']}" for e in t["induction_emerged"]) or "none"
+            lines.append(f"training  {t['steps']} probed steps ({t['first_step']}..{t['last_step']}); "
+                         f"induction heads emerged: {em}")
     if data.get("lengths"):
         lines.append("")
         lines.extend(_length_lines(data["lengths"]))
