@@ -6,7 +6,7 @@
 2. A checkpoint sweep over Ray with 2 single-threaded workers vs one single-threaded worker
    (in-process, and on Ray with 1 worker) (target: at least 1.7x on 2 cores).
 
-    python benchmarks/training.py [--reps 3] [--skip-ray]
+    python benchmarks/training.py [--reps 3] [--skip-ray] [--checkpoints 16]
 """
 
 from __future__ import annotations
@@ -86,12 +86,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--checkpoints", type=int, default=16, help="checkpoints in the Ray sweep")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="seaview-bench-")
     try:
         bench_probe(a.reps, tmp)
         if not a.skip_ray:
-            bench_ray(tmp)
+            bench_ray(tmp, a.checkpoints)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -151,7 +151,7 @@ class RunWriter:
                   "params": dict(params) if params else None, "tags": sorted(set(tags)) if tags else None,
                   "source": src, "ranks": [self.rank]}
         self._parts_only = parts_only
-        self._pending_manifest = None
+        self._manifest_at_close = False  # an atomic writer on object storage writes run.json last
         if parts_only:  # a fan-out worker: its rank's parts only; the coordinator owns run.json
             self._dir = self.path
             if self._remote is None:
@@ -162,7 +162,7 @@ class RunWriter:
             if atomic and object_store.exists(self._remote) and not overwrite:
                 raise SeaviewError(self.path, "already exists (choose another --out or pass --overwrite)")
             self._dir = self.path
-            self._pending_manifest = fields if atomic else None
+            self._manifest_at_close = atomic
             self.manifest = merge_manifest_fields({}, dict(fields)) if atomic else \
                 object_store.update_remote_manifest(self._remote, **fields)
             return
@@ -201,7 +201,7 @@ class RunWriter:
 
     def update(self, **fields: Any) -> None:
         """Merge fields (model, params, tags, source, anything) into run.json."""
-        if self._parts_only or (self._remote is not None and self._pending_manifest is not None):  # not written now
+        if self._parts_only or self._manifest_at_close:  # not written now
             self.manifest = merge_manifest_fields(self.manifest, fields)
         elif self._remote is not None:
             self.manifest = object_store.update_remote_manifest(self._remote, **fields)
@@ -274,7 +274,7 @@ class RunWriter:
         if self._parts_only:
             return
         if self._remote is not None:
-            if self._pending_manifest is not None:  # the run appears now, complete
+            if self._manifest_at_close:  # the run appears now, complete
                 self.manifest = object_store.update_remote_manifest(self._remote, **self.manifest)
             return
         if self.atomic:
