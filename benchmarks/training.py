@@ -25,16 +25,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tests import copy_model as cm  # noqa: E402
 
-from seaview.collectors.training import TrainingProbe  # noqa: E402
-
-STEPS = 400
-
 
 def train(probe_dir: str | None, every: int = 100) -> tuple[float, float]:
     """Seconds for the sample's training, and the seconds spent inside the probe."""
-    probe = TrainingProbe(probe_dir, every=every, vocab=(0, cm.V), period=13, bos=cm.BOS) if probe_dir else None
+    probe = cm.induction_probe(probe_dir, every=every) if probe_dir else None
     t = time.perf_counter()
-    cm.train(STEPS, sep=False, lengths=(6, 20), on_step=(lambda m, s: probe.record(m, s)) if probe else None)
+    cm.train_induction(on_step=(lambda m, s: probe.record(m, s)) if probe else None)
     total = time.perf_counter() - t
     if probe:
         probe.close()
@@ -50,7 +46,7 @@ def bench_probe(reps: int, tmp: str) -> None:
         probed.append(total)
         inside.append(spent)
     a, b = min(plain), min(probed)
-    print(f"training probe, every 100 steps, {STEPS} steps: {b:.2f} s vs {a:.2f} s without "
+    print(f"training probe, every 100 steps, {cm.INDUCTION_STEPS} steps: {b:.2f} s vs {a:.2f} s without "
           f"({(b / a - 1) * 100:+.1f}%; time inside the probe {min(inside):.3f} s = {min(inside) / a * 100:.1f}% "
           f"of training) (target <= 3%)")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -66,7 +67,8 @@ def find_checkpoints(paths: Sequence[str], steps: Sequence[int] | None = None) -
     for c in found:
         if not os.path.isfile(os.path.join(c.path, "config.json")):
             raise SeaviewError(c.path, "has no config.json (not a Hugging Face model folder)")
-    dup = {c.step for c in found if sum(d.step == c.step for d in found) > 1}
+    counts = Counter(c.step for c in found)
+    dup = [s for s, n in counts.items() if n > 1]
     if dup:
         raise SeaviewError(", ".join(paths), f"step {min(dup)} appears twice")
     return sorted(found, key=lambda c: c.step)

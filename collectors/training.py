@@ -19,6 +19,7 @@ loss curve is the same with and without the probe (tests check it).
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import torch
@@ -60,8 +61,6 @@ class TrainingProbe:
         written (a polars DataFrame) or None when not due."""
         if not (force or self.due(step)):
             return None
-        import time
-
         t0 = time.perf_counter()
         was_training = model.training
         cpu_rng = torch.get_rng_state()

@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEAVIEW = [sys.executable, "-m", "seaview.cli"]
@@ -122,24 +121,20 @@ def scripted_agent(out: str, hasty: bool) -> None:
 
 
 def copy_training(out: str) -> None:
-    import torch
-
     sys.path.insert(0, os.path.dirname(HERE))
     from tests import copy_model as cm
 
-    from seaview.collectors.training import TrainingProbe
-
-    test_x = cm.batch(256, torch.Generator().manual_seed(123), sep=False, length=13)
+    test_x = cm.induction_accuracy_batch()
     acc: dict[str, float] = {}
-    with TrainingProbe(out, every=25, vocab=(0, cm.V), period=13, bos=cm.BOS, model_name="tiny-llama-copy") as probe:
+    with cm.induction_probe(out, every=25, model_name="tiny-llama-copy") as probe:
         def on_step(model, step):
             if probe.record(model, step) is not None:
                 was = model.training
                 model.eval()
-                acc[str(step)] = round(cm.copy_accuracy(model, test_x, length=13), 4)
+                acc[str(step)] = round(cm.copy_accuracy(model, test_x, length=cm.INDUCTION_PERIOD), 4)
                 model.train(was)
 
-        cm.train(400, on_step=on_step, sep=False, lengths=(6, 20))
+        cm.train_induction(on_step=on_step)
         probe.writer.update(params={
             "task": "copy: BOS, A, A with A 6..20 random tokens of 32; loss on the second A; AdamW lr 3e-3, batch 64",
             "copy_accuracy": acc, "copy_accuracy_on": "256 sequences with 13-token blocks, teacher-forced",

@@ -331,7 +331,7 @@ def export_heads_cmd(
                                        "for runs probed during training)."),
 ) -> None:
     """Export the head atlas (one row per layer and head, averaged over samples)."""
-    from .analysis.dynamics import at_step, steps
+    from .analysis.dynamics import at_step, require_step, training_steps
     from .analysis.heads import head_atlas
     from .errors import SeaviewError
     from .report.heads_export import export_heads, write_export
@@ -340,12 +340,14 @@ def export_heads_cmd(
     if not r.has("heads"):
         fail(f"{r.path}: has no heads table")
     lf = r.scan("heads")
-    seen = steps(lf) if r.has_values("heads", "step") else []
-    if step is not None and step not in seen:
-        fail(f"{r.path}: no heads rows at step {step} (steps: {', '.join(map(str, seen[:20])) or 'none'})")
-    if seen:
-        lf = at_step(lf, step if step is not None else seen[-1])
     try:
+        if step is not None:
+            require_step(r, step)
+        else:
+            seen = training_steps(r)
+            step = seen[-1] if seen else None
+        if step is not None:
+            lf = at_step(lf, step)
         files = export_heads(head_atlas(lf), format.value, r.manifest.get("params") or {}, r.path)
         if out is None:
             if len(files) > 1:
@@ -419,7 +421,6 @@ def diff(
     from .analysis.diff import diff_runs
     from .errors import SeaviewError
     from .report.diff_render import RENDERERS
-    from .store import open_run
 
     if len(runs) < 2:
         fail("diff needs at least two runs")
@@ -454,19 +455,15 @@ def _open_at(arg: str):
     import os
     import re
 
-    from .analysis.dynamics import steps
-    from .errors import SeaviewError
+    from .analysis.dynamics import require_step
     from .store import open_run
 
     m = re.match(r"^(.*)@(\d+)$", arg)
     if m is None or os.path.exists(arg):
         return open_run(arg)
     run = open_run(m.group(1))
-    step = int(m.group(2))
-    held = steps(run.scan("heads")) if run.has("heads") else []
-    if step not in held:
-        raise SeaviewError(run.path, f"no heads rows at step {step} (steps: {', '.join(map(str, held[:20])) or 'none'})")
-    return run.at_step(step)
+    require_step(run, int(m.group(2)))
+    return run.at_step(int(m.group(2)))
 
 
 def _emit(text: str, output: str | None) -> None:

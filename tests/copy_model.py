@@ -92,3 +92,28 @@ def copy_accuracy(model, x: torch.Tensor, ablate: dict[int, list[int]] | None = 
         for h in hooks:
             h.remove()
     return float((pred == x[:, -length:]).float().mean())
+
+
+# The induction run: the copy task without a separator, block lengths varying per batch, so
+# the model must learn induction heads. sample_traces/copy-induction, the dynamics tests and
+# benchmarks/training.py all train it this way and probe it with the same probe set.
+INDUCTION_STEPS = 400
+INDUCTION_LENGTHS = (6, 20)
+INDUCTION_PERIOD = 13  # the probe's and the accuracy batch's block length
+PROBE_ARGS = ["--vocab", f"0:{V}", "--period", str(INDUCTION_PERIOD), "--bos", str(BOS)]  # `seaview probe checkpoints`
+
+
+def train_induction(steps: int = INDUCTION_STEPS, on_step=None, losses: list | None = None):
+    return train(steps, on_step=on_step, losses=losses, sep=False, lengths=INDUCTION_LENGTHS)
+
+
+def induction_probe(run, every: int, **kw):
+    """The TrainingProbe of the induction run (repeated blocks of INDUCTION_PERIOD ids)."""
+    from seaview.collectors.training import TrainingProbe
+
+    return TrainingProbe(run, every=every, vocab=(0, V), period=INDUCTION_PERIOD, bos=BOS, **kw)
+
+
+def induction_accuracy_batch() -> torch.Tensor:
+    """256 held-out sequences with INDUCTION_PERIOD-token blocks (copy_accuracy's input)."""
+    return batch(256, torch.Generator().manual_seed(123), sep=False, length=INDUCTION_PERIOD)

@@ -3,8 +3,6 @@ with planted structure (a tiny Llama trained on a copy task in the fixture)."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 torch = pytest.importorskip("torch")

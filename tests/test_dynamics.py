@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from seaview.analysis.dynamics import emergences, steps, timelines
-from seaview.store import RunWriter, open_run
+from seaview.store import open_run
 
 from .conftest import run_cli
 
@@ -44,15 +44,13 @@ def test_emergence_on_known_timelines():
 def trained(tmp_path_factory):
     """A tiny Llama trained on repeated random tokens of varying length (the copy task without
     a separator) with the training probe every 25 steps and a checkpoint every 25 steps."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from seaview.collectors.training import TrainingProbe
-
     from . import copy_model as cm
 
     root = tmp_path_factory.mktemp("train")
-    probe = TrainingProbe(root / "probe-run", every=25, vocab=(0, cm.V), period=13, bos=cm.BOS)
-    test_x = cm.batch(256, torch.Generator().manual_seed(123), sep=False, length=13)
+    probe = cm.induction_probe(root / "probe-run", every=25)
+    test_x = cm.induction_accuracy_batch()
     acc = {}
 
     def on_step(model, step):
@@ -60,11 +58,11 @@ def trained(tmp_path_factory):
         if step % 25 == 0:
             was = model.training
             model.eval()
-            acc[step] = cm.copy_accuracy(model, test_x, length=13)
+            acc[step] = cm.copy_accuracy(model, test_x, length=cm.INDUCTION_PERIOD)
             model.save_pretrained(root / "out" / f"checkpoint-{step}")
             model.train(was)
 
-    model = cm.train(400, on_step=on_step, sep=False, lengths=(6, 20))
+    model = cm.train_induction(on_step=on_step)
     probe.close()
     return {"root": root, "model": model, "acc": acc, "test_x": test_x, "run": root / "probe-run"}
 
@@ -84,9 +82,9 @@ def test_induction_heads_emerge_where_copy_accuracy_jumps(trained):
     model, x = trained["model"], trained["test_x"]
     heads = sorted(h for _, h in emerged)
     others = [h for h in range(4) if h not in heads and h not in cm.INERT]
-    assert cm.copy_accuracy(model, x, {1: heads}, length=13) < 0.5
+    assert cm.copy_accuracy(model, x, {1: heads}, length=cm.INDUCTION_PERIOD) < 0.5
     if others:
-        assert cm.copy_accuracy(model, x, {1: others}, length=13) > 0.8
+        assert cm.copy_accuracy(model, x, {1: others}, length=cm.INDUCTION_PERIOD) > 0.8
 
 
 def test_training_probe_does_not_disturb_training(tmp_path):
@@ -96,7 +94,7 @@ def test_training_probe_does_not_disturb_training(tmp_path):
     from . import copy_model as cm
 
     plain, probed, modes = [], [], []
-    cm.train(30, losses=plain, sep=False, lengths=(6, 20))
+    cm.train_induction(30, losses=plain)
     with TrainingProbe(tmp_path / "r", every=5, vocab=(0, cm.V), period=8, bos=cm.BOS) as probe:
         def on_step(model, step):
             state = torch.get_rng_state()
@@ -104,7 +102,7 @@ def test_training_probe_does_not_disturb_training(tmp_path):
             modes.append(model.training)
             assert torch.equal(state, torch.get_rng_state())
             assert all(p.grad is None or not p.grad.requires_grad for p in model.parameters())
-        cm.train(30, losses=probed, on_step=on_step, sep=False, lengths=(6, 20))
+        cm.train_induction(30, losses=probed, on_step=on_step)
     assert probed == plain  # the loss curve is bit-for-bit the same
     assert all(modes)  # train mode restored after every probe
     heads = open_run(tmp_path / "r").scan("heads").collect()
@@ -147,8 +145,7 @@ def test_checkpoint_sweep_equals_the_training_probe(trained, tmp_path):
     from . import copy_model as cm
 
     ckpts = sorted((trained["root"] / "out").iterdir())[:4]
-    res = run_cli("probe", "checkpoints", *map(str, ckpts), "--out", str(tmp_path / "sweep"), "--vocab", f"0:{cm.V}",
-                  "--period", "13", "--bos", str(cm.BOS))
+    res = run_cli("probe", "checkpoints", *map(str, ckpts), "--out", str(tmp_path / "sweep"), *cm.PROBE_ARGS)
     assert res.returncode == 0, res.stderr
     sweep = _rows(tmp_path / "sweep")
     probe = _rows(trained["run"]).filter(pl.col("step").is_in(sweep["step"].unique().to_list()))
@@ -165,7 +162,7 @@ def test_ray_sweep_with_two_workers_equals_the_single_process_sweep(trained, tmp
     from . import copy_model as cm
 
     out = trained["root"] / "out"
-    common = ["--vocab", f"0:{cm.V}", "--period", "13", "--bos", str(cm.BOS)]
+    common = cm.PROBE_ARGS
     one = run_cli("probe", "checkpoints", str(out), "--out", str(tmp_path / "one"), *common)
     assert one.returncode == 0, one.stderr
     two = run_cli("probe", "checkpoints", str(out), "--out", str(tmp_path / "ray"), "--ray", "local", "--workers", "2",
@@ -238,7 +235,7 @@ def test_ray_sweep_writes_straight_to_s3(trained, tmp_path):
 
     with s3_server("sweeps"):
         ckpts = [str(p) for p in sorted((trained["root"] / "out").iterdir())[:3]]
-        common = ["--vocab", f"0:{cm.V}", "--period", "13", "--bos", str(cm.BOS)]
+        common = cm.PROBE_ARGS
         res = run_cli("probe", "checkpoints", *ckpts, "--out", "s3://sweeps/copy", "--ray", "local", "--workers", "2",
                       *common, timeout=600)
         assert res.returncode == 0, res.stderr

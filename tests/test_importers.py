@@ -313,8 +313,6 @@ INSPECT_JSON = DATA / "inspect_mockllm.json"
 
 
 def test_inspect_zstd_eval_and_json_written_by_inspect_import_every_message(tmp_path):
-    import zipfile
-
     assert {i.compress_type for i in zipfile.ZipFile(INSPECT_ZSTD).infolist()} == {93}  # zstd: Python < 3.14 cannot read it
     raw = json.loads(INSPECT_JSON.read_text())
     _, ee, se = _import([INSPECT_ZSTD], tmp_path / "e")

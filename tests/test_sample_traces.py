@@ -4,7 +4,6 @@ checked as committed)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 

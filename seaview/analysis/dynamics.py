@@ -4,14 +4,30 @@ step (what `seaview diff RUN@A RUN@B` compares)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
+from ..errors import SeaviewError
 from ..rules import EMERGENCE_LEVELS
 
 
 def steps(heads: pl.LazyFrame) -> list[int]:
     """The training steps the heads table holds, ascending (empty outside training)."""
     return heads.select(pl.col("step").drop_nulls().unique().sort()).collect()["step"].to_list()
+
+
+def training_steps(run: Any) -> list[int]:
+    """The steps of a run probed during training, ascending; empty for any other run (told
+    from the Parquet footers, without reading the heads, when no row has a step)."""
+    return steps(run.scan("heads")) if run.has("heads") and run.has_values("heads", "step") else []
+
+
+def require_step(run: Any, step: int) -> None:
+    """A SeaviewError naming the steps the run holds, unless it holds heads rows at ``step``."""
+    held = training_steps(run)
+    if step not in held:
+        raise SeaviewError(run.path, f"no heads rows at step {step} (steps: {', '.join(map(str, held[:20])) or 'none'})")
 
 
 def timelines(heads: pl.LazyFrame, metric: str) -> pl.DataFrame:

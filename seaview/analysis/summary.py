@@ -34,11 +34,11 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
                 "median_first_wrong_step": wrong["first_wrong_step"].median() if wrong.height else None,
             }
     if run.has("heads") and run.num_rows("heads") <= 1_000_000:
-        from .dynamics import at_step, emergences, steps
+        from .dynamics import at_step, emergences, training_steps
         from .heads import head_atlas
 
         lf = run.scan("heads")
-        seen = steps(lf) if run.has_values("heads", "step") else []
+        seen = training_steps(run)
         atlas = head_atlas(at_step(lf, seen[-1]) if seen else lf)  # a training run: its last step
         data["heads"] = {"layers": atlas["layer"].n_unique(), "heads": atlas.height,
                          "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows()))}

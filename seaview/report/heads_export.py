@@ -42,7 +42,7 @@ def _num(v) -> float | None:
 
 
 def retrieval_head_json(atlas: pl.DataFrame, where: str) -> str:
-    rows = atlas.filter(pl.col("retrieval_score").is_not_null()) if "retrieval_score" in atlas.columns else atlas.clear()
+    rows = atlas.filter(pl.col("retrieval_score").is_not_null())
     if not rows.height:
         raise SeaviewError(where, "has no retrieval scores (probe the model with `seaview probe heads`)")
     scores = {f"{r['layer']}-{r['head']}": [round(float(r["retrieval_score"]), 6)] for r in rows.iter_rows(named=True)}
@@ -50,15 +50,13 @@ def retrieval_head_json(atlas: pl.DataFrame, where: str) -> str:
 
 
 def duo_attention_files(atlas: pl.DataFrame, params: dict, where: str) -> dict[str, str]:
-    if "stream_coverage" not in atlas.columns or atlas["stream_coverage"].null_count() == atlas.height:
+    if atlas["stream_coverage"].null_count() == atlas.height:
         raise SeaviewError(where, "has no stream coverage per head (record it with AttentionCollector or the probe)")
     window = params.get("window")  # the collector's (sink, recent) streaming window
     sink, recent = window if isinstance(window, list) and len(window) == 2 else (64, 256)
-    kv = atlas.with_columns(pl.col("kv_head").fill_null(pl.col("head")) if "kv_head" in atlas.columns
-                            else pl.col("head").alias("kv_head"))
+    kv = atlas.with_columns(pl.col("kv_head").fill_null(pl.col("head")))
     need = (pl.when(pl.col("retrieval_score").fill_null(0) > RETRIEVAL_MIN).then(1.0)
-            .otherwise(1.0 - pl.col("stream_coverage")).clip(0.0, 1.0)) if "retrieval_score" in kv.columns \
-        else (1.0 - pl.col("stream_coverage")).clip(0.0, 1.0)
+            .otherwise(1.0 - pl.col("stream_coverage")).clip(0.0, 1.0))
     grid = kv.group_by("layer", "kv_head").agg(need.max().alias("v")).sort("layer", "kv_head")
     lines = []
     for layer in grid["layer"].unique().sort():
@@ -69,15 +67,14 @@ def duo_attention_files(atlas: pl.DataFrame, params: dict, where: str) -> dict[s
 
 
 def minference_json(atlas: pl.DataFrame, where: str) -> str:
-    need = {"best_pattern", "seq_len"}
-    if not need <= set(atlas.columns) or atlas["best_pattern"].null_count() == atlas.height:
+    if atlas["best_pattern"].null_count() == atlas.height:
         raise SeaviewError(where, "has no best pattern per head (collect causal attention with patterns=True)")
     n_layers = int(atlas["layer"].max()) + 1
     layers: list[dict[str, list]] = [{} for _ in range(n_layers)]
     for r in atlas.iter_rows(named=True):
         n = int(r["seq_len"] or 0)
         visible = n * (n + 1) / 2
-        density, recall = _num(r.get("best_density")), _num(r.get("pattern_recall"))
+        density, recall = _num(r["best_density"]), _num(r["pattern_recall"])
         budget = (density or 1.0) * visible
         pattern = r["best_pattern"]
         if pattern == "a_shape":
@@ -107,7 +104,11 @@ def atlas_json(atlas: pl.DataFrame) -> str:
 
 
 def export_heads(atlas: pl.DataFrame, fmt: str, params: dict, where: str) -> dict[str, str]:
-    """{file name: text} for ``fmt`` (one file, or duo-attention's two)."""
+    """{file name: text} for ``fmt`` (one file, or duo-attention's two). Columns the atlas
+    lacks (it came from a frame without them) are taken as null."""
+    wanted = {"retrieval_score": pl.Float64, "stream_coverage": pl.Float64, "kv_head": pl.Int64,
+              "best_pattern": pl.String, "best_density": pl.Float64, "pattern_recall": pl.Float64, "seq_len": pl.Int64}
+    atlas = atlas.with_columns(pl.lit(None, t).alias(c) for c, t in wanted.items() if c not in atlas.columns)
     if fmt == "retrieval-head":
         return {"head_score.json": retrieval_head_json(atlas, where)}
     if fmt == "duo-attention":

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from ...analysis.dynamics import at_step, steps
+from ...analysis.dynamics import at_step, training_steps
 from ...analysis.heads import head_atlas
 from ...analysis.slices import block_grid, head_blocks, needle_span, sample_tokens, tile_window, top_attended
 from ...textsafe import token_label
@@ -62,8 +62,9 @@ class HeadsPane(LoadsWhenShown, Horizontal):
     @work(thread=True, exclusive=True, group="heads")
     def load(self) -> None:
         lf = self.run.scan("heads")
-        if self.run.has_values("heads", "step"):  # a training run: the last step (Dynamics: all of them)
-            self.step = steps(lf)[-1]
+        seen = training_steps(self.run)
+        if seen:  # a training run: the last step (Dynamics: all of them)
+            self.step = seen[-1]
             lf = at_step(lf, self.step)
         atlas = head_atlas(lf)
         if self.run.has("qk"):
