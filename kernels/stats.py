@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 
 from . import reference as _ref
-from ._args import Attn, KernelArgumentError, check, check_block
+from ._args import Attn, KernelArgumentError, check, check_block, check_lse
 from .api import Impl, _backend, block_mass, row_lse, window_mass
 from .patterns import (
     BEST_NAMES,
@@ -29,7 +29,6 @@ from .patterns import (
     best_codes,
     block_sparse_kept,
     check_pattern_args,
-    host_tensor,
     pattern_recall,
     vs_order,
     visible_entries,
@@ -82,10 +81,16 @@ def head_stats(
     q_offset: int | None = None,
     scale: float | None = None,
     sinks: torch.Tensor | None = None,
+    lse: torch.Tensor | None = None,
     impl: Impl = "auto",
 ) -> HeadStats:
-    """Every per-head statistic of one attention call (see the module docstring)."""
+    """Every per-head statistic of one attention call (see the module docstring).
+
+    ``lse`` (H_q, N_q): the rows' log-sum-exp when the caller already has it, as the
+    model's own flash forward returns it; the Triton path then skips its lse pass (the
+    torch path gets the lse for free from the same exponentials and ignores it)."""
     a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks)
+    check_lse(a, lse)
     check_block("block", block)
     if sink < 0 or min(window) < 0:
         raise KernelArgumentError(f"sink and window must be >= 0, got {sink}, {window}")
@@ -94,18 +99,19 @@ def head_stats(
     be = _backend(a, impl)
     if be is _ref:
         return _fused_torch(a, sink, window, block, want_patterns, densities, target, pattern_sink, last_q)
-    if be.stats_tiles(a, block) is not None:
-        return _fused_triton(a, be, sink, window, block, want_patterns, densities, target, pattern_sink, last_q)
-    return _composed(a, be, sink, window, block, want_patterns, densities, target, pattern_sink, last_q, impl)
+    if be.stats_tiles(a, block, len(densities) if want_patterns else 0) is not None:
+        return _fused_triton(a, be, sink, window, block, want_patterns, densities, target, pattern_sink, last_q, lse)
+    return _composed(a, be, sink, window, block, want_patterns, densities, target, pattern_sink, last_q, impl, lse)
 
 
 def _composed(a: Attn, be, sink: int, window: tuple[int, int], block: int, patterns: bool,
-              densities: tuple[float, ...], target: float, pattern_sink: int, last_q: int, impl: Impl) -> HeadStats:
+              densities: tuple[float, ...], target: float, pattern_sink: int, last_q: int, impl: Impl,
+              lse: torch.Tensor | None) -> HeadStats:
     """The single-purpose kernels one after another: for block sizes the fused kernel's tiles
-    cannot divide (not a multiple of 16)."""
+    cannot divide (not a multiple of 16), or more densities than it carries."""
     q, k = a.q, a.k
     kw = dict(causal=a.causal, q_offset=a.q_offset, scale=a.scale, sinks=a.sinks, impl=impl)
-    lse = row_lse(q, k, **kw)
+    lse = row_lse(q, k, **kw) if lse is None else lse.float()
     sm = window_mass(q, k, sink, 0, lse=lse, **kw).mean(1) if sink else torch.zeros(a.h_q, device=q.device)
     cov = window_mass(q, k, window[0], window[1], lse=lse, **kw).mean(1)
     ent = be.row_entropy(a, lse).mean(1)
@@ -119,11 +125,12 @@ def _composed(a: Attn, be, sink: int, window: tuple[int, int], block: int, patte
 
 
 def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, patterns: bool,
-                  densities: tuple[float, ...], target: float, pattern_sink: int, last_q: int) -> HeadStats:
-    """One launch of the fused statistics kernel for every head (lse, block map, entropy,
-    sink / window / A-shape masses, vertical-slash kept masses), after the vertical-slash
-    selection from the last rows (three small launches); block-sparse recall from the block
-    map. Everything stays on the device: no host synchronisation."""
+                  densities: tuple[float, ...], target: float, pattern_sink: int, last_q: int,
+                  lse: torch.Tensor | None) -> HeadStats:
+    """One launch of the fused statistics kernel for every head (block map, entropy, sink /
+    window / A-shape masses, vertical-slash kept masses, and the lse unless given), after the
+    vertical-slash selection from the last rows (two or three small launches); block-sparse
+    recall from the block map. Everything stays on the device: no host synchronisation."""
     dev = a.q.device
     p0, p1 = a.q_offset, a.q_offset + a.n_q - 1
     pairs = [(sink, 0), tuple(window)]
@@ -134,14 +141,14 @@ def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, p
         pairs += [(ps, a_shape_window(p0, p1, ps, d * visible, a.n_k)) for d in densities]
         lq = min(last_q, a.n_q)
         sub = _sub(a, a.n_q - lq, a.n_q)
-        lse_last = be.row_lse(sub)
+        lse_last = be.row_lse(sub) if lse is None else lse[:, a.n_q - lq:].float()
         v_order, s_order, n = vs_order(be.key_mass(sub, lse_last), be.diag_mass(sub, lse_last),
                                        torch.arange(p0, p1 + 1, device=dev), a.n_k, densities, visible)
         rank = torch.arange(a.n_k, dtype=torch.int32, device=dev).expand(a.h_q, -1)
         col_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, v_order, rank)
         diag_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, s_order, rank)
         ranks = (col_rank, diag_rank, n.to(torch.int32).contiguous())
-    lse, bm, acc = be.head_stats(a, block, host_tensor(pairs, torch.int32, dev), None, ranks)
+    lse, bm, acc = be.head_stats(a, block, pairs, lse, ranks)
     n_rows = float(a.n_q)
     if not patterns:
         return HeadStats(acc[:, 1] / n_rows, acc[:, 2] / n_rows, acc[:, 0] / n_rows, bm, lse, densities,

@@ -206,11 +206,11 @@ def test_pattern_recall_triton_matches_torch():
     assert a.best_pattern == b.best_pattern
 
 
-def check_head_stats(q, k, causal, q_offset=None, sinks=None, impl="torch", block=16):
+def check_head_stats(q, k, causal, q_offset=None, sinks=None, impl="torch", block=16, lse=None):
     """head_stats (one fused sweep on the torch path) against the naive matrix and, for the
     pattern ladder, against pattern_recall's independent masked passes."""
     st = K.head_stats(q, k, sink=3, window=(3, 5), block=block, pattern_sink=4, last_q=16, causal=causal,
-                      q_offset=q_offset, sinks=sinks, impl=impl)
+                      q_offset=q_offset, sinks=sinks, lse=lse, impl=impl)
     assert st.lse.device == q.device  # results stay where the inputs are
     st = st.to("cpu")
     s, lse, p, off = naive(q, k, causal, q_offset, sinks=sinks)
@@ -289,6 +289,48 @@ def test_fused_triton_head_stats_matches_naive_and_torch(shape):
             continue
         torch.testing.assert_close(x, y.cpu(), atol=1e-5, rtol=1e-4, equal_nan=True)
     assert st.best_pattern == ref_st.best_pattern
+
+
+STATS_FIELDS = ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall", "best_density", "best_recall")
+
+
+def assert_same_stats(st, ref_st, **tol):
+    for f in STATS_FIELDS:
+        x, y = getattr(st, f), getattr(ref_st, f)
+        if x is None:
+            assert y is None
+            continue
+        torch.testing.assert_close(x.cpu(), y.cpu(), equal_nan=True, **(tol or dict(atol=1e-5, rtol=1e-4)))
+    assert st.best_pattern == ref_st.best_pattern
+
+
+@pytest.mark.parametrize("given_lse", [False, True])
+@pytest.mark.parametrize("shape", [
+    # hq, hkv, n, d, causal: long enough rows that most key tiles take the kernel's bulk sweep
+    # (past every sink, beyond every window, no mask); ragged n leaves rows past the end
+    (4, 2, 250, 16, True),
+    (2, 1, 201, 24, True),  # head_dim below the tile's: the bulk loads still mask the padding
+    (2, 2, 230, 16, False),  # not causal: the bulk is the keys left of every row's window
+])
+def test_fused_triton_head_stats_bulk_tiles(shape, given_lse):
+    hq, hkv, n, d, causal = shape
+    q, k = make(hq, hkv, n, n, d, torch.float32, seed=31)
+    lse = naive(q, k, causal)[1] if given_lse else None
+    st = check_head_stats(q, k, causal, impl="triton", block=32, lse=lse)
+    ref_st = K.head_stats(q, k, sink=3, window=(3, 5), block=32, pattern_sink=4, last_q=16, causal=causal,
+                          impl="torch")
+    assert_same_stats(st, ref_st)
+
+
+def test_head_stats_more_densities_than_the_fused_kernel_carries():
+    """Five vertical-slash budgets: the composed kernels, same numbers as the torch path."""
+    from seaview.kernels import triton_impl
+
+    q, k = make(2, 1, 64, 64, 16, torch.float32, seed=8)
+    dens = (0.05, 0.1, 0.15, 0.2, 0.3)
+    assert triton_impl.stats_tiles(K._args.check(q, k), 16, len(dens)) is None
+    kw = dict(sink=3, window=(3, 5), block=16, pattern_sink=4, last_q=16, densities=dens)
+    assert_same_stats(K.head_stats(q, k, impl="triton", **kw), K.head_stats(q, k, impl="torch", **kw))
 
 
 def test_fused_triton_head_stats_learned_sinks_planted_heads_and_half_precision():
