@@ -33,6 +33,7 @@ from seaview.kernels.patterns import BEST_NAMES, PATTERNS
 from seaview.store import RunWriter
 from seaview.store.qk import encode_qk
 
+from .sdpa import attention_with_lse, flash_agrees
 from .tokens import token_table
 
 IMPL_NAME = "seaview"
@@ -47,14 +48,18 @@ _OBSERVERS: dict[int, tuple[Any, int]] = {}
 
 
 def _seaview_attention(module, query, key, value, attention_mask, *args, **kwargs):
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    out = sdpa_attention_forward(module, query, key, value, attention_mask, *args, **kwargs)
     entry = _OBSERVERS.get(id(module))
+    lse = None
+    if entry is not None and entry[0]._flash_lse and not args:
+        out, weights, lse = attention_with_lse(module, query, key, value, attention_mask, **kwargs)
+    else:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        out, weights = sdpa_attention_forward(module, query, key, value, attention_mask, *args, **kwargs)
     if entry is not None:
         collector, layer = entry
-        collector._observe(module, layer, query, key, attention_mask, kwargs.get("scaling"))
-    return out
+        collector._observe(module, layer, query, key, attention_mask, kwargs.get("scaling"), lse)
+    return out, weights
 
 
 def _register() -> None:
@@ -163,6 +168,7 @@ class AttentionCollector:
         self._pending: list[_Pending] = []  # statistics on their way to the host
         self._host: _HostCopies | None = None
         self._geometry: tuple | None = None
+        self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
 
     # -- context -------------------------------------------------------------------
     def __enter__(self) -> AttentionCollector:
@@ -179,6 +185,7 @@ class AttentionCollector:
         if not self._modules:
             raise CollectorError(type(self.model).__name__, "has no attention modules seaview can find")
         self._prev_impl = cfg._attn_implementation
+        self._flash_lse = _flash_lse_usable(self.model, self._modules[0][1])
         self.model.set_attn_implementation(IMPL_NAME)
         for layer, mod in self._modules:
             _OBSERVERS[id(mod)] = (self, layer)
@@ -254,9 +261,11 @@ class AttentionCollector:
         return geo
 
     @torch.no_grad()
-    def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling) -> None:
+    def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling,
+                 lse: torch.Tensor | None = None) -> None:
         """Statistics of one attention call, launched on the device and copied to the host
-        asynchronously: nothing here waits for the GPU (results are read at flush)."""
+        asynchronously: nothing here waits for the GPU (results are read at flush). ``lse``
+        (B, H, N_q): the rows' logsumexp from the model's own flash call, when it made one."""
         self._calls_this_forward += 1
         for obs in self.observers:
             obs(module, layer, query, key, mask, scaling)
@@ -275,7 +284,8 @@ class AttentionCollector:
             q = query[b, :, r_lo:r_hi].detach()
             k = key[b, :, k_lo:k_hi].detach()
             st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
-                            causal=causal, q_offset=off, scale=scaling, sinks=sinks, impl=self.impl)
+                            causal=causal, q_offset=off, scale=scaling, sinks=sinks,
+                            lse=None if lse is None else lse[b, :, r_lo:r_hi], impl=self.impl)
             induction = _induction(q, k, st.lse, off, k_hi - k_lo, self._period, scaling, self.impl) if causal else None
             self._pending.append(_Pending(
                 sid=self._sample_id(b, batch), layer=layer, h_q=h_q, h_kv=h_kv, seq_len=k_hi - k_lo,
@@ -454,6 +464,22 @@ def _block_table(sid: str, layer: int, block: int, bm: torch.Tensor) -> pa.Table
         "q_block": pa.array(i.numpy().astype(np.int64)), "k_block": pa.array(j.numpy().astype(np.int64)),
         "mass": pa.array(bm[h, i, j].double().numpy()),
     })
+
+
+def _flash_lse_usable(model: torch.nn.Module, attention: torch.nn.Module) -> bool:
+    """Whether this model's prefills can take the lse from their own flash call (see
+    collectors/sdpa.py): checked once, on the model's device, dtype and head shapes."""
+    try:
+        cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        h_q = int(cfg.num_attention_heads)
+        h_kv = int(getattr(cfg, "num_key_value_heads", None) or h_q)
+        d = int(getattr(attention, "head_dim", None) or getattr(cfg, "head_dim", None) or cfg.hidden_size // h_q)
+        weight = next(attention.parameters())
+    except (AttributeError, TypeError, ValueError, StopIteration):
+        return False
+    if not weight.is_floating_point():
+        return False
+    return flash_agrees(weight.device, weight.dtype, h_q, h_kv, d, getattr(attention, "scaling", None))
 
 
 def _model_name(model: torch.nn.Module) -> str | None:

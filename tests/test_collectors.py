@@ -265,26 +265,115 @@ def test_triton_collector_equals_torch_collector():
     assert (qa["lse"].fill_null(0) - qb["lse"].fill_null(0)).abs().max() < 1e-4
 
 
+def _count_flash_calls(monkeypatch):
+    from seaview.collectors import sdpa
+
+    calls = []
+    real = sdpa._flash
+
+    def counting(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(sdpa, "_flash", counting)
+    return calls
+
+
+@pytest.mark.parametrize("impl", ["torch", "triton"])
+def test_statistics_take_the_lse_from_the_models_own_flash_call(impl, monkeypatch):
+    """An unpadded causal prefill: the collector calls the flash operator SDPA would call,
+    so the model's logits are bit-for-bit those without a collector, and hands its
+    logsumexp to the statistics (the Triton kernel then skips its lse pass). The rows equal
+    those computed with the kernel's own lse."""
+    if impl == "triton":
+        pytest.importorskip("triton")
+        import os
+
+        if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+            pytest.skip("Triton needs a GPU or TRITON_INTERPRET=1")
+    model = tiny_llama(seed=8)
+    ids = torch.randint(0, 100, (1, 120), generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+    calls = _count_flash_calls(monkeypatch)
+    with torch.no_grad(), AttentionCollector(model, impl=impl, window=(4, 16), block=16, keep_qk=True) as col:
+        assert col._flash_lse  # torch's SDPA picks its flash kernel for this model on this machine
+        logits = model(input_ids=ids).logits
+    assert torch.equal(logits, plain)
+    assert [c[2] for c in calls].count(120) == 2  # one flash call per layer, by the collector instead of SDPA
+    with torch.no_grad(), AttentionCollector(model, impl=impl, window=(4, 16), block=16, keep_qk=True) as own:
+        own._flash_lse = False
+        assert torch.equal(model(input_ids=ids).logits, plain)
+    assert [c[2] for c in calls].count(120) == 2
+    from polars.testing import assert_frame_equal
+
+    assert_frame_equal(col.heads(), own.heads(), check_exact=False, rel_tol=1e-4, abs_tol=1e-5)
+    assert_frame_equal(col.blocks(), own.blocks(), check_exact=False, rel_tol=1e-4, abs_tol=1e-5)
+    lse_a, lse_b = (pl.from_arrow(c.tables()["qk"])["lse"].explode() for c in (col, own))
+    assert (lse_a - lse_b).abs().max() < 1e-4
+
+
+def test_flash_lse_only_where_sdpa_makes_one_causal_flash_call(monkeypatch):
+    """A padded batch (a mask), a decode step and a model in training with dropout all go
+    through transformers' SDPA unchanged; a flash operator that disagrees with SDPA turns
+    the path off for the model."""
+    from seaview.collectors import sdpa
+
+    model = tiny_llama(seed=8)
+    calls = _count_flash_calls(monkeypatch)
+    ids = torch.randint(0, 100, (2, 30), generator=torch.Generator().manual_seed(9))
+    mask = torch.ones_like(ids)
+    mask[1, :5] = 0
+    with torch.no_grad(), AttentionCollector(model, decode=True) as col:
+        model(input_ids=ids, attention_mask=mask)
+        model.generate(ids[:1, :10], max_new_tokens=2, do_sample=False)
+    assert [c[2] for c in calls if c[2] != 96] == [10, 10]  # the unpadded prefill only (96: the check)
+    assert col.heads().height > 0
+    module = col._modules[0][1]
+    q = torch.randn(1, 4, 20, 16)
+    k = torch.randn(1, 2, 20, 16)
+    assert sdpa.flash_applies(module, q, k, k, None, {"scaling": 0.25})
+    assert not sdpa.flash_applies(module, q, k, k, None, {"scaling": 0.25, "dropout": 0.1})
+    assert not sdpa.flash_applies(module, q, k, k, torch.ones(1, 1, 20, 20, dtype=torch.bool), {})
+    assert not sdpa.flash_applies(module, q[:, :, :1], k, k, None, {})
+
+    def wrong(query, key, value, scale):
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(query, key, value, 0.0, True,
+                                                                            scale=scale)
+        return out + 1e-3, lse
+
+    monkeypatch.setattr(sdpa, "_flash", wrong)
+    with AttentionCollector(model) as col:
+        assert not col._flash_lse
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_collector_never_synchronises_inside_the_forward():
-    """Every observed attention call runs under CUDA's sync debug mode set to error: any
-    .item(), .cpu(), nonzero() or pageable copy in the collector's path raises."""
+def test_collector_never_synchronises_inside_the_forward(monkeypatch):
+    """Every observed attention call (the flash call that hands over its lse, and the
+    statistics) runs under CUDA's sync debug mode set to error: any .item(), .cpu(),
+    nonzero() or pageable copy in the collector's path raises."""
+    from seaview.collectors import attention
+
     model = tiny_llama(seed=5).to("cuda", torch.bfloat16)
     ids = torch.randint(0, 100, (1, 300), device="cuda")
+    calls = _count_flash_calls(monkeypatch)
+    real = attention._seaview_attention
+
+    def guarded(*args, **kwargs):
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return real(*args, **kwargs)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
     with torch.no_grad(), AttentionCollector(model, keep_qk=True) as col:
-        observe = col._observe
+        from transformers import AttentionInterface
 
-        def guarded(*args, **kwargs):
-            torch.cuda.set_sync_debug_mode("error")
-            try:
-                observe(*args, **kwargs)
-            finally:
-                torch.cuda.set_sync_debug_mode("default")
-
-        col._observe = guarded
+        AttentionInterface.register(attention.IMPL_NAME, guarded)
         model(input_ids=ids, logits_to_keep=1)
     heads = col.heads()
     assert heads.height == 2 * 4 and heads["sink_mass"].is_between(0, 1).all()
+    assert col._flash_lse and [c[2] for c in calls].count(300) == 2
 
 
 @pytest.mark.parametrize("prefix", [0, 1])

@@ -392,6 +392,37 @@ def test_bad_arguments_raise_clear_errors(call, msg):
         call(q, k)
 
 
+@pytest.mark.parametrize("shape", [(32, 8, 4096, 128), (9, 3, 2048, 64)])  # Llama-3-8B, SmolLM2 attention
+def test_kernels_compile_natively_for_h100(shape):
+    """Every Triton kernel compiled for sm_90a exactly as its launcher would launch it on an
+    H100 (what the interpreter cannot check: layouts, registers, shared memory): no register
+    spills, shared memory within the H100's limit. The fused statistics kernel sweeps its
+    bulk tiles with fewer instructions than the rest, and a given lse removes its lse sweep."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    oc = pytest.importorskip("seaview.kernels.offline_compile")
+    if not oc.tools_present():
+        pytest.skip("this Triton ships no CUDA tools (ptxas, nvdisasm, cuobjdump)")
+    env = {**os.environ, "TRITON_INTERPRET": "0"}  # compiled kernels, not the interpreter's
+    out = subprocess.run([sys.executable, "-m", "seaview.kernels.offline_compile", *map(str, shape)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rep = json.loads(out.stdout)
+    assert len(rep) == 11
+    for name, r in rep.items():
+        assert r["stack"] == 0, f"{name} spills registers: {r}"
+        assert 0 < r["shared"] <= oc.H100_SHARED_BYTES, f"{name}: {r}"
+        assert r["sweeps"], f"{name}: no key-tile sweep found in {r}"
+    for name in ("head_stats", "head_stats_no_patterns"):
+        bulk, rest = rep[name]["sweeps"]
+        assert bulk < rest
+    assert rep["head_stats_no_patterns"]["sweeps"][0] < rep["head_stats"]["sweeps"][0]
+    assert len(rep["head_stats_own_lse"]["sweeps"]) == 3  # the lse sweep, then bulk and rest
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_triton_on_gpu_larger_shapes():
     q, k = make(8, 2, 1000, 1000, 128, torch.bfloat16, seed=9)
