@@ -415,7 +415,7 @@ def test_kernels_compile_natively_for_h100(shape):
     for name, r in rep.items():
         assert r["stack"] == 0, f"{name} spills registers: {r}"
         assert 0 < r["shared"] <= oc.H100_SHARED_BYTES, f"{name}: {r}"
-        assert r["sweeps"], f"{name}: no key-tile sweep found in {r}"
+        assert bool(r["sweeps"]) == (name != "attention_slice"), f"{name}: {r}"  # a slice is one tile a program
     for name in ("head_stats", "head_stats_no_patterns"):
         bulk, rest = rep[name]["sweeps"]
         assert bulk < rest
