@@ -14,6 +14,7 @@ an lse equal to a float64 reference. A torch build where that fails never takes 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -69,9 +70,11 @@ def attention_with_lse(module, query, key, value, attention_mask, **kwargs):
     return out, weights, None
 
 
+@functools.lru_cache(maxsize=64)
 def flash_agrees(device: torch.device, dtype: torch.dtype, h_q: int, h_kv: int, d: int, scale: float | None) -> bool:
     """Whether, for these shapes, the flash operator gives SDPA's own output bit for bit and
-    the true logsumexp (to 1e-3): checked once, outside any forward (it reads the device)."""
+    the true logsumexp (to 1e-3): checked once per process and shape, outside any forward
+    (it reads the device)."""
     g = torch.Generator().manual_seed(0)
     n = 96
     q, k, v = (torch.randn(1, h, n, d, generator=g).to(device, dtype) for h in (h_q, h_kv, h_kv))
