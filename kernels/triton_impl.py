@@ -119,7 +119,7 @@ def _row_lse_kernel(Q, K, SINKS, LSE, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D,
 
 @triton.jit
 def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-                COL_RANK, DIAG_RANK, VS_N, ent, vs0, vs1, vs2, vs3,
+                COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, ent, vs0, vs1, vs2, vs3,
                 N_VS: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr, UPCAST: tl.constexpr,
                 EVEN_D: tl.constexpr):
     """One (BLOCK_M x BLOCK_N) tile of the statistics sweep. Adds the tile's rows to the row
@@ -149,19 +149,19 @@ def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh
             crank = tl.load(COL_RANK + h * N_K + cols, mask=cols < N_K, other=N_K)
             drank = tl.load(DIAG_RANK + h * N_K + tl.maximum(dist, 0), mask=(dist >= 0) & (cols[None, :] < N_K),
                             other=N_K)
-        else:
+        else:  # row pointers minus a constant per column: addresses the compiler can encode
             crank = tl.load(COL_RANK + h * N_K + cols)
-            drank = tl.load(DIAG_RANK + h * N_K + dist)
+            drank = tl.load((DIAG_RANK + (h * N_K - n0) + pos)[:, None] - offs_n[None, :])
         # + (p * 0) (exactly 0) puts the ranks in P's register layout: one layout conversion per
         # tile instead of one per budget (a measured 1.5x fewer instructions per tile on sm_90)
         rank = tl.minimum(crank[None, :], drank) + (p * 0.0).to(tl.int32)
-        vs0 += tl.sum(tl.where(rank < tl.load(VS_N + h * N_VS), p, 0.0), 1, keep_dims=True)
+        vs0 += tl.sum(tl.where(rank < nv0, p, 0.0), 1, keep_dims=True)
         if N_VS > 1:
-            vs1 += tl.sum(tl.where(rank < tl.load(VS_N + h * N_VS + 1), p, 0.0), 1, keep_dims=True)
+            vs1 += tl.sum(tl.where(rank < nv1, p, 0.0), 1, keep_dims=True)
         if N_VS > 2:
-            vs2 += tl.sum(tl.where(rank < tl.load(VS_N + h * N_VS + 2), p, 0.0), 1, keep_dims=True)
+            vs2 += tl.sum(tl.where(rank < nv2, p, 0.0), 1, keep_dims=True)
         if N_VS > 3:
-            vs3 += tl.sum(tl.where(rank < tl.load(VS_N + h * N_VS + 3), p, 0.0), 1, keep_dims=True)
+            vs3 += tl.sum(tl.where(rank < nv3, p, 0.0), 1, keep_dims=True)
     return ent, vs0, vs1, vs2, vs3, p, tl.sum(tl.sum(p, 1), 0)
 
 
@@ -202,6 +202,11 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     vs1 = tl.zeros([BLOCK_M, 1], tl.float32)
     vs2 = tl.zeros([BLOCK_M, 1], tl.float32)
     vs3 = tl.zeros([BLOCK_M, 1], tl.float32)
+    # the head's vertical-slash budgets (N_VS of them; the rest unused)
+    nv0 = tl.load(VS_N + h * N_VS) if N_VS > 0 else 0
+    nv1 = tl.load(VS_N + h * N_VS + 1) if N_VS > 1 else 0
+    nv2 = tl.load(VS_N + h * N_VS + 2) if N_VS > 2 else 0
+    nv3 = tl.load(VS_N + h * N_VS + 3) if N_VS > 3 else 0
     p_first = Q_OFF + pid_m * BLOCK_M
     p_last = Q_OFF + tl.minimum((pid_m + 1) * BLOCK_M, N_Q) - 1
     bm_row = BM_OUT + (h * N_QB + (pid_m * BLOCK_M) // BLOCK) * N_KB
@@ -214,7 +219,7 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     for n0 in range(b_lo, b_hi, BLOCK_N):
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, VS_N, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
+            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
     # the rest: keys [0, b_lo) and [b_hi, hi), with masks and the (sink, window) pairs
     n_lo_tiles = (b_lo + BLOCK_N - 1) // BLOCK_N
@@ -223,7 +228,7 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
         n0 = tl.where(ti < n_lo_tiles, ti * BLOCK_N, b_hi + (ti - n_lo_tiles) * BLOCK_N)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, VS_N, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
+            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
         cols = n0 + offs_n
         dist = pos[:, None] - cols[None, :]
