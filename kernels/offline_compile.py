@@ -91,24 +91,59 @@ _INS = re.compile(r"\s*/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_.]+)(.*);")
 _LABEL = re.compile(r"^(\.L_x_\d+):")
 
 
-def sass_loops(cubin: bytes) -> list[collections.Counter]:
-    """Opcode counts of every loop body (back edge to its label) that holds a tensor-core
-    instruction (a sweep over key tiles), in program order."""
+class Sweep(collections.Counter):
+    """Opcode counts of one loop body, with ``shortest`` and ``longest``: the instructions of
+    one iteration along its cheapest and its dearest path through the body's branches."""
+
+    shortest: int = 0
+    longest: int = 0
+
+
+def sass_loops(cubin: bytes) -> list[Sweep]:
+    """Every loop body (back edge to its label) that holds a tensor-core instruction (a sweep
+    over key tiles), in program order."""
     text = _tool("nvdisasm", cubin, "-c")
     ops, labels = [], {}
     for line in text.splitlines():
         if m := _LABEL.match(line):
             labels[m.group(1)] = len(ops)
         elif m := _INS.match(line):
-            ops.append((m.group(2), m.group(3)))
+            ops.append((m.group(2), m.group(3), m.group(0).split("*/", 1)[1].lstrip().startswith("@")))
     loops = []
-    for i, (op, rest) in enumerate(ops):
+    for i, (op, rest, _) in enumerate(ops):
         target = re.search(r"(\.L_x_\d+)", rest) if op.startswith("BRA") else None
         if target and labels[target.group(1)] <= i:
-            body = collections.Counter(o.split(".")[0] for o, _ in ops[labels[target.group(1)]:i + 1])
+            start = labels[target.group(1)]
+            body = Sweep(o.split(".")[0] for o, _, _ in ops[start:i + 1])
             if body["HGMMA"] or body["HMMA"]:
+                body.shortest, body.longest = _path_lengths(ops, labels, start, i)
                 loops.append(body)
     return loops
+
+
+def _path_lengths(ops: list, labels: dict, start: int, end: int) -> tuple[int, int]:
+    """Fewest and most instructions from ``start`` to the back edge at ``end``, over the
+    forward branches inside (inner back edges are taken as falling through)."""
+    inf = float("inf")
+    lo = [inf] * (end + 2)
+    hi = [-inf] * (end + 2)
+    lo[start], hi[start] = 1, 1
+    for i in range(start, end):
+        if lo[i] == inf:
+            continue
+        op, rest, predicated = ops[i]
+        nexts = [i + 1]
+        if op.startswith("BRA"):
+            t = re.search(r"(\.L_x_\d+)", rest)
+            j = labels.get(t.group(1)) if t else None
+            if j is not None and i < j <= end:
+                nexts = [j, i + 1] if predicated else [j]
+            elif j is not None and j > end and not predicated:
+                nexts = []  # leaves the loop
+        for j in nexts:
+            lo[j] = min(lo[j], lo[i] + 1)
+            hi[j] = max(hi[j], hi[i] + 1)
+    return int(lo[end]), int(hi[end])
 
 
 def registers(cubin: bytes) -> tuple[int, int]:
@@ -169,7 +204,8 @@ def report(launch: tuple) -> dict:
     loops = sass_loops(cubin)
     return {"registers": reg, "stack": stack, "shared": kern.metadata.shared,
             "warps": kern.metadata.num_warps, "block": [kw.get("BLOCK_M"), kw.get("BLOCK_N")],
-            "sweeps": [sum(loop.values()) for loop in loops], "mufu": [loop["MUFU"] for loop in loops]}
+            "sweeps": [sum(loop.values()) for loop in loops], "mufu": [loop["MUFU"] for loop in loops],
+            "shortest": [loop.shortest for loop in loops], "longest": [loop.longest for loop in loops]}
 
 
 def main() -> None:

@@ -119,13 +119,14 @@ def _row_lse_kernel(Q, K, SINKS, LSE, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D,
 
 @triton.jit
 def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-                COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, ent, vs0, vs1, vs2, vs3,
+                COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, vs_here, ent, vs0, vs1, vs2, vs3,
                 N_VS: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr, UPCAST: tl.constexpr,
                 EVEN_D: tl.constexpr):
     """One (BLOCK_M x BLOCK_N) tile of the statistics sweep. Adds the tile's rows to the row
     accumulators (entropy terms, and the mass each vertical-slash budget keeps) and returns
     them with P and the tile's total mass. MASKED=False is for tiles every row sees whole
-    (no mask, no bounds checks): the bulk of a long causal row."""
+    (no mask, no bounds checks): the bulk of a long causal row. ``vs_here`` False: no kept
+    column or diagonal crosses the tile, so its vertical-slash work is skipped."""
     cols = n0 + offs_n
     kptr = K + kvh * skh + cols[:, None] * skn + offs_d[None, :] * skd
     if MASKED:
@@ -143,7 +144,7 @@ def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh
     if MASKED:  # t stays finite (hidden keys and rows score against zeros), so p * t is 0 there
         p = tl.where(_visible(pos, cols, N_K, CAUSAL) & row_ok[:, None], p, 0.0)
     ent += tl.sum(p * t, 1)
-    if N_VS > 0:
+    if N_VS > 0 and vs_here:
         dist = pos[:, None] - cols[None, :]
         if MASKED:
             crank = tl.load(COL_RANK + h * N_K + cols, mask=cols < N_K, other=N_K)
@@ -167,8 +168,9 @@ def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh
 
 @triton.jit
 def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, DIAG_RANK, VS_N,
+                       COL_TILE_MIN, DIAG_WIN_MIN,
                        sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
-                       BLOCK, N_QB, N_KB, N_ACC, S_MAX, R_MAX,
+                       BLOCK, N_QB, N_KB, N_ACC, S_MAX, R_MAX, N_KT,
                        N_PAIRS: tl.constexpr, N_VS: tl.constexpr, ACC_W: tl.constexpr,
                        CAUSAL: tl.constexpr, HAS_SINKS: tl.constexpr, HAS_LSE: tl.constexpr,
                        UPCAST: tl.constexpr, EVEN_D: tl.constexpr,
@@ -182,7 +184,9 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     ranks below budget n: COL_RANK[h, j], DIAG_RANK[h, pos - j]) into row accumulators.
     Keys split in two sweeps: the bulk (every row sees the whole tile, no key in any sink,
     every distance beyond every window: S_MAX <= j, pos - j >= R_MAX) runs without masks or
-    window logic; the rest also adds, for every (sink, window) pair, the mass on keys
+    window logic, and skips the vertical-slash work of a tile that no kept column or diagonal
+    crosses (COL_TILE_MIN[h, tile]: its columns' smallest rank; DIAG_WIN_MIN[h, d]: the
+    smallest rank of distances d .. d + BLOCK_M + BLOCK_N - 2); the rest also adds, for every (sink, window) pair, the mass on keys
     j < sink or within the window (tiles wholly inside or outside skip the mask). Per-head
     sums go to ACC[h] = [entropy, pairs..., vertical-slash...] with one vector atomic."""
     pid_m = tl.program_id(0)
@@ -207,6 +211,7 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     nv1 = tl.load(VS_N + h * N_VS + 1) if N_VS > 1 else 0
     nv2 = tl.load(VS_N + h * N_VS + 2) if N_VS > 2 else 0
     nv3 = tl.load(VS_N + h * N_VS + 3) if N_VS > 3 else 0
+    nv_max = tl.maximum(tl.maximum(nv0, nv1), tl.maximum(nv2, nv3))
     p_first = Q_OFF + pid_m * BLOCK_M
     p_last = Q_OFF + tl.minimum((pid_m + 1) * BLOCK_M, N_Q) - 1
     bm_row = BM_OUT + (h * N_QB + (pid_m * BLOCK_M) // BLOCK) * N_KB
@@ -217,9 +222,14 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     b_hi = tl.maximum(b_hi, b_lo)
     pos_in = tl.minimum(pos, p_last)  # rows past the end read in-bounds ranks (their p is 0)
     for n0 in range(b_lo, b_hi, BLOCK_N):
+        vs_here = True
+        if N_VS > 0:  # the smallest rank of the tile's columns and of its distances d_min .. d_min + BM + BN - 2
+            d_min = p_first - n0 - BLOCK_N + 1
+            vs_here = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N),
+                                 tl.load(DIAG_WIN_MIN + h * N_K + d_min)) < nv_max
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
+            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, vs_here, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
     # the rest: keys [0, b_lo) and [b_hi, hi), with masks and the (sink, window) pairs
     n_lo_tiles = (b_lo + BLOCK_N - 1) // BLOCK_N
@@ -228,7 +238,7 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
         n0 = tl.where(ti < n_lo_tiles, ti * BLOCK_N, b_hi + (ti - n_lo_tiles) * BLOCK_N)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
+            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, True, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
         cols = n0 + offs_n
         dist = pos[:, None] - cols[None, :]
@@ -517,6 +527,18 @@ def stats_tiles(a: Attn, block: int, n_densities: int = 0) -> tuple[int, int] | 
     return (bm, bn) if block % bm == 0 and block % bn == 0 else None
 
 
+def _rank_minima(col_rank: torch.Tensor, diag_rank: torch.Tensor, n_kt: int, bn: int,
+                 width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per head: the smallest column rank of each key tile (H, n_kt), and the smallest
+    diagonal rank over each window of ``width`` distances starting at d (H, N_k), int32:
+    a bulk tile with both at or above every budget holds no kept entry."""
+    h, n_k = col_rank.shape
+    col = torch.nn.functional.pad(col_rank, (0, n_kt * bn - n_k), value=n_k).view(h, n_kt, bn).amin(-1)
+    padded = torch.nn.functional.pad(diag_rank.float(), (0, width - 1), value=float(n_k))  # ranks < 2^24: exact
+    win = -torch.nn.functional.max_pool1d(-padded[:, None, :], width, stride=1)[:, 0]
+    return col.to(torch.int32).contiguous(), win.to(torch.int32).contiguous()
+
+
 def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Tensor | None,
                vs_ranks: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None):
     """One launch for every head: (lse (H, N_q), block map (H, n_qb, n_kb), acc (H, 1 + P + V))
@@ -538,14 +560,16 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     has_lse = lse is not None
     lse = lse.float().contiguous() if has_lse else torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=dev)
     col_rank, diag_rank, vs_n = vs_ranks if vs_ranks is not None else (acc, acc, acc)  # dummies when absent
+    n_kt = triton.cdiv(a.n_k, bn)
+    col_tile_min, diag_win_min = _rank_minima(col_rank, diag_rank, n_kt, bn, bm + bn - 1) if n_vs else (acc, acc)
     sinks = a.sinks if a.sinks is not None else acc
     p_s = host_tensor([s for s, _ in pairs], torch.int32, dev)
     p_r = host_tensor([r for _, r in pairs], torch.int32, dev)
     s_max = max(s for s, _ in pairs)
     r_max = max(r for _, r in pairs)
     _head_stats_kernel[(triton.cdiv(a.n_q, bm), a.h_q)](
-        a.q, a.k, sinks, lse, out_bm, acc, p_s, p_r, col_rank, diag_rank, vs_n, *_common(a),
-        block, n_qb, n_kb, n_acc, s_max, r_max, N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=triton.next_power_of_2(n_acc),
+        a.q, a.k, sinks, lse, out_bm, acc, p_s, p_r, col_rank, diag_rank, vs_n, col_tile_min, diag_win_min,
+        *_common(a), block, n_qb, n_kb, n_acc, s_max, r_max, n_kt, N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=triton.next_power_of_2(n_acc),
         CAUSAL=a.causal, HAS_SINKS=a.sinks is not None, HAS_LSE=has_lse, UPCAST=_upcast(a), EVEN_D=a.d == bd,
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return lse, out_bm, acc
