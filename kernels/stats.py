@@ -124,6 +124,31 @@ def _composed(a: Attn, be, sink: int, window: tuple[int, int], block: int, patte
     return HeadStats(sm, cov, ent, bm, lse, densities, rec, *best_codes(rec, densities, target))
 
 
+def stats_kernel_inputs(a: Attn, be, sink: int, window: tuple[int, int], patterns: bool,
+                        densities: tuple[float, ...], pattern_sink: int, last_q: int, lse: torch.Tensor | None):
+    """What the fused statistics kernel is given besides q/k: the (sink keys, window) pairs
+    (sink mass, streaming window, then the A-shape window of each density) and, with
+    patterns, the vertical-slash selection from the last rows as ranks: (column rank (H, N_k),
+    diagonal rank (H, N_k), budgets n (H, len(densities))) int32, on the device."""
+    dev = a.q.device
+    p0, p1 = a.q_offset, a.q_offset + a.n_q - 1
+    pairs = [(sink, 0), tuple(window)]
+    if not patterns:
+        return pairs, None
+    visible = visible_entries(a.q_offset, a.n_q)
+    ps = min(pattern_sink, a.n_k)
+    pairs += [(ps, a_shape_window(p0, p1, ps, d * visible, a.n_k)) for d in densities]
+    lq = min(last_q, a.n_q)
+    sub = _sub(a, a.n_q - lq, a.n_q)
+    lse_last = be.row_lse(sub) if lse is None else lse[:, a.n_q - lq:].float()
+    v_order, s_order, n = vs_order(be.key_mass(sub, lse_last), be.diag_mass(sub, lse_last),
+                                   torch.arange(p0, p1 + 1, device=dev), a.n_k, densities, visible)
+    rank = torch.arange(a.n_k, dtype=torch.int32, device=dev).expand(a.h_q, -1)
+    col_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, v_order, rank)
+    diag_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, s_order, rank)
+    return pairs, (col_rank, diag_rank, n.to(torch.int32).contiguous())
+
+
 def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, patterns: bool,
                   densities: tuple[float, ...], target: float, pattern_sink: int, last_q: int,
                   lse: torch.Tensor | None) -> HeadStats:
@@ -131,23 +156,7 @@ def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, p
     window / A-shape masses, vertical-slash kept masses, and the lse unless given), after the
     vertical-slash selection from the last rows (two or three small launches); block-sparse
     recall from the block map. Everything stays on the device: no host synchronisation."""
-    dev = a.q.device
-    p0, p1 = a.q_offset, a.q_offset + a.n_q - 1
-    pairs = [(sink, 0), tuple(window)]
-    ranks = None
-    if patterns:
-        visible = visible_entries(a.q_offset, a.n_q)
-        ps = min(pattern_sink, a.n_k)
-        pairs += [(ps, a_shape_window(p0, p1, ps, d * visible, a.n_k)) for d in densities]
-        lq = min(last_q, a.n_q)
-        sub = _sub(a, a.n_q - lq, a.n_q)
-        lse_last = be.row_lse(sub) if lse is None else lse[:, a.n_q - lq:].float()
-        v_order, s_order, n = vs_order(be.key_mass(sub, lse_last), be.diag_mass(sub, lse_last),
-                                       torch.arange(p0, p1 + 1, device=dev), a.n_k, densities, visible)
-        rank = torch.arange(a.n_k, dtype=torch.int32, device=dev).expand(a.h_q, -1)
-        col_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, v_order, rank)
-        diag_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, s_order, rank)
-        ranks = (col_rank, diag_rank, n.to(torch.int32).contiguous())
+    pairs, ranks = stats_kernel_inputs(a, be, sink, window, patterns, densities, pattern_sink, last_q, lse)
     lse, bm, acc = be.head_stats(a, block, pairs, lse, ranks)
     n_rows = float(a.n_q)
     if not patterns:

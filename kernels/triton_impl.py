@@ -573,3 +573,27 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
         CAUSAL=a.causal, HAS_SINKS=a.sinks is not None, HAS_LSE=has_lse, UPCAST=_upcast(a), EVEN_D=a.d == bd,
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return lse, out_bm, acc
+
+
+def bulk_skip_counts(a: Attn, block: int, pairs: list[tuple[int, int]],
+                     vs_ranks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[int, int]:
+    """(bulk tiles, those of them that skip their vertical-slash work) over all heads, for
+    the fused kernel's launch on these inputs (causal): the host's mirror of the kernel's
+    bulk bounds and skip test, for benchmarks and tests (it reads the ranks back)."""
+    col_rank, diag_rank, budgets = vs_ranks
+    bm, bn = stats_tiles(a, block, budgets.shape[1])
+    s_max, r_max = max(s for s, _ in pairs), max(r for _, r in pairs)
+    col_min, win_min = (t.cpu() for t in _rank_minima(col_rank, diag_rank, triton.cdiv(a.n_k, bn), bn, bm + bn - 1))
+    n_max = budgets.max(1).values.cpu()[:, None]
+    bulk = skipped = 0
+    for m0 in range(0, a.n_q, bm):
+        p_first = a.q_offset + m0
+        hi = min(a.n_k, p_first + bm)
+        b_lo = min(-(-s_max // bn) * bn, hi)
+        b_hi = max(min(max(p_first - r_max + 1, 0), a.n_k) // bn * bn, b_lo)
+        n0 = torch.arange(b_lo, b_hi, bn)
+        if len(n0):
+            lowest = torch.minimum(col_min[:, n0 // bn], win_min[:, p_first - n0 - bn + 1])
+            bulk += lowest.numel()
+            skipped += int((lowest >= n_max).sum())
+    return bulk, skipped

@@ -323,33 +323,28 @@ def test_fused_triton_head_stats_bulk_tiles(shape, given_lse):
 
 
 def test_fused_kernel_skips_bulk_tiles_no_kept_line_crosses():
-    """Vertical-slash kept masses with known kept lines (columns 0-7 and distances 0-7, two
-    budgets): the bulk tiles far from both skip their vertical-slash work, and every kept
-    mass still equals the naive sum."""
+    """Vertical-slash kept masses with known kept lines (columns 0-7 and 100, distances 0-7
+    and 40; two budgets, the second also keeping column 100 and distance 40): the bulk tiles
+    no kept line crosses skip their vertical-slash work, the others do it, and every kept
+    mass equals the naive sum."""
     from seaview.kernels import triton_impl
 
     hq, n = 2, 256
     q, k = make(hq, 1, n, n, 16, torch.float32, seed=41)
     a = K._args.check(q, k)
     j = torch.arange(n, device=q.device)
-    line = torch.where(j < 8, j, n).to(torch.int32).expand(hq, -1).contiguous()
-    budgets = torch.tensor([[4, 8]] * hq, dtype=torch.int32, device=q.device)
-    lse, bm, acc = triton_impl.head_stats(a, 32, [(3, 0), (3, 5)], None, (line, line, budgets))
+    col = torch.where(j < 8, j, torch.where(j == 100, 8, n)).to(torch.int32).expand(hq, -1).contiguous()
+    diag = torch.where(j < 8, j, torch.where(j == 40, 8, n)).to(torch.int32).expand(hq, -1).contiguous()
+    budgets = torch.tensor([[4, 9]] * hq, dtype=torch.int32, device=q.device)
+    lse, bm, acc = triton_impl.head_stats(a, 32, [(3, 0), (3, 5)], None, (col, diag, budgets))
     _, _, p, _ = naive(q, k)
     dist = j[:, None] - j[None, :]
-    rank = torch.minimum(line[0][None, :], line[0][dist.clamp(min=0)])
-    for v, budget in enumerate((4, 8)):
+    rank = torch.minimum(col[0][None, :], diag[0][dist.clamp(min=0)])
+    for v, budget in enumerate((4, 9)):
         torch.testing.assert_close(acc[:, 3 + v].cpu(), (p * (rank < budget)).sum((1, 2)).cpu(), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(bm.cpu(), block_sums(p, 32, 32).cpu(), atol=1e-5, rtol=1e-4)
-    # how many bulk tiles the kernel skipped: its tiles, its bulk bounds, its rank minima
-    bm_, bn_ = triton_impl.stats_tiles(a, 32, 2)
-    col_min, win_min = triton_impl._rank_minima(line, line, n // bn_, bn_, bm_ + bn_ - 1)
-    bulk = skipped = 0
-    for p_first in range(0, n, bm_):
-        for n0 in range(bn_, max(p_first - 5 + 1, 0) // bn_ * bn_, bn_):
-            bulk += 1
-            skipped += int(min(col_min[0, n0 // bn_], win_min[0, p_first - n0 - bn_ + 1]) >= 8)
-    assert bulk > 20 and skipped > bulk // 2
+    bulk, skipped = triton_impl.bulk_skip_counts(a, 32, [(3, 0), (3, 5)], (col, diag, budgets))
+    assert bulk > 40 and bulk // 2 < skipped < bulk
 
 
 def test_head_stats_more_densities_than_the_fused_kernel_carries():
