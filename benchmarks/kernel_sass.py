@@ -35,6 +35,7 @@ import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
 
 from seaview.kernels.offline_compile import compile_sm90, launches, registers, sass_loops  # noqa: E402
+from seaview.kernels.patterns import DEFAULT_DENSITIES  # noqa: E402
 
 ISSUE_PER_CYCLE = 4  # warp instructions per SM cycle (4 schedulers)
 MUFU_PER_CYCLE = 16  # exp2 per SM cycle
@@ -79,13 +80,46 @@ def tile_cost(instructions: int, mufu: int, warps: int, dot_flops: int, tile: in
     return {"cycles": cycles, "bound": bound, "per_1k_elements": cycles * 1024 / tile}
 
 
+def real_skip_rate(context: int) -> None:
+    """On the real SmolLM2-135M (CPU, a needle-in-a-haystack prompt of ``context`` tokens):
+    per layer, the share of the fused kernel's bulk tiles (native 64 x 64 tiles) that no kept
+    vertical or slash line crosses, so that they skip their vertical-slash work."""
+    from seaview.collectors import AttentionCollector
+    from seaview.collectors.models import load_model
+    from seaview.collectors.probe import needle_prompts
+    from seaview.kernels import reference, triton_impl
+    from seaview.kernels._args import check
+    from seaview.kernels.stats import stats_kernel_inputs
+
+    model, tok = load_model("smollm2")
+    ids = torch.tensor([needle_prompts(tok, context, 1)[0].ids])
+    seen: list = []
+    with torch.no_grad(), AttentionCollector(model, layers=[]) as col:  # no statistics: only the observer
+        col.observers.append(lambda module, layer, q, k, mask, scaling: seen.append((layer, q[0], k[0], scaling)))
+        model(input_ids=ids, logits_to_keep=1)
+    total_bulk = total_skip = 0
+    print(f"SmolLM2-135M, needle prompt of {ids.shape[1]:,} tokens: bulk tiles that skip the vertical-slash work")
+    for layer, q, k, scaling in seen:
+        a = check(q, k, scale=scaling)
+        pairs, ranks = stats_kernel_inputs(a, reference, 4, (64, 256), True, DEFAULT_DENSITIES, 64, 64, None)
+        bulk, skipped = triton_impl.bulk_skip_counts(a, 64, pairs, ranks)
+        total_bulk, total_skip = total_bulk + bulk, total_skip + skipped
+        print(f"  layer {layer:2d}: {skipped:6d} of {bulk:6d} ({skipped / max(bulk, 1):.0%})")
+    print(f"all layers: {total_skip} of {total_bulk} bulk tiles ({total_skip / max(total_bulk, 1):.0%})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tokens", type=int, default=32768)
     ap.add_argument("--heads", type=int, default=32)
     ap.add_argument("--kv-heads", type=int, default=8)
     ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--real-skip", type=int, metavar="CONTEXT", default=0,
+                    help="instead: the share of bulk tiles skipping vertical-slash work on the real SmolLM2")
     args = ap.parse_args()
+    if args.real_skip:
+        real_skip_rate(args.real_skip)
+        return
     h, hk, n, d = args.heads, args.kv_heads, args.tokens, args.dim
     q = torch.empty(h, n, d, dtype=torch.bfloat16)
     k = torch.empty(hk, n, d, dtype=torch.bfloat16)
