@@ -205,7 +205,8 @@ def report(launch: tuple) -> dict:
     return {"registers": reg, "stack": stack, "shared": kern.metadata.shared,
             "warps": kern.metadata.num_warps, "block": [kw.get("BLOCK_M"), kw.get("BLOCK_N")],
             "sweeps": [sum(loop.values()) for loop in loops], "mufu": [loop["MUFU"] for loop in loops],
-            "shortest": [loop.shortest for loop in loops], "longest": [loop.longest for loop in loops]}
+            "shortest": [loop.shortest for loop in loops], "longest": [loop.longest for loop in loops],
+            "spills_in_sweeps": sum(loop["LDL"] + loop["STL"] for loop in loops)}
 
 
 def main() -> None:

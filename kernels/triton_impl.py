@@ -167,6 +167,21 @@ def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh
 
 
 @triton.jit
+def _lines_cross(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, nv_max, N_VS: tl.constexpr,
+                 BLOCK_N: tl.constexpr):
+    """Whether a kept vertical or slash line crosses a tile every row sees whole: the
+    smallest rank of its columns, or of its distances from p_first - (n0 + BLOCK_N - 1) on
+    (DIAG_WIN_MIN holds the minimum over the tile's span of distances), is under the
+    largest budget."""
+    crosses = N_VS > 0
+    if N_VS > 0:
+        d_min = p_first - n0 - BLOCK_N + 1
+        crosses = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N),
+                             tl.load(DIAG_WIN_MIN + h * N_K + d_min)) < nv_max
+    return crosses
+
+
+@triton.jit
 def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, DIAG_RANK, VS_N,
                        COL_TILE_MIN, DIAG_WIN_MIN,
                        sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
@@ -222,23 +237,28 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     b_hi = tl.maximum(b_hi, b_lo)
     pos_in = tl.minimum(pos, p_last)  # rows past the end read in-bounds ranks (their p is 0)
     for n0 in range(b_lo, b_hi, BLOCK_N):
-        vs_here = True
-        if N_VS > 0:  # the smallest rank of the tile's columns and of its distances d_min .. d_min + BM + BN - 2
-            d_min = p_first - n0 - BLOCK_N + 1
-            vs_here = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N),
-                                 tl.load(DIAG_WIN_MIN + h * N_K + d_min)) < nv_max
+        vs_here = _lines_cross(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, nv_max, N_VS, BLOCK_N)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
             COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, vs_here, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
-    # the rest: keys [0, b_lo) and [b_hi, hi), with masks and the (sink, window) pairs
+    # the rest: keys [0, b_lo) and [b_hi, hi), with the (sink, window) pairs; masks only on
+    # tiles some row does not see whole (the diagonal, the ragged ends)
     n_lo_tiles = (b_lo + BLOCK_N - 1) // BLOCK_N
     n_rest = n_lo_tiles + (hi - b_hi + BLOCK_N - 1) // BLOCK_N
     for ti in range(0, n_rest):
         n0 = tl.where(ti < n_lo_tiles, ti * BLOCK_N, b_hi + (ti - n_lo_tiles) * BLOCK_N)
-        ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-            q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, True, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
+        whole = n0 + BLOCK_N <= N_K
+        if CAUSAL:
+            whole = whole & (n0 + BLOCK_N - 1 <= p_first)
+        if whole:  # near the diagonal, where kept slash lines are: no skip test
+            ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
+                q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale, COL_RANK,
+                DIAG_RANK, nv0, nv1, nv2, nv3, True, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
+        else:
+            ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
+                q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale, COL_RANK,
+                DIAG_RANK, nv0, nv1, nv2, nv3, True, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
         cols = n0 + offs_n
         dist = pos[:, None] - cols[None, :]
