@@ -134,7 +134,7 @@ def main() -> None:
         reg, stack = registers(kern.asm["cubin"])
         for loop, sweep in zip(loops, sweeps):
             warps, flops = kern.metadata.num_warps, dots * 2 * bm * bn * d
-            costs = [tile_cost(path, loop["MUFU"], warps, flops, bm * bn) for path in (loop.shortest, loop.longest)]
+            costs = [tile_cost(n, mufu, warps, flops, bm * bn) for n, mufu in (loop.shortest, loop.longest)]
             rows.append((f"{name}: {sweep}" if sweep else name, bm, bn, warps, reg, stack,
                          kern.metadata.shared, loop, costs))
 
@@ -151,12 +151,12 @@ def main() -> None:
 
     base = rows[0][-1][1]["per_1k_elements"]
     print(f"sm_90a, {h} query / {hk} KV heads, D={d}, {n:,} tokens, bf16; per (BLOCK_M x BLOCK_N) tile of each sweep")
-    print(f"{'kernel: sweep':44} {'tile':>7} {'warps':>5} {'regs':>4} {'spill':>5} {'smem KB':>7} {'MUFU':>4} "
+    print(f"{'kernel: sweep':44} {'tile':>7} {'warps':>5} {'regs':>4} {'stack':>5} {'smem KB':>7} {'MUFU':>4} "
           f"{'instructions':>16} {'bound':>6} {'cycles/1k elements':>18} {'vs flash':>13}")
     for name, bm, bn, warps, reg, stack, smem, loop, (lo, hi) in rows:
         rng = lambda a, b, f: f"{a:{f}}" if f"{a:{f}}" == f"{b:{f}}" else f"{a:{f}}-{b:{f}}"  # noqa: E731
-        print(f"{name:44} {bm:>3}x{bn:<3} {warps:>5} {reg:>4} {stack:>5} {smem / 1024:>7.0f} {loop['MUFU']:>4} "
-              f"{rng(loop.shortest, loop.longest, 'd'):>16} {hi['bound']:>6} "
+        print(f"{name:44} {bm:>3}x{bn:<3} {warps:>5} {reg:>4} {stack:>5} {smem / 1024:>7.0f} {loop.longest[1]:>4} "
+              f"{rng(loop.shortest[0], loop.longest[0], 'd'):>16} {hi['bound']:>6} "
               f"{rng(lo['per_1k_elements'], hi['per_1k_elements'], '.1f'):>18} "
               f"{rng(lo['per_1k_elements'] / base, hi['per_1k_elements'] / base, '.2f'):>12}x")
     print("\ninstructions: one warp's, per tile, along the cheapest and the dearest path through the sweep's"

@@ -92,11 +92,12 @@ _LABEL = re.compile(r"^(\.L_x_\d+):")
 
 
 class Sweep(collections.Counter):
-    """Opcode counts of one loop body, with ``shortest`` and ``longest``: the instructions of
-    one iteration along its cheapest and its dearest path through the body's branches."""
+    """Opcode counts of one loop body, with ``shortest`` and ``longest``: (instructions,
+    exponentials) of one iteration along its cheapest and its dearest path through the
+    body's branches."""
 
-    shortest: int = 0
-    longest: int = 0
+    shortest: tuple[int, int] = (0, 0)
+    longest: tuple[int, int] = (0, 0)
 
 
 def sass_loops(cubin: bytes) -> list[Sweep]:
@@ -121,15 +122,14 @@ def sass_loops(cubin: bytes) -> list[Sweep]:
     return loops
 
 
-def _path_lengths(ops: list, labels: dict, start: int, end: int) -> tuple[int, int]:
-    """Fewest and most instructions from ``start`` to the back edge at ``end``, over the
-    forward branches inside (inner back edges are taken as falling through)."""
-    inf = float("inf")
-    lo = [inf] * (end + 2)
-    hi = [-inf] * (end + 2)
-    lo[start], hi[start] = 1, 1
+def _path_lengths(ops: list, labels: dict, start: int, end: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(instructions, MUFU instructions) along the path with the fewest and the one with the
+    most instructions from ``start`` to the back edge at ``end``, over the forward branches
+    inside (inner back edges are taken as falling through)."""
+    lo: dict[int, tuple[int, int]] = {start: (1, int(ops[start][0].startswith("MUFU")))}
+    hi = dict(lo)
     for i in range(start, end):
-        if lo[i] == inf:
+        if i not in lo:
             continue
         op, rest, predicated = ops[i]
         nexts = [i + 1]
@@ -141,9 +141,12 @@ def _path_lengths(ops: list, labels: dict, start: int, end: int) -> tuple[int, i
             elif j is not None and j > end and not predicated:
                 nexts = []  # leaves the loop
         for j in nexts:
-            lo[j] = min(lo[j], lo[i] + 1)
-            hi[j] = max(hi[j], hi[i] + 1)
-    return int(lo[end]), int(hi[end])
+            mufu = int(ops[j][0].startswith("MUFU"))
+            cand_lo = (lo[i][0] + 1, lo[i][1] + mufu)
+            cand_hi = (hi[i][0] + 1, hi[i][1] + mufu)
+            lo[j] = min(lo.get(j, cand_lo), cand_lo)
+            hi[j] = max(hi.get(j, cand_hi), cand_hi)
+    return lo[end], hi[end]
 
 
 def registers(cubin: bytes) -> tuple[int, int]:
@@ -205,7 +208,7 @@ def report(launch: tuple) -> dict:
     return {"registers": reg, "stack": stack, "shared": kern.metadata.shared,
             "warps": kern.metadata.num_warps, "block": [kw.get("BLOCK_M"), kw.get("BLOCK_N")],
             "sweeps": [sum(loop.values()) for loop in loops], "mufu": [loop["MUFU"] for loop in loops],
-            "shortest": [loop.shortest for loop in loops], "longest": [loop.longest for loop in loops],
+            "shortest": [loop.shortest[0] for loop in loops], "longest": [loop.longest[0] for loop in loops],
             "spills_in_sweeps": sum(loop["LDL"] + loop["STL"] for loop in loops)}
 
 
