@@ -197,12 +197,13 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     P = exp(s - lse) adds its sum into the block map (tiles never straddle a block), and its
     rows' sum P (s - lse) and vertical-slash kept masses (entries whose column or diagonal
     ranks below budget n: COL_RANK[h, j], DIAG_RANK[h, pos - j]) into row accumulators.
-    Keys split in two sweeps: the bulk (every row sees the whole tile, no key in any sink,
+    Keys split in two sweeps. The bulk (every row sees the whole tile, no key in any sink,
     every distance beyond every window: S_MAX <= j, pos - j >= R_MAX) runs without masks or
     window logic, and skips the vertical-slash work of a tile that no kept column or diagonal
     crosses (COL_TILE_MIN[h, tile]: its columns' smallest rank; DIAG_WIN_MIN[h, d]: the
-    smallest rank of distances d .. d + BLOCK_M + BLOCK_N - 2); the rest also adds, for every (sink, window) pair, the mass on keys
-    j < sink or within the window (tiles wholly inside or outside skip the mask). Per-head
+    smallest rank of distances d .. d + BLOCK_M + BLOCK_N - 2). The rest also adds, for every
+    (sink, window) pair, the mass on keys j < sink or within the window (tiles wholly inside
+    or outside skip the mask), and masks only the tiles some row does not see whole. Per-head
     sums go to ACC[h] = [entropy, pairs..., vertical-slash...] with one vector atomic."""
     pid_m = tl.program_id(0)
     h, kvh, offs_m, offs_n, offs_d, row_ok, q, pos, hi = _row_tile(Q, sqh, sqn, sqd, N_Q, N_K, D, Q_OFF, GROUP, CAUSAL,
@@ -240,7 +241,8 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
         vs_here = _lines_cross(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, nv_max, N_VS, BLOCK_N)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, vs_here, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
+            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, vs_here, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST,
+            EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
     # the rest: keys [0, b_lo) and [b_hi, hi), with the (sink, window) pairs; masks only on
     # tiles some row does not see whole (the diagonal, the ragged ends)
@@ -589,7 +591,8 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     r_max = max(r for _, r in pairs)
     _head_stats_kernel[(triton.cdiv(a.n_q, bm), a.h_q)](
         a.q, a.k, sinks, lse, out_bm, acc, p_s, p_r, col_rank, diag_rank, vs_n, col_tile_min, diag_win_min,
-        *_common(a), block, n_qb, n_kb, n_acc, s_max, r_max, n_kt, N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=triton.next_power_of_2(n_acc),
+        *_common(a), block, n_qb, n_kb, n_acc, s_max, r_max, n_kt,
+        N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=triton.next_power_of_2(n_acc),
         CAUSAL=a.causal, HAS_SINKS=a.sinks is not None, HAS_LSE=has_lse, UPCAST=_upcast(a), EVEN_D=a.d == bd,
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return lse, out_bm, acc
