@@ -3,8 +3,9 @@
 Each kernel is compiled exactly as its launcher would launch it at a given shape (the
 launcher runs on CPU tensors of that shape; the launch is captured and the kernel compiled
 for sm_90a with the JIT's own argument specialisation), then disassembled with the
-``nvdisasm`` Triton ships. The main loop over key tiles is found by its back edge and its
-instructions counted: that is what every warp issues per (BLOCK_M x BLOCK_N) tile.
+``nvdisasm`` Triton ships. Each sweep over key tiles is found by its back edge, and its
+instructions are counted along the cheapest and the dearest path through its branches:
+what one warp issues per (BLOCK_M x BLOCK_N) tile.
 
 From the counts, a per-tile cost in SM cycles on an H100 (132 SMs at 1.83 GHz, 4 schedulers
 issuing one warp instruction a cycle each, 16 exponentials a cycle, 4096 bf16 tensor-core
@@ -17,12 +18,12 @@ This is a model of the hardware, not a measurement: memory stalls, pipelining an
 occupancy are not in it. It ranks kernel variants and says which unit bounds them.
 
     python benchmarks/kernel_sass.py [--tokens 32768] [--heads 32] [--kv-heads 8] [--dim 128]
+    python benchmarks/kernel_sass.py --real-skip 4096    # the skip rate on the real SmolLM2
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import sys
 from pathlib import Path
