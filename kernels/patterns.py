@@ -128,25 +128,38 @@ def _pooled(x: torch.Tensor, block: int) -> torch.Tensor:
     return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
 
 
+BLOCK_SPARSE_CHUNK = 1 << 25  # estimate elements (heads x query blocks x key blocks) sorted at a time
+
+
 def block_sparse_kept(bm: torch.Tensor, q: torch.Tensor, k: torch.Tensor, block: int, q_offset: int,
                       densities: tuple[float, ...]) -> torch.Tensor:
     """Mass kept by MInference block-sparse selection, (H, len(densities)): per query block the
-    top key blocks by mean-pooled q . k, as many as density x visible key blocks."""
+    top key blocks by mean-pooled q . k, as many as density x visible key blocks. Query
+    blocks are taken in chunks, so the estimate, its sort and the sorted masses never hold
+    more than BLOCK_SPARSE_CHUNK elements (at 128k tokens and 32 heads the whole estimate
+    would be 512 MiB, and its sort several times that)."""
     h_q, n_q, d = q.shape
     h_kv = k.shape[0]
     dev = q.device
     n_qb, n_kb = bm.shape[1], bm.shape[2]
     qp, kp = _pooled(q, block), _pooled(k, block)
-    est = torch.matmul(qp.view(h_kv, h_q // h_kv, n_qb, d), kp.transpose(1, 2).unsqueeze(1)).view(h_q, n_qb, n_kb)
     last_row = torch.clamp((torch.arange(n_qb, device=dev) + 1) * block, max=n_q) - 1 + q_offset
     vis_kb = torch.clamp(last_row // block + 1, max=n_kb)
-    est = est.masked_fill(torch.arange(n_kb, device=dev)[None, None, :] >= vis_kb[None, :, None], float("-inf"))
-    order = est.argsort(dim=2, descending=True, stable=True)
-    mass_sorted = torch.gather(bm, 2, order).cumsum(2)
+    kq = torch.stack([torch.clamp(torch.ceil(dens * vis_kb.float()).long(), min=1) for dens in densities])  # (D, n_qb)
     out = torch.zeros(h_q, len(densities), device=dev)
-    for di, dens in enumerate(densities):
-        kq = torch.clamp(torch.ceil(dens * vis_kb.float()).long(), min=1)
-        out[:, di] = torch.gather(mass_sorted, 2, (kq - 1)[None, :, None].expand(h_q, -1, 1)).sum(dim=(1, 2))
+    step = max(1, BLOCK_SPARSE_CHUNK // (h_q * n_kb))
+    for r0 in range(0, n_qb, step):
+        r1 = min(n_qb, r0 + step)
+        est = torch.matmul(qp[:, r0:r1].reshape(h_kv, h_q // h_kv, r1 - r0, d),
+                           kp.transpose(1, 2).unsqueeze(1)).view(h_q, r1 - r0, n_kb)
+        est.masked_fill_(torch.arange(n_kb, device=dev)[None, None, :] >= vis_kb[None, r0:r1, None], float("-inf"))
+        order = est.argsort(dim=2, descending=True, stable=True)
+        del est
+        mass_sorted = torch.gather(bm[:, r0:r1], 2, order).cumsum_(2)
+        del order
+        for di in range(len(densities)):
+            pick = (kq[di, r0:r1] - 1)[None, :, None].expand(h_q, -1, 1)
+            out[:, di] += torch.gather(mass_sorted, 2, pick).sum(dim=(1, 2))
     return out
 
 

@@ -347,6 +347,19 @@ def test_fused_kernel_skips_bulk_tiles_no_kept_line_crosses():
     assert bulk > 40 and bulk // 2 < skipped < bulk
 
 
+def test_block_sparse_recall_in_query_block_chunks(monkeypatch):
+    """The block-sparse selection sorts its estimate a few query blocks at a time (bounded
+    memory at long contexts): the same kept masses as in one piece."""
+    from seaview.kernels import patterns
+
+    q, k = planted()
+    whole = K.head_stats(q, k, block=16, last_q=16)
+    monkeypatch.setattr(patterns, "BLOCK_SPARSE_CHUNK", 3 * 16 * 3)  # three query blocks a chunk
+    chunked = K.head_stats(q, k, block=16, last_q=16)
+    torch.testing.assert_close(chunked.recall, whole.recall, atol=1e-6, rtol=1e-6)
+    assert chunked.best_pattern == whole.best_pattern == ["a_shape", "vertical_slash", "block_sparse"]
+
+
 def test_head_stats_more_densities_than_the_fused_kernel_carries():
     """Five vertical-slash budgets: the composed kernels, same numbers as the torch path."""
     from seaview.kernels import triton_impl
