@@ -9,8 +9,9 @@ The torch path is fused: each chunk of rows is scored once and every statistic i
 from the same exponentials (diagonal masses give every sink/window union; the
 vertical-slash pattern is column plus diagonal masses minus their crossings, not a mask
 pass). The Triton path is fused too: after the vertical-slash selection from the last rows,
-one launch of ``triton_impl._head_stats_kernel`` for all heads computes the lse and every
-statistic from one sweep over the tiles; nothing is read back to the host.
+one launch of ``triton_impl._head_stats_kernel`` for all heads computes every statistic from
+one sweep over the tiles (after an lse sweep, unless the caller hands the lse over, as the
+collector does with its flash call's); nothing is read back to the host.
 """
 
 from __future__ import annotations
