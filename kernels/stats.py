@@ -159,16 +159,15 @@ def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, p
     recall from the block map. Everything stays on the device: no host synchronisation."""
     pairs, ranks = stats_kernel_inputs(a, be, sink, window, patterns, densities, pattern_sink, last_q, lse)
     lse, bm, acc = be.head_stats(a, block, pairs, lse, ranks)
-    n_rows = float(a.n_q)
+    means = acc[:, :3] / float(a.n_q)  # entropy, sink mass, streaming coverage: means over rows
+    sink_mass, coverage, entropy = means[:, 1], means[:, 2], means[:, 0]
     if not patterns:
-        return HeadStats(acc[:, 1] / n_rows, acc[:, 2] / n_rows, acc[:, 0] / n_rows, bm, lse, densities,
-                         None, None, None, None)
+        return HeadStats(sink_mass, coverage, entropy, bm, lse, densities, None, None, None, None)
     nd = len(densities)
     total = bm.sum(dim=(1, 2)).clamp(min=1e-30)[:, None]
     rec = torch.stack([acc[:, 3:3 + nd] / total, acc[:, 3 + nd:3 + 2 * nd] / total,
                        block_sparse_kept(bm, a.q, a.k, block, a.q_offset, densities) / total], dim=1).clamp(max=1.0)
-    return HeadStats(acc[:, 1] / n_rows, acc[:, 2] / n_rows, acc[:, 0] / n_rows, bm, lse, densities, rec,
-                     *best_codes(rec, densities, target))
+    return HeadStats(sink_mass, coverage, entropy, bm, lse, densities, rec, *best_codes(rec, densities, target))
 
 
 def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patterns: bool,

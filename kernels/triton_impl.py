@@ -39,10 +39,17 @@ def _upcast(a: Attn) -> bool:
 
 
 @triton.jit
-def _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST: tl.constexpr):
-    """Scaled logits (base 2) of a q tile against keys ``cols``: (BLOCK_M, BLOCK_N) fp32."""
-    kmask = (cols[:, None] < N_K) & (offs_d[None, :] < D)
-    k = tl.load(K + kvh * skh + cols[:, None] * skn + offs_d[None, :] * skd, mask=kmask, other=0.0)
+def _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST: tl.constexpr,
+            MASK_COLS: tl.constexpr = True, EVEN_D: tl.constexpr = False):
+    """Scaled logits (base 2) of a q tile against keys ``cols``: (BLOCK_M, BLOCK_N) fp32.
+    MASK_COLS=False: every column is a key (no bounds check); EVEN_D: head_dim fills the tile."""
+    kptr = K + kvh * skh + cols[:, None] * skn + offs_d[None, :] * skd
+    if MASK_COLS:
+        k = tl.load(kptr, mask=(cols[:, None] < N_K) & (offs_d[None, :] < D), other=0.0)
+    elif EVEN_D:
+        k = tl.load(kptr)
+    else:
+        k = tl.load(kptr, mask=offs_d[None, :] < D, other=0.0)
     if UPCAST:
         s = tl.dot(q.to(tl.float32), tl.trans(k.to(tl.float32)), input_precision="ieee")
     else:
@@ -128,18 +135,7 @@ def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh
     (no mask, no bounds checks): the bulk of a long causal row. ``vs_here`` False: no kept
     column or diagonal crosses the tile, so its vertical-slash work is skipped."""
     cols = n0 + offs_n
-    kptr = K + kvh * skh + cols[:, None] * skn + offs_d[None, :] * skd
-    if MASKED:
-        k = tl.load(kptr, mask=(cols[:, None] < N_K) & (offs_d[None, :] < D), other=0.0)
-    elif EVEN_D:
-        k = tl.load(kptr)
-    else:
-        k = tl.load(kptr, mask=offs_d[None, :] < D, other=0.0)
-    if UPCAST:
-        s = tl.dot(q.to(tl.float32), tl.trans(k.to(tl.float32)), input_precision="ieee")
-    else:
-        s = tl.dot(q, tl.trans(k))
-    t = s * qk_scale - lse2[:, None]
+    t = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, MASKED, EVEN_D) - lse2[:, None]
     p = tl.exp2(t)
     if MASKED:  # t stays finite (hidden keys and rows score against zeros), so p * t is 0 there
         p = tl.where(_visible(pos, cols, N_K, CAUSAL) & row_ok[:, None], p, 0.0)

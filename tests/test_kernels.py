@@ -258,6 +258,19 @@ def test_head_stats_with_learned_sinks_and_planted_heads(monkeypatch):
     assert st.sink_mass[0] > 0.9 > st.sink_mass[1]
 
 
+STATS_FIELDS = ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall", "best_density", "best_recall")
+
+
+def assert_same_stats(st, ref_st, **tol):
+    for f in STATS_FIELDS:
+        x, y = getattr(st, f), getattr(ref_st, f)
+        if x is None:
+            assert y is None
+            continue
+        torch.testing.assert_close(x.cpu(), y.cpu(), equal_nan=True, **(tol or dict(atol=1e-5, rtol=1e-4)))
+    assert st.best_pattern == ref_st.best_pattern
+
+
 TRITON_STATS_GRID = [
     # hq, hkv, nq, nk, d, causal, q_offset, block
     (4, 2, 70, 70, 16, True, None, 32),  # GQA, ragged N, several row and key tiles per block
@@ -282,26 +295,7 @@ def test_fused_triton_head_stats_matches_naive_and_torch(shape):
     st = check_head_stats(q, k, causal, off, impl="triton", block=block)
     ref_st = K.head_stats(q, k, sink=3, window=(3, 5), block=block, pattern_sink=4, last_q=16, causal=causal,
                           q_offset=off, impl="torch")
-    for f in ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall", "best_density", "best_recall"):
-        x, y = getattr(st, f), getattr(ref_st, f)
-        if x is None:
-            assert y is None
-            continue
-        torch.testing.assert_close(x, y.cpu(), atol=1e-5, rtol=1e-4, equal_nan=True)
-    assert st.best_pattern == ref_st.best_pattern
-
-
-STATS_FIELDS = ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall", "best_density", "best_recall")
-
-
-def assert_same_stats(st, ref_st, **tol):
-    for f in STATS_FIELDS:
-        x, y = getattr(st, f), getattr(ref_st, f)
-        if x is None:
-            assert y is None
-            continue
-        torch.testing.assert_close(x.cpu(), y.cpu(), equal_nan=True, **(tol or dict(atol=1e-5, rtol=1e-4)))
-    assert st.best_pattern == ref_st.best_pattern
+    assert_same_stats(st, ref_st)
 
 
 @pytest.mark.parametrize("given_lse", [False, True])
