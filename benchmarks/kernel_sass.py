@@ -18,7 +18,7 @@ This is a model of the hardware, not a measurement: memory stalls, pipelining an
 occupancy are not in it. It ranks kernel variants and says which unit bounds them.
 
     python benchmarks/kernel_sass.py [--tokens 32768] [--heads 32] [--kv-heads 8] [--dim 128]
-    python benchmarks/kernel_sass.py --real-skip 4096    # the skip rate on the real SmolLM2
+    python benchmarks/kernel_sass.py --real-skip 4096    # skip rates and mean tile cost, real SmolLM2
 """
 
 from __future__ import annotations
@@ -81,10 +81,33 @@ def tile_cost(instructions: int, mufu: int, warps: int, dot_flops: int, tile: in
     return {"cycles": cycles, "bound": bound, "per_1k_elements": cycles * 1024 / tile}
 
 
+def bulk_tile_cost_by_active_budgets(h: int, hk: int, n: int, d: int, budgets: int) -> list[int]:
+    """Instructions of one warp per bulk tile of the fused kernel (every statistic, lse given)
+    when 0, 1, ... ``budgets`` vertical-slash budgets do work in the tile: compiled with that
+    many budgets, along the dearest path (0: the cheapest path, no vertical-slash work)."""
+    from seaview.kernels import triton_impl
+    from seaview.kernels._args import check
+    from seaview.kernels.offline_compile import captured
+
+    a = check(torch.empty(h, n, d, dtype=torch.bfloat16), torch.empty(hk, n, d, dtype=torch.bfloat16))
+    lse = torch.zeros(h, n)
+    cost = []
+    for v in range(1, budgets + 1):
+        ranks = (torch.zeros(h, n, dtype=torch.int32), torch.zeros(h, n, dtype=torch.int32),
+                 torch.ones(h, v, dtype=torch.int32))
+        fn, largs, kw = captured(triton_impl, lambda: triton_impl.head_stats(a, 64, [(4, 0), (64, 256)], lse, ranks))[0]
+        bulk = sass_loops(compile_sm90(fn, largs, dict(kw)).asm["cubin"])[0]
+        cost = cost or [bulk.shortest[0]]
+        cost.append(bulk.longest[0])
+    return cost
+
+
 def real_skip_rate(context: int) -> None:
     """On the real SmolLM2-135M (CPU, a needle-in-a-haystack prompt of ``context`` tokens):
-    per layer, the share of the fused kernel's bulk tiles (native 64 x 64 tiles) that no kept
-    vertical or slash line crosses, so that they skip their vertical-slash work."""
+    per layer, the share of the fused kernel's bulk tiles (native 64 x 64 tiles) that skip
+    each vertical-slash budget's work (no column or diagonal ranked under the budget crosses
+    them) and that skip all of it; then what one bulk tile costs on average, from the
+    compiled code at this shape (9 query / 3 KV heads, D=64)."""
     from seaview.collectors import AttentionCollector
     from seaview.collectors.models import load_model
     from seaview.collectors.probe import needle_prompts
@@ -98,15 +121,28 @@ def real_skip_rate(context: int) -> None:
     with torch.no_grad(), AttentionCollector(model, layers=[]) as col:  # no statistics: only the observer
         col.observers.append(lambda module, layer, q, k, mask, scaling: seen.append((layer, q[0], k[0], scaling)))
         model(input_ids=ids, logits_to_keep=1)
-    total_bulk = total_skip = 0
-    print(f"SmolLM2-135M, needle prompt of {ids.shape[1]:,} tokens: bulk tiles that skip the vertical-slash work")
+    nd = len(DEFAULT_DENSITIES)
+    total = torch.zeros(nd + 1, dtype=torch.int64)
+    print(f"SmolLM2-135M, needle prompt of {ids.shape[1]:,} tokens: bulk tiles skipping vertical-slash work")
+    print(f"  {'layer':>5} {'tiles':>7} {'skip all':>8}  " + " ".join(f"{'skip ' + str(d):>9}" for d in DEFAULT_DENSITIES))
     for layer, q, k, scaling in seen:
         a = check(q, k, scale=scaling)
         pairs, ranks = stats_kernel_inputs(a, reference, 4, (64, 256), True, DEFAULT_DENSITIES, 64, 64, None)
-        bulk, skipped = triton_impl.bulk_skip_counts(a, 64, pairs, ranks)
-        total_bulk, total_skip = total_bulk + bulk, total_skip + skipped
-        print(f"  layer {layer:2d}: {skipped:6d} of {bulk:6d} ({skipped / max(bulk, 1):.0%})")
-    print(f"all layers: {total_skip} of {total_bulk} bulk tiles ({total_skip / max(total_bulk, 1):.0%})")
+        bulk, active = triton_impl.bulk_skip_counts(a, 64, pairs, ranks)
+        active = torch.tensor(active)
+        total += active
+        # budgets grow with density, so a tile doing k budgets' work does the k largest
+        skips = [int(active[:nd - b].sum()) / max(bulk, 1) for b in range(nd)]
+        print(f"  {layer:5d} {bulk:7d} {int(active[0]) / max(bulk, 1):8.0%}  " + " ".join(f"{x:9.0%}" for x in skips))
+    bulk = int(total.sum())
+    cost = bulk_tile_cost_by_active_budgets(q.shape[0], k.shape[0], a.n_k, q.shape[-1], nd)
+    mean = sum(c * int(t) for c, t in zip(cost, total)) / max(bulk, 1)
+    all_or_none = (cost[0] * int(total[0]) + cost[-1] * (bulk - int(total[0]))) / max(bulk, 1)
+    print(f"all layers: {int(total[0])} of {bulk} bulk tiles skip all of it ({int(total[0]) / max(bulk, 1):.0%});"
+          f" tiles doing 0..{nd} budgets' work: {total.tolist()}")
+    print(f"instructions per bulk tile (one warp, sm_90a) doing 0..{nd} budgets' work: {cost}")
+    print(f"mean per bulk tile: {mean:.0f} with per-budget skips, {all_or_none:.0f} skipping all or nothing,"
+          f" {cost[-1]} never skipping")
 
 
 def main() -> None:
@@ -116,7 +152,7 @@ def main() -> None:
     ap.add_argument("--kv-heads", type=int, default=8)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--real-skip", type=int, metavar="CONTEXT", default=0,
-                    help="instead: the share of bulk tiles skipping vertical-slash work on the real SmolLM2")
+                    help="instead: bulk tiles skipping vertical-slash work on the real SmolLM2, and their mean cost")
     args = ap.parse_args()
     if args.real_skip:
         real_skip_rate(args.real_skip)

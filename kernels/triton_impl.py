@@ -126,21 +126,22 @@ def _row_lse_kernel(Q, K, SINKS, LSE, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D,
 
 @triton.jit
 def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-                COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, vs_here, ent, vs0, vs1, vs2, vs3,
+                COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest, ent, vs0, vs1, vs2, vs3,
                 N_VS: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr, UPCAST: tl.constexpr,
                 EVEN_D: tl.constexpr):
     """One (BLOCK_M x BLOCK_N) tile of the statistics sweep. Adds the tile's rows to the row
     accumulators (entropy terms, and the mass each vertical-slash budget keeps) and returns
     them with P and the tile's total mass. MASKED=False is for tiles every row sees whole
-    (no mask, no bounds checks): the bulk of a long causal row. ``vs_here`` False: no kept
-    column or diagonal crosses the tile, so its vertical-slash work is skipped."""
+    (no mask, no bounds checks): the bulk of a long causal row. ``lowest``: no column or
+    diagonal crossing the tile ranks below it, so a budget at or under it keeps nothing here
+    and its work is skipped (all of the vertical-slash work when every budget is)."""
     cols = n0 + offs_n
     t = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, MASKED, EVEN_D) - lse2[:, None]
     p = tl.exp2(t)
     if MASKED:  # t stays finite (hidden keys and rows score against zeros), so p * t is 0 there
         p = tl.where(_visible(pos, cols, N_K, CAUSAL) & row_ok[:, None], p, 0.0)
     ent += tl.sum(p * t, 1)
-    if N_VS > 0 and vs_here:
+    if N_VS > 0 and lowest < nv_max:
         dist = pos[:, None] - cols[None, :]
         if MASKED:
             crank = tl.load(COL_RANK + h * N_K + cols, mask=cols < N_K, other=N_K)
@@ -152,29 +153,32 @@ def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh
         # + (p * 0) (exactly 0) puts the ranks in P's register layout: one layout conversion per
         # tile instead of one per budget (a measured 1.5x fewer instructions per tile on sm_90)
         rank = tl.minimum(crank[None, :], drank) + (p * 0.0).to(tl.int32)
-        vs0 += tl.sum(tl.where(rank < nv0, p, 0.0), 1, keep_dims=True)
+        if lowest < nv0:
+            vs0 += tl.sum(tl.where(rank < nv0, p, 0.0), 1, keep_dims=True)
         if N_VS > 1:
-            vs1 += tl.sum(tl.where(rank < nv1, p, 0.0), 1, keep_dims=True)
+            if lowest < nv1:
+                vs1 += tl.sum(tl.where(rank < nv1, p, 0.0), 1, keep_dims=True)
         if N_VS > 2:
-            vs2 += tl.sum(tl.where(rank < nv2, p, 0.0), 1, keep_dims=True)
+            if lowest < nv2:
+                vs2 += tl.sum(tl.where(rank < nv2, p, 0.0), 1, keep_dims=True)
         if N_VS > 3:
-            vs3 += tl.sum(tl.where(rank < nv3, p, 0.0), 1, keep_dims=True)
+            if lowest < nv3:
+                vs3 += tl.sum(tl.where(rank < nv3, p, 0.0), 1, keep_dims=True)
     return ent, vs0, vs1, vs2, vs3, p, tl.sum(tl.sum(p, 1), 0)
 
 
 @triton.jit
-def _lines_cross(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, nv_max, N_VS: tl.constexpr,
+def _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS: tl.constexpr,
                  BLOCK_N: tl.constexpr):
-    """Whether a kept vertical or slash line crosses a tile every row sees whole: the
+    """The smallest rank of a column or a diagonal crossing a tile every row sees whole: the
     smallest rank of its columns, or of its distances from p_first - (n0 + BLOCK_N - 1) on
-    (DIAG_WIN_MIN holds the minimum over the tile's span of distances), is under the
-    largest budget."""
-    crosses = N_VS > 0
+    (DIAG_WIN_MIN holds the minimum over the tile's span of distances). A budget at or
+    under it keeps nothing in the tile."""
+    lowest = N_K
     if N_VS > 0:
         d_min = p_first - n0 - BLOCK_N + 1
-        crosses = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N),
-                             tl.load(DIAG_WIN_MIN + h * N_K + d_min)) < nv_max
-    return crosses
+        lowest = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N), tl.load(DIAG_WIN_MIN + h * N_K + d_min))
+    return lowest
 
 
 @triton.jit
@@ -234,11 +238,11 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     b_hi = tl.maximum(b_hi, b_lo)
     pos_in = tl.minimum(pos, p_last)  # rows past the end read in-bounds ranks (their p is 0)
     for n0 in range(b_lo, b_hi, BLOCK_N):
-        vs_here = _lines_cross(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, nv_max, N_VS, BLOCK_N)
+        lowest = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS, BLOCK_N)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, vs_here, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST,
-            EVEN_D)
+            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL,
+            UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
     # the rest: keys [0, b_lo) and [b_hi, hi), with the (sink, window) pairs; masks only on
     # tiles some row does not see whole (the diagonal, the ragged ends)
@@ -249,14 +253,16 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
         whole = n0 + BLOCK_N <= N_K
         if CAUSAL:
             whole = whole & (n0 + BLOCK_N - 1 <= p_first)
-        if whole:  # near the diagonal, where kept slash lines are: no skip test
+        if whole:  # (vertical-slash ranks come with a causal mask only)
+            lowest = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS * CAUSAL, BLOCK_N)
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
                 q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale, COL_RANK,
-                DIAG_RANK, nv0, nv1, nv2, nv3, True, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST, EVEN_D)
+                DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST,
+                EVEN_D)
         else:
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
                 q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale, COL_RANK,
-                DIAG_RANK, nv0, nv1, nv2, nv3, True, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
+                DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, 0, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
         cols = n0 + offs_n
         dist = pos[:, None] - cols[None, :]
@@ -595,16 +601,17 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
 
 
 def bulk_skip_counts(a: Attn, block: int, pairs: list[tuple[int, int]],
-                     vs_ranks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[int, int]:
-    """(bulk tiles, those of them that skip their vertical-slash work) over all heads, for
-    the fused kernel's launch on these inputs (causal): the host's mirror of the kernel's
-    bulk bounds and skip test, for benchmarks and tests (it reads the ranks back)."""
+                     vs_ranks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[int, list[int]]:
+    """(bulk tiles, how many of them do the vertical-slash work of 0, 1, ... V budgets) over
+    all heads, for the fused kernel's launch on these inputs (causal): the host's mirror of
+    the kernel's bulk bounds and per-budget skip test, for benchmarks and tests (it reads the
+    ranks back). A tile with 0 skips all of its vertical-slash work."""
     col_rank, diag_rank, budgets = vs_ranks
     bm, bn = stats_tiles(a, block, budgets.shape[1])
     s_max, r_max = max(s for s, _ in pairs), max(r for _, r in pairs)
     col_min, win_min = (t.cpu() for t in _rank_minima(col_rank, diag_rank, triton.cdiv(a.n_k, bn), bn, bm + bn - 1))
-    n_max = budgets.max(1).values.cpu()[:, None]
-    bulk = skipped = 0
+    budgets = budgets.cpu()[:, None, :]
+    bulk, active = 0, torch.zeros(budgets.shape[2] + 1, dtype=torch.int64)
     for m0 in range(0, a.n_q, bm):
         p_first = a.q_offset + m0
         hi = min(a.n_k, p_first + bm)
@@ -612,7 +619,7 @@ def bulk_skip_counts(a: Attn, block: int, pairs: list[tuple[int, int]],
         b_hi = max(min(max(p_first - r_max + 1, 0), a.n_k) // bn * bn, b_lo)
         n0 = torch.arange(b_lo, b_hi, bn)
         if len(n0):
-            lowest = torch.minimum(col_min[:, n0 // bn], win_min[:, p_first - n0 - bn + 1])
+            lowest = torch.minimum(col_min[:, n0 // bn], win_min[:, p_first - n0 - bn + 1])  # (H, tiles)
             bulk += lowest.numel()
-            skipped += int((lowest >= n_max).sum())
-    return bulk, skipped
+            active += torch.bincount((lowest[:, :, None] < budgets).sum(-1).view(-1), minlength=len(active))
+    return bulk, active.tolist()
