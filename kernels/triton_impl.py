@@ -15,7 +15,6 @@ import triton
 import triton.language as tl
 
 from ._args import Attn
-from .patterns import host_tensor
 
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
@@ -125,18 +124,17 @@ def _row_lse_kernel(Q, K, SINKS, LSE, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D,
 
 
 @triton.jit
-def _stats_tile(q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-                COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest, ent, vs0, vs1, vs2, vs3,
-                N_VS: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr, UPCAST: tl.constexpr,
-                EVEN_D: tl.constexpr):
-    """One (BLOCK_M x BLOCK_N) tile of the statistics sweep. Adds the tile's rows to the row
-    accumulators (entropy terms, and the mass each vertical-slash budget keeps) and returns
-    them with P and the tile's total mass. MASKED=False is for tiles every row sees whole
-    (no mask, no bounds checks): the bulk of a long causal row. ``lowest``: no column or
-    diagonal crossing the tile ranks below it, so a budget at or under it keeps nothing here
-    and its work is skipped (all of the vertical-slash work when every budget is)."""
+def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest,
+                ent, vs0, vs1, vs2, vs3, N_VS: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr):
+    """One (BLOCK_M x BLOCK_N) tile of the statistics sweep, from its scaled logits ``s2``
+    (base 2). Adds the tile's rows to the row accumulators (entropy terms, and the mass each
+    vertical-slash budget keeps) and returns them with P and the tile's total mass.
+    MASKED=False is for tiles every row sees whole (no mask): the bulk of a long causal row.
+    ``lowest``: no column or diagonal crossing the tile ranks below it, so a budget at or
+    under it keeps nothing here and its work is skipped (all of the vertical-slash work when
+    every budget is)."""
     cols = n0 + offs_n
-    t = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, MASKED, EVEN_D) - lse2[:, None]
+    t = s2 - lse2[:, None]
     p = tl.exp2(t)
     if MASKED:  # t stays finite (hidden keys and rows score against zeros), so p * t is 0 there
         p = tl.where(_visible(pos, cols, N_K, CAUSAL) & row_ok[:, None], p, 0.0)
@@ -182,8 +180,25 @@ def _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS: tl
 
 
 @triton.jit
-def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, DIAG_RANK, VS_N,
-                       COL_TILE_MIN, DIAG_WIN_MIN,
+def _nth(i: tl.constexpr, x0, x1, x2, x3, x4, x5):
+    """The i-th of six scalar arguments (kernel arguments: no load inside a sweep)."""
+    x = x0
+    if i == 1:
+        x = x1
+    elif i == 2:
+        x = x2
+    elif i == 3:
+        x = x3
+    elif i == 4:
+        x = x4
+    elif i == 5:
+        x = x5
+    return x
+
+
+@triton.jit
+def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N, COL_TILE_MIN, DIAG_WIN_MIN,
+                       S0, S1, S2, S3, S4, S5, R0, R1, R2, R3, R4, R5,
                        sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
                        BLOCK, N_QB, N_KB, N_ACC, S_MAX, R_MAX, N_KT,
                        N_PAIRS: tl.constexpr, N_VS: tl.constexpr, ACC_W: tl.constexpr,
@@ -239,10 +254,10 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
     pos_in = tl.minimum(pos, p_last)  # rows past the end read in-bounds ranks (their p is 0)
     for n0 in range(b_lo, b_hi, BLOCK_N):
         lowest = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS, BLOCK_N)
+        s2 = _scores(q, K, kvh, n0 + offs_n, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, False, EVEN_D)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-            q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale,
-            COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL,
-            UPCAST, EVEN_D)
+            s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest,
+            ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
     # the rest: keys [0, b_lo) and [b_hi, hi), with the (sink, window) pairs; masks only on
     # tiles some row does not see whole (the diagonal, the ragged ends)
@@ -253,16 +268,19 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
         whole = n0 + BLOCK_N <= N_K
         if CAUSAL:
             whole = whole & (n0 + BLOCK_N - 1 <= p_first)
+        # keys loaded outside the branch below, so that the compiler can pipeline their loads;
+        # columns past the end read the last key (their scores are masked), so no bounds check
+        s2 = _scores(q, K, kvh, tl.minimum(n0 + offs_n, N_K - 1), offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST,
+                     False, EVEN_D)
         if whole:  # (vertical-slash ranks come with a causal mask only)
             lowest = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS * CAUSAL, BLOCK_N)
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-                q, K, kvh, h, n0, offs_n, offs_d, pos_in, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale, COL_RANK,
-                DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL, UPCAST,
-                EVEN_D)
+                s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max,
+                lowest, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
         else:
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-                q, K, kvh, h, n0, offs_n, offs_d, pos, row_ok, lse2, N_K, D, skh, skn, skd, qk_scale, COL_RANK,
-                DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, 0, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL, UPCAST, EVEN_D)
+                s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, 0,
+                ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL)
         tl.atomic_add(bm_row + n0 // BLOCK, tsum)
         cols = n0 + offs_n
         dist = pos[:, None] - cols[None, :]
@@ -270,8 +288,8 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, PAIR_S, PAIR_R, COL_RANK, 
         d_min = p_first - c_last  # the tile's distances (visible entries) lie in d_min..d_max
         d_max = p_last - n0
         for pi in tl.static_range(N_PAIRS):
-            sk = tl.load(PAIR_S + pi)
-            rw = tl.load(PAIR_R + pi)
+            sk = _nth(pi, S0, S1, S2, S3, S4, S5)
+            rw = _nth(pi, R0, R1, R2, R3, R4, R5)
             if CAUSAL:  # hidden entries hold p = 0, so dist < rw is the window
                 some_in = (n0 < sk) | (d_min < rw)
                 all_in = (c_last < sk) | (d_max < rw)
@@ -535,6 +553,7 @@ def attention_slice(a: Attn, rows: tuple[int, int], cols: tuple[int, int], lse: 
 
 
 MAX_VS_BUDGETS = 4  # vertical-slash densities the fused statistics kernel carries row accumulators for
+MAX_PAIRS = 2 + MAX_VS_BUDGETS  # its (sink, window) pairs: sink mass, streaming window, an A-shape per density
 
 
 def stats_tiles(a: Attn, block: int, n_densities: int = 0) -> tuple[int, int] | None:
@@ -569,8 +588,10 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     with acc[h] = [entropy summed over rows, mass kept by each (sink keys, window) pair of
     ``pairs``, mass kept by each vertical-slash budget]. ``lse`` (H, N_q) natural log when the
     caller has it (else the kernel computes it first). ``vs_ranks`` = (column rank (H, N_k),
-    diagonal rank (H, N_k), budgets n (H, V)), int32, V <= MAX_VS_BUDGETS."""
+    diagonal rank (H, N_k), budgets n (H, V)), int32, V <= MAX_VS_BUDGETS; at most MAX_PAIRS
+    pairs, handed over as scalar arguments."""
     n_vs = vs_ranks[2].shape[1] if vs_ranks is not None else 0
+    assert len(pairs) <= MAX_PAIRS, f"at most {MAX_PAIRS} (sink, window) pairs"
     tiles = stats_tiles(a, block, n_vs)
     assert tiles is not None, "stats_tiles(a, block, n_densities) must be checked first"
     bm, bn = tiles
@@ -587,12 +608,12 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     n_kt = triton.cdiv(a.n_k, bn)
     col_tile_min, diag_win_min = _rank_minima(col_rank, diag_rank, n_kt, bn, bm + bn - 1) if n_vs else (acc, acc)
     sinks = a.sinks if a.sinks is not None else acc
-    p_s = host_tensor([s for s, _ in pairs], torch.int32, dev)
-    p_r = host_tensor([r for _, r in pairs], torch.int32, dev)
+    unused = [(0, 0)] * (MAX_PAIRS - n_pairs)
     s_max = max(s for s, _ in pairs)
     r_max = max(r for _, r in pairs)
     _head_stats_kernel[(triton.cdiv(a.n_q, bm), a.h_q)](
-        a.q, a.k, sinks, lse, out_bm, acc, p_s, p_r, col_rank, diag_rank, vs_n, col_tile_min, diag_win_min,
+        a.q, a.k, sinks, lse, out_bm, acc, col_rank, diag_rank, vs_n, col_tile_min, diag_win_min,
+        *[s for s, _ in pairs + unused], *[r for _, r in pairs + unused],
         *_common(a), block, n_qb, n_kb, n_acc, s_max, r_max, n_kt,
         N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=triton.next_power_of_2(n_acc),
         CAUSAL=a.causal, HAS_SINKS=a.sinks is not None, HAS_LSE=has_lse, UPCAST=_upcast(a), EVEN_D=a.d == bd,
