@@ -138,8 +138,10 @@ def real_skip_rate(context: int) -> None:
     cost = bulk_tile_cost_by_active_budgets(q.shape[0], k.shape[0], a.n_k, q.shape[-1], nd)
     mean = sum(c * int(t) for c, t in zip(cost, total)) / max(bulk, 1)
     all_or_none = (cost[0] * int(total[0]) + cost[-1] * (bulk - int(total[0]))) / max(bulk, 1)
-    print(f"all layers: {int(total[0])} of {bulk} bulk tiles skip all of it ({int(total[0]) / max(bulk, 1):.0%});"
-          f" tiles doing 0..{nd} budgets' work: {total.tolist()}")
+    skips = [int(total[:nd - b].sum()) / max(bulk, 1) for b in range(nd)]
+    print(f"all layers: {int(total[0])} of {bulk} bulk tiles skip all of it ({int(total[0]) / max(bulk, 1):.0%}); "
+          + ", ".join(f"{x:.0%} skip the {d} budget" for x, d in zip(skips, DEFAULT_DENSITIES))
+          + f"; tiles doing 0..{nd} budgets' work: {total.tolist()}")
     print(f"instructions per bulk tile (one warp, sm_90a) doing 0..{nd} budgets' work: {cost}")
     print(f"mean per bulk tile: {mean:.0f} with per-budget skips, {all_or_none:.0f} skipping all or nothing,"
           f" {cost[-1]} never skipping")

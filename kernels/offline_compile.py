@@ -199,7 +199,7 @@ def launches(h_q: int = 32, h_kv: int = 8, n: int = 4096, d: int = 128) -> dict[
 
 def report(launch: tuple) -> dict:
     """Compile one captured launch for sm_90a: registers, spill stack, shared memory and each
-    key-tile sweep's instruction count per tile."""
+    key-tile sweep's instruction count per tile, and whether its key loads are pipelined."""
     fn, args, kw = launch
     kern = compile_sm90(fn, args, dict(kw))
     cubin = kern.asm["cubin"]
@@ -209,7 +209,9 @@ def report(launch: tuple) -> dict:
             "warps": kern.metadata.num_warps, "block": [kw.get("BLOCK_M"), kw.get("BLOCK_N")],
             "sweeps": [sum(loop.values()) for loop in loops], "mufu": [loop["MUFU"] for loop in loops],
             "shortest": [loop.shortest[0] for loop in loops], "longest": [loop.longest[0] for loop in loops],
-            "spills_in_sweeps": sum(loop["LDL"] + loop["STL"] for loop in loops)}
+            "spills_in_sweeps": sum(loop["LDL"] + loop["STL"] for loop in loops),
+            # asynchronous copies into shared memory: the compiler pipelined the sweep's key loads
+            "async_loads": [loop["LDGSTS"] + loop["UTMALDG"] for loop in loops]}
 
 
 def main() -> None:

@@ -432,7 +432,9 @@ def test_kernels_compile_natively_for_h100(shape):
     H100 (what the interpreter cannot check: layouts, registers, shared memory): no register
     spilled inside a sweep over key tiles (a few bytes between sweeps are harmless), shared
     memory within the H100's limit. The fused statistics kernel sweeps its bulk tiles with
-    fewer instructions than the rest, and a given lse removes its lse sweep."""
+    fewer instructions than the rest, the compiler pipelines the key loads of both its sweeps
+    (the whole/masked branch of the rest once kept them out), and a given lse removes its lse
+    sweep."""
     import json
     import os
     import subprocess
@@ -454,6 +456,7 @@ def test_kernels_compile_natively_for_h100(shape):
     for name in ("head_stats", "head_stats_no_patterns"):
         bulk, rest = rep[name]["sweeps"]
         assert bulk < rest
+        assert all(rep[name]["async_loads"]), f"{name}: a sweep's key loads are not pipelined: {rep[name]}"
     assert rep["head_stats_no_patterns"]["sweeps"][0] < rep["head_stats"]["sweeps"][0]
     assert len(rep["head_stats_own_lse"]["sweeps"]) == 3  # the lse sweep, then bulk and rest
 
