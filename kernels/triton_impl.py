@@ -170,7 +170,7 @@ def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, 
 
 @triton.jit
 def _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS: tl.constexpr,
-                 BLOCK_N: tl.constexpr):
+                 BLOCK_N: tl.constexpr, PREFETCH: tl.constexpr = False):
     """The smallest rank of a column or a diagonal crossing a tile every row sees whole: the
     smallest rank of its columns, or of its distances from p_first - (n0 + BLOCK_N - 1) on
     (DIAG_WIN_MIN holds the minimum over the tile's span of distances). A budget at or
@@ -178,7 +178,12 @@ def _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS: tl
     lowest = N_K + 0.0
     if N_VS > 0:
         d_min = p_first - n0 - BLOCK_N + 1
-        lowest = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N), tl.load(DIAG_WIN_MIN + h * N_K + d_min))
+        if PREFETCH:  # the tile after the last one may not exist: read nothing for it
+            ok = (n0 < N_K) & (d_min >= 0)
+            lowest = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N, mask=ok, other=N_K),
+                                tl.load(DIAG_WIN_MIN + h * N_K + d_min, mask=ok, other=N_K))
+        else:
+            lowest = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N), tl.load(DIAG_WIN_MIN + h * N_K + d_min))
     return lowest
 
 
@@ -266,8 +271,12 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
     b_hi = tl.minimum(tl.maximum(p_first - R_MAX + 1, 0), N_K) // BLOCK_N * BLOCK_N
     b_hi = tl.maximum(b_hi, b_lo)
     pos_in = tl.minimum(pos, p_last)  # rows past the end read in-bounds ranks (their p is 0)
+    # each tile's rank minimum is loaded one tile ahead: its branch does not wait on the load
+    lowest_next = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, b_lo, p_first, N_K, N_KT, N_VS, BLOCK_N, True)
     for n0 in range(b_lo, b_hi, BLOCK_N):
-        lowest = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS, BLOCK_N)
+        lowest = lowest_next
+        lowest_next = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0 + BLOCK_N, p_first, N_K, N_KT, N_VS, BLOCK_N,
+                                   True)
         s2 = _scores(q, K, kvh, n0 + offs_n, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, False, EVEN_D)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
             s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest,
