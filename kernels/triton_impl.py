@@ -124,67 +124,85 @@ def _row_lse_kernel(Q, K, SINKS, LSE, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D,
 
 
 @triton.jit
-def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest,
-                ent, vs0, vs1, vs2, vs3, N_VS: tl.constexpr, MASKED: tl.constexpr, CAUSAL: tl.constexpr):
+def _vs_kept(p, rank, lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS: tl.constexpr):
+    """Add to each budget's row accumulator the tile's entries ranked under it (``rank``:
+    the entries' smaller rank, or their columns' as a (1, BLOCK_N) row). Ranks are whole
+    numbers held exactly in float32, so clamp(n - rank, 0, 1) is 1 for a kept entry and 0
+    otherwise: one saturating add (FADD.SAT) and a multiply-add per entry and budget instead
+    of a compare, a select and an add. A budget at or under ``lowest`` keeps nothing here."""
+    if lowest < nv0:
+        vs0 += tl.sum(p * tl.clamp(nv0 - rank, 0.0, 1.0), 1, keep_dims=True)
+    if N_VS > 1:
+        if lowest < nv1:
+            vs1 += tl.sum(p * tl.clamp(nv1 - rank, 0.0, 1.0), 1, keep_dims=True)
+    if N_VS > 2:
+        if lowest < nv2:
+            vs2 += tl.sum(p * tl.clamp(nv2 - rank, 0.0, 1.0), 1, keep_dims=True)
+    if N_VS > 3:
+        if lowest < nv3:
+            vs3 += tl.sum(p * tl.clamp(nv3 - rank, 0.0, 1.0), 1, keep_dims=True)
+    return vs0, vs1, vs2, vs3
+
+
+@triton.jit
+def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max,
+                col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS: tl.constexpr, MASKED: tl.constexpr,
+                CAUSAL: tl.constexpr):
     """One (BLOCK_M x BLOCK_N) tile of the statistics sweep, from its scaled logits ``s2``
     (base 2). Adds the tile's rows to the row accumulators (entropy terms, and the mass each
     vertical-slash budget keeps) and returns them with P and the tile's total mass.
     MASKED=False is for tiles every row sees whole (no mask): the bulk of a long causal row.
-    ``lowest``: no column or diagonal crossing the tile ranks below it, so a budget at or
-    under it keeps nothing here and its work is skipped (all of the vertical-slash work when
-    every budget is)."""
+    ``col_low`` / ``diag_low``: no column / diagonal crossing the tile ranks below it. A
+    budget at or under both keeps nothing here and its work is skipped; when no kept
+    diagonal crosses the tile, its kept entries are whole columns and no diagonal rank is
+    read."""
     cols = n0 + offs_n
     t = s2 - lse2[:, None]
     p = tl.exp2(t)
     if MASKED:  # t stays finite (hidden keys and rows score against zeros), so p * t is 0 there
         p = tl.where(_visible(pos, cols, N_K, CAUSAL) & row_ok[:, None], p, 0.0)
     ent += tl.sum(p * t, 1)
+    lowest = tl.minimum(col_low, diag_low)
     if N_VS > 0 and lowest < nv_max:
         dist = pos[:, None] - cols[None, :]
         if MASKED:
             crank = tl.load(COL_RANK + h * N_K + cols, mask=cols < N_K, other=N_K)
             drank = tl.load(DIAG_RANK + h * N_K + tl.maximum(dist, 0), mask=(dist >= 0) & (cols[None, :] < N_K),
                             other=N_K)
-        else:  # row pointers minus a constant per column: addresses the compiler can encode
+            # + (p * 0) (exactly 0) puts the ranks in P's register layout: one layout
+            # conversion per tile instead of one per budget (sm_90: a tenth fewer instructions)
+            rank = tl.minimum(crank[None, :], drank) + p * 0.0
+            vs0, vs1, vs2, vs3 = _vs_kept(p, rank, lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS)
+        elif diag_low < nv_max:  # row pointers minus a constant per column: addresses the compiler can encode
             crank = tl.load(COL_RANK + h * N_K + cols)
             drank = tl.load((DIAG_RANK + (h * N_K - n0) + pos)[:, None] - offs_n[None, :])
-        # + (p * 0) (exactly 0) puts the ranks in P's register layout: one layout conversion per
-        # tile instead of one per budget (compiled for sm_90: a tenth fewer instructions a tile)
-        rank = tl.minimum(crank[None, :], drank) + p * 0.0
-        # ranks are whole numbers held exactly in float32, so clamp(n - rank, 0, 1) is 1 for a
-        # kept entry and 0 otherwise: one saturating add (FADD.SAT) and a multiply-add per
-        # entry and budget instead of a compare, a select and an add
-        if lowest < nv0:
-            vs0 += tl.sum(p * tl.clamp(nv0 - rank, 0.0, 1.0), 1, keep_dims=True)
-        if N_VS > 1:
-            if lowest < nv1:
-                vs1 += tl.sum(p * tl.clamp(nv1 - rank, 0.0, 1.0), 1, keep_dims=True)
-        if N_VS > 2:
-            if lowest < nv2:
-                vs2 += tl.sum(p * tl.clamp(nv2 - rank, 0.0, 1.0), 1, keep_dims=True)
-        if N_VS > 3:
-            if lowest < nv3:
-                vs3 += tl.sum(p * tl.clamp(nv3 - rank, 0.0, 1.0), 1, keep_dims=True)
+            rank = tl.minimum(crank[None, :], drank) + p * 0.0
+            vs0, vs1, vs2, vs3 = _vs_kept(p, rank, lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS)
+        else:
+            crank = tl.load(COL_RANK + h * N_K + cols)
+            vs0, vs1, vs2, vs3 = _vs_kept(p, crank[None, :], lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS)
     return ent, vs0, vs1, vs2, vs3, p, tl.sum(tl.sum(p, 1), 0)
 
 
 @triton.jit
-def _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS: tl.constexpr,
-                 BLOCK_N: tl.constexpr, PREFETCH: tl.constexpr = False):
-    """The smallest rank of a column or a diagonal crossing a tile every row sees whole: the
-    smallest rank of its columns, or of its distances from p_first - (n0 + BLOCK_N - 1) on
-    (DIAG_WIN_MIN holds the minimum over the tile's span of distances). A budget at or
-    under it keeps nothing in the tile."""
-    lowest = N_K + 0.0
+def _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS: tl.constexpr,
+                  BLOCK_N: tl.constexpr, PREFETCH: tl.constexpr = False):
+    """The smallest rank of a column, and of a diagonal, crossing a tile every row sees
+    whole: the smallest rank of its columns, and of its distances from
+    p_first - (n0 + BLOCK_N - 1) on (DIAG_WIN_MIN holds the minimum over the tile's span of
+    distances). A budget at or under both keeps nothing in the tile."""
+    col_low = N_K + 0.0
+    diag_low = N_K + 0.0
     if N_VS > 0:
         d_min = p_first - n0 - BLOCK_N + 1
         if PREFETCH:  # the tile after the last one may not exist: read nothing for it
             ok = (n0 < N_K) & (d_min >= 0)
-            lowest = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N, mask=ok, other=N_K),
-                                tl.load(DIAG_WIN_MIN + h * N_K + d_min, mask=ok, other=N_K))
+            col_low = tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N, mask=ok, other=N_K)
+            diag_low = tl.load(DIAG_WIN_MIN + h * N_K + d_min, mask=ok, other=N_K)
         else:
-            lowest = tl.minimum(tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N), tl.load(DIAG_WIN_MIN + h * N_K + d_min))
-    return lowest
+            col_low = tl.load(COL_TILE_MIN + h * N_KT + n0 // BLOCK_N)
+            diag_low = tl.load(DIAG_WIN_MIN + h * N_K + d_min)
+    return col_low, diag_low
 
 
 @triton.jit
@@ -272,15 +290,15 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
     b_hi = tl.maximum(b_hi, b_lo)
     pos_in = tl.minimum(pos, p_last)  # rows past the end read in-bounds ranks (their p is 0)
     # each tile's rank minimum is loaded one tile ahead: its branch does not wait on the load
-    lowest_next = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, b_lo, p_first, N_K, N_KT, N_VS, BLOCK_N, True)
+    col_next, diag_next = _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, b_lo, p_first, N_K, N_KT, N_VS, BLOCK_N, True)
     for n0 in range(b_lo, b_hi, BLOCK_N):
-        lowest = lowest_next
-        lowest_next = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0 + BLOCK_N, p_first, N_K, N_KT, N_VS, BLOCK_N,
-                                   True)
+        col_low, diag_low = col_next, diag_next
+        col_next, diag_next = _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, n0 + BLOCK_N, p_first, N_K, N_KT, N_VS,
+                                            BLOCK_N, True)
         s2 = _scores(q, K, kvh, n0 + offs_n, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, False, EVEN_D)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-            s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, lowest,
-            ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
+            s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, col_low,
+            diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
         _add_to_block(bm_row + n0 // BLOCK, tsum, BLOCK_M == BLOCK and BLOCK_N == BLOCK)
     # the rest: keys [0, b_lo) and [b_hi, hi), with the (sink, window) pairs; masks only on
     # tiles some row does not see whole (the diagonal, the ragged ends)
@@ -296,14 +314,15 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
         s2 = _scores(q, K, kvh, tl.minimum(n0 + offs_n, N_K - 1), offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST,
                      False, EVEN_D)
         if whole:  # (vertical-slash ranks come with a causal mask only)
-            lowest = _lowest_rank(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS * CAUSAL, BLOCK_N)
+            col_low, diag_low = _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS * CAUSAL,
+                                              BLOCK_N)
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
                 s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max,
-                lowest, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
+                col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
         else:
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
                 s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, 0.0,
-                ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL)
+                0.0, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL)
         _add_to_block(bm_row + n0 // BLOCK, tsum, BLOCK_M == BLOCK and BLOCK_N == BLOCK)
         cols = n0 + offs_n
         dist = pos[:, None] - cols[None, :]
@@ -647,18 +666,20 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
 
 
 def bulk_skip_counts(a: Attn, block: int, pairs: list[tuple[int, int]],
-                     vs_ranks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[int, list[int]]:
-    """(bulk tiles, how many of them do the vertical-slash work of 0, 1, ... V budgets) over
-    all heads, for the fused kernel's launch on these inputs (causal): the host's mirror of
-    the kernel's bulk bounds and per-budget skip test, for benchmarks and tests (it reads the
-    ranks back). A tile with 0 skips all of its vertical-slash work."""
+                     vs_ranks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[int, list[int], int]:
+    """(bulk tiles, how many of them do the vertical-slash work of 0, 1, ... V budgets, how
+    many of those doing some work read column ranks only: no kept diagonal crosses them)
+    over all heads, for the fused kernel's launch on these inputs (causal): the host's
+    mirror of the kernel's bulk bounds and per-budget skip tests, for benchmarks and tests
+    (it reads the ranks back)."""
     col_rank, diag_rank, budgets = vs_ranks
     bm, bn = stats_tiles(a, block, budgets.shape[1])
     s_max, r_max = max(s for s, _ in pairs), max(r for _, r in pairs)
     col_min, win_min = (t.cpu() for t in _rank_minima(col_rank.float(), diag_rank.float(), triton.cdiv(a.n_k, bn),
                                                        bn, bm + bn - 1))
     budgets = budgets.cpu()[:, None, :]
-    bulk, active = 0, torch.zeros(budgets.shape[2] + 1, dtype=torch.int64)
+    n_max = budgets.max(-1).values
+    bulk, columns_only, active = 0, 0, torch.zeros(budgets.shape[2] + 1, dtype=torch.int64)
     for m0 in range(0, a.n_q, bm):
         p_first = a.q_offset + m0
         hi = min(a.n_k, p_first + bm)
@@ -666,7 +687,9 @@ def bulk_skip_counts(a: Attn, block: int, pairs: list[tuple[int, int]],
         b_hi = max(min(max(p_first - r_max + 1, 0), a.n_k) // bn * bn, b_lo)
         n0 = torch.arange(b_lo, b_hi, bn)
         if len(n0):
-            lowest = torch.minimum(col_min[:, n0 // bn], win_min[:, p_first - n0 - bn + 1])  # (H, tiles)
+            col, diag = col_min[:, n0 // bn], win_min[:, p_first - n0 - bn + 1]  # (H, tiles)
+            lowest = torch.minimum(col, diag)
             bulk += lowest.numel()
             active += torch.bincount((lowest[:, :, None] < budgets).sum(-1).view(-1), minlength=len(active))
-    return bulk, active.tolist()
+            columns_only += int(((col < n_max) & (diag >= n_max)).sum())
+    return bulk, active.tolist(), columns_only

@@ -321,7 +321,8 @@ def test_fused_kernel_skips_bulk_tiles_no_kept_line_crosses():
     0-7 and 40; two budgets: the first keeps ranks 0-3, column 150 among them, the second
     also column 100 and distance 40): the bulk tiles no kept line crosses skip their
     vertical-slash work, those only column 100 or distance 40 crosses skip the first
-    budget's, those column 150 crosses do both, and every kept mass equals the naive sum."""
+    budget's, those column 150 crosses do both, those no kept distance crosses read column
+    ranks only, and every kept mass equals the naive sum."""
     from seaview.kernels import triton_impl
 
     hq, n = 2, 256
@@ -339,8 +340,9 @@ def test_fused_kernel_skips_bulk_tiles_no_kept_line_crosses():
     for v, budget in enumerate((4, 9)):
         torch.testing.assert_close(acc[:, 3 + v].cpu(), (p * (rank < budget)).sum((1, 2)).cpu(), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(bm.cpu(), block_sums(p, 32, 32).cpu(), atol=1e-5, rtol=1e-4)
-    bulk, active = triton_impl.bulk_skip_counts(a, 32, [(3, 0), (3, 5)], (col, diag, budgets))
+    bulk, active, columns_only = triton_impl.bulk_skip_counts(a, 32, [(3, 0), (3, 5)], (col, diag, budgets))
     assert bulk > 40 and min(active) > 0 and sum(active) == bulk, active
+    assert 0 < columns_only < bulk - active[0]  # some tiles read column ranks only, some both
 
 
 def test_block_sparse_recall_in_query_block_chunks(monkeypatch):
