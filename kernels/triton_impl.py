@@ -217,6 +217,13 @@ def _add_to_block(ptr, total, OWNED: tl.constexpr):
 
 
 @triton.jit
+def _lanes(idx, x0, x1, x2, x3, x4, x5):
+    """Six scalars laid out in lanes 1..6 of a vector indexed by ``idx`` (0 elsewhere)."""
+    return tl.where(idx == 1, x0, tl.where(idx == 2, x1, tl.where(idx == 3, x2, tl.where(
+        idx == 4, x3, tl.where(idx == 5, x4, tl.where(idx == 6, x5, 0))))))
+
+
+@triton.jit
 def _nth(i: tl.constexpr, x0, x1, x2, x3, x4, x5):
     """The i-th of six scalar arguments (kernel arguments: no load inside a sweep)."""
     x = x0
@@ -269,6 +276,10 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
     lse2 = tl.where(row_ok, lse2, 1e30)  # rows past the end: p = 0 without a mask
     idx = tl.arange(0, ACC_W)
     acc = tl.zeros([ACC_W], tl.float32)
+    # lane 1 + i holds pair i's sink keys and window
+    is_pair = (idx >= 1) & (idx <= N_PAIRS)
+    lane_s = _lanes(idx, S0, S1, S2, S3, S4, S5)
+    lane_r = _lanes(idx, R0, R1, R2, R3, R4, R5)
     ent = tl.zeros([BLOCK_M], tl.float32)
     vs0 = tl.zeros([BLOCK_M, 1], tl.float32)
     vs1 = tl.zeros([BLOCK_M, 1], tl.float32)
@@ -324,30 +335,31 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
                 s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, 0.0,
                 0.0, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL)
         _add_to_block(bm_row + n0 // BLOCK, tsum, BLOCK_M == BLOCK and BLOCK_N == BLOCK)
-        cols = n0 + offs_n
-        dist = pos[:, None] - cols[None, :]
         c_last = tl.minimum(n0 + BLOCK_N, N_K) - 1
         d_min = p_first - c_last  # the tile's distances (visible entries) lie in d_min..d_max
         d_max = p_last - n0
-        for pi in tl.static_range(N_PAIRS):
-            sk = _nth(pi, S0, S1, S2, S3, S4, S5)
-            rw = _nth(pi, R0, R1, R2, R3, R4, R5)
-            if CAUSAL:  # hidden entries hold p = 0, so dist < rw is the window
-                some_in = (n0 < sk) | (d_min < rw)
-                all_in = (c_last < sk) | (d_max < rw)
-            else:
-                some_in = (n0 < sk) | ((d_min < rw) & (d_max > -rw))
-                all_in = (c_last < sk) | ((d_min > -rw) & (d_max < rw))
-            kept = tsum * 0.0
-            if all_in:
-                kept = tsum
-            elif some_in:
+        # every pair at once, one lane each: the tile is wholly inside (all of its mass is
+        # kept), wholly outside, or across a boundary (then its entries are masked, below)
+        if CAUSAL:  # hidden entries hold p = 0, so dist < rw is the window
+            some_in = (n0 < lane_s) | (d_min < lane_r)
+            all_in = (c_last < lane_s) | (d_max < lane_r)
+        else:
+            some_in = (n0 < lane_s) | ((d_min < lane_r) & (d_max > -lane_r))
+            all_in = (c_last < lane_s) | ((d_min > -lane_r) & (d_max < lane_r))
+        acc += tl.where(is_pair & all_in, tsum, 0.0)
+        if tl.max((is_pair & some_in & ~all_in).to(tl.int32), 0) > 0:
+            cols = n0 + offs_n
+            dist = pos[:, None] - cols[None, :]
+            for pi in tl.static_range(N_PAIRS):
+                sk = _nth(pi, S0, S1, S2, S3, S4, S5)
+                rw = _nth(pi, R0, R1, R2, R3, R4, R5)
                 if CAUSAL:
                     keep = (cols[None, :] < sk) | (dist < rw)
                 else:
                     keep = (cols[None, :] < sk) | ((dist < rw) & (dist > -rw))
                 kept = tl.sum(tl.sum(tl.where(keep, p, 0.0), 1), 0)
-            acc += tl.where(idx == 1 + pi, kept, 0.0)
+                partial = tl.max(tl.where(idx == 1 + pi, (some_in & ~all_in).to(tl.int32), 0), 0) > 0
+                acc += tl.where((idx == 1 + pi) & partial, kept, 0.0)
     ent = -ent * 0.6931471805599453  # -sum P ln P, from base-2 logits
     if HAS_SINKS:  # the learned sink slot's own term: -P_s ln P_s
         ps = tl.exp2(tl.load(SINKS + h) * 1.4426950408889634 - lse2)
