@@ -164,8 +164,8 @@ def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, 
     ent += tl.sum(p * t, 1)
     lowest = tl.minimum(col_low, diag_low)
     if N_VS > 0 and lowest < nv_max:
-        dist = pos[:, None] - cols[None, :]
         if MASKED:
+            dist = pos[:, None] - cols[None, :]
             crank = tl.load(COL_RANK + h * N_K + cols, mask=cols < N_K, other=N_K)
             drank = tl.load(DIAG_RANK + h * N_K + tl.maximum(dist, 0), mask=(dist >= 0) & (cols[None, :] < N_K),
                             other=N_K)
@@ -258,11 +258,15 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
     ranks below budget n: COL_RANK[h, j], DIAG_RANK[h, pos - j]) into row accumulators.
     Keys split in two sweeps. The bulk (every row sees the whole tile, no key in any sink,
     every distance beyond every window: S_MAX <= j, pos - j >= R_MAX) runs without masks or
-    window logic, and skips the vertical-slash work of a tile that no kept column or diagonal
-    crosses (COL_TILE_MIN[h, tile]: its columns' smallest rank; DIAG_WIN_MIN[h, d]: the
-    smallest rank of distances d .. d + BLOCK_M + BLOCK_N - 2). The rest also adds, for every
-    (sink, window) pair, the mass on keys j < sink or within the window (tiles wholly inside
-    or outside skip the mask), and masks only the tiles some row does not see whole. Per-head
+    window logic. Per tile every budget that no column or diagonal ranked under it crosses
+    skips its vertical-slash work, and a tile no kept diagonal crosses reads column ranks
+    only (COL_TILE_MIN[h, tile]: its columns' smallest rank; DIAG_WIN_MIN[h, d]: the smallest
+    rank of distances d .. d + BLOCK_M + BLOCK_N - 2). The rest also adds, for every
+    (sink, window) pair S0..S5 / R0..R5 (one lane each of a vector), the mass on keys
+    j < sink or within the window: a tile wholly inside or outside adds its sum or nothing,
+    and only a tile across a boundary masks its entries; only the tiles some row does not
+    see whole are masked for visibility. Block-map entries go in with a store when the
+    program owns them (BLOCK_M == BLOCK_N == BLOCK), else with relaxed atomics. Per-head
     sums go to ACC[h] = [entropy, pairs..., vertical-slash...] with one vector atomic."""
     pid_m = tl.program_id(0)
     h, kvh, offs_m, offs_n, offs_d, row_ok, q, pos, hi = _row_tile(Q, sqh, sqn, sqd, N_Q, N_K, D, Q_OFF, GROUP, CAUSAL,
