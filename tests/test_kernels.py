@@ -469,3 +469,26 @@ def test_triton_on_gpu_larger_shapes():
     for fn in (lambda i: K.block_mass(q, k, 64, impl=i), lambda i: K.key_mass(q, k, impl=i),
                lambda i: K.window_mass(q, k, 4, 64, impl=i)):
         torch.testing.assert_close(fn("triton"), fn("torch"), atol=2e-3, rtol=2e-3)
+
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_head_stats_on_gpu_native_tiles(dtype):
+    """Natively on a GPU: 64 x 64 tiles and block 64, so each program owns its block-map
+    entries (stores, not atomics), rows long enough for bulk tiles and their per-budget and
+    column-only skips, both sweeps pipelined: the torch path's numbers, with patterns,
+    without, and with the lse handed over."""
+    q, k = make(8, 2, 1500, 1500, 128, dtype, seed=13)
+    lse = naive(q, k)[1]
+    for kw in (dict(), dict(patterns=False), dict(lse=lse)):
+        st = K.head_stats(q, k, block=64, impl="triton", **kw)
+        ref_st = K.head_stats(q, k, block=64, impl="torch", **kw)
+        if dtype == torch.float32:
+            assert_same_stats(st, ref_st)
+        else:  # bf16 tensor-core sums in another order: compare the statistics, not the argmax
+            for f in ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall"):
+                x, y = getattr(st, f), getattr(ref_st, f)
+                assert (x is None) == (y is None), f
+                if x is not None:
+                    torch.testing.assert_close(x.float().cpu(), y.float().cpu(), **tol(dtype))
