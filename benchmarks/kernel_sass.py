@@ -19,6 +19,7 @@ occupancy are not in it. It ranks kernel variants and says which unit bounds the
 
     python benchmarks/kernel_sass.py [--tokens 32768] [--heads 32] [--kv-heads 8] [--dim 128]
     python benchmarks/kernel_sass.py --real-skip 4096    # skip rates and mean tile cost, real SmolLM2
+    python benchmarks/kernel_sass.py --launches          # one layer's torch operations and launches
 """
 
 from __future__ import annotations
@@ -151,6 +152,46 @@ def real_skip_rate(context: int) -> None:
           " (no kept diagonal crosses them: no diagonal-rank gather; the bound counts them at the full cost)")
 
 
+_VIEWS = {"view", "unsqueeze", "squeeze", "select", "slice", "expand", "alias", "transpose", "_unsafe_view",
+          "permute", "t", "detach", "lift_fresh", "as_strided", "unbind", "split", "narrow", "_reshape_alias"}
+
+
+def host_launches(h: int, hk: int, n: int, d: int) -> None:
+    """What one layer's ``head_stats`` on the Triton path launches besides its kernels: the
+    torch operations it dispatches (views excluded; on a GPU each is a kernel launch, and for
+    small models the launches, not the work, set the cost), counted on CPU tensors with the
+    Triton launches captured instead of made."""
+    import collections
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from seaview.kernels import head_stats, triton_impl
+    from seaview.kernels.offline_compile import captured
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: collections.Counter = collections.Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ not in _VIEWS:
+                self.seen[func.overloadpacket.__name__] += 1
+            return func(*args, **(kwargs or {}))
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(h, n, d, generator=g).to(torch.bfloat16)
+    k = torch.randn(hk, n, d, generator=g).to(torch.bfloat16)
+    lse = torch.zeros(h, n)
+    print(f"head_stats on the Triton path, {h} query / {hk} KV heads, D={d}, {n:,} tokens, lse handed over:")
+    os.environ["TRITON_INTERPRET"] = "1"  # the Triton path on CPU tensors (its launches are captured, not run)
+    for label, patterns in (("every statistic", True), ("without patterns", False)):
+        ops = Ops()
+        with ops:
+            kernels = captured(triton_impl, lambda: head_stats(q, k, lse=lse, patterns=patterns, impl="triton"))
+        print(f"  {label}: {sum(ops.seen.values())} torch operations and {len(kernels)} Triton launches"
+              f" ({', '.join(f'{name} {c}' for name, c in ops.seen.most_common(8))}, ...)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tokens", type=int, default=32768)
@@ -159,7 +200,12 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--real-skip", type=int, metavar="CONTEXT", default=0,
                     help="instead: bulk tiles skipping vertical-slash work on the real SmolLM2, and their mean cost")
+    ap.add_argument("--launches", action="store_true",
+                    help="instead: the torch operations and Triton launches of one layer's head_stats")
     args = ap.parse_args()
+    if args.launches:
+        host_launches(args.heads, args.kv_heads, args.tokens, args.dim)
+        return
     if args.real_skip:
         real_skip_rate(args.real_skip)
         return

@@ -40,6 +40,15 @@ class PatternRecall:
     best_recall: torch.Tensor  # (H_q,) recall of the best pattern there (dense: best recall at max density)
 
 
+def host_tensor(values, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small tensor of host values on ``device`` without a host synchronisation: through
+    pinned memory and a non-blocking copy on CUDA (a pageable copy would wait for the GPU)."""
+    t = torch.tensor(values, dtype=dtype)
+    if torch.device(device).type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 def visible_entries(q_offset: int, n_q: int) -> float:
     """Visible entries of causal attention for rows at q_offset..q_offset+n_q-1: the sum of
     pos + 1 over the rows, in closed form (no tensor, no device read)."""
@@ -104,8 +113,9 @@ def vs_order(v_score: torch.Tensor, s_score: torch.Tensor, pos: torch.Tensor, n_
     rows_seeing = (len(pos) - torch.searchsorted(pos, torch.arange(n_k, device=dev))).float()
     v_order = v_score.argsort(dim=1, descending=True, stable=True)
     s_order = s_score.argsort(dim=1, descending=True, stable=True)
-    cost = rows_seeing[v_order].cumsum(1) + rows_seeing[s_order].cumsum(1)
-    n = torch.stack([(cost <= d * visible).sum(1).clamp(min=1) for d in densities], dim=1)
+    cost = rows_seeing[v_order].cumsum(1) + rows_seeing[s_order].cumsum(1)  # non-decreasing along dim 1
+    budget = host_tensor([d * visible for d in densities], torch.float32, dev).expand(cost.shape[0], -1)
+    n = torch.searchsorted(cost, budget.contiguous(), right=True).clamp_(min=1)  # how many cost <= budget
     return v_order, s_order, n
 
 
@@ -145,7 +155,8 @@ def block_sparse_kept(bm: torch.Tensor, q: torch.Tensor, k: torch.Tensor, block:
     qp, kp = _pooled(q, block), _pooled(k, block)
     last_row = torch.clamp((torch.arange(n_qb, device=dev) + 1) * block, max=n_q) - 1 + q_offset
     vis_kb = torch.clamp(last_row // block + 1, max=n_kb)
-    kq = torch.stack([torch.clamp(torch.ceil(dens * vis_kb.float()).long(), min=1) for dens in densities])  # (D, n_qb)
+    dens = host_tensor(densities, torch.float32, dev)
+    pick = torch.ceil(vis_kb.float()[:, None] * dens).long().clamp_(min=1).sub_(1)  # (n_qb, D): last kept rank
     out = torch.zeros(h_q, len(densities), device=dev)
     step = max(1, BLOCK_SPARSE_CHUNK // (h_q * n_kb))
     for r0 in range(0, n_qb, step):
@@ -157,22 +168,11 @@ def block_sparse_kept(bm: torch.Tensor, q: torch.Tensor, k: torch.Tensor, block:
         del est
         mass_sorted = torch.gather(bm[:, r0:r1], 2, order).cumsum_(2)
         del order
-        for di in range(len(densities)):
-            pick = (kq[di, r0:r1] - 1)[None, :, None].expand(h_q, -1, 1)
-            out[:, di] += torch.gather(mass_sorted, 2, pick).sum(dim=(1, 2))
+        out += torch.gather(mass_sorted, 2, pick[None, r0:r1].expand(h_q, -1, -1)).sum(1)
     return out
 
 
 BEST_NAMES = (*PATTERNS, "dense")
-
-
-def host_tensor(values, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A small tensor of host values on ``device`` without a host synchronisation: through
-    pinned memory and a non-blocking copy on CUDA (a pageable copy would wait for the GPU)."""
-    t = torch.tensor(values, dtype=dtype)
-    if torch.device(device).type != "cuda":
-        return t.to(device)
-    return t.pin_memory().to(device, non_blocking=True)
 
 
 def best_codes(recall: torch.Tensor, densities: tuple[float, ...], target: float):

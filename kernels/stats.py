@@ -130,7 +130,8 @@ def stats_kernel_inputs(a: Attn, be, sink: int, window: tuple[int, int], pattern
     """What the fused statistics kernel is given besides q/k: the (sink keys, window) pairs
     (sink mass, streaming window, then the A-shape window of each density) and, with
     patterns, the vertical-slash selection from the last rows as ranks: (column rank (H, N_k),
-    diagonal rank (H, N_k), budgets n (H, len(densities))) int32, on the device."""
+    diagonal rank (H, N_k), budgets n (H, len(densities))), whole numbers in float32 (the
+    kernel's kept test is one saturating add on them), on the device."""
     dev = a.q.device
     p0, p1 = a.q_offset, a.q_offset + a.n_q - 1
     pairs = [(sink, 0), tuple(window)]
@@ -144,10 +145,10 @@ def stats_kernel_inputs(a: Attn, be, sink: int, window: tuple[int, int], pattern
     lse_last = be.row_lse(sub) if lse is None else lse[:, a.n_q - lq:].float()
     v_order, s_order, n = vs_order(be.key_mass(sub, lse_last), be.diag_mass(sub, lse_last),
                                    torch.arange(p0, p1 + 1, device=dev), a.n_k, densities, visible)
-    rank = torch.arange(a.n_k, dtype=torch.int32, device=dev).expand(a.h_q, -1)
-    col_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, v_order, rank)
-    diag_rank = torch.empty(a.h_q, a.n_k, dtype=torch.int32, device=dev).scatter_(1, s_order, rank)
-    return pairs, (col_rank, diag_rank, n.to(torch.int32).contiguous())
+    rank = torch.arange(a.n_k, dtype=torch.float32, device=dev).expand(a.h_q, -1)
+    col_rank = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=dev).scatter_(1, v_order, rank)
+    diag_rank = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=dev).scatter_(1, s_order, rank)
+    return pairs, (col_rank, diag_rank, n.float())
 
 
 def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, patterns: bool,

@@ -646,8 +646,9 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     with acc[h] = [entropy summed over rows, mass kept by each (sink keys, window) pair of
     ``pairs``, mass kept by each vertical-slash budget]. ``lse`` (H, N_q) natural log when the
     caller has it (else the kernel computes it first). ``vs_ranks`` = (column rank (H, N_k),
-    diagonal rank (H, N_k), budgets n (H, V)), int32, V <= MAX_VS_BUDGETS; at most MAX_PAIRS
-    pairs, handed over as scalar arguments."""
+    diagonal rank (H, N_k), budgets n (H, V)), whole numbers (float32 as
+    ``stats.stats_kernel_inputs`` makes them, or integers), V <= MAX_VS_BUDGETS; at most
+    MAX_PAIRS pairs, handed over as scalar arguments."""
     n_vs = vs_ranks[2].shape[1] if vs_ranks is not None else 0
     assert len(pairs) <= MAX_PAIRS, f"at most {MAX_PAIRS} (sink, window) pairs"
     tiles = stats_tiles(a, block, n_vs)
@@ -663,7 +664,7 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     has_lse = lse is not None
     lse = lse.float().contiguous() if has_lse else torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=dev)
     # float32 ranks (whole numbers below 2^24, so exact): the kernel tests them with one saturating add
-    assert a.n_k < 1 << 24, "vertical-slash ranks are held in float32"
+    assert a.n_k < 1 << 24, "vertical-slash ranks are held in float32"  # (.float() is free on float32)
     col_rank, diag_rank, vs_n = (t.float().contiguous() for t in vs_ranks) if vs_ranks is not None else (acc, acc, acc)
     n_kt = triton.cdiv(a.n_k, bn)
     col_tile_min, diag_win_min = _rank_minima(col_rank, diag_rank, n_kt, bn, bm + bn - 1) if n_vs else (acc, acc)
