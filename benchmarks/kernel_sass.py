@@ -103,6 +103,13 @@ def bulk_tile_cost_by_active_budgets(h: int, hk: int, n: int, d: int, budgets: i
     return cost
 
 
+def _skip_shares(active: torch.Tensor, bulk: int) -> list[float]:
+    """Per density, the share of bulk tiles skipping its budget's work, from how many tiles
+    do 0..V budgets' work (budgets grow with density, so a tile doing k does the k largest)."""
+    nd = len(active) - 1
+    return [int(active[:nd - b].sum()) / max(bulk, 1) for b in range(nd)]
+
+
 def real_skip_rate(context: int) -> None:
     """On the real SmolLM2-135M (CPU, a needle-in-a-haystack prompt of ``context`` tokens):
     per layer, the share of the fused kernel's bulk tiles (native 64 x 64 tiles) that skip
@@ -135,14 +142,13 @@ def real_skip_rate(context: int) -> None:
         active = torch.tensor(active)
         total += active
         total_columns_only += columns_only
-        # budgets grow with density, so a tile doing k budgets' work does the k largest
-        skips = [int(active[:nd - b].sum()) / max(bulk, 1) for b in range(nd)]
-        print(f"  {layer:5d} {bulk:7d} {int(active[0]) / max(bulk, 1):8.0%}  " + " ".join(f"{x:9.0%}" for x in skips))
+        print(f"  {layer:5d} {bulk:7d} {int(active[0]) / max(bulk, 1):8.0%}  "
+              + " ".join(f"{x:9.0%}" for x in _skip_shares(active, bulk)))
     bulk = int(total.sum())
     cost = bulk_tile_cost_by_active_budgets(q.shape[0], k.shape[0], a.n_k, q.shape[-1], nd)
     mean = sum(c * int(t) for c, t in zip(cost, total)) / max(bulk, 1)
     all_or_none = (cost[0] * int(total[0]) + cost[-1] * (bulk - int(total[0]))) / max(bulk, 1)
-    skips = [int(total[:nd - b].sum()) / max(bulk, 1) for b in range(nd)]
+    skips = _skip_shares(total, bulk)
     print(f"all layers: {int(total[0])} of {bulk} bulk tiles skip all of it ({int(total[0]) / max(bulk, 1):.0%}); "
           + ", ".join(f"{x:.0%} skip the {d} budget" for x, d in zip(skips, DEFAULT_DENSITIES))
           + f"; tiles doing 0..{nd} budgets' work: {total.tolist()}")

@@ -114,8 +114,8 @@ def vs_order(v_score: torch.Tensor, s_score: torch.Tensor, pos: torch.Tensor, n_
     v_order = v_score.argsort(dim=1, descending=True, stable=True)
     s_order = s_score.argsort(dim=1, descending=True, stable=True)
     cost = rows_seeing[v_order].cumsum(1) + rows_seeing[s_order].cumsum(1)  # non-decreasing along dim 1
-    budget = host_tensor([d * visible for d in densities], torch.float32, dev).expand(cost.shape[0], -1)
-    n = torch.searchsorted(cost, budget.contiguous(), right=True).clamp_(min=1)  # how many cost <= budget
+    budget = host_tensor([[d * visible for d in densities]] * cost.shape[0], torch.float32, dev)  # (H, D)
+    n = torch.searchsorted(cost, budget, right=True).clamp_(min=1)  # how many cost <= budget
     return v_order, s_order, n
 
 

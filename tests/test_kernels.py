@@ -261,14 +261,16 @@ def test_head_stats_with_learned_sinks_and_planted_heads(monkeypatch):
 STATS_FIELDS = ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall", "best_density", "best_recall")
 
 
-def assert_same_stats(st, ref_st, **tol):
-    for f in STATS_FIELDS:
+def assert_same_stats(st, ref_st, fields=STATS_FIELDS, best=True, **tol):
+    """The same numbers in ``fields`` (and, with ``best``, the same best patterns)."""
+    for f in fields:
         x, y = getattr(st, f), getattr(ref_st, f)
         if x is None:
-            assert y is None
+            assert y is None, f
             continue
         torch.testing.assert_close(x.cpu(), y.cpu(), equal_nan=True, **(tol or dict(atol=1e-5, rtol=1e-4)))
-    assert st.best_pattern == ref_st.best_pattern
+    if best:
+        assert st.best_pattern == ref_st.best_pattern
 
 
 TRITON_STATS_GRID = [
@@ -471,7 +473,6 @@ def test_triton_on_gpu_larger_shapes():
         torch.testing.assert_close(fn("triton"), fn("torch"), atol=2e-3, rtol=2e-3)
 
 
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_fused_head_stats_on_gpu_native_tiles(dtype):
@@ -487,8 +488,4 @@ def test_fused_head_stats_on_gpu_native_tiles(dtype):
         if dtype == torch.float32:
             assert_same_stats(st, ref_st)
         else:  # bf16 tensor-core sums in another order: compare the statistics, not the argmax
-            for f in ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall"):
-                x, y = getattr(st, f), getattr(ref_st, f)
-                assert (x is None) == (y is None), f
-                if x is not None:
-                    torch.testing.assert_close(x.float().cpu(), y.float().cpu(), **tol(dtype))
+            assert_same_stats(st, ref_st, fields=STATS_FIELDS[:6], best=False, **tol(dtype))
