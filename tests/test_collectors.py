@@ -380,6 +380,51 @@ def test_collector_never_synchronises_inside_the_forward(monkeypatch):
     assert col._flash_lse and [c[2] for c in calls].count(300) == 2
 
 
+_HOST_READS = {"_local_scalar_dense", "nonzero", "equal", "is_nonzero", "masked_select", "_unique2",
+               "unique_consecutive", "unique_dim", "repeat_interleave"}
+
+
+def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
+    """The GPU path's host reads caught on the CPU, so CI checks what the GPU test checks:
+    every observed attention call of an unpadded prefill (flash call with its lse, keep_qk,
+    induction score) dispatches no operator that reads a tensor on the host (.item(),
+    float(), nonzero, equal, ...) and calls no .cpu(), .numpy(), .tolist() or .item(). The
+    Triton launches are captured, not run, so only the collector's own operations count."""
+    pytest.importorskip("triton")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from seaview.collectors import attention
+    from seaview.kernels import triton_impl
+    from seaview.kernels.offline_compile import captured
+
+    reads: list[str] = []
+
+    class HostReads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in _HOST_READS:
+                reads.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    real = attention._seaview_attention
+
+    def guarded(*args, **kwargs):
+        with monkeypatch.context() as m, HostReads():
+            for name in ("cpu", "numpy", "tolist", "item"):
+                m.setattr(torch.Tensor, name, lambda *a, _n=name, **k: reads.append(_n))
+            return real(*args, **kwargs)
+
+    model = tiny_llama(seed=5)
+    ids = torch.randint(0, 100, (1, 300), generator=torch.Generator().manual_seed(5))
+    from transformers import AttentionInterface
+
+    with torch.no_grad(), AttentionCollector(model, impl="triton", keep_qk=True) as col, col.sample("s", induction_period=100):
+        AttentionInterface.register(attention.IMPL_NAME, guarded)
+        launched = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
+    assert col._flash_lse and col._calls_this_forward == 2
+    assert len(launched) >= 2 * 3  # per layer: the last rows' key and diagonal masses, the fused sweep
+    assert reads == []
+
+
 @pytest.mark.parametrize("prefix", [0, 1])
 def test_induction_score_equals_eager_prefix_matching(prefix):
     """Olsson et al.'s score from the collector equals the one read off eager attention
