@@ -19,7 +19,7 @@ occupancy are not in it. It ranks kernel variants and says which unit bounds the
 
     python benchmarks/kernel_sass.py [--tokens 32768] [--heads 32] [--kv-heads 8] [--dim 128]
     python benchmarks/kernel_sass.py --real-skip 4096    # skip rates and mean tile cost, real SmolLM2
-    python benchmarks/kernel_sass.py --launches          # one layer's torch operations and launches
+    python benchmarks/kernel_sass.py --launches          # torch operations and launches a layer
 """
 
 from __future__ import annotations
@@ -159,30 +159,50 @@ def real_skip_rate(context: int) -> None:
 
 
 _VIEWS = {"view", "unsqueeze", "squeeze", "select", "slice", "expand", "alias", "transpose", "_unsafe_view",
-          "permute", "t", "detach", "lift_fresh", "as_strided", "unbind", "split", "narrow", "_reshape_alias"}
+          "permute", "t", "detach", "lift_fresh", "as_strided", "unbind", "split", "split_with_sizes", "narrow",
+          "_reshape_alias"}
+
+
+class _OpCounter:
+    """Counts the torch operations dispatched inside it, views excluded (on a GPU each is a
+    kernel launch)."""
+
+    def __init__(self) -> None:
+        import collections
+
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        seen: collections.Counter = collections.Counter()
+        self.seen = seen
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                if func.overloadpacket.__name__ not in _VIEWS:
+                    seen[func.overloadpacket.__name__] += 1
+                return func(*args, **(kwargs or {}))
+
+        self.mode = Mode()
+
+    def __enter__(self) -> _OpCounter:
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.mode.__exit__(*exc)
+
+    @property
+    def total(self) -> int:
+        return sum(self.seen.values())
 
 
 def host_launches(h: int, hk: int, n: int, d: int) -> None:
-    """What one layer's ``head_stats`` on the Triton path launches besides its kernels: the
-    torch operations it dispatches (views excluded; on a GPU each is a kernel launch, and for
-    small models the launches, not the work, set the cost), counted on CPU tensors with the
-    Triton launches captured instead of made."""
-    import collections
-
-    from torch.utils._python_dispatch import TorchDispatchMode
-
+    """What one layer's ``head_stats`` on the Triton path launches besides its kernels, and
+    what the collector adds to a whole forward of a 30-layer SmolLM2-shaped model: the torch
+    operations dispatched (views excluded; on a GPU each is a kernel launch, and for small
+    models the launches, not the work, set the cost), counted on CPU tensors with the Triton
+    launches captured instead of made."""
     from seaview.kernels import head_stats, triton_impl
     from seaview.kernels.offline_compile import captured
-
-    class Ops(TorchDispatchMode):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seen: collections.Counter = collections.Counter()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.overloadpacket.__name__ not in _VIEWS:
-                self.seen[func.overloadpacket.__name__] += 1
-            return func(*args, **(kwargs or {}))
 
     g = torch.Generator().manual_seed(0)
     q = torch.randn(h, n, d, generator=g).to(torch.bfloat16)
@@ -191,11 +211,37 @@ def host_launches(h: int, hk: int, n: int, d: int) -> None:
     print(f"head_stats on the Triton path, {h} query / {hk} KV heads, D={d}, {n:,} tokens, lse handed over:")
     os.environ["TRITON_INTERPRET"] = "1"  # the Triton path on CPU tensors (its launches are captured, not run)
     for label, patterns in (("every statistic", True), ("without patterns", False)):
-        ops = Ops()
-        with ops:
+        with _OpCounter() as ops:
             kernels = captured(triton_impl, lambda: head_stats(q, k, lse=lse, patterns=patterns, impl="triton"))
-        print(f"  {label}: {sum(ops.seen.values())} torch operations and {len(kernels)} Triton launches"
+        print(f"  {label}: {ops.total} torch operations and {len(kernels)} Triton launches"
               f" ({', '.join(f'{name} {c}' for name, c in ops.seen.most_common(8))}, ...)")
+    collector_launches()
+
+
+def collector_launches(layers: int = 30, tokens: int = 256) -> None:
+    """Torch operations and Triton launches of one forward of a random SmolLM2-shaped model
+    (9 / 3 heads, D=64), plain and under the collector on its Triton path."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from seaview.collectors import AttentionCollector
+    from seaview.kernels import triton_impl
+    from seaview.kernels.offline_compile import captured
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=4096, hidden_size=576, intermediate_size=1536, num_hidden_layers=layers,
+                      num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048)
+    model = LlamaForCausalLM(cfg).eval()
+    model.set_attn_implementation("sdpa")
+    ids = torch.randint(0, 4096, (1, tokens))
+    with torch.no_grad(), _OpCounter() as plain:
+        model(input_ids=ids, logits_to_keep=1)
+    print(f"one forward of a {layers}-layer SmolLM2-shaped model: {plain.total} torch operations"
+          f" ({plain.total / layers:.1f} a layer); the collector adds, a layer:")
+    for label, patterns in (("every statistic", True), ("without patterns", False)):
+        with torch.no_grad(), AttentionCollector(model, impl="triton", patterns=patterns), _OpCounter() as ops:
+            kernels = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
+        print(f"  {label}: {(ops.total - plain.total) / layers:.1f} torch operations and"
+              f" {len(kernels) / layers:.0f} Triton launches")
 
 
 def main() -> None:
@@ -207,7 +253,8 @@ def main() -> None:
     ap.add_argument("--real-skip", type=int, metavar="CONTEXT", default=0,
                     help="instead: bulk tiles skipping vertical-slash work on the real SmolLM2, and their mean cost")
     ap.add_argument("--launches", action="store_true",
-                    help="instead: the torch operations and Triton launches of one layer's head_stats")
+                    help="instead: the torch operations and Triton launches of one layer's head_stats, and"
+                         " those the collector adds to a SmolLM2-shaped forward")
     args = ap.parse_args()
     if args.launches:
         host_launches(args.heads, args.kv_heads, args.tokens, args.dim)

@@ -10,7 +10,9 @@ without an N x N matrix.
 The model's attention is routed through transformers' ``AttentionInterface`` under the name
 ``seaview`` (with the SDPA mask function registered under the same name, so causal and padding
 masks are built exactly as for SDPA). The model's output comes from SDPA unchanged; the
-statistics come from :func:`seaview.kernels.head_stats` on the post-RoPE queries and keys.
+statistics come from :func:`seaview.kernels.head_stats` on the post-RoPE queries and keys;
+on the Triton path the last small steps (block-sparse recall, best pattern) are done for a
+forward's layers together at the end of the forward (:func:`finish_head_stats`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import pyarrow as pa
 import torch
 
 from seaview.errors import SeaviewError
-from seaview.kernels import diag_mass, head_stats
+from seaview.kernels import diag_mass
 from seaview.kernels.patterns import BEST_NAMES, PATTERNS
+from seaview.kernels.stats import HeadStats, UnfinishedStats, finish_head_stats, start_head_stats
 from seaview.store import RunWriter
 from seaview.store.qk import encode_qk
 
@@ -37,6 +40,9 @@ from .sdpa import attention_with_lse, flash_agrees
 from .tokens import token_table
 
 IMPL_NAME = "seaview"
+# block maps of calls waiting to be finished together: past this, the waiting calls are
+# finished at once (at 32k tokens a Llama-3-8B layer's map is 32 MiB)
+FINISH_BYTES = 64 << 20
 
 
 class CollectorError(SeaviewError):
@@ -166,6 +172,8 @@ class AttentionCollector:
         self._modules: list[tuple[int, torch.nn.Module]] = []
         self.observers: list[Any] = []  # extra per-call callbacks (used by retrieval scoring)
         self._pending: list[_Pending] = []  # statistics on their way to the host
+        self._waiting: list[tuple[_Pending, HeadStats | UnfinishedStats, torch.Tensor | None]] = []  # to finish
+        self._waiting_bytes = 0
         self._host: _HostCopies | None = None
         self._geometry: tuple | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
@@ -241,6 +249,7 @@ class AttentionCollector:
                 type(self.model).__name__,
                 "ran a forward without calling the wrapped attention (custom attention code?); no statistics recorded",
             )
+        self._finish()
 
     # -- observing -----------------------------------------------------------------
     def _sample_id(self, b: int, batch: int) -> str:
@@ -283,19 +292,36 @@ class AttentionCollector:
         for b, (causal, off, k_lo, k_hi, r_lo, r_hi) in enumerate(geometry):
             q = query[b, :, r_lo:r_hi].detach()
             k = key[b, :, k_lo:k_hi].detach()
-            st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
-                            causal=causal, q_offset=off, scale=scaling, sinks=sinks,
-                            lse=None if lse is None else lse[b, :, r_lo:r_hi], impl=self.impl)
-            induction = _induction(q, k, st.lse, off, k_hi - k_lo, self._period, scaling, self.impl) if causal else None
-            self._pending.append(_Pending(
+            st = start_head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
+                                  causal=causal, q_offset=off, scale=scaling, sinks=sinks,
+                                  lse=None if lse is None else lse[b, :, r_lo:r_hi], impl=self.impl)
+            base = st.base if isinstance(st, UnfinishedStats) else st
+            induction = (_induction(q, k, base.lse, off, k_hi - k_lo, self._period, scaling, self.impl)
+                         if causal else None)
+            pending = _Pending(
                 sid=self._sample_id(b, batch), layer=layer, h_q=h_q, h_kv=h_kv, seq_len=k_hi - k_lo,
                 n_queries=r_hi - r_lo, causal=causal, scale=scaling, q_offset=off, step=self.step,
-                per_head=self._host(_per_head(st, induction)), block_mass=self._host(st.block_mass),
-                qk=tuple(self._host(t) for t in (q, k, st.lse)) if keep_qk else None,
-            ))
+                qk=tuple(self._host(t) for t in (q, k, base.lse)) if keep_qk else None,
+            )
+            self._waiting.append((pending, st, induction))
+            self._waiting_bytes += base.block_mass.numel() * base.block_mass.element_size()
+        if self._waiting_bytes > FINISH_BYTES:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Finish the waiting calls' statistics together (one batch of small device operations
+        for all of a forward's layers, not one per layer) and start their copies to the host."""
+        if not self._waiting:
+            return
+        done = finish_head_stats([st for _, st, _ in self._waiting])
+        for (p, _, induction), st in zip(self._waiting, done):
+            p.per_head, p.block_mass = self._host(_per_head(st, induction)), self._host(st.block_mass)
+            self._pending.append(p)
+        self._waiting, self._waiting_bytes = [], 0
 
     def _drain(self) -> None:
         """Wait for the pending host copies and turn them into rows and Arrow tables."""
+        self._finish()
         if not self._pending:
             return
         self._host.wait()
@@ -424,9 +450,9 @@ class _Pending:
     scale: float | None
     q_offset: int
     step: int | None
-    per_head: torch.Tensor  # (H, len(_PER_HEAD))
-    block_mass: torch.Tensor
     qk: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # q, k, lse
+    per_head: torch.Tensor | None = None  # (H, len(_PER_HEAD)); these two once the statistics are finished
+    block_mass: torch.Tensor | None = None
 
 
 def _head_rows(p: _Pending, patterns: bool) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ def vs_masks(v_order: torch.Tensor, s_order: torch.Tensor, n: torch.Tensor) -> t
     return cols, offs
 
 
-def _pooled(x: torch.Tensor, block: int) -> torch.Tensor:
+def pooled(x: torch.Tensor, block: int) -> torch.Tensor:
     """Mean of every ``block`` rows of x (H, N, D), (H, ceil(N/block), D) float32, summed in
     float32 without a float32 copy of x."""
     h, n, d = x.shape
@@ -144,15 +144,22 @@ BLOCK_SPARSE_CHUNK = 1 << 25  # estimate elements (heads x query blocks x key bl
 def block_sparse_kept(bm: torch.Tensor, q: torch.Tensor, k: torch.Tensor, block: int, q_offset: int,
                       densities: tuple[float, ...]) -> torch.Tensor:
     """Mass kept by MInference block-sparse selection, (H, len(densities)): per query block the
-    top key blocks by mean-pooled q . k, as many as density x visible key blocks. Query
-    blocks are taken in chunks, so the estimate, its sort and the sorted masses never hold
-    more than BLOCK_SPARSE_CHUNK elements (at 128k tokens and 32 heads the whole estimate
-    would be 512 MiB, and its sort several times that)."""
-    h_q, n_q, d = q.shape
-    h_kv = k.shape[0]
-    dev = q.device
+    top key blocks by mean-pooled q . k, as many as density x visible key blocks."""
+    return block_sparse_kept_pooled(bm, pooled(q, block), pooled(k, block), q.shape[1], block, q_offset, densities)
+
+
+def block_sparse_kept_pooled(bm: torch.Tensor, qp: torch.Tensor, kp: torch.Tensor, n_q: int, block: int,
+                             q_offset: int, densities: tuple[float, ...]) -> torch.Tensor:
+    """As :func:`block_sparse_kept`, from the block-pooled queries qp (H_q, n_qb, D) and keys
+    kp (H_kv, n_kb, D) of ``pooled``. Heads may be several calls' heads stacked, each call's
+    query heads after its KV heads' order (its groups stay whole). Query blocks are taken in
+    chunks, so the estimate, its sort and the sorted masses never hold more than
+    BLOCK_SPARSE_CHUNK elements (at 128k tokens and 32 heads the whole estimate would be
+    512 MiB, and its sort several times that)."""
+    h_q, _, d = qp.shape
+    h_kv = kp.shape[0]
+    dev = qp.device
     n_qb, n_kb = bm.shape[1], bm.shape[2]
-    qp, kp = _pooled(q, block), _pooled(k, block)
     last_row = torch.clamp((torch.arange(n_qb, device=dev) + 1) * block, max=n_q) - 1 + q_offset
     vis_kb = torch.clamp(last_row // block + 1, max=n_kb)
     dens = host_tensor(densities, torch.float32, dev)

@@ -236,33 +236,45 @@ def test_retrieval_leaves_out_samples_that_do_not_reproduce_the_needle(copier):
     assert scores["n_samples"].to_list() == [0] * 8 and scores["retrieval_score"].null_count() == 8
 
 
-def test_triton_collector_equals_torch_collector():
+def test_triton_collector_equals_torch_collector(monkeypatch):
     """The GPU path end to end (fused Triton statistics, results copied to the host at flush),
     run under the interpreter: the same rows, blocks and q/k as the torch path, for a
-    left-padded batch (geometry read from the mask once per forward) and keep_qk."""
+    left-padded batch (geometry read from the mask once per forward) and keep_qk. The
+    layers' last steps are finished together at the end of the forward, one batch per
+    geometry; with no room for waiting block maps, after each layer: the same rows."""
     pytest.importorskip("triton")
     import os
 
+    from seaview.collectors import attention
+    from seaview.kernels import stats
+
     if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
         pytest.skip("Triton needs a GPU or TRITON_INTERPRET=1")
+    batches = []
+    real = stats.block_sparse_kept_pooled
+    monkeypatch.setattr(stats, "block_sparse_kept_pooled", lambda bm, *a: batches.append(bm.shape[0]) or real(bm, *a))
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     model = tiny_llama(seed=3).to(dev)
     ids = torch.randint(0, 100, (2, 40), generator=torch.Generator().manual_seed(4)).to(dev)
     mask = torch.ones_like(ids)
     mask[1, :7] = 0  # left padding on the second element
     out = {}
-    for impl in ("torch", "triton"):
+    for impl, room in (("torch", None), ("triton", None), ("triton", 0)):
+        if room is not None:
+            monkeypatch.setattr(attention, "FINISH_BYTES", room)
         with torch.no_grad(), AttentionCollector(model, impl=impl, window=(4, 8), block=16, keep_qk=True) as col:
             model(input_ids=ids, attention_mask=mask, logits_to_keep=1)
-        out[impl] = (col.heads(), col.blocks(), pl.from_arrow(col.tables()["qk"]))
-    (ha, ba, qa), (hb, bb, qb) = out["torch"], out["triton"]
+        out[impl, room] = (col.heads(), col.blocks(), pl.from_arrow(col.tables()["qk"]))
+    assert batches == [2 * 4, 2 * 4] + [4] * 4  # (2 layers x 4 heads) per geometry; then a call at a time
+    (ha, ba, qa) = out["torch", None]
     assert ha.height == 2 * 2 * 4 and ha["seq_len"].to_list().count(33) == 8  # padding removed
     from polars.testing import assert_frame_equal
 
-    for x, y in ((ha, hb), (ba, bb)):
-        assert_frame_equal(x, y, check_exact=False, rel_tol=1e-4, abs_tol=1e-5)
-    assert_frame_equal(qa.drop("lse"), qb.drop("lse"))
-    assert (qa["lse"].fill_null(0) - qb["lse"].fill_null(0)).abs().max() < 1e-4
+    for hb, bb, qb in (out["triton", None], out["triton", 0]):
+        for x, y in ((ha, hb), (ba, bb)):
+            assert_frame_equal(x, y, check_exact=False, rel_tol=1e-4, abs_tol=1e-5)
+        assert_frame_equal(qa.drop("lse"), qb.drop("lse"))
+        assert (qa["lse"].fill_null(0) - qb["lse"].fill_null(0)).abs().max() < 1e-4
 
 
 def _count_flash_calls(monkeypatch):
@@ -417,7 +429,8 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     ids = torch.randint(0, 100, (1, 300), generator=torch.Generator().manual_seed(5))
     from transformers import AttentionInterface
 
-    with torch.no_grad(), AttentionCollector(model, impl="triton", keep_qk=True) as col, col.sample("s", induction_period=100):
+    col = AttentionCollector(model, impl="triton", keep_qk=True)
+    with torch.no_grad(), col, col.sample("s", induction_period=100):
         AttentionInterface.register(attention.IMPL_NAME, guarded)
         launched = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
     assert col._flash_lse and col._calls_this_forward == 2
