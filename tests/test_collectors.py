@@ -399,8 +399,9 @@ _HOST_READS = {"_local_scalar_dense", "nonzero", "equal", "is_nonzero", "masked_
 def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     """The GPU path's host reads caught on the CPU, so CI checks what the GPU test checks:
     every observed attention call of an unpadded prefill (flash call with its lse, keep_qk,
-    induction score) dispatches no operator that reads a tensor on the host (.item(),
-    float(), nonzero, equal, ...) and calls no .cpu(), .numpy(), .tolist() or .item(). The
+    induction score), and the layers' finishing at the end of the forward, dispatch no
+    operator that reads a tensor on the host (.item(),
+    float(), nonzero, equal, ...) and call no .cpu(), .numpy(), .tolist() or .item(). The
     Triton launches are captured, not run, so only the collector's own operations count."""
     pytest.importorskip("triton")
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -417,13 +418,20 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
                 reads.append(func.overloadpacket.__name__)
             return func(*args, **(kwargs or {}))
 
-    real = attention._seaview_attention
+    def guard(real):
+        def guarded(*args, **kwargs):
+            with monkeypatch.context() as m, HostReads():
+                for name in ("cpu", "numpy", "tolist", "item"):
+                    m.setattr(torch.Tensor, name, lambda *a, _n=name, **k: reads.append(_n))
+                return real(*args, **kwargs)
+        return guarded
 
-    def guarded(*args, **kwargs):
-        with monkeypatch.context() as m, HostReads():
-            for name in ("cpu", "numpy", "tolist", "item"):
-                m.setattr(torch.Tensor, name, lambda *a, _n=name, **k: reads.append(_n))
-            return real(*args, **kwargs)
+    finishes = []
+    guarded = guard(attention._seaview_attention)
+    # the layers' last steps, finished together at the end of the forward (still inside it)
+    real_finish = attention.AttentionCollector._finish
+    monkeypatch.setattr(attention.AttentionCollector, "_finish",
+                        guard(lambda self: finishes.append(len(self._waiting)) or real_finish(self)))
 
     model = tiny_llama(seed=5)
     ids = torch.randint(0, 100, (1, 300), generator=torch.Generator().manual_seed(5))
@@ -433,7 +441,7 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     with torch.no_grad(), col, col.sample("s", induction_period=100):
         AttentionInterface.register(attention.IMPL_NAME, guarded)
         launched = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
-    assert col._flash_lse and col._calls_this_forward == 2
+    assert col._flash_lse and col._calls_this_forward == 2 and finishes == [2]
     assert len(launched) >= 2 * 3  # per layer: the last rows' key and diagonal masses, the fused sweep
     assert reads == []
 
