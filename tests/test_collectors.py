@@ -400,9 +400,9 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     """The GPU path's host reads caught on the CPU, so CI checks what the GPU test checks:
     every observed attention call of an unpadded prefill (flash call with its lse, keep_qk,
     induction score), and the layers' finishing at the end of the forward, dispatch no
-    operator that reads a tensor on the host (.item(),
-    float(), nonzero, equal, ...) and call no .cpu(), .numpy(), .tolist() or .item(). The
-    Triton launches are captured, not run, so only the collector's own operations count."""
+    operator that reads a tensor on the host (.item(), float(), nonzero, equal, ...) and
+    call no .cpu(), .numpy(), .tolist() or .item(). The Triton launches are captured, not
+    run, so only the collector's own operations count."""
     pytest.importorskip("triton")
     from torch.utils._python_dispatch import TorchDispatchMode
 
