@@ -18,6 +18,9 @@ of plain.
 GPU (--device cuda): a random-weight model built from the config of --shape (smollm2 or
 llama8b: Llama-3-8B), bf16, in one process; best of --reps timed with CUDA synchronisation,
 peak GPU memory per mode from torch.cuda.max_memory_allocated. Weights do not change the cost.
+A collect mode's time is the forward plus reading every per-head statistic back (heads());
+building the block-map rows a flush writes (millions of rows a layer at 32k) is host work
+off the forward, printed apart.
 
     python benchmarks/collector.py [--tokens 2048] [--reps 2]
     python benchmarks/collector.py --device cuda --shape llama8b --tokens 32768
@@ -105,12 +108,17 @@ def gpu(shape: str, tokens: int, reps: int, device: str) -> None:
     ids = torch.randint(100, cfg.vocab_size - 1, (1, tokens), device=device)
     n_rows = cfg.num_hidden_layers * cfg.num_attention_heads
 
+    tables_s: dict[str, float] = {}
+
     def run(mode: str, n: int) -> None:
         x = ids[:, :n]
         if mode.startswith("collect"):
             with AttentionCollector(model, patterns=(mode == "collect")) as col:
                 model(input_ids=x, logits_to_keep=1)
             assert col.heads().height == n_rows  # reads every statistic back: the copies are part of the cost
+            t = time.perf_counter()
+            col.tables()  # the block rows a flush writes: host work, off the forward, timed apart
+            tables_s[mode] = time.perf_counter() - t
         else:
             model(input_ids=x, logits_to_keep=1, **({"output_attentions": True} if mode == "eager" else {}))
 
@@ -141,7 +149,8 @@ def gpu(shape: str, tokens: int, reps: int, device: str) -> None:
             print(f"{mode:>19}: {r}")
             continue
         print(f"{mode:>19}: {r[0] * 1000:9.1f} ms ({r[0] / plain[0]:5.2f}x)  peak GPU memory {r[1] / 2**30:6.2f} GiB "
-              f"({r[1] / plain[1]:.2f}x)")
+              f"({r[1] / plain[1]:.2f}x)" + (f"; then the blocks table on the host {tables_s[mode]:.2f} s"
+                                             if mode in tables_s else ""))
 
 
 def main() -> None:

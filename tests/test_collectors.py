@@ -81,6 +81,30 @@ def test_llama_statistics_equal_eager_attention(tmp_path):
     assert run.num_rows("heads") == 8 and run.has("blocks")
 
 
+def test_heads_reads_back_without_building_the_block_rows(monkeypatch):
+    """heads() waits for the statistics and builds only the per-head rows; the block maps'
+    rows (millions a layer at long contexts) are built once, when tables are read or
+    flushed, and equal the block map."""
+    from seaview.collectors import attention
+
+    built = []
+    real = attention._block_table
+    monkeypatch.setattr(attention, "_block_table", lambda *a: built.append(a[1]) or real(*a))
+    model = tiny_llama(seed=2)
+    ids = torch.randint(0, 100, (1, 70), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad(), AttentionCollector(model, block=16) as col:
+        model(input_ids=ids)
+    assert col.heads().height == 2 * 4 and built == []
+    blocks = col.blocks()
+    assert built == [0, 1] and col.blocks().height == blocks.height and built == [0, 1]
+    eager = eager_attentions(model, ids)
+    p = torch.nn.functional.pad(eager.attentions[1][0], (0, 10, 0, 10)).reshape(4, 5, 16, 5, 16).sum((2, 4))
+    got = torch.zeros(4, 5, 5)
+    for h, i, j, m in blocks.filter(pl.col("layer") == 1).select("head", "q_block", "k_block", "mass").iter_rows():
+        got[h, i, j] = m
+    torch.testing.assert_close(got, p, atol=1e-5, rtol=0)
+
+
 def test_bert_encoder_statistics_equal_eager(tmp_path):
     from transformers import BertConfig, BertModel
 

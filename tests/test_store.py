@@ -268,3 +268,27 @@ def test_summary_reports_time_span_from_metadata(tmp_path):
     assert data["tables"]["steps"]["rows"] == 2
     text = run_cli("summary", str(tmp_path / "r")).stdout
     assert "steps" in text and "(90 s)" in text
+
+
+def test_repeated_string_columns_round_trip_through_a_run(tmp_path, monkeypatch):
+    """A repeated value built from buffers (the collector's sample_id column: millions of rows
+    a layer) reads back as the same strings, hostile text and empty values included, also
+    when it has to be split into chunks to keep string offsets under 2 GiB."""
+    from seaview.store import columns
+
+    for value, n in (("f1", 0), ("f1.3", 5), ("", 3), ("é\x1b[31m<b>", 4)):
+        col = columns.repeated_string(value, n)
+        col.validate(full=True)
+        assert col.to_pylist() == [value] * n
+    monkeypatch.setattr(columns, "_MAX_OFFSET", 10)  # three-byte values: 3 per chunk
+    col = columns.repeated_string("abc", 7)
+    assert col.num_chunks == 3 and col.to_pylist() == ["abc"] * 7
+    w = RunWriter(tmp_path / "r")
+    w.append("blocks", pa.table({
+        "sample_id": col, "layer": columns.repeated_int(2, 7), "head": pa.array(range(7), pa.int64()),
+        "block": columns.repeated_int(64, 7), "q_block": pa.array([0] * 7, pa.int64()),
+        "k_block": pa.array([0] * 7, pa.int64()), "mass": pa.array([0.5] * 7),
+    }))
+    w.close()
+    got = open_run(tmp_path / "r").scan("blocks").collect()
+    assert got["sample_id"].to_list() == ["abc"] * 7 and got["layer"].to_list() == [2] * 7

@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from .columns import repeated_int, repeated_string
+
 
 def _vector_column(x: np.ndarray) -> pa.Array:
     """(rows, D) float32 -> list<float32> without a Python loop."""
@@ -33,8 +35,8 @@ def encode_qk(sample_id: str, layer: int, q: np.ndarray, k: np.ndarray, lse: np.
         heads, n = x.shape[0], x.shape[1]
         m = heads * n
         parts.append(pa.table({
-            "sample_id": pa.array([sample_id] * m, pa.string()), "layer": pa.array(np.full(m, layer, np.int64)),
-            "head": pa.array(np.repeat(np.arange(heads, dtype=np.int64), n)), "which": pa.array([which] * m, pa.string()),
+            "sample_id": repeated_string(sample_id, m), "layer": repeated_int(layer, m),
+            "head": pa.array(np.repeat(np.arange(heads, dtype=np.int64), n)), "which": repeated_string(which, m),
             "pos": pa.array(np.tile(np.arange(pos0, pos0 + n, dtype=np.int64), heads)),
             "vec": _vector_column(x.reshape(m, d)),
             "lse": pa.array(np.asarray(lse_v, np.float64).reshape(-1)) if lse_v is not None else pa.nulls(m, pa.float64()),
