@@ -8,7 +8,8 @@
 #
 # Needs torch with CUDA, triton, transformers, pyarrow, polars, rich and typer importable by
 # $PYTHON (default python3); the project is installed editable without its dependencies
-# (offline). Steps: the kernel and collector tests natively (the GPU-only ones included),
+# (offline). On a machine without network that lacks some (polars), download their wheels
+# into .whl/ beforehand: they are installed into a temporary folder put on PYTHONPATH. Steps: the kernel and collector tests natively (the GPU-only ones included),
 # head_stats against flash from 8k to 128k, and the collector at the issue's three shapes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,10 @@ step() {  # step NAME SECONDS COMMAND...
     tail -n 12 "$out/$name.log" | sed 's/^/   /'
 }
 
+if compgen -G ".whl/*.whl" >/dev/null; then
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gpu-site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/gpu-site${PYTHONPATH:+:$PYTHONPATH}
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$py" -c "import torch, triton, transformers; print('torch', torch.__version__, 'triton', triton.__version__, 'transformers', transformers.__version__)"
 "$py" -m pip install -q --no-deps --no-build-isolation -e . || exit 1
