@@ -25,6 +25,7 @@ occupancy are not in it. It ranks kernel variants and says which unit bounds the
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import triton  # noqa: E402
 import triton.language as tl  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from seaview.kernels.offline_compile import compile_sm90, launches, registers, sass_loops  # noqa: E402
 from seaview.kernels.patterns import DEFAULT_DENSITIES  # noqa: E402
@@ -163,32 +165,18 @@ _VIEWS = {"view", "unsqueeze", "squeeze", "select", "slice", "expand", "alias", 
           "_reshape_alias"}
 
 
-class _OpCounter:
+class _OpCounter(TorchDispatchMode):
     """Counts the torch operations dispatched inside it, views excluded (on a GPU each is a
     kernel launch)."""
 
     def __init__(self) -> None:
-        import collections
+        super().__init__()
+        self.seen: collections.Counter = collections.Counter()
 
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        seen: collections.Counter = collections.Counter()
-        self.seen = seen
-
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                if func.overloadpacket.__name__ not in _VIEWS:
-                    seen[func.overloadpacket.__name__] += 1
-                return func(*args, **(kwargs or {}))
-
-        self.mode = Mode()
-
-    def __enter__(self) -> _OpCounter:
-        self.mode.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.mode.__exit__(*exc)
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ not in _VIEWS:
+            self.seen[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
 
     @property
     def total(self) -> int:
