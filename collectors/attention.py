@@ -41,8 +41,8 @@ from .sdpa import attention_with_lse, flash_agrees
 from .tokens import token_table
 
 IMPL_NAME = "seaview"
-# block maps of calls waiting to be finished together: past this, the waiting calls are
-# finished at once (at 32k tokens a Llama-3-8B layer's map is 32 MiB)
+# device memory of calls waiting to be finished together (block maps, mostly): past this, the
+# waiting calls are finished at once (at 32k tokens a Llama-3-8B layer holds 42 MiB)
 FINISH_BYTES = 64 << 20
 
 
@@ -306,7 +306,7 @@ class AttentionCollector:
                 qk=tuple(self._host(t) for t in (q, k, base.lse)) if keep_qk else None,
             )
             self._waiting.append((pending, st, induction))
-            self._waiting_bytes += base.block_mass.numel() * base.block_mass.element_size()
+            self._waiting_bytes += st.nbytes if isinstance(st, UnfinishedStats) else 0  # a HeadStats is finished
         if self._waiting_bytes > FINISH_BYTES:
             self._finish()
 

@@ -203,6 +203,12 @@ class UnfinishedStats:
     n_q: int
     target: float
 
+    @property
+    def nbytes(self) -> int:
+        """Device memory held until finished: the block map, the pooled q and k, the kept masses."""
+        held = (self.base.block_mass, self.q_pooled, self.k_pooled, self.kept)
+        return sum(t.numel() * t.element_size() for t in held)
+
     def batch_key(self) -> tuple:
         """Calls with equal keys are finished in one batch, their heads stacked."""
         qp, kp = self.q_pooled, self.k_pooled
