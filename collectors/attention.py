@@ -30,9 +30,8 @@ import pyarrow as pa
 import torch
 
 from seaview.errors import SeaviewError
-from seaview.kernels import diag_mass
+from seaview.kernels import HeadStats, UnfinishedStats, diag_mass, finish_head_stats, start_head_stats
 from seaview.kernels.patterns import BEST_NAMES, PATTERNS
-from seaview.kernels.stats import HeadStats, UnfinishedStats, finish_head_stats, start_head_stats
 from seaview.store import RunWriter
 from seaview.store.columns import repeated_int, repeated_string
 from seaview.store.qk import encode_qk
