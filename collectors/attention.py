@@ -174,7 +174,6 @@ class AttentionCollector:
         self._pending: list[_Pending] = []  # statistics on their way to the host
         self._landed: list[_Pending] = []  # on the host, their block and qk tables not built yet
         self._waiting: list[tuple[_Pending, HeadStats | UnfinishedStats, torch.Tensor | None]] = []  # to finish
-        self._waiting_bytes = 0
         self._host: _HostCopies | None = None
         self._geometry: tuple | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
@@ -305,8 +304,8 @@ class AttentionCollector:
                 qk=tuple(self._host(t) for t in (q, k, base.lse)) if keep_qk else None,
             )
             self._waiting.append((pending, st, induction))
-            self._waiting_bytes += st.nbytes if isinstance(st, UnfinishedStats) else 0  # a HeadStats is finished
-        if self._waiting_bytes > FINISH_BYTES:
+        held = sum(st.nbytes for _, st, _ in self._waiting if isinstance(st, UnfinishedStats))  # HeadStats: finished
+        if held > FINISH_BYTES:
             self._finish()
 
     def _finish(self) -> None:
@@ -318,7 +317,7 @@ class AttentionCollector:
         for (p, _, induction), st in zip(self._waiting, done):
             p.per_head, p.block_mass = self._host(_per_head(st, induction)), self._host(st.block_mass)
             self._pending.append(p)
-        self._waiting, self._waiting_bytes = [], 0
+        self._waiting = []
 
     def _drain(self) -> None:
         """Wait for the pending host copies and turn the per-head statistics into rows; block
