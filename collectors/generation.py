@@ -14,6 +14,8 @@ the real cache tensors, capacity (static and sliding-window caches) and evicted 
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import os
 import time
@@ -24,6 +26,26 @@ import torch
 
 from seaview.errors import SeaviewError
 from seaview.store import RunWriter
+
+
+def output_cache(output: Any) -> Any:
+    """The KV cache a forward returned, or None: the output field is ``cache`` in current
+    transformers and ``past_key_values`` before (reading the old name now logs a warning)."""
+    try:
+        names = {f.name for f in dataclasses.fields(output)}
+    except TypeError:  # not a ModelOutput
+        return None
+    for name in ("cache", "past_key_values"):
+        if name in names:
+            return getattr(output, name)
+    return None
+
+
+def cache_keyword(model: torch.nn.Module) -> str:
+    """The name under which ``model``'s forward takes a KV cache: ``cache`` in current
+    transformers, ``past_key_values`` before (the old name now warns)."""
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def cache_layers(cache: Any) -> list[Any]:
@@ -71,7 +93,7 @@ class GenerationRecorder:
         self._request = None
 
     def _after_forward(self, module, args, kwargs, output) -> None:
-        cache = getattr(output, "past_key_values", None)
+        cache = output_cache(output)
         if cache is None:
             return
         t = time.perf_counter() - self._t0

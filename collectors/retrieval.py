@@ -19,6 +19,7 @@ import torch
 from seaview.kernels import row_argmax
 
 from .attention import AttentionCollector, CollectorError
+from .generation import cache_keyword, output_cache
 
 def _contains(seq: Sequence[int], sub: Sequence[int]) -> bool:
     n = len(sub)
@@ -47,11 +48,11 @@ def greedy_with_argmax(model, prompt: Sequence[int], max_new_tokens: int, impl: 
     out_tokens: list[int] = []
     with AttentionCollector(model, layers=[], impl=impl) as col:
         col.observers.append(observe)
-        past = None
+        past, cache_kw = None, cache_keyword(model)
         for _ in range(max_new_tokens):
             current = {}
-            out = model(input_ids=ids, past_key_values=past, use_cache=True, logits_to_keep=1)
-            past = out.past_key_values
+            out = model(input_ids=ids, **{cache_kw: past}, use_cache=True, logits_to_keep=1)
+            past = output_cache(out)
             # one read back per token, after the forward: the next token and every layer's top-1 keys
             layers = sorted(current)
             tok_t = out.logits[0, -1].argmax()[None]
