@@ -28,6 +28,7 @@ import argparse
 import collections
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ["TRITON_INTERPRET"] = "0"  # native tile sizes: the launchers ask _interpret()
@@ -230,6 +231,43 @@ def collector_launches(layers: int = 30, tokens: int = 256) -> None:
             kernels = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
         print(f"  {label}: {(ops.total - plain.total) / layers:.1f} torch operations and"
               f" {len(kernels) / layers:.0f} Triton launches")
+    host_time(model, layers)
+
+
+def host_time(model, layers: int, tokens: int = 16, reps: int = 20) -> None:
+    """The host's time a layer for one forward of so few tokens that the arithmetic is
+    negligible, plain and under the collector on its Triton path (launches captured, not
+    made; results read back with heads()): on a CPU every torch operation is then mostly
+    dispatch, which on a GPU is what a launch costs the host. Best of ``reps``, one thread."""
+    from seaview.collectors import AttentionCollector
+    from seaview.kernels import triton_impl
+    from seaview.kernels.offline_compile import captured
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    ids = torch.randint(0, 4096, (1, tokens), generator=torch.Generator().manual_seed(1))
+
+    def best(call) -> float:
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    with torch.no_grad():
+        plain = best(lambda: model(input_ids=ids, logits_to_keep=1))
+        print(f"host time a layer, {tokens}-token forward (best of {reps}, one thread): plain {plain / layers * 1e6:.0f} us",
+              end="")
+        for label, patterns in (("every statistic", True), ("without patterns", False)):
+            with AttentionCollector(model, impl="triton", patterns=patterns) as col:
+                def collect():
+                    model(input_ids=ids, logits_to_keep=1)
+                    col.heads()
+                took = best(lambda: captured(triton_impl, collect))
+            print(f"; {label} +{(took - plain) / layers * 1e6:.0f} us", end="")
+    print()
+    torch.set_num_threads(threads)
 
 
 def main() -> None:

@@ -159,6 +159,8 @@ class AttentionCollector:
         self._own_writer = False
         self._rows: list[dict[str, Any]] = []
         self._written = 0
+        self._heads_chunks: list[pa.Table] = []  # self._rows[:self._conformed] as Arrow (heads() reads them)
+        self._conformed = 0
         self._blocks: list[pa.Table] = []
         self._qk: list[pa.Table] = []
         self._tokens: list[pa.Table] = []
@@ -174,7 +176,8 @@ class AttentionCollector:
         self._pending: list[_Pending] = []  # statistics on their way to the host
         self._landed: list[_Pending] = []  # on the host, their block and qk tables not built yet
         self._waiting: list[tuple[_Pending, HeadStats | UnfinishedStats, torch.Tensor | None]] = []  # to finish
-        self._host: _HostCopies | None = None
+        self._held = 0  # device bytes the waiting unfinished calls hold
+        self._host = _HostCopies()
         self._geometry: tuple | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
 
@@ -285,8 +288,6 @@ class AttentionCollector:
             return
         h_kv = key.shape[1]
         sinks = getattr(module, "sinks", None)
-        if self._host is None:
-            self._host = _HostCopies(query.device)
         keep_qk = self.keep_qk and (self.qk_layers is None or layer in self.qk_layers)
         geometry = self._mask_geometry(mask, batch, n_q, key.shape[2], bool(getattr(module, "is_causal", True)))
         for b, (causal, off, k_lo, k_hi, r_lo, r_hi) in enumerate(geometry):
@@ -304,8 +305,8 @@ class AttentionCollector:
                 qk=tuple(self._host(t) for t in (q, k, base.lse)) if keep_qk else None,
             )
             self._waiting.append((pending, st, induction))
-        held = sum(st.nbytes for _, st, _ in self._waiting if isinstance(st, UnfinishedStats))  # HeadStats: finished
-        if held > FINISH_BYTES:
+            self._held += st.nbytes if isinstance(st, UnfinishedStats) else 0  # a HeadStats is finished already
+        if self._held > FINISH_BYTES:
             self._finish()
 
     def _finish(self) -> None:
@@ -314,10 +315,20 @@ class AttentionCollector:
         if not self._waiting:
             return
         done = finish_head_stats([st for _, st, _ in self._waiting])
-        for (p, _, induction), st in zip(self._waiting, done):
-            p.per_head, p.block_mass = self._host(_per_head(st, induction)), self._host(st.block_mass)
-            self._pending.append(p)
-        self._waiting = []
+        by_device: dict[torch.device, list[int]] = {}
+        for i, st in enumerate(done):
+            by_device.setdefault(st.sink_mass.device, []).append(i)
+        for idx in by_device.values():  # one host copy of each kind per device, not one per layer
+            calls = [self._waiting[i] for i in idx]
+            stats = [done[i] for i in idx]
+            per_head = self._host(_per_head(stats, [induction for _, _, induction in calls]))
+            maps = self._host.many([st.block_mass for st in stats])
+            row = 0
+            for (p, _, _), block_mass in zip(calls, maps):
+                p.per_head, p.block_mass = per_head[row:row + p.h_q], block_mass  # hold data once the copies landed
+                row += p.h_q
+                self._pending.append(p)
+        self._waiting, self._held = [], 0
 
     def _drain(self) -> None:
         """Wait for the pending host copies and turn the per-head statistics into rows; block
@@ -349,9 +360,13 @@ class AttentionCollector:
         from seaview.store.writer import conform
 
         self._drain()
-        if not self._rows:
-            return pl.from_arrow(conform("heads", []))  # type: ignore[return-value]
-        return pl.from_arrow(conform("heads", self._rows))  # type: ignore[return-value]
+        if len(self._rows) > self._conformed or not self._heads_chunks:  # only the rows new since the last call
+            self._heads_chunks.append(conform("heads", self._rows[self._conformed:]))
+            self._conformed = len(self._rows)
+        chunks = self._heads_chunks
+        table = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks, promote_options="permissive")
+        self._heads_chunks = [table]
+        return pl.from_arrow(table)  # type: ignore[return-value]
 
     def blocks(self) -> pl.DataFrame:
         """Pooled block masses gathered so far (nonzero tiles)."""
@@ -409,40 +424,70 @@ def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl
     return mass[:, period - 1] / period
 
 
-def _per_head(st, induction: torch.Tensor | None = None) -> torch.Tensor:
-    """(H, len(_PER_HEAD)) float32 on the statistics' device: one copy to the host per call.
-    The pattern recalls are read at the density closest to 0.1 (MInference's usual budget)."""
-    nan = torch.full_like(st.sink_mass, float("nan"))
-    cols = [st.sink_mass, st.stream_coverage, st.entropy, nan if induction is None else induction]
-    if st.recall is None:
-        cols += [nan] * (len(_PER_HEAD) - 4)
-    else:
+def _per_head(stats: Sequence[HeadStats], inductions: Sequence[torch.Tensor | None]) -> torch.Tensor:
+    """(total heads, len(_PER_HEAD)) float32 on the statistics' device: the calls' heads one
+    after another, built in a fixed handful of operations however many calls (one per
+    column, not one per call), so one copy brings a forward's statistics to the host. The
+    pattern recalls are read at the density closest to 0.1 (MInference's usual budget)."""
+    nan: dict[int, torch.Tensor] = {}
+
+    def missing(st: HeadStats) -> torch.Tensor:
+        h = st.sink_mass.shape[0]
+        if h not in nan:
+            nan[h] = torch.full_like(st.sink_mass, float("nan"))
+        return nan[h]
+
+    def column(values) -> torch.Tensor:
+        return values[0] if len(values) == 1 else torch.cat(values)
+
+    def patterns(st: HeadStats) -> list[torch.Tensor]:
+        if st.recall is None:
+            return [missing(st)] * (len(_PER_HEAD) - 4)
         mid = st.densities.index(0.1) if 0.1 in st.densities else len(st.densities) // 2
-        cols += [st.best_code.float(), st.best_density, st.best_recall, *st.recall[:, :, mid].unbind(1)]
+        return [st.best_code, st.best_density, st.best_recall, *st.recall[:, :, mid].unbind(1)]
+
+    cols = [column([st.sink_mass for st in stats]), column([st.stream_coverage for st in stats]),
+            column([st.entropy for st in stats]),
+            column([missing(st) if ind is None else ind for st, ind in zip(stats, inductions)])]
+    per_call = [patterns(st) for st in stats]
+    cols += [column([c[i] for c in per_call]) for i in range(len(_PER_HEAD) - 4)]
     return torch.stack([c.float() for c in cols], dim=1)
 
 
 class _HostCopies:
-    """Copies device tensors to pinned host memory on a side stream (CUDA), so the forward
-    never waits; on the CPU a tensor is its own copy. ``wait`` blocks until they landed."""
+    """Copies device tensors to pinned host memory on a side stream of their GPU, so the
+    forward never waits; a CPU tensor is its own copy. ``wait`` blocks until they landed."""
 
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.stream = torch.cuda.Stream(device) if self.cuda else None
+    def __init__(self) -> None:
+        self.streams: dict[torch.device, torch.cuda.Stream] = {}  # a model split over GPUs: one each
 
     def __call__(self, t: torch.Tensor) -> torch.Tensor:
-        if not self.cuda:
+        if t.device.type != "cuda":
             return t
-        self.stream.wait_stream(torch.cuda.current_stream(t.device))
-        with torch.cuda.stream(self.stream):
+        stream = self.streams.get(t.device)
+        if stream is None:
+            stream = self.streams[t.device] = torch.cuda.Stream(t.device)
+        stream.wait_stream(torch.cuda.current_stream(t.device))
+        with torch.cuda.stream(stream):
             out = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
             out.copy_(t, non_blocking=True)
-        t.record_stream(self.stream)  # the device memory is reused only once the copy is done
+        t.record_stream(stream)  # the device memory is reused only once the copy is done
+        return out
+
+    def many(self, ts: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Host copies of tensors of one device in one copy (views of one pinned buffer)."""
+        if len(ts) < 2 or ts[0].device.type != "cuda":
+            return [self(t) for t in ts]
+        flat = self(torch.cat([t.reshape(-1) for t in ts]))
+        out, at = [], 0
+        for t in ts:
+            out.append(flat[at:at + t.numel()].view(t.shape))
+            at += t.numel()
         return out
 
     def wait(self) -> None:
-        if self.cuda:
-            self.stream.synchronize()
+        for stream in self.streams.values():
+            stream.synchronize()
 
 
 @dataclass

@@ -18,6 +18,7 @@ block_sparse); ``dense`` when none does.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -62,6 +63,7 @@ def _a_shape_window(pos: torch.Tensor, sink: int, budget: float, n_k: int) -> in
     return a_shape_window(int(pos[0]), int(pos[-1]), sink, budget, n_k)
 
 
+@functools.lru_cache(maxsize=1024)  # every layer of a forward asks the same: a binary search each on the host
 def a_shape_window(p0: int, p1: int, sink: int, budget: float, n_k: int) -> int:
     """As :func:`_a_shape_window` for rows at positions p0..p1, in closed form per window."""
     def tri(a: int, b: int) -> int:  # sum of x for x in a..b
@@ -90,33 +92,49 @@ def a_shape_window(p0: int, p1: int, sink: int, budget: float, n_k: int) -> int:
     return lo
 
 
-def vs_selection(p_last: torch.Tensor, lpos: torch.Tensor, pos: torch.Tensor, n_k: int,
+def vs_selection(p_last: torch.Tensor, lpos: torch.Tensor, q_offset: int, n_q: int, n_k: int,
                  densities: tuple[float, ...], visible: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """MInference's vertical-slash estimate from the last queries' probabilities
-    p_last (H, L, N_k) at positions lpos: see :func:`vs_order`."""
+    p_last (H, L, N_k) at positions lpos, for rows at q_offset..q_offset+n_q-1: the column
+    order, the diagonal order and the budgets n of :func:`vs_order`."""
     h = p_last.shape[0]
     dev = p_last.device
-    v_score = p_last.sum(1)
+    scores = torch.empty(2, h, n_k, device=dev)
+    torch.sum(p_last, 1, out=scores[0])
     dist = (lpos[:, None] - torch.arange(n_k, device=dev)[None, :]).clamp(min=0)
-    s_score = torch.zeros(h, n_k, device=dev).scatter_add_(1, dist.reshape(1, -1).expand(h, -1), p_last.reshape(h, -1))
-    return vs_order(v_score, s_score, pos, n_k, densities, visible)
+    scores[1].zero_().scatter_add_(1, dist.reshape(1, -1).expand(h, -1), p_last.reshape(h, -1))
+    order, n = vs_order(scores, q_offset, n_q, densities, visible)
+    return order[0], order[1], n
 
 
-def vs_order(v_score: torch.Tensor, s_score: torch.Tensor, pos: torch.Tensor, n_k: int,
-             densities: tuple[float, ...], visible: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Columns (v_score (H, N_k): the last queries' mass per key) and diagonals (s_score
-    (H, N_k): their mass per distance) ranked by mass, and per density the number n of each
-    kept so that their entries fit the budget. Runs on the scores' device, no host sync.
-    Returns (v_order (H, N_k), s_order (H, N_k), n (H, len(densities)))."""
-    dev = v_score.device
-    # rows that can see key column j (pos_i >= j); the same count is the number of rows with distance o = j
-    rows_seeing = (len(pos) - torch.searchsorted(pos, torch.arange(n_k, device=dev))).float()
-    v_order = v_score.argsort(dim=1, descending=True, stable=True)
-    s_order = s_score.argsort(dim=1, descending=True, stable=True)
-    cost = rows_seeing[v_order].cumsum(1) + rows_seeing[s_order].cumsum(1)  # non-decreasing along dim 1
-    budget = host_tensor([[d * visible for d in densities]] * cost.shape[0], torch.float32, dev)  # (H, D)
-    n = torch.searchsorted(cost, budget, right=True).clamp_(min=1)  # how many cost <= budget
-    return v_order, s_order, n
+def vs_order(scores: torch.Tensor, q_offset: int, n_q: int, densities: tuple[float, ...],
+             visible: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Columns and diagonals ranked by the last queries' mass, and per density the number n
+    of each kept so that their entries fit the budget. ``scores`` (2, H, N_k): the mass per
+    key column, then per distance; the rows are at q_offset..q_offset+n_q-1. Runs on the
+    scores' device in a fixed handful of operations (both rankings at once), no host sync.
+    Returns (order (2, H, N_k): columns, then distances, by mass; n (H, len(densities)))."""
+    _, h, n_k = scores.shape
+    dev = scores.device
+    order = scores.argsort(dim=2, descending=True, stable=True)
+    # the entries a column (or a distance) holds: the rows seeing it; cost is non-decreasing along dim 1
+    cost = _rows_seeing(dev, q_offset, n_q, n_k)[order].cumsum_(2).sum(0)
+    n = torch.searchsorted(cost, _budgets(dev, h, densities, visible), right=True).clamp_(min=1)  # cost <= budget
+    return order, n
+
+
+@functools.lru_cache(maxsize=16)
+def _rows_seeing(device: torch.device, q_offset: int, n_q: int, n_k: int) -> torch.Tensor:
+    """(N_k,) float32: how many rows at q_offset..q_offset+n_q-1 see key column j (pos >= j),
+    which is also how many lie at distance j. Cached: a forward's layers share it (read only)."""
+    j = torch.arange(n_k, device=device)
+    return (q_offset + n_q - j.clamp(min=q_offset)).clamp_(min=0).float()
+
+
+@functools.lru_cache(maxsize=16)
+def _budgets(device: torch.device, h: int, densities: tuple[float, ...], visible: float) -> torch.Tensor:
+    """(H, len(densities)) float32 entry budgets, one row per head. Cached (read only)."""
+    return host_tensor([[d * visible for d in densities]] * h, torch.float32, device)
 
 
 def vs_masks(v_order: torch.Tensor, s_order: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,7 +278,7 @@ def pattern_recall(
     # vertical-slash: columns and diagonals ranked by the last queries' attention
     lq = min(last_q, a.n_q)
     p_last = attention_slice(q, k, (a.n_q - lq, a.n_q), (0, a.n_k), lse=lse, **kw)  # (H, lq, N_k)
-    v_order, s_order, n = vs_selection(p_last, pos[a.n_q - lq:], pos, a.n_k, densities, visible)
+    v_order, s_order, n = vs_selection(p_last, pos[a.n_q - lq:], a.q_offset, a.n_q, a.n_k, densities, visible)
     for di in range(len(densities)):
         cols, offs = vs_masks(v_order, s_order, n[:, di])
         recall[:, 1, di] = masked_mass(q, k, columns=cols, offsets=offs, lse=lse, **kw).sum(1) / total

@@ -125,9 +125,10 @@ def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor | None = N
     return out
 
 
-def key_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
-    """(H_q, N_k) float32: total attention each key receives, summed over query rows."""
-    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
+def key_mass(a: Attn, lse: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(H_q, N_k) float32: total attention each key receives, summed over query rows (into
+    ``out`` when given: zeros of that shape)."""
+    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device) if out is None else out
     for _, _, e, inv, kend in _prob_chunks(a, lse):
         if inv is None:
             out[:, :kend] += e.sum(1)
@@ -136,9 +137,10 @@ def key_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
     return out
 
 
-def diag_mass(a: Attn, lse: torch.Tensor | None = None) -> torch.Tensor:
-    """(H_q, N_k) float32, causal only: mass at each distance o = pos_i - j, summed over rows."""
-    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
+def diag_mass(a: Attn, lse: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(H_q, N_k) float32, causal only: mass at each distance o = pos_i - j, summed over rows
+    (into ``out`` when given: zeros of that shape)."""
+    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device) if out is None else out
     for r0, r1, e, inv, kend in _prob_chunks(a, lse):
         p = _normalized(e, inv)
         pos = _positions(a, r0, r1)

@@ -16,6 +16,7 @@ collector does with its flash call's); nothing is read back to the host.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
@@ -160,12 +161,19 @@ def stats_kernel_inputs(a: Attn, be, sink: int, window: tuple[int, int], pattern
     lq = min(last_q, a.n_q)
     sub = _sub(a, a.n_q - lq, a.n_q)
     lse_last = be.row_lse(sub) if lse is None else lse[:, a.n_q - lq:].float().contiguous()  # read by two kernels
-    v_order, s_order, n = vs_order(be.key_mass(sub, lse_last), be.diag_mass(sub, lse_last),
-                                   torch.arange(p0, p1 + 1, device=dev), a.n_k, densities, visible)
-    rank = torch.arange(a.n_k, dtype=torch.float32, device=dev).expand(a.h_q, -1)
-    col_rank = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=dev).scatter_(1, v_order, rank)
-    diag_rank = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=dev).scatter_(1, s_order, rank)
-    return pairs, (col_rank, diag_rank, n.float())
+    scores = torch.zeros(2, a.h_q, a.n_k, dtype=torch.float32, device=dev)  # mass per column, per distance
+    be.key_mass(sub, lse_last, out=scores[0])
+    be.diag_mass(sub, lse_last, out=scores[1])
+    order, n = vs_order(scores, a.q_offset, a.n_q, densities, visible)
+    ranks = torch.empty_like(scores).scatter_(2, order, _ranks(dev, a.n_k).expand(2, a.h_q, -1))
+    return pairs, (ranks[0], ranks[1], n.float())
+
+
+@functools.lru_cache(maxsize=16)
+def _ranks(device: torch.device, n: int) -> torch.Tensor:
+    """0, 1, ..., n - 1 in float32 on ``device``: the ranks scattered into key order.
+    Cached, since a forward's layers all ask for it (read only)."""
+    return torch.arange(n, dtype=torch.float32, device=device)
 
 
 def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, patterns: bool,
@@ -343,8 +351,8 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
             sink_out += torch.einsum("hcs,pcs->hp", e[..., :sp] * inv[..., None], outside)
         if patterns:
             if vs is None:  # the first chunk processed holds the final rows
-                v_order, s_order, n = vs_selection(_last_rows_p(a, e, inv, lq), pos_all[a.n_q - lq:], pos_all,
-                                                   a.n_k, densities, visible)
+                v_order, s_order, n = vs_selection(_last_rows_p(a, e, inv, lq), pos_all[a.n_q - lq:], a.q_offset,
+                                                   a.n_q, a.n_k, densities, visible)
                 vs = _VSOverlap(v_order, s_order, int(n.max()))
             vs.add_chunk(buf, p0, c, lpad, inv)
 

@@ -24,9 +24,17 @@ def _interpret() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+def _cdiv(a: int, b: int) -> int:  # triton.cdiv and next_power_of_2 are constexpr functions: slow on the host
+    return -(-a // b)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
 def _blocks(a: Attn) -> tuple[int, int, int]:
     """(BLOCK_M, BLOCK_N, BLOCK_D): tl.dot needs every dimension >= 16."""
-    bd = max(16, triton.next_power_of_2(a.d))
+    bd = max(16, _pow2(a.d))
     if _interpret():
         return 16, 32, bd
     return (64, 64, bd) if bd <= 128 else (32, 32, bd)
@@ -533,7 +541,7 @@ def row_lse(a: Attn) -> torch.Tensor:
     bm, bn, bd = _blocks(a)
     out = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=a.q.device)
     sinks = a.sinks if a.sinks is not None else out  # dummy pointer when absent
-    grid = (triton.cdiv(a.n_q, bm), a.h_q)
+    grid = (_cdiv(a.n_q, bm), a.h_q)
     _row_lse_kernel[grid](a.q, a.k, sinks, out, *_common(a), CAUSAL=a.causal, HAS_SINKS=a.sinks is not None,
                           UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return out
@@ -542,10 +550,10 @@ def row_lse(a: Attn) -> torch.Tensor:
 def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor) -> torch.Tensor:
     _, _, bd = _blocks(a)
     cap = 32 if _interpret() else 64
-    bm = max(16, min(cap, triton.next_power_of_2(block_q)))
-    bn = max(16, min(cap, triton.next_power_of_2(block_k)))
-    subs = triton.cdiv(block_q, bm)
-    n_qb, n_kb = triton.cdiv(a.n_q, block_q), triton.cdiv(a.n_k, block_k)
+    bm = max(16, min(cap, _pow2(block_q)))
+    bn = max(16, min(cap, _pow2(block_k)))
+    subs = _cdiv(block_q, bm)
+    n_qb, n_kb = _cdiv(a.n_q, block_q), _cdiv(a.n_k, block_k)
     out = torch.zeros(a.h_q, n_qb, n_kb, dtype=torch.float32, device=a.q.device)
     _block_mass_kernel[(n_qb * subs, a.h_q)](
         a.q, a.k, lse.contiguous(), out, *_common(a), block_q, block_k, n_qb, n_kb, subs,
@@ -553,10 +561,11 @@ def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor) -> torch.
     return out
 
 
-def key_mass(a: Attn, lse: torch.Tensor) -> torch.Tensor:
+def key_mass(a: Attn, lse: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(H_q, N_k) column masses, written into ``out`` when given (contiguous, as from zeros)."""
     bm, bn, bd = _blocks(a)
-    out = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
-    _key_mass_kernel[(triton.cdiv(a.n_k, bn), a.h_q)](
+    out = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device) if out is None else out
+    _key_mass_kernel[(_cdiv(a.n_k, bn), a.h_q)](
         a.q, a.k, lse.contiguous(), out, *_common(a), CAUSAL=a.causal, UPCAST=_upcast(a),
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return out
@@ -568,7 +577,7 @@ def _row_pass(a: Attn, mode: int, lse: torch.Tensor | None, out: torch.Tensor, s
     dummy = out
     cols = columns.to(torch.int8).contiguous() if columns is not None else dummy
     offs = offsets.to(torch.int8).contiguous() if offsets is not None else dummy
-    _row_pass_kernel[(triton.cdiv(a.n_q, bm), a.h_q)](
+    _row_pass_kernel[(_cdiv(a.n_q, bm), a.h_q)](
         a.q, a.k, lse.contiguous() if lse is not None else dummy, out, cols, offs, *_common(a), sink, window,
         MODE=mode, CAUSAL=a.causal, UPCAST=_upcast(a), HAS_COLS=columns is not None, HAS_OFFS=offsets is not None,
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
@@ -595,8 +604,9 @@ def row_entropy(a: Attn, lse: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def diag_mass(a: Attn, lse: torch.Tensor) -> torch.Tensor:
-    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device)
+def diag_mass(a: Attn, lse: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(H_q, N_k) masses by distance, added into ``out`` when given (contiguous zeros)."""
+    out = torch.zeros(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device) if out is None else out
     return _row_pass(a, 2, lse, out)
 
 
@@ -604,7 +614,7 @@ def attention_slice(a: Attn, rows: tuple[int, int], cols: tuple[int, int], lse: 
     bm, bn, bd = _blocks(a)
     (r0, r1), (c0, c1) = rows, cols
     out = torch.empty(a.h_q, r1 - r0, c1 - c0, dtype=torch.float32, device=a.q.device)
-    grid = (triton.cdiv(r1 - r0, bm), triton.cdiv(c1 - c0, bn), a.h_q)
+    grid = (_cdiv(r1 - r0, bm), _cdiv(c1 - c0, bn), a.h_q)
     _slice_kernel[grid](a.q, a.k, lse.contiguous(), out, *_common(a), r0, r1, c0, c1,
                         CAUSAL=a.causal, UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return out
@@ -656,7 +666,7 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     bm, bn = tiles
     _, _, bd = _blocks(a)
     dev = a.q.device
-    n_qb, n_kb = triton.cdiv(a.n_q, block), triton.cdiv(a.n_k, block)
+    n_qb, n_kb = _cdiv(a.n_q, block), _cdiv(a.n_k, block)
     n_pairs = len(pairs)
     n_acc = 1 + n_pairs + n_vs
     out_bm = torch.zeros(a.h_q, n_qb, n_kb, dtype=torch.float32, device=dev)
@@ -666,17 +676,17 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     # float32 ranks (whole numbers below 2^24, so exact): the kernel tests them with one saturating add
     assert a.n_k < 1 << 24, "vertical-slash ranks are held in float32"  # (.float() is free on float32)
     col_rank, diag_rank, vs_n = (t.float().contiguous() for t in vs_ranks) if vs_ranks is not None else (acc, acc, acc)
-    n_kt = triton.cdiv(a.n_k, bn)
+    n_kt = _cdiv(a.n_k, bn)
     col_tile_min, diag_win_min = _rank_minima(col_rank, diag_rank, n_kt, bn, bm + bn - 1) if n_vs else (acc, acc)
     sinks = a.sinks if a.sinks is not None else acc
     unused = [(0, 0)] * (MAX_PAIRS - n_pairs)
     s_max = max(s for s, _ in pairs)
     r_max = max(r for _, r in pairs)
-    _head_stats_kernel[(triton.cdiv(a.n_q, bm), a.h_q)](
+    _head_stats_kernel[(_cdiv(a.n_q, bm), a.h_q)](
         a.q, a.k, sinks, lse, out_bm, acc, col_rank, diag_rank, vs_n, col_tile_min, diag_win_min,
         *[s for s, _ in pairs + unused], *[r for _, r in pairs + unused],
         *_common(a), n_qb, n_kb, n_acc, s_max, r_max, n_kt, BLOCK=block,
-        N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=triton.next_power_of_2(n_acc),
+        N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=_pow2(n_acc),
         CAUSAL=a.causal, HAS_SINKS=a.sinks is not None, HAS_LSE=has_lse, UPCAST=_upcast(a), EVEN_D=a.d == bd,
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return lse, out_bm, acc
@@ -692,7 +702,7 @@ def bulk_skip_counts(a: Attn, block: int, pairs: list[tuple[int, int]],
     col_rank, diag_rank, budgets = vs_ranks
     bm, bn = stats_tiles(a, block, budgets.shape[1])
     s_max, r_max = max(s for s, _ in pairs), max(r for _, r in pairs)
-    col_min, win_min = (t.cpu() for t in _rank_minima(col_rank.float(), diag_rank.float(), triton.cdiv(a.n_k, bn),
+    col_min, win_min = (t.cpu() for t in _rank_minima(col_rank.float(), diag_rank.float(), _cdiv(a.n_k, bn),
                                                        bn, bm + bn - 1))
     budgets = budgets.cpu()[:, None, :]
     n_max = budgets.max(-1).values
