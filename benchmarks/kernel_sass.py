@@ -230,22 +230,30 @@ def collector_launches(layers: int = 30, tokens: int = 256) -> None:
         with torch.no_grad(), AttentionCollector(model, impl="triton", patterns=patterns), _OpCounter() as ops:
             kernels = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
         print(f"  {label}: {(ops.total - plain.total) / layers:.1f} torch operations and"
-              f" {len(kernels) / layers:.0f} Triton launches")
-    host_time(model, layers)
+              f" {len(kernels) / layers:.1f} Triton launches")
+    host_time(layers)
 
 
-def host_time(model, layers: int, tokens: int = 16, reps: int = 20) -> None:
-    """The host's time a layer for one forward of so few tokens that the arithmetic is
-    negligible, plain and under the collector on its Triton path (launches captured, not
-    made; results read back with heads()): on a CPU every torch operation is then mostly
-    dispatch, which on a GPU is what a launch costs the host. Best of ``reps``, one thread."""
+def host_time(layers: int, tokens: int = 16, reps: int = 30) -> None:
+    """The host's time a layer, plain and under the collector on its Triton path (launches
+    captured, not made; results read back with heads()), for a forward with SmolLM2's
+    attention (9 / 3 heads, D=64, 30 layers) but thin weights (hidden size 72) and few
+    tokens, so the arithmetic is negligible: every torch operation is then mostly dispatch,
+    which on a GPU is what a launch costs the host. Best of ``reps``, one thread."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     from seaview.collectors import AttentionCollector
     from seaview.kernels import triton_impl
     from seaview.kernels.offline_compile import captured
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    ids = torch.randint(0, 4096, (1, tokens), generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=256, hidden_size=72, head_dim=64, intermediate_size=72, num_hidden_layers=layers,
+                      num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=2048)
+    model = LlamaForCausalLM(cfg).eval()
+    model.set_attn_implementation("sdpa")
+    ids = torch.randint(0, 256, (1, tokens), generator=torch.Generator().manual_seed(1))
 
     def best(call) -> float:
         times = []
@@ -257,16 +265,15 @@ def host_time(model, layers: int, tokens: int = 16, reps: int = 20) -> None:
 
     with torch.no_grad():
         plain = best(lambda: model(input_ids=ids, logits_to_keep=1))
-        print(f"host time a layer, {tokens}-token forward (best of {reps}, one thread): plain {plain / layers * 1e6:.0f} us",
-              end="")
+        line = f"host time a layer, thin {tokens}-token forward (best of {reps}, one thread): plain {plain / layers * 1e6:.0f} us"
         for label, patterns in (("every statistic", True), ("without patterns", False)):
             with AttentionCollector(model, impl="triton", patterns=patterns) as col:
                 def collect():
                     model(input_ids=ids, logits_to_keep=1)
                     col.heads()
                 took = best(lambda: captured(triton_impl, collect))
-            print(f"; {label} +{(took - plain) / layers * 1e6:.0f} us", end="")
-    print()
+            line += f"; {label} +{(took - plain) / layers * 1e6:.0f} us ({took / plain:.2f}x)"
+    print(line)
     torch.set_num_threads(threads)
 
 

@@ -17,7 +17,6 @@ forward's layers together at the end of the forward (:func:`finish_head_stats`).
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ import pyarrow as pa
 import torch
 
 from seaview.errors import SeaviewError
-from seaview.kernels import HeadStats, UnfinishedStats, diag_mass, finish_head_stats, start_head_stats
+from seaview.kernels import HeadStats, diag_mass, head_stats
 from seaview.kernels.patterns import BEST_NAMES, PATTERNS
 from seaview.store import RunWriter
 from seaview.store.columns import repeated_int, repeated_string
@@ -40,9 +39,11 @@ from .sdpa import attention_with_lse, flash_agrees
 from .tokens import token_table
 
 IMPL_NAME = "seaview"
-# device memory of calls waiting to be finished together (block maps, mostly): past this, the
-# waiting calls are finished at once (at 32k tokens a Llama-3-8B layer holds 42 MiB)
-FINISH_BYTES = 64 << 20
+# queries and keys held back so that a forward's calls of one shape get their statistics
+# together, their heads stacked (one set of launches for many layers: what small models pay
+# for); past this many bytes the held calls are computed at once. A SmolLM2 layer at 2k
+# tokens holds 3 MiB in bf16, a Llama-3-8B layer at 4k 40 MiB: big layers go one at a time.
+DEFER_BYTES = 64 << 20
 
 
 class CollectorError(SeaviewError):
@@ -157,10 +158,10 @@ class AttentionCollector:
         self._run_arg = run
         self._writer: RunWriter | None = None
         self._own_writer = False
-        self._rows: list[dict[str, Any]] = []
-        self._written = 0
-        self._heads_chunks: list[pa.Table] = []  # self._rows[:self._conformed] as Arrow (heads() reads them)
-        self._conformed = 0
+        self._head_tables: list[pa.Table] = []  # heads rows, a table per drain
+        self._written = 0  # of those tables, how many went to the run
+        self._heads: pl.DataFrame | None = None  # the first self._in_frame of them as one frame (heads() returns it)
+        self._in_frame = 0
         self._blocks: list[pa.Table] = []
         self._qk: list[pa.Table] = []
         self._tokens: list[pa.Table] = []
@@ -175,8 +176,8 @@ class AttentionCollector:
         self.observers: list[Any] = []  # extra per-call callbacks (used by retrieval scoring)
         self._pending: list[_Pending] = []  # statistics on their way to the host
         self._landed: list[_Pending] = []  # on the host, their block and qk tables not built yet
-        self._waiting: list[tuple[_Pending, HeadStats | UnfinishedStats, torch.Tensor | None]] = []  # to finish
-        self._held = 0  # device bytes the waiting unfinished calls hold
+        self._deferred: list[_Deferred] = []  # calls whose statistics are not computed yet
+        self._held = 0  # bytes of their queries and keys
         self._host = _HostCopies()
         self._geometry: tuple | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
@@ -242,6 +243,8 @@ class AttentionCollector:
             self._label, self._period = prev
 
     def _before_forward(self, module, args) -> None:
+        if self._deferred:  # calls a failed forward left behind, before this one writes over a static cache
+            self._finish()
         self._calls_this_forward = 0
         self._forward += 1
         self._geometry = None
@@ -293,42 +296,51 @@ class AttentionCollector:
         for b, (causal, off, k_lo, k_hi, r_lo, r_hi) in enumerate(geometry):
             q = query[b, :, r_lo:r_hi].detach()
             k = key[b, :, k_lo:k_hi].detach()
-            st = start_head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
-                                  causal=causal, q_offset=off, scale=scaling, sinks=sinks,
-                                  lse=None if lse is None else lse[b, :, r_lo:r_hi], impl=self.impl)
-            base = st.base if isinstance(st, UnfinishedStats) else st
-            induction = (_induction(q, k, base.lse, off, k_hi - k_lo, self._period, scaling, self.impl)
-                         if causal else None)
             pending = _Pending(
                 sid=self._sample_id(b, batch), layer=layer, h_q=h_q, h_kv=h_kv, seq_len=k_hi - k_lo,
-                n_queries=r_hi - r_lo, causal=causal, scale=scaling, q_offset=off, step=self.step,
-                qk=tuple(self._host(t) for t in (q, k, base.lse)) if keep_qk else None,
+                n_queries=r_hi - r_lo, causal=causal, scale=scaling, q_offset=off, step=self.step, qk=None,
             )
-            self._waiting.append((pending, st, induction))
-            self._held += st.nbytes if isinstance(st, UnfinishedStats) else 0  # a HeadStats is finished already
-        if self._held > FINISH_BYTES:
+            call = _Deferred(pending, q, k, None if lse is None else lse[b, :, r_lo:r_hi], sinks, keep_qk)
+            self._deferred.append(call)
+            self._held += call.nbytes
+        if self._held > DEFER_BYTES:
             self._finish()
 
     def _finish(self) -> None:
-        """Finish the waiting calls' statistics together (one batch of small device operations
-        for all of a forward's layers, not one per layer) and start their copies to the host."""
-        if not self._waiting:
-            return
-        done = finish_head_stats([st for _, st, _ in self._waiting])
-        by_device: dict[torch.device, list[int]] = {}
-        for i, st in enumerate(done):
-            by_device.setdefault(st.sink_mass.device, []).append(i)
-        for idx in by_device.values():  # one host copy of each kind per device, not one per layer
-            calls = [self._waiting[i] for i in idx]
-            stats = [done[i] for i in idx]
-            per_head = self._host(_per_head(stats, [induction for _, _, induction in calls]))
-            maps = self._host.many([st.block_mass for st in stats])
-            row = 0
-            for (p, _, _), block_mass in zip(calls, maps):
-                p.per_head, p.block_mass = per_head[row:row + p.h_q], block_mass  # hold data once the copies landed
-                row += p.h_q
-                self._pending.append(p)
-        self._waiting, self._held = [], 0
+        """The held calls' statistics, computed together: the calls of one shape (a forward's
+        layers, mostly) have their queries and keys stacked head after head and go through
+        one :func:`head_stats` call (every statistic is per head), so a forward of a small
+        model costs a fixed handful of launches instead of a handful per layer. Their copies
+        to the host start here; nothing waits for the device."""
+        deferred, self._deferred, self._held = self._deferred, [], 0
+        groups: dict[tuple, list[_Deferred]] = {}
+        for call in deferred:
+            groups.setdefault(call.shape_key(), []).append(call)
+        for calls in groups.values():
+            self._compute(calls)
+        self._pending.extend(c.pending for c in deferred)  # rows in the order of the calls
+
+    def _compute(self, calls: list[_Deferred]) -> None:
+        first = calls[0]
+        p0 = first.pending
+
+        def stacked(ts: list[torch.Tensor]) -> torch.Tensor:
+            return ts[0] if len(ts) == 1 else torch.cat(ts)
+
+        q, k = stacked([c.q for c in calls]), stacked([c.k for c in calls])
+        lse = stacked([c.lse for c in calls]) if first.lse is not None else None  # all or none: in the key
+        sinks = stacked([c.sinks for c in calls]) if first.sinks is not None else None
+        st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
+                        causal=p0.causal, q_offset=p0.q_offset, scale=p0.scale, sinks=sinks, lse=lse, impl=self.impl)
+        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale, self.impl)
+                     if p0.causal else None)
+        per_head = self._host(_per_head(st, induction))  # one copy of each kind for all the calls
+        maps = self._host(st.block_mass)
+        for i, c in enumerate(calls):
+            rows = slice(i * p0.h_q, (i + 1) * p0.h_q)
+            c.pending.per_head, c.pending.block_mass = per_head[rows], maps[rows]  # hold data once the copies land
+            if c.keep_qk:
+                c.pending.qk = (self._host(c.q), self._host(c.k), self._host(st.lse[rows]))
 
     def _drain(self) -> None:
         """Wait for the pending host copies and turn the per-head statistics into rows; block
@@ -337,8 +349,7 @@ class AttentionCollector:
         if not self._pending:
             return
         self._host.wait()
-        for p in self._pending:
-            self._rows.extend(_head_rows(p, self.patterns))
+        self._head_tables.append(_head_table(self._pending, self.patterns))
         self._landed.extend(self._pending)
         self._pending = []
 
@@ -360,13 +371,16 @@ class AttentionCollector:
         from seaview.store.writer import conform
 
         self._drain()
-        if len(self._rows) > self._conformed or not self._heads_chunks:  # only the rows new since the last call
-            self._heads_chunks.append(conform("heads", self._rows[self._conformed:]))
-            self._conformed = len(self._rows)
-        chunks = self._heads_chunks
-        table = chunks[0] if len(chunks) == 1 else pa.concat_tables(chunks, promote_options="permissive")
-        self._heads_chunks = [table]
-        return pl.from_arrow(table)  # type: ignore[return-value]
+        if self._heads is None:
+            self._heads = pl.from_arrow(conform("heads", []))
+        new = self._head_tables[self._in_frame:]  # converts only the rows new since the last call
+        if new:
+            frames = [self._heads] if self._in_frame else []
+            frames += [pl.from_arrow(t) for t in new]
+            frame = pl.concat(frames, how="diagonal_relaxed", rechunk=False) if len(frames) > 1 else frames[0]
+            self._heads = frame.rechunk() if frame.n_chunks() > 32 else frame
+            self._in_frame = len(self._head_tables)
+        return self._heads.clone()  # the caller's to change
 
     def blocks(self) -> pl.DataFrame:
         """Pooled block masses gathered so far (nonzero tiles)."""
@@ -390,9 +404,9 @@ class AttentionCollector:
         if self._writer is None:
             return
         self._build_tables()
-        if len(self._rows) > self._written:
-            self._writer.append("heads", self._rows[self._written:])
-            self._written = len(self._rows)
+        for t in self._head_tables[self._written:]:
+            self._writer.append("heads", t)
+        self._written = len(self._head_tables)
         for t in self._blocks:
             self._writer.append("blocks", t)
         for t in self._qk:
@@ -424,33 +438,16 @@ def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl
     return mass[:, period - 1] / period
 
 
-def _per_head(stats: Sequence[HeadStats], inductions: Sequence[torch.Tensor | None]) -> torch.Tensor:
-    """(total heads, len(_PER_HEAD)) float32 on the statistics' device: the calls' heads one
-    after another, built in a fixed handful of operations however many calls (one per
-    column, not one per call), so one copy brings a forward's statistics to the host. The
-    pattern recalls are read at the density closest to 0.1 (MInference's usual budget)."""
-    nan: dict[int, torch.Tensor] = {}
-
-    def missing(st: HeadStats) -> torch.Tensor:
-        h = st.sink_mass.shape[0]
-        if h not in nan:
-            nan[h] = torch.full_like(st.sink_mass, float("nan"))
-        return nan[h]
-
-    def column(values) -> torch.Tensor:
-        return values[0] if len(values) == 1 else torch.cat(values)
-
-    def patterns(st: HeadStats) -> list[torch.Tensor]:
-        if st.recall is None:
-            return [missing(st)] * (len(_PER_HEAD) - 4)
+def _per_head(st: HeadStats, induction: torch.Tensor | None = None) -> torch.Tensor:
+    """(H, len(_PER_HEAD)) float32 on the statistics' device: one copy to the host per call.
+    The pattern recalls are read at the density closest to 0.1 (MInference's usual budget)."""
+    nan = torch.full_like(st.sink_mass, float("nan"))
+    cols = [st.sink_mass, st.stream_coverage, st.entropy, nan if induction is None else induction]
+    if st.recall is None:
+        cols += [nan] * (len(_PER_HEAD) - 4)
+    else:
         mid = st.densities.index(0.1) if 0.1 in st.densities else len(st.densities) // 2
-        return [st.best_code, st.best_density, st.best_recall, *st.recall[:, :, mid].unbind(1)]
-
-    cols = [column([st.sink_mass for st in stats]), column([st.stream_coverage for st in stats]),
-            column([st.entropy for st in stats]),
-            column([missing(st) if ind is None else ind for st, ind in zip(stats, inductions)])]
-    per_call = [patterns(st) for st in stats]
-    cols += [column([c[i] for c in per_call]) for i in range(len(_PER_HEAD) - 4)]
+        cols += [st.best_code.float(), st.best_density, st.best_recall, *st.recall[:, :, mid].unbind(1)]
     return torch.stack([c.float() for c in cols], dim=1)
 
 
@@ -474,20 +471,31 @@ class _HostCopies:
         t.record_stream(stream)  # the device memory is reused only once the copy is done
         return out
 
-    def many(self, ts: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Host copies of tensors of one device in one copy (views of one pinned buffer)."""
-        if len(ts) < 2 or ts[0].device.type != "cuda":
-            return [self(t) for t in ts]
-        flat = self(torch.cat([t.reshape(-1) for t in ts]))
-        out, at = [], 0
-        for t in ts:
-            out.append(flat[at:at + t.numel()].view(t.shape))
-            at += t.numel()
-        return out
-
     def wait(self) -> None:
         for stream in self.streams.values():
             stream.synchronize()
+
+
+@dataclass
+class _Deferred:
+    """One attention call held back until its statistics are computed with others of its shape."""
+
+    pending: _Pending
+    q: torch.Tensor  # (H_q, N_q, D): views of the model's tensors, not copies
+    k: torch.Tensor
+    lse: torch.Tensor | None  # (H_q, N_q) from the model's own flash call
+    sinks: torch.Tensor | None
+    keep_qk: bool
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.q, self.k))
+
+    def shape_key(self) -> tuple:
+        """Calls with equal keys are computed together, their heads stacked."""
+        p = self.pending
+        return (self.q.device, self.q.dtype, self.k.dtype, tuple(self.q.shape), tuple(self.k.shape), p.causal,
+                p.q_offset, p.scale, self.sinks is None, self.lse is None)
 
 
 @dataclass
@@ -509,30 +517,45 @@ class _Pending:
     block_mass: torch.Tensor | None = None
 
 
-def _head_rows(p: _Pending, patterns: bool) -> list[dict[str, Any]]:
-    vals = p.per_head.numpy().astype(np.float64)
-    group = p.h_q // p.h_kv
-    has = p.causal and patterns
-    rows = []
-    for h in range(p.h_q):
-        v = dict(zip(_PER_HEAD, vals[h].tolist()))
-        row = {
-            "sample_id": p.sid, "layer": p.layer, "head": h, "kv_head": h // group, "seq_len": p.seq_len,
-            "n_queries": p.n_queries, "causal": p.causal,
-            "sink_mass": v["sink_mass"], "stream_coverage": v["stream_coverage"], "entropy": v["entropy"],
-            "retrieval_score": None,
-            "induction_score": None if math.isnan(v["induction_score"]) else v["induction_score"],
-            "step": p.step,
-            "best_pattern": BEST_NAMES[int(v["best_code"])] if has else None,
-            "pattern_recall": v["best_recall"] if has else None,
-            "best_density": v["best_density"] if has else None,
-            "kind": None,
-        }
-        if has:
-            for name in PATTERNS:
-                row[f"{name}_recall"] = v[f"{name}_recall"]
-        rows.append(row)
-    return rows
+def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
+    """The heads rows of calls whose statistics landed on the host, one per (call, head), in
+    the heads schema: built column by column from their per-head arrays, no Python object
+    per row. Pattern columns are null where the call has none (not causal, or patterns off);
+    the per-pattern recalls are columns only when some call has them."""
+    from seaview.store.writer import conform
+
+    vals = np.concatenate([p.per_head.numpy() for p in landed]).astype(np.float64)  # (rows, len(_PER_HEAD))
+    col = dict(zip(_PER_HEAD, vals.T))
+    counts = [p.h_q for p in landed]
+    n = sum(counts)
+
+    def per_call(values, dtype) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=dtype), counts)
+
+    head = np.concatenate([np.arange(p.h_q, dtype=np.int64) for p in landed])
+    lacks = ~per_call([p.causal and patterns for p in landed], bool)  # no pattern statistics
+    steps = [p.step for p in landed]
+    codes = np.where(lacks, 0, np.nan_to_num(col["best_code"])).astype(np.int64)
+    data = {
+        "sample_id": pa.array(per_call([p.sid for p in landed], object), pa.string()),
+        "layer": per_call([p.layer for p in landed], np.int64),
+        "head": head,
+        "kv_head": head // per_call([p.h_q // p.h_kv for p in landed], np.int64),
+        "seq_len": per_call([p.seq_len for p in landed], np.int64),
+        "n_queries": per_call([p.n_queries for p in landed], np.int64),
+        "causal": per_call([p.causal for p in landed], bool),
+        "sink_mass": col["sink_mass"], "stream_coverage": col["stream_coverage"], "entropy": col["entropy"],
+        "retrieval_score": pa.nulls(n, pa.float64()),
+        "induction_score": pa.array(col["induction_score"], mask=np.isnan(col["induction_score"])),
+        "step": pa.array(per_call([s or 0 for s in steps], np.int64), mask=per_call([s is None for s in steps], bool)),
+        "best_pattern": pa.array(np.array(BEST_NAMES, dtype=object)[codes], pa.string(), mask=lacks),
+        "pattern_recall": pa.array(col["best_recall"], mask=lacks),
+        "best_density": pa.array(col["best_density"], mask=lacks),
+        "kind": pa.nulls(n, pa.string()),
+    }
+    if not lacks.all():
+        data.update({f"{name}_recall": pa.array(col[f"{name}_recall"], mask=lacks) for name in PATTERNS})
+    return conform("heads", pa.table(data))
 
 
 def _block_table(sid: str, layer: int, block: int, bm: torch.Tensor) -> pa.Table:

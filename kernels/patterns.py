@@ -150,9 +150,9 @@ def pooled(x: torch.Tensor, block: int) -> torch.Tensor:
     float32 without a float32 copy of x."""
     h, n, d = x.shape
     full = n // block * block
-    parts = [x[:, :full].reshape(h, full // block, block, d).sum(2, dtype=torch.float32) / block] if full else []
+    parts = [x[:, :full].reshape(h, full // block, block, d).mean(2, dtype=torch.float32)] if full else []
     if full < n:
-        parts.append(x[:, full:].sum(1, keepdim=True, dtype=torch.float32) / (n - full))
+        parts.append(x[:, full:].mean(1, keepdim=True, dtype=torch.float32))
     return torch.cat(parts, 1) if len(parts) > 1 else parts[0]
 
 

@@ -642,12 +642,12 @@ def _rank_minima(col_rank: torch.Tensor, diag_rank: torch.Tensor, n_kt: int, bn:
                  width: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per head: the smallest column rank of each key tile (H, n_kt), and the smallest
     diagonal rank over each window of ``width`` distances starting at d (H, N_k), float32
-    like the ranks: a bulk tile with both at or above every budget holds no kept entry."""
+    like the ranks: a bulk tile with both at or above every budget holds no kept entry.
+    Four operations at most (the windows are a view, reduced where they lie)."""
     h, n_k = col_rank.shape
-    col = torch.nn.functional.pad(col_rank, (0, n_kt * bn - n_k), value=n_k).view(h, n_kt, bn).amin(-1)
+    cols = col_rank if n_kt * bn == n_k else torch.nn.functional.pad(col_rank, (0, n_kt * bn - n_k), value=n_k)
     padded = torch.nn.functional.pad(diag_rank, (0, width - 1), value=float(n_k))
-    win = -torch.nn.functional.max_pool1d(-padded[:, None, :], width, stride=1)[:, 0]
-    return col.contiguous(), win.contiguous()
+    return cols.view(h, n_kt, bn).amin(-1), padded.unfold(1, width, 1).amin(-1)
 
 
 def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Tensor | None,
@@ -669,8 +669,9 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     n_qb, n_kb = _cdiv(a.n_q, block), _cdiv(a.n_k, block)
     n_pairs = len(pairs)
     n_acc = 1 + n_pairs + n_vs
-    out_bm = torch.zeros(a.h_q, n_qb, n_kb, dtype=torch.float32, device=dev)
-    acc = torch.zeros(a.h_q, n_acc, dtype=torch.float32, device=dev)
+    outputs = torch.zeros(a.h_q * (n_qb * n_kb + n_acc), dtype=torch.float32, device=dev)  # one allocation
+    out_bm = outputs[:a.h_q * n_qb * n_kb].view(a.h_q, n_qb, n_kb)
+    acc = outputs[a.h_q * n_qb * n_kb:].view(a.h_q, n_acc)
     has_lse = lse is not None
     lse = lse.float().contiguous() if has_lse else torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=dev)
     # float32 ranks (whole numbers below 2^24, so exact): the kernel tests them with one saturating add

@@ -264,8 +264,9 @@ def test_triton_collector_equals_torch_collector(monkeypatch):
     """The GPU path end to end (fused Triton statistics, results copied to the host at flush),
     run under the interpreter: the same rows, blocks and q/k as the torch path, for a
     left-padded batch (geometry read from the mask once per forward) and keep_qk. The
-    layers' last steps are finished together at the end of the forward, one batch per
-    geometry; with no room for waiting block maps, after each layer: the same rows."""
+    layers' statistics are computed together at the end of the forward, their heads
+    stacked, one batch per geometry; with no room to hold calls back, one call at a time:
+    the same rows."""
     pytest.importorskip("triton")
     import os
 
@@ -285,7 +286,7 @@ def test_triton_collector_equals_torch_collector(monkeypatch):
     out = {}
     for impl, room in (("torch", None), ("triton", None), ("triton", 0)):
         if room is not None:
-            monkeypatch.setattr(attention, "FINISH_BYTES", room)
+            monkeypatch.setattr(attention, "DEFER_BYTES", room)
         with torch.no_grad(), AttentionCollector(model, impl=impl, window=(4, 8), block=16, keep_qk=True) as col:
             model(input_ids=ids, attention_mask=mask, logits_to_keep=1)
         out[impl, room] = (col.heads(), col.blocks(), pl.from_arrow(col.tables()["qk"]))
@@ -423,7 +424,8 @@ _HOST_READS = {"_local_scalar_dense", "nonzero", "equal", "is_nonzero", "masked_
 def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     """The GPU path's host reads caught on the CPU, so CI checks what the GPU test checks:
     every observed attention call of an unpadded prefill (flash call with its lse, keep_qk,
-    induction score), and the layers' finishing at the end of the forward, dispatch no
+    induction score), and the layers' statistics computed together at the end of the
+    forward, dispatch no
     operator that reads a tensor on the host (.item(), float(), nonzero, equal, ...) and
     call no .cpu(), .numpy(), .tolist() or .item(). The Triton launches are captured, not
     run, so only the collector's own operations count."""
@@ -452,10 +454,10 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
 
     finishes = []
     guarded = guard(attention._seaview_attention)
-    # the layers' last steps, finished together at the end of the forward (still inside it)
+    # the layers' statistics, computed together at the end of the forward (still inside it)
     real_finish = attention.AttentionCollector._finish
     monkeypatch.setattr(attention.AttentionCollector, "_finish",
-                        guard(lambda self: finishes.append(len(self._waiting)) or real_finish(self)))
+                        guard(lambda self: finishes.append(len(self._deferred)) or real_finish(self)))
 
     model = tiny_llama(seed=5)
     ids = torch.randint(0, 100, (1, 300), generator=torch.Generator().manual_seed(5))
@@ -466,7 +468,10 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
         AttentionInterface.register(attention.IMPL_NAME, guarded)
         launched = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
     assert col._flash_lse and col._calls_this_forward == 2 and finishes == [2]
-    assert len(launched) >= 2 * 3  # per layer: the last rows' key and diagonal masses, the fused sweep
+    # for both layers at once, their heads stacked: the last rows' key and diagonal masses, the
+    # fused sweep, and the induction score's diagonal masses
+    assert [fn.__name__ for fn, _, _ in launched] == ["_key_mass_kernel", "_row_pass_kernel", "_head_stats_kernel",
+                                                      "_row_pass_kernel"]
     assert reads == []
 
 
