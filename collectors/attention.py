@@ -39,10 +39,12 @@ from .sdpa import attention_with_lse, flash_agrees
 from .tokens import token_table
 
 IMPL_NAME = "seaview"
-# queries and keys held back so that a forward's calls of one shape get their statistics
-# together, their heads stacked (one set of launches for many layers: what small models pay
-# for); past this many bytes the held calls are computed at once. A SmolLM2 layer at 2k
-# tokens holds 3 MiB in bf16, a Llama-3-8B layer at 4k 40 MiB: big layers go one at a time.
+# queries and keys held back on the Triton path (a GPU, or the interpreter) so that a
+# forward's calls of one shape get their statistics together, their heads stacked: one set
+# of launches for many layers, which is what small models pay for. Past this many bytes the
+# held calls are computed at once: a SmolLM2 layer at 2k tokens holds 3 MiB in bf16, a
+# Llama-3-8B layer at 4k 40 MiB, so big layers go one at a time. The CPU's torch path has no
+# launches to save and keeps its chunks in cache one call at a time: it holds nothing back.
 DEFER_BYTES = 64 << 20
 
 
@@ -303,7 +305,7 @@ class AttentionCollector:
             call = _Deferred(pending, q, k, None if lse is None else lse[b, :, r_lo:r_hi], sinks, keep_qk)
             self._deferred.append(call)
             self._held += call.nbytes
-        if self._held > DEFER_BYTES:
+        if self._held > (DEFER_BYTES if query.device.type == "cuda" or self.impl == "triton" else 0):
             self._finish()
 
     def _finish(self) -> None:
