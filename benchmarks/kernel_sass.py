@@ -230,7 +230,7 @@ def collector_launches(layers: int = 30, tokens: int = 256) -> None:
         with torch.no_grad(), AttentionCollector(model, impl="triton", patterns=patterns), _OpCounter() as ops:
             kernels = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
         print(f"  {label}: {(ops.total - plain.total) / layers:.1f} torch operations and"
-              f" {len(kernels) / layers:.1f} Triton launches")
+              f" {len(kernels) / layers:.2f} Triton launches")
     host_time(layers)
 
 

@@ -20,15 +20,12 @@ from .api import (
     window_mass,
 )
 from .patterns import PATTERNS, PatternRecall, pattern_recall
-from .stats import HeadStats, UnfinishedStats, finish_head_stats, head_stats, row_entropy, start_head_stats
+from .stats import HeadStats, head_stats, row_entropy
 
 __all__ = [
     "PATTERNS",
     "HeadStats",
     "head_stats",
-    "start_head_stats",
-    "finish_head_stats",
-    "UnfinishedStats",
     "row_entropy",
     "KernelArgumentError",
     "PatternRecall",

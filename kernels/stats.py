@@ -17,7 +17,6 @@ collector does with its flash call's); nothing is read back to the host.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -70,7 +69,7 @@ class HeadStats:
         return replace(self, **{f.name: mv(getattr(self, f.name)) for f in fields(self) if f.name != "densities"})
 
 
-def start_head_stats(
+def head_stats(
     q: torch.Tensor,
     k: torch.Tensor,
     *,
@@ -88,14 +87,17 @@ def start_head_stats(
     sinks: torch.Tensor | None = None,
     lse: torch.Tensor | None = None,
     impl: Impl = "auto",
-) -> HeadStats | UnfinishedStats:
-    """:func:`head_stats`, except that on the Triton path with patterns the block-sparse
-    recall and the best pattern are left to :func:`finish_head_stats`, which does them for
-    many calls at once (an :class:`UnfinishedStats` is returned then, else the HeadStats).
+) -> HeadStats:
+    """Every per-head statistic of one attention call (see the module docstring).
 
     ``lse`` (H_q, N_q): the rows' log-sum-exp when the caller already has it, as the
     model's own flash forward returns it; the Triton path then skips its lse pass (the
-    torch path gets the lse for free from the same exponentials and ignores it)."""
+    torch path gets the lse for free from the same exponentials and ignores it).
+
+    Every statistic is per query head, so the heads of many calls of one shape (a forward's
+    layers) can be stacked into one call, key heads in the same order (GQA groups stay
+    whole): on a GPU that is one set of launches instead of one per call, which is what
+    small models pay for (the attention collector does this)."""
     a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks)
     check_lse(a, lse)
     check_block("block", block)
@@ -109,18 +111,6 @@ def start_head_stats(
     if be.stats_tiles(a, block, len(densities) if want_patterns else 0) is not None:
         return _fused_triton(a, be, sink, window, block, want_patterns, densities, target, pattern_sink, last_q, lse)
     return _composed(a, be, sink, window, block, want_patterns, densities, target, pattern_sink, last_q, impl, lse)
-
-
-def head_stats(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    **kwargs,
-) -> HeadStats:
-    """Every per-head statistic of one attention call (see the module docstring). Keywords and
-    their defaults as :func:`start_head_stats`: sink=4, window=(64, 256), block=64,
-    patterns=True, densities, target=0.9, pattern_sink=64, last_q=64, causal=True, q_offset,
-    scale, sinks, lse (the rows' log-sum-exp when the caller has it), impl="auto"."""
-    return finish_head_stats([start_head_stats(q, k, **kwargs)])[0]
 
 
 def _composed(a: Attn, be, sink: int, window: tuple[int, int], block: int, patterns: bool,
@@ -191,71 +181,12 @@ def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, p
         return base
     nd = len(densities)
     kept = acc[:, 3:3 + 2 * nd].view(a.h_q, 2, nd)  # A-shape, then vertical-slash, per density
-    return UnfinishedStats(base, kept, pooled(a.q, block), pooled(a.k, block), block, a.q_offset, a.n_q, target)
-
-
-@dataclass(frozen=True)
-class UnfinishedStats:
-    """One call's statistics before the block-sparse recall and the best pattern, which
-    :func:`finish_head_stats` computes for many calls at once: the collector finishes a
-    forward's layers together, since on a GPU each of those small operations is a launch
-    and for small models the launches, not the work, set the cost. Holds O(N / block) per
-    head besides the block map: never the queries or keys."""
-
-    base: HeadStats  # every field but the pattern ones (recall and best_*: None)
-    kept: torch.Tensor  # (H_q, 2, len(densities)): mass A-shape and vertical-slash keep
-    q_pooled: torch.Tensor  # (H_q, n_qb, D) float32: the block-sparse estimate's inputs
-    k_pooled: torch.Tensor  # (H_kv, n_kb, D)
-    block: int
-    q_offset: int
-    n_q: int
-    target: float
-
-    @property
-    def nbytes(self) -> int:
-        """Device memory held until finished: the block map, the pooled q and k, the kept masses."""
-        held = (self.base.block_mass, self.q_pooled, self.k_pooled, self.kept)
-        return sum(t.numel() * t.element_size() for t in held)
-
-    def batch_key(self) -> tuple:
-        """Calls with equal keys are finished in one batch, their heads stacked."""
-        qp, kp = self.q_pooled, self.k_pooled
-        return (qp.device, qp.shape[1:], kp.shape[1], qp.shape[0] // kp.shape[0], self.block, self.q_offset,
-                self.n_q, self.base.densities, self.target)
-
-
-def finish_head_stats(started: Sequence[HeadStats | UnfinishedStats]) -> list[HeadStats]:
-    """HeadStats for every result of :func:`start_head_stats`, in order: the unfinished ones
-    of equal shapes (a forward's layers) get their block-sparse recall and best pattern in
-    one batch of operations, on the device, without a host synchronisation."""
-    out = list(started)
-    groups: dict[tuple, list[int]] = {}
-    for i, st in enumerate(started):
-        if isinstance(st, UnfinishedStats):
-            groups.setdefault(st.batch_key(), []).append(i)
-    for idx in groups.values():
-        for i, st in zip(idx, _finish_batch([started[i] for i in idx])):
-            out[i] = st
-    return out
-
-
-def _finish_batch(batch: list[UnfinishedStats]) -> list[HeadStats]:
-    first = batch[0]
-
-    def stacked(ts: list[torch.Tensor]) -> torch.Tensor:  # the calls' heads one after another
-        return ts[0] if len(ts) == 1 else torch.cat(ts)
-
-    bm = stacked([u.base.block_mass for u in batch])
-    densities = first.base.densities
     total = bm.sum(dim=(1, 2)).clamp(min=1e-30)[:, None, None]
-    qp, kp = stacked([u.q_pooled for u in batch]), stacked([u.k_pooled for u in batch])
-    block_sparse = block_sparse_kept_pooled(bm, qp, kp, first.n_q, first.block, first.q_offset, densities)
-    rec = torch.cat([stacked([u.kept for u in batch]), block_sparse[:, None]], dim=1).div_(total).clamp_(max=1.0)
-    code, best_d, best_r = best_codes(rec, densities, first.target)
-    sizes = [u.kept.shape[0] for u in batch]
-    return [replace(u.base, recall=r, best_code=c, best_density=d, best_recall=b)
-            for u, r, c, d, b in zip(batch, rec.split(sizes), code.split(sizes), best_d.split(sizes),
-                                     best_r.split(sizes))]
+    block_sparse = block_sparse_kept_pooled(bm, pooled(a.q, block), pooled(a.k, block), a.n_q, block, a.q_offset,
+                                            densities)
+    rec = torch.cat([kept, block_sparse[:, None]], dim=1).div_(total).clamp_(max=1.0)
+    return replace(base, recall=rec, **dict(zip(("best_code", "best_density", "best_recall"),
+                                                 best_codes(rec, densities, target))))
 
 
 def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patterns: bool,
@@ -483,4 +414,4 @@ def row_entropy(q: torch.Tensor, k: torch.Tensor, *, causal: bool = True, q_offs
     return be.row_entropy(a, lse)
 
 
-__all__ = ["HeadStats", "UnfinishedStats", "finish_head_stats", "head_stats", "row_entropy", "start_head_stats"]
+__all__ = ["HeadStats", "head_stats", "row_entropy"]

@@ -7,6 +7,7 @@ conftest), so their grid is kept small; the torch reference is checked on a wide
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -300,33 +301,23 @@ def test_fused_triton_head_stats_matches_naive_and_torch(shape):
     assert_same_stats(st, ref_st)
 
 
-def test_finishing_many_calls_at_once_equals_one_at_a_time(monkeypatch):
-    """finish_head_stats on a list of started calls (three of one GQA shape, one longer,
-    one not causal, which is finished already, and one from the torch path): every result
-    equals that call's own head_stats and the torch oracle, in order, and the calls of one
-    shape got their block-sparse recall in one batch (GQA groups kept whole when stacked)."""
-    from seaview.kernels import stats
-
-    batches = []
-    real = stats.block_sparse_kept_pooled
-
-    def counted(bm, qp, kp, *args):
-        batches.append((bm.shape[0], qp.shape[0], kp.shape[0]))
-        return real(bm, qp, kp, *args)
-
-    kw = dict(sink=3, window=(3, 5), block=16, pattern_sink=4, last_q=16)
-    calls = [(make(4, 2, 70, 70, 16, torch.float32, seed=s), True, "triton") for s in (40, 41, 42)]
-    calls += [(make(4, 2, 90, 90, 16, torch.float32, seed=43), True, "triton"),
-              (make(4, 2, 50, 50, 16, torch.float32, seed=44), False, "triton"),
-              (make(4, 2, 70, 70, 16, torch.float32, seed=45), True, "torch")]
-    started = [stats.start_head_stats(q, k, causal=c, impl=impl, **kw) for (q, k), c, impl in calls]
-    assert [type(s).__name__ for s in started] == ["UnfinishedStats"] * 4 + ["HeadStats"] * 2
-    monkeypatch.setattr(stats, "block_sparse_kept_pooled", counted)
-    done = stats.finish_head_stats(started)
-    assert sorted(batches) == [(4, 4, 2), (12, 12, 6)]
-    for ((q, k), c, impl), st in zip(calls, done):
-        assert_same_stats(st, K.head_stats(q, k, causal=c, impl=impl, **kw), atol=1e-6, rtol=1e-5)
-        assert_same_stats(st, K.head_stats(q, k, causal=c, impl="torch", **kw))
+@pytest.mark.parametrize("impl", ["torch", "triton"])
+def test_stacked_calls_equal_each_call_alone(impl):
+    """What the collector relies on to give a forward's layers one set of launches: the
+    heads of several calls of one shape (GQA, learned sinks, lse handed over), stacked
+    query heads after query heads and key heads after key heads, give every call's own
+    statistics, pattern ladder and best pattern included."""
+    kw = dict(sink=3, window=(3, 5), block=16, pattern_sink=4, last_q=16, impl=impl)
+    calls = [make(4, 2, 70, 70, 16, torch.float32, seed=s) for s in (40, 41, 42)]
+    g = torch.Generator().manual_seed(46)
+    sinks = [torch.randn(4, generator=g) for _ in calls]
+    lses = [naive(q, k, True, sinks=s)[1] for (q, k), s in zip(calls, sinks)]
+    st = K.head_stats(torch.cat([q for q, _ in calls]), torch.cat([k for _, k in calls]), sinks=torch.cat(sinks),
+                      lse=torch.cat(lses), **kw)
+    for i, ((q, k), s, lse) in enumerate(zip(calls, sinks, lses)):
+        alone = K.head_stats(q, k, sinks=s, lse=lse, **kw)
+        part = replace(st, **{f: getattr(st, f)[4 * i:4 * (i + 1)] for f in STATS_FIELDS + ("best_code",)})
+        assert_same_stats(part, alone, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("given_lse", [False, True])

@@ -59,9 +59,9 @@ PUBLIC = {
     "seaview.analysis": ["alignment", "diff", "dynamics", "heads", "kv", "lengths", "slices", "summary", "tables", "trajectories"],
     "seaview.collectors": ["AttentionCollector", "CollectorError", "EpisodeLogger", "GenerationRecorder",
                            "TrainingProbe", "TrajectoryLogger", "retrieval_scores"],
-    "seaview.kernels": ["HeadStats", "KernelArgumentError", "PATTERNS", "PatternRecall", "UnfinishedStats",
-                        "attention_slice", "block_mass", "diag_mass", "finish_head_stats", "head_stats", "key_mass",
-                        "masked_mass", "pattern_recall", "row_argmax", "row_entropy", "row_lse", "start_head_stats",
+    "seaview.kernels": ["HeadStats", "KernelArgumentError", "PATTERNS", "PatternRecall",
+                        "attention_slice", "block_mass", "diag_mass", "head_stats", "key_mass",
+                        "masked_mass", "pattern_recall", "row_argmax", "row_entropy", "row_lse",
                         "window_mass"],
 }
 
