@@ -28,7 +28,6 @@ import argparse
 import collections
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ["TRITON_INTERPRET"] = "0"  # native tile sizes: the launchers ask _interpret()
@@ -41,6 +40,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from seaview.kernels.offline_compile import compile_sm90, launches, registers, sass_loops  # noqa: E402
 from seaview.kernels.patterns import DEFAULT_DENSITIES  # noqa: E402
+from _timing import best_of  # noqa: E402
 
 ISSUE_PER_CYCLE = 4  # warp instructions per SM cycle (4 schedulers)
 MUFU_PER_CYCLE = 16  # exp2 per SM cycle
@@ -255,23 +255,15 @@ def host_time(layers: int, tokens: int = 16, reps: int = 30) -> None:
     model.set_attn_implementation("sdpa")
     ids = torch.randint(0, 256, (1, tokens), generator=torch.Generator().manual_seed(1))
 
-    def best(call) -> float:
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - t0)
-        return min(times)
-
     with torch.no_grad():
-        plain = best(lambda: model(input_ids=ids, logits_to_keep=1))
+        plain = best_of(reps, lambda: model(input_ids=ids, logits_to_keep=1))
         line = f"host time a layer, thin {tokens}-token forward (best of {reps}, one thread): plain {plain / layers * 1e6:.0f} us"
         for label, patterns in (("every statistic", True), ("without patterns", False)):
             with AttentionCollector(model, impl="triton", patterns=patterns) as col:
                 def collect():
                     model(input_ids=ids, logits_to_keep=1)
                     col.heads()
-                took = best(lambda: captured(triton_impl, collect))
+                took = best_of(reps, lambda: captured(triton_impl, collect))
             line += f"; {label} +{(took - plain) / layers * 1e6:.0f} us ({took / plain:.2f}x)"
     print(line)
     torch.set_num_threads(threads)
