@@ -11,8 +11,8 @@ The model's attention is routed through transformers' ``AttentionInterface`` und
 ``seaview`` (with the SDPA mask function registered under the same name, so causal and padding
 masks are built exactly as for SDPA). The model's output comes from SDPA unchanged; the
 statistics come from :func:`seaview.kernels.head_stats` on the post-RoPE queries and keys;
-on the Triton path the last small steps (block-sparse recall, best pattern) are done for a
-forward's layers together at the end of the forward (:func:`finish_head_stats`).
+on the Triton path a forward's layers of one shape go through it together at the end of the
+forward, their heads stacked (see ``DEFER_BYTES``).
 """
 
 from __future__ import annotations
@@ -280,9 +280,11 @@ class AttentionCollector:
     @torch.no_grad()
     def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling,
                  lse: torch.Tensor | None = None) -> None:
-        """Statistics of one attention call, launched on the device and copied to the host
-        asynchronously: nothing here waits for the GPU (results are read at flush). ``lse``
-        (B, H, N_q): the rows' logsumexp from the model's own flash call, when it made one."""
+        """Record one attention call: its queries and keys are held (views) until the
+        statistics of the held calls are computed together (``_finish``), on the device, and
+        copied to the host asynchronously: nothing here waits for the GPU (results are read
+        at heads() or flush). ``lse`` (B, H, N_q): the rows' logsumexp from the model's own
+        flash call, when it made one."""
         self._calls_this_forward += 1
         for obs in self.observers:
             obs(module, layer, query, key, mask, scaling)
