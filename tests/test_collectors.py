@@ -390,28 +390,35 @@ def test_flash_lse_only_where_sdpa_makes_one_causal_flash_call(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_collector_never_synchronises_inside_the_forward(monkeypatch):
-    """Every observed attention call (the flash call that hands over its lse, and the
-    statistics) runs under CUDA's sync debug mode set to error: any .item(), .cpu(),
-    nonzero() or pageable copy in the collector's path raises."""
+    """Every observed attention call (the flash call that hands over its lse) and the
+    statistics of the held calls, computed together at the end of the forward, run under
+    CUDA's sync debug mode set to error: any .item(), .cpu(), nonzero() or pageable copy in
+    the collector's path raises."""
     from seaview.collectors import attention
 
     model = tiny_llama(seed=5).to("cuda", torch.bfloat16)
     ids = torch.randint(0, 100, (1, 300), device="cuda")
     calls = _count_flash_calls(monkeypatch)
-    real = attention._seaview_attention
 
-    def guarded(*args, **kwargs):
-        torch.cuda.set_sync_debug_mode("error")
-        try:
-            return real(*args, **kwargs)
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
+    def guard(real):
+        def guarded(*args, **kwargs):
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                return real(*args, **kwargs)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        return guarded
 
+    finishes = []
+    real_finish = attention.AttentionCollector._finish
+    monkeypatch.setattr(attention.AttentionCollector, "_finish",
+                        guard(lambda self: finishes.append(len(self._deferred)) or real_finish(self)))
     with torch.no_grad(), AttentionCollector(model, keep_qk=True) as col:
         from transformers import AttentionInterface
 
-        AttentionInterface.register(attention.IMPL_NAME, guarded)
+        AttentionInterface.register(attention.IMPL_NAME, guard(attention._seaview_attention))
         model(input_ids=ids, logits_to_keep=1)
+    assert finishes[0] == 2  # both layers held, then computed together inside the forward
     heads = col.heads()
     assert heads.height == 2 * 4 and heads["sink_mass"].is_between(0, 1).all()
     assert col._flash_lse and [c[2] for c in calls].count(300) == 2
