@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,8 @@ class AttentionCollector:
         self._held = 0  # bytes of their queries and keys
         self._host = _HostCopies()
         self._geometry: tuple | None = None
+        self._writes: ThreadPoolExecutor | None = None  # writes the Parquet parts of a run the collector opened
+        self._last_write: Future | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
 
     # -- context -------------------------------------------------------------------
@@ -223,8 +226,14 @@ class AttentionCollector:
         if self._prev_impl is not None:
             self.model.set_attn_implementation(self._prev_impl)
         if self._writer is not None:
-            self.flush()
-            if self._own_writer:
+            try:
+                self.flush()
+                self._wait_for_write()
+            finally:
+                if self._writes is not None:
+                    self._writes.shutdown(wait=True)
+                    self._writes = None
+            if self._own_writer:  # not after a failed write: as after a crash, the parts written stay
                 self._writer.close()
 
     @contextmanager
@@ -361,12 +370,9 @@ class AttentionCollector:
         """The landed calls' block maps and q/k as Arrow tables (millions of rows a layer at
         long contexts: built when tables are read or written, not when heads() is)."""
         self._drain()
-        for p in self._landed:
-            self._blocks.append(_block_table(p.sid, p.layer, self.block, p.block_mass))
-            if p.qk is not None:
-                q, k, lse = p.qk
-                self._qk.append(encode_qk(p.sid, p.layer, q.float().numpy(), k.float().numpy(), lse.double().numpy(),
-                                          p.q_offset, p.scale, p.causal))
+        blocks, qk = _landed_tables(self._landed, self.block)
+        self._blocks += blocks
+        self._qk += qk
         self._landed = []
 
     # -- results -------------------------------------------------------------------
@@ -404,21 +410,39 @@ class AttentionCollector:
 
     def flush(self) -> None:
         """Write what was gathered since the last flush to the run (when one was given);
-        blocks and qk rows are then dropped from memory."""
+        blocks and qk rows are then dropped from memory. Into a run the collector opened
+        itself, the rows are built and the Parquet written by a background thread, off the
+        caller's loop: one write at a time (a flush waits for the one before), and an error
+        there is raised by the next flush or on leaving the context. Into a RunWriter handed
+        in, which the caller may also be writing to, they are written here."""
         if self._writer is None:
             return
-        self._build_tables()
-        for t in self._head_tables[self._written:]:
-            self._writer.append("heads", t)
+        self._drain()
+        job = (self._head_tables[self._written:], self._landed, self._blocks, self._qk, self._tokens)
         self._written = len(self._head_tables)
-        for t in self._blocks:
-            self._writer.append("blocks", t)
-        for t in self._qk:
-            self._writer.append("qk", t)
-        for t in self._tokens:
-            self._writer.append("tokens", t)
+        self._landed, self._blocks, self._qk, self._tokens = [], [], [], []  # heads stay: heads() returns them all
+        if not self._own_writer:
+            self._write(*job)
+            return
+        self._wait_for_write()
+        if self._writes is None:
+            self._writes = ThreadPoolExecutor(1, thread_name_prefix="seaview-write")
+        self._last_write = self._writes.submit(self._write, *job)
+
+    def _wait_for_write(self) -> None:
+        """Wait for the background write in flight, raising its error."""
+        last, self._last_write = self._last_write, None
+        if last is not None:
+            last.result()
+
+    def _write(self, heads: list[pa.Table], landed: list[_Pending], blocks: list[pa.Table], qk: list[pa.Table],
+               tokens: list[pa.Table]) -> None:
+        more_blocks, more_qk = _landed_tables(landed, self.block)
+        for table, parts in (("heads", heads), ("blocks", blocks + more_blocks), ("qk", qk + more_qk),
+                             ("tokens", tokens)):
+            for t in parts:
+                self._writer.append(table, t)
         self._writer.flush()
-        self._blocks, self._qk, self._tokens = [], [], []  # heads stay: heads() returns everything gathered
 
 
 # columns of the per-head statistics copied to the host in one piece
@@ -560,6 +584,18 @@ def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
     if not lacks.all():
         data.update({f"{name}_recall": pa.array(col[f"{name}_recall"], mask=lacks) for name in PATTERNS})
     return conform("heads", pa.table(data))
+
+
+def _landed_tables(landed: Sequence[_Pending], block: int) -> tuple[list[pa.Table], list[pa.Table]]:
+    """The block-map rows and, where kept, the q/k rows of calls whose statistics landed."""
+    blocks, qk = [], []
+    for p in landed:
+        blocks.append(_block_table(p.sid, p.layer, block, p.block_mass))
+        if p.qk is not None:
+            q, k, lse = p.qk
+            qk.append(encode_qk(p.sid, p.layer, q.float().numpy(), k.float().numpy(), lse.double().numpy(),
+                                p.q_offset, p.scale, p.causal))
+    return blocks, qk
 
 
 def _block_table(sid: str, layer: int, block: int, bm: torch.Tensor) -> pa.Table:

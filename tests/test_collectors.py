@@ -105,6 +105,60 @@ def test_heads_reads_back_without_building_the_block_rows(monkeypatch):
     torch.testing.assert_close(got, p, atol=1e-5, rtol=0)
 
 
+def test_flush_writes_the_run_off_the_callers_thread(tmp_path, monkeypatch):
+    """Into a run the collector opened, flush() hands the rows to a background thread and
+    returns while the Parquet is being written; the next flush waits for that write, and
+    leaving the context leaves the whole run on disk. A write that fails raises on leaving
+    the context, not silently; into a RunWriter handed in, flush writes in the caller's thread."""
+    import threading
+
+    from seaview.collectors import attention
+    from seaview.store import RunWriter
+
+    model = tiny_llama(seed=4)
+    ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(4))
+    release, threads = threading.Event(), []
+    real = attention.AttentionCollector._write
+
+    def slow(self, *job):
+        threads.append(threading.current_thread().name)
+        assert release.wait(30)
+        return real(self, *job)
+
+    monkeypatch.setattr(attention.AttentionCollector, "_write", slow)
+    with torch.no_grad(), AttentionCollector(model, run=tmp_path / "r", block=16) as col:
+        model(input_ids=ids)
+        col.flush()  # returns with the write still held back
+        assert not (tmp_path / "r" / "heads").exists() and threads == ["seaview-write_0"]
+        model(input_ids=ids)
+        release.set()
+    run = open_run(tmp_path / "r")
+    assert run.num_rows("heads") == 2 * 2 * 4 and run.scan("blocks").collect()["layer"].unique().sort().to_list() == [0, 1]
+    assert len(threads) == 2
+
+    monkeypatch.setattr(attention.AttentionCollector, "_write", real)
+    failing = RunWriter.append
+
+    def full_disk(self, table, data):
+        if table == "blocks":
+            raise OSError(28, "No space left on device")
+        return failing(self, table, data)
+
+    monkeypatch.setattr(RunWriter, "append", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        with torch.no_grad(), AttentionCollector(model, run=tmp_path / "full", block=16):
+            model(input_ids=ids)
+    monkeypatch.setattr(RunWriter, "append", failing)
+    threads.clear()
+    monkeypatch.setattr(attention.AttentionCollector, "_write",
+                        lambda self, *job: threads.append(threading.current_thread().name) or real(self, *job))
+    with RunWriter(tmp_path / "mine") as w, torch.no_grad(), AttentionCollector(model, run=w, block=16) as col:
+        model(input_ids=ids)
+        col.flush()
+        assert threads == [threading.current_thread().name]
+    assert open_run(tmp_path / "mine").num_rows("heads") == 2 * 4
+
+
 def test_bert_encoder_statistics_equal_eager(tmp_path):
     from transformers import BertConfig, BertModel
 
