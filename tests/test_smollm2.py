@@ -36,3 +36,36 @@ def test_probe_smollm2_finds_sink_heads(tmp_path):
     assert run.has("blocks") and run.has("qk")
     sl = run_cli("recompute", str(out), "--layer", "20", "--head", "0", "--rows", "500:502", "--cols", "0:4")
     assert sl.returncode == 0 and len(sl.stdout.splitlines()) == 4
+
+
+def test_triton_collector_equals_torch_collector_on_smollm2(monkeypatch):
+    """The GPU path on the real model, under the interpreter: the collector stacks all 30
+    layers of a prefill into one head_stats call (9 heads each, GQA 3:1) on the Triton path,
+    and every per-head statistic and best pattern equals the torch path's, one call a layer."""
+    pytest.importorskip("triton")
+    import os
+
+    import torch
+
+    from seaview.collectors import AttentionCollector, attention
+    from seaview.collectors.models import load_model
+
+    calls = []
+    real = attention.head_stats
+    monkeypatch.setattr(attention, "head_stats", lambda q, k, **kw: calls.append((kw["impl"], q.shape[0])) or real(q, k, **kw))
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        pytest.skip("Triton needs a GPU or TRITON_INTERPRET=1")
+    model, _ = load_model("smollm2")
+    ids = torch.randint(100, 40000, (1, 48), generator=torch.Generator().manual_seed(0))
+    got = {}
+    for impl in ("torch", "triton"):
+        with torch.no_grad(), AttentionCollector(model, impl=impl, block=16) as col:
+            model(input_ids=ids, logits_to_keep=1)
+        got[impl] = col.heads()
+    a, b = got["torch"], got["triton"]
+    assert calls == [("torch", 9)] * 30 + [("triton", 30 * 9)]  # the Triton path: one call, 270 heads stacked
+    assert a.height == b.height == 30 * 9
+    for c in ("sink_mass", "stream_coverage", "entropy", "pattern_recall", "a_shape_recall", "vertical_slash_recall",
+              "block_sparse_recall"):
+        assert (a[c] - b[c]).abs().max() < 1e-4, c
+    assert a["best_pattern"].to_list() == b["best_pattern"].to_list()
