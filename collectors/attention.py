@@ -43,9 +43,10 @@ IMPL_NAME = "seaview"
 # queries and keys held back on the Triton path (a GPU, or the interpreter) so that a
 # forward's calls of one shape get their statistics together, their heads stacked: one set
 # of launches for many layers, which is what small models pay for. Past this many bytes the
-# held calls are computed at once: a SmolLM2 layer at 2k tokens holds 3 MiB in bf16, a
-# Llama-3-8B layer at 4k 40 MiB, so big layers go one at a time. The CPU's torch path has no
-# launches to save and keeps its chunks in cache one call at a time: it holds nothing back.
+# held calls are computed at once: a SmolLM2 layer at 2k tokens holds 3 MiB in bf16 (all 30
+# go together), a Llama-3-8B layer at 4k 40 MiB (two at a time), at 32k 320 MiB (one). The
+# CPU's torch path has no launches to save and keeps its chunks in cache one call at a time:
+# it holds nothing back.
 DEFER_BYTES = 64 << 20
 
 
