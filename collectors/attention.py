@@ -419,16 +419,16 @@ class AttentionCollector:
         if self._writer is None:
             return
         self._drain()
+        self._wait_for_write()  # first: an earlier write's error is raised with these rows still held here
         job = (self._head_tables[self._written:], self._landed, self._blocks, self._qk, self._tokens)
+        if not self._own_writer:
+            self._write(*job)  # raises with the rows still held here
         self._written = len(self._head_tables)
         self._landed, self._blocks, self._qk, self._tokens = [], [], [], []  # heads stay: heads() returns them all
-        if not self._own_writer:
-            self._write(*job)
-            return
-        self._wait_for_write()
-        if self._writes is None:
-            self._writes = ThreadPoolExecutor(1, thread_name_prefix="seaview-write")
-        self._last_write = self._writes.submit(self._write, *job)
+        if self._own_writer:
+            if self._writes is None:
+                self._writes = ThreadPoolExecutor(1, thread_name_prefix="seaview-write")
+            self._last_write = self._writes.submit(self._write, *job)
 
     def _wait_for_write(self) -> None:
         """Wait for the background write in flight, raising its error."""
