@@ -162,10 +162,8 @@ class AttentionCollector:
         self._run_arg = run
         self._writer: RunWriter | None = None
         self._own_writer = False
-        self._head_tables: list[pa.Table] = []  # heads rows, a table per drain
-        self._written = 0  # of those tables, how many went to the run
-        self._heads: pl.DataFrame | None = None  # the first self._in_frame of them as one frame (heads() returns it)
-        self._in_frame = 0
+        self._heads: pl.DataFrame | None = None  # every heads row gathered (heads() returns it)
+        self._unwritten: list[pa.Table] = []  # heads rows not in the run yet, a table per drain (with a run)
         self._blocks: list[pa.Table] = []
         self._qk: list[pa.Table] = []
         self._tokens: list[pa.Table] = []
@@ -363,7 +361,12 @@ class AttentionCollector:
         if not self._pending:
             return
         self._host.wait()
-        self._head_tables.append(_head_table(self._pending, self.patterns))
+        table = _head_table(self._pending, self.patterns)
+        if self._writer is not None:
+            self._unwritten.append(table)
+        new = pl.from_arrow(table)
+        frame = new if self._heads is None else pl.concat([self._heads, new], how="diagonal_relaxed", rechunk=False)
+        self._heads = frame.rechunk() if frame.n_chunks() > 32 else frame
         self._landed.extend(self._pending)
         self._pending = []
 
@@ -383,14 +386,7 @@ class AttentionCollector:
 
         self._drain()
         if self._heads is None:
-            self._heads = pl.from_arrow(conform("heads", []))
-        new = self._head_tables[self._in_frame:]  # converts only the rows new since the last call
-        if new:
-            frames = [self._heads] if self._in_frame else []
-            frames += [pl.from_arrow(t) for t in new]
-            frame = pl.concat(frames, how="diagonal_relaxed", rechunk=False) if len(frames) > 1 else frames[0]
-            self._heads = frame.rechunk() if frame.n_chunks() > 32 else frame
-            self._in_frame = len(self._head_tables)
+            return pl.from_arrow(conform("heads", []))  # type: ignore[return-value]
         return self._heads.clone()  # the caller's to change
 
     def blocks(self) -> pl.DataFrame:
@@ -420,11 +416,10 @@ class AttentionCollector:
             return
         self._drain()
         self._wait_for_write()  # first: an earlier write's error is raised with these rows still held here
-        job = (self._head_tables[self._written:], self._landed, self._blocks, self._qk, self._tokens)
+        job = (self._unwritten, self._landed, self._blocks, self._qk, self._tokens)
         if not self._own_writer:
             self._write(*job)  # raises with the rows still held here
-        self._written = len(self._head_tables)
-        self._landed, self._blocks, self._qk, self._tokens = [], [], [], []  # heads stay: heads() returns them all
+        self._unwritten, self._landed, self._blocks, self._qk, self._tokens = [], [], [], [], []
         if self._own_writer:
             if self._writes is None:
                 self._writes = ThreadPoolExecutor(1, thread_name_prefix="seaview-write")

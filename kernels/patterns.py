@@ -18,7 +18,6 @@ block_sparse); ``dense`` when none does.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -63,7 +62,6 @@ def _a_shape_window(pos: torch.Tensor, sink: int, budget: float, n_k: int) -> in
     return a_shape_window(int(pos[0]), int(pos[-1]), sink, budget, n_k)
 
 
-@functools.lru_cache(maxsize=1024)  # every layer of a forward asks the same: a binary search each on the host
 def a_shape_window(p0: int, p1: int, sink: int, budget: float, n_k: int) -> int:
     """As :func:`_a_shape_window` for rows at positions p0..p1, in closed form per window."""
     def tri(a: int, b: int) -> int:  # sum of x for x in a..b
@@ -119,22 +117,16 @@ def vs_order(scores: torch.Tensor, q_offset: int, n_q: int, densities: tuple[flo
     order = scores.argsort(dim=2, descending=True, stable=True)
     # the entries a column (or a distance) holds: the rows seeing it; cost is non-decreasing along dim 1
     cost = _rows_seeing(dev, q_offset, n_q, n_k)[order].cumsum_(2).sum(0)
-    n = torch.searchsorted(cost, _budgets(dev, h, densities, visible), right=True).clamp_(min=1)  # cost <= budget
+    budget = host_tensor([[d * visible for d in densities]] * h, torch.float32, dev)  # (H, D) entries
+    n = torch.searchsorted(cost, budget, right=True).clamp_(min=1)  # how many cost <= budget
     return order, n
 
 
-@functools.lru_cache(maxsize=16)
 def _rows_seeing(device: torch.device, q_offset: int, n_q: int, n_k: int) -> torch.Tensor:
     """(N_k,) float32: how many rows at q_offset..q_offset+n_q-1 see key column j (pos >= j),
-    which is also how many lie at distance j. Cached: a forward's layers share it (read only)."""
+    which is also how many lie at distance j."""
     j = torch.arange(n_k, device=device)
     return (q_offset + n_q - j.clamp(min=q_offset)).clamp_(min=0).float()
-
-
-@functools.lru_cache(maxsize=16)
-def _budgets(device: torch.device, h: int, densities: tuple[float, ...], visible: float) -> torch.Tensor:
-    """(H, len(densities)) float32 entry budgets, one row per head. Cached (read only)."""
-    return host_tensor([[d * visible for d in densities]] * h, torch.float32, device)
 
 
 def vs_masks(v_order: torch.Tensor, s_order: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

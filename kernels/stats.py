@@ -16,7 +16,6 @@ collector does with its flash call's); nothing is read back to the host.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -155,15 +154,9 @@ def stats_kernel_inputs(a: Attn, be, sink: int, window: tuple[int, int], pattern
     be.key_mass(sub, lse_last, out=scores[0])
     be.diag_mass(sub, lse_last, out=scores[1])
     order, n = vs_order(scores, a.q_offset, a.n_q, densities, visible)
-    ranks = torch.empty_like(scores).scatter_(2, order, _ranks(dev, a.n_k).expand(2, a.h_q, -1))
+    rank = torch.arange(a.n_k, dtype=torch.float32, device=dev).expand(2, a.h_q, -1)
+    ranks = torch.empty_like(scores).scatter_(2, order, rank)
     return pairs, (ranks[0], ranks[1], n.float())
-
-
-@functools.lru_cache(maxsize=16)
-def _ranks(device: torch.device, n: int) -> torch.Tensor:
-    """0, 1, ..., n - 1 in float32 on ``device``: the ranks scattered into key order.
-    Cached, since a forward's layers all ask for it (read only)."""
-    return torch.arange(n, dtype=torch.float32, device=device)
 
 
 def _fused_triton(a: Attn, be, sink: int, window: tuple[int, int], block: int, patterns: bool,
