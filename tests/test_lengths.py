@@ -10,7 +10,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from seaview.analysis.lengths import compare_lengths, hist_quantile, histogram, kv_stats, length_stats, past_future_peak
+from seaview.analysis import resample
+from seaview.analysis.lengths import (
+    compare_lengths,
+    hist_quantile,
+    histogram,
+    kv_stats,
+    length_histogram,
+    length_stats,
+    past_future_peak,
+    per_prompt,
+    summarize_lengths,
+)
 from seaview.errors import SeaviewError
 from seaview.importers import import_paths
 from seaview.store import open_run
@@ -147,6 +158,65 @@ def test_hist_quantile_matches_numpy():
         h = histogram(v)
         for q in (0, 0.25, 0.5, 0.9, 0.99, 1):
             assert hist_quantile(h, q) == pytest.approx(np.percentile(v, q * 100))
+
+
+def test_length_histogram_counts_what_histogram_counts():
+    """Counted by polars: floats truncated, nulls and NaN left out, as :func:`histogram` does."""
+    v = [3.0, 1.9, None, float("nan"), 0.0, 3.5, 7.0]
+    want = histogram(np.array([x for x in v if x is not None], dtype=float))
+    assert length_histogram(pl.DataFrame({"response_tokens": v})).tolist() == want.tolist() == [1, 1, 0, 2, 0, 0, 0, 1]
+    with pytest.raises(ValueError, match="non-negative"):
+        length_histogram(pl.DataFrame({"response_tokens": [1, -2]}))
+
+
+def test_summary_prompts_match_per_prompt():
+    """Without a cap the summary's per-prompt frame is per_prompt's n, mean and degenerate."""
+    df = pl.DataFrame({"prompt_id": ["b", "a", "b", "c", "a"], "model": ["m", "m", None, "m", "n"],
+                       "response_tokens": [4, 10, 6, 7, 12], "finish_reason": ["stop", "stop", "length", "stop", "stop"]})
+    s = summarize_lengths(df)
+    assert s.models == {"m", "n"} and s.histogram.sum() == 5
+    assert s.prompts.equals(per_prompt(df).select("prompt_id", "n", "mean", "degenerate"))
+    assert s.prompts["degenerate"].to_list() == [False, True, False]
+
+
+def test_resamples_are_the_same_on_any_number_of_cores(monkeypatch):
+    rng = np.random.default_rng(4)
+    v = rng.normal(size=(500, 3))
+    h = np.bincount(rng.integers(0, 40, 2000))
+    def draw():
+        return (resample.mean_resamples(v, 101, np.random.SeedSequence(9)),
+                resample.histogram_resamples([h], 101, [np.random.SeedSequence(9)], lambda hs: hs[:, :5])[0])
+    monkeypatch.setattr(resample.os, "cpu_count", lambda: 1)
+    one = draw()
+    monkeypatch.setattr(resample.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(resample, "_ELEMENTS", 600)  # many small steps per block
+    four = draw()
+    assert one[0].shape == (101, 3) and one[1].shape == (101, 5)
+    assert np.array_equal(one[0], four[0]) and np.array_equal(one[1], four[1])
+
+
+def test_mean_resamples_share_rows_and_leave_missing_values_out():
+    rng = np.random.default_rng(5)
+    x = rng.exponential(3.0, 4000)
+    with_gaps = np.where(rng.random(4000) < 0.3, np.nan, 7.0)  # 7 wherever present
+    m = resample.mean_resamples(np.column_stack([x, 2 * x, with_gaps]), 2000, np.random.SeedSequence(0))
+    assert np.allclose(m[:, 1], 2 * m[:, 0])  # every column resamples the same rows
+    assert np.allclose(m[:, 2], 7.0)  # absent values weigh nothing
+    assert abs(m[:, 0].mean() - x.mean()) < 0.01 and m[:, 0].std() == pytest.approx(x.std() / np.sqrt(x.size), rel=0.1)
+    one = resample.mean_resamples(np.array([np.nan, 2.0]), 200, np.random.SeedSequence(1))
+    assert set(np.unique(one[~np.isnan(one)])) == {2.0} and np.isnan(one).any()  # a draw of only the gap: NaN
+
+
+def test_histogram_resamples_keep_the_total_and_the_distribution():
+    h = np.bincount(np.random.default_rng(6).poisson(20, 5000))
+    grid = np.arange(h.size)
+    got = resample.histogram_resamples([h, 2 * h], 1500, np.random.SeedSequence(3).spawn(2),
+                                       lambda hs: np.column_stack([hs.sum(1), hs @ grid / hs.sum(1)]))
+    for r, total in zip(got, (5000, 10000)):
+        assert (r[:, 0] == total).all()
+        mean, sd = (h @ grid) / h.sum(), np.sqrt((h @ grid**2) / h.sum() - ((h @ grid) / h.sum()) ** 2)
+        assert r[:, 1].mean() == pytest.approx(mean, abs=0.01)
+        assert r[:, 1].std() == pytest.approx(sd / np.sqrt(total), rel=0.1)
 
 
 def test_degenerate_rule():

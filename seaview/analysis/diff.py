@@ -17,7 +17,8 @@ import polars as pl
 from ..rules import EMERGENCE_LEVELS
 from .heads import head_atlas
 from .kv import kv_stats
-from .lengths import compare_lengths, per_prompt, run_cap
+from .lengths import LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
+from .resample import mean_resamples
 from .trajectories import flips, outcome_counts, side_counts, task_matrix
 
 SCHEMA_VERSION = 1
@@ -54,35 +55,30 @@ def _num(x: Any) -> Any:
     return x
 
 
-def _resample_counts(n: int, rng: np.random.Generator, n_boot: int = 1000) -> np.ndarray:
-    """(n_boot, n) bootstrap multiplicities: resample means are counts @ values / n."""
-    if n == 0:
-        return np.zeros((n_boot, 0))
-    idx = rng.integers(0, n, (n_boot, n)) + (np.arange(n_boot) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(np.float32)
+DELTA_COLUMNS = {"steps": "n_steps", "tokens_in": "tokens_in", "tokens_out": "tokens_out", "cost_usd": "cost_usd",
+                 "duration_s": "duration_s"}  # per-episode means compared, and the episodes column of each
 
 
-def _boot_delta(a: np.ndarray, b: np.ndarray, ca: np.ndarray, cb: np.ndarray) -> dict[str, Any]:
-    """Mean of b minus mean of a, with a percentile CI from shared resample counts; rows with
-    a missing value count as absent (their weight is dropped)."""
+def _episode_means(df: pl.DataFrame, n_boot: int, seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray | None]:
+    """The DELTA_COLUMNS of a run's episodes as an (episodes, k) float array (missing: NaN)
+    and their means over ``n_boot`` resamples of the episodes (None without episodes)."""
+    values = df.select(pl.col(c).cast(pl.Float64) for c in DELTA_COLUMNS.values()).to_numpy()
+    return values, mean_resamples(values, n_boot, seed) if len(values) else None
+
+
+def _boot_delta(a: np.ndarray, b: np.ndarray, boot_a: np.ndarray | None, boot_b: np.ndarray | None) -> dict[str, Any]:
+    """Mean of b minus mean of a (missing values left out), with a percentile CI from the
+    two runs' resample means."""
     oka, okb = ~np.isnan(a), ~np.isnan(b)
     if not oka.any() or not okb.any():
         return {"baseline": _num(a[oka].mean()) if oka.any() else None, "run": _num(b[okb].mean()) if okb.any() else None,
                 "delta": None, "ci_low": None, "ci_high": None}
-    def means(c: np.ndarray, v: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        if ok.all():
-            return (c @ v.astype(np.float32)).astype(np.float64) / v.size
-        w = c * ok
-        return (w @ np.nan_to_num(v).astype(np.float32)).astype(np.float64) / np.maximum(w.sum(1), 1)
-
-    ma, mb = means(ca, a, oka), means(cb, b, okb)
-    a, b = a[oka], b[okb]
-    d = mb - ma
-    return {"baseline": _num(a.mean()), "run": _num(b.mean()), "delta": _num(b.mean() - a.mean()),
-            "ci_low": _num(np.quantile(d, 0.025)), "ci_high": _num(np.quantile(d, 0.975))}
+    d = boot_b - boot_a  # a resample that drew only missing values gives NaN, left out
+    return {"baseline": _num(a[oka].mean()), "run": _num(b[okb].mean()), "delta": _num(b[okb].mean() - a[oka].mean()),
+            "ci_low": _num(np.nanquantile(d, 0.025)), "ci_high": _num(np.nanquantile(d, 0.975))}
 
 
-def _agents(runs: list[Any], names: list[str], seed: int) -> dict[str, Any]:
+def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[str, Any]:
     eps = [r.scan("episodes") for r in runs]
     out: dict[str, Any] = {
         "outcomes": {n: dict(outcome_counts(e).select("outcome", "n").iter_rows()) for n, e in zip(names, eps)},
@@ -91,12 +87,12 @@ def _agents(runs: list[Any], names: list[str], seed: int) -> dict[str, Any]:
     }
     for n, e in zip(names, eps):
         out["failure_sides"][n] = dict(side_counts(e).iter_rows())
-    rng = np.random.default_rng(seed)
+    seeds = np.random.SeedSequence(seed).spawn(len(runs))
     base_df = eps[0].collect()
-    base_counts = _resample_counts(base_df.height, rng)
-    for n, e in zip(names[1:], eps[1:]):
+    base_values, base_boot = _episode_means(base_df, n_boot, seeds[0])
+    for n, e, s in zip(names[1:], eps[1:], seeds[1:]):
         df = e.collect()
-        counts = _resample_counts(df.height, rng)
+        values, boot = _episode_means(df, n_boot, s)
         f = flips(base_df, df)
         t = f.table
         cmp = {
@@ -106,12 +102,10 @@ def _agents(runs: list[Any], names: list[str], seed: int) -> dict[str, Any]:
             "resolved_only_run": f.resolved_only_b,
             "regressed_tasks": sorted(t.filter(pl.col("flip") == "regressed")["task"].to_list()),
             "newly_resolved_tasks": sorted(t.filter(pl.col("flip") == "newly_resolved")["task"].to_list()),
-            "deltas": {},
+            "deltas": {name: _boot_delta(base_values[:, j], values[:, j], None if base_boot is None else base_boot[:, j],
+                                         None if boot is None else boot[:, j])
+                       for j, name in enumerate(DELTA_COLUMNS)},
         }
-        for col in ("n_steps", "tokens_in", "tokens_out", "cost_usd", "duration_s"):
-            a = base_df[col].cast(pl.Float64).to_numpy()
-            b = df[col].cast(pl.Float64).to_numpy()
-            cmp["deltas"]["steps" if col == "n_steps" else col] = _boot_delta(a, b, base_counts, counts)
         out["comparisons"].append(cmp)
     if len(runs) >= 3:
         m = task_matrix(dict(zip(names, eps)))
@@ -126,26 +120,21 @@ def _agents(runs: list[Any], names: list[str], seed: int) -> dict[str, Any]:
 def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[dict[str, Any], list[str]]:
     notes: list[str] = []
     out: dict[str, Any] = {"comparisons": []}
-    base = runs[0].scan("lengths")
-    base_models = set(base.select(pl.col("model").unique()).collect()["model"].drop_nulls().to_list())
+    frames = [r.scan("lengths") for r in runs]
+    summaries = [summarize_lengths(f, cap=run_cap(r)) for f, r in zip(frames, runs)]  # each run read once
+    base = summaries[0]
 
-    def prompts_of(run: Any) -> pl.DataFrame:
-        return per_prompt(run.scan("lengths"), cap=run_cap(run))
+    def rate(s: LengthSummary) -> float | None:
+        return float(s.prompts["degenerate"].mean()) if s.prompts is not None and s.prompts.height else None
 
-    def rate(pp: pl.DataFrame) -> float | None:
-        return float(pp["degenerate"].mean()) if pp.height else None
-
-    base_pp = prompts_of(runs[0])
-    for r, n in zip(runs[1:], names[1:]):
-        lf = r.scan("lengths")
-        run_pp = prompts_of(r)
-        groups: list[tuple[str | None, pl.LazyFrame, pl.LazyFrame]] = [(None, base, lf)]
-        models = set(lf.select(pl.col("model").unique()).collect()["model"].drop_nulls().to_list())
-        common = sorted(base_models & models)
-        if len(common) > 1 or (len(common) == 1 and (len(base_models) > 1 or len(models) > 1)):
-            groups += [(m, base.filter(pl.col("model") == m), lf.filter(pl.col("model") == m)) for m in common]
-        for model, a, b in groups:
-            c = compare_lengths(a, b, n_boot=n_boot, seed=seed, prompts=(base_pp, run_pp) if model is None else None)
+    for f, s, n in zip(frames[1:], summaries[1:], names[1:]):
+        paired = (base.prompts, s.prompts) if base.prompts is not None and s.prompts is not None else None
+        groups = [(None, compare_histograms(base.histogram, s.histogram, n_boot=n_boot, seed=seed, prompts=paired))]
+        common = sorted(base.models & s.models)
+        if len(common) > 1 or (len(common) == 1 and (len(base.models) > 1 or len(s.models) > 1)):
+            groups += [(m, compare_lengths(frames[0].filter(pl.col("model") == m), f.filter(pl.col("model") == m),
+                                           n_boot=n_boot, seed=seed)) for m in common]
+        for model, c in groups:
             out["comparisons"].append({
                 "run": n, "model": model, "n_a": c.n_a, "n_b": c.n_b, "ks_stat": _num(c.ks_stat), "ks_p": _num(c.ks_p),
                 "wasserstein": _num(c.wasserstein), "mw_u": _num(c.mw_u), "mw_p": _num(c.mw_p),
@@ -153,7 +142,7 @@ def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple
                            for k, d in c.deltas.items()},
                 "paired_prompts": c.paired_prompts, "paired_mean_delta": _num(c.paired_mean_delta),
                 "paired_ci": [_num(x) for x in c.paired_ci] if c.paired_ci else None,
-                "degenerate_rate": {"baseline": _num(rate(base_pp)), "run": _num(rate(run_pp))} if model is None else None,
+                "degenerate_rate": {"baseline": _num(rate(base)), "run": _num(rate(s))} if model is None else None,
             })
             if model is None and c.paired_prompts == 0:
                 notes.append(f"lengths: {names[0]} and {n} have no prompt_id in common (no paired comparison)")
@@ -212,7 +201,7 @@ def diff_runs(runs: list[Any], names: list[str] | None = None, *, seed: int = 0,
         "notes": [],
     }
     if all(r.has("episodes") for r in runs):
-        report["agents"] = _agents(runs, names, seed)
+        report["agents"] = _agents(runs, names, seed, n_boot)
         report["sections"].append("agents")
         for c in report["agents"]["comparisons"]:
             if c["flips"]["newly_resolved"] + c["flips"]["regressed"] + c["flips"]["both"] + c["flips"]["neither"] == 0:

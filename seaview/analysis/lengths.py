@@ -12,7 +12,7 @@ population standard deviation: both as CASTILLO computes them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import polars as pl
 
 from ..rules import degenerate_expr
 from .kv import kv_stats  # noqa: F401  (re-exported: documented here before .kv existed)
+from .resample import histogram_resamples, mean_resamples
 
 QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.99)
 
@@ -187,6 +188,53 @@ def per_prompt(frame: pl.LazyFrame | pl.DataFrame, cap: int | None = None, colum
             .with_columns(degenerate_expr(cap)).drop("_at_cap").sort("prompt_id").collect())
 
 
+def length_histogram(frame: pl.LazyFrame | pl.DataFrame, column: str = "response_tokens") -> np.ndarray:
+    """Sample counts per integer length (index = length; floats truncated as
+    :func:`histogram` does, nulls and NaN left out), counted by polars: no per-sample array
+    reaches Python."""
+    x = pl.col(column).cast(pl.Int64, strict=False)
+    counts = _lazy(frame).select(x.drop_nulls()).group_by(column).len().collect()
+    values, n = counts[column].to_numpy(), counts["len"].to_numpy()
+    if values.size and values.min() < 0:
+        raise ValueError("lengths must be non-negative")
+    h = np.zeros(int(values.max()) + 1 if values.size else 0, dtype=np.int64)
+    h[values] = n
+    return h
+
+
+@dataclass(frozen=True)
+class LengthSummary:
+    """What comparisons need of one run's lengths, read once: the histogram, the per-prompt
+    frame (None without prompt_id) and the models named."""
+
+    histogram: np.ndarray
+    prompts: pl.DataFrame | None
+    models: frozenset[str]
+
+
+def summarize_lengths(frame: pl.LazyFrame | pl.DataFrame, cap: int | None = None,
+                      column: str = "response_tokens") -> LengthSummary:
+    """A run's :class:`LengthSummary`; its per-prompt frame holds prompt_id, n, mean and
+    degenerate (the aggregates :func:`per_prompt` adds are computed only when the rule needs
+    them: the cap is known)."""
+    lf = _lazy(frame)
+    names = lf.collect_schema().names()
+    models = frozenset(lf.select(pl.col("model").unique()).collect()["model"].drop_nulls().to_list()) \
+        if "model" in names else frozenset()
+    prompts = None
+    if "prompt_id" in names:
+        prompts = per_prompt(lf, cap, column) if cap is not None else _prompt_means(lf, column, "finish_reason" in names)
+    return LengthSummary(length_histogram(lf, column), prompts, models)
+
+
+def _prompt_means(lf: pl.LazyFrame, column: str, has_finish: bool) -> pl.DataFrame:
+    """:func:`per_prompt` without a cap, less std and max (the rule reads neither then)."""
+    x = pl.col(column)
+    return (lf.group_by("prompt_id").agg(x.count().alias("n"), x.mean().alias("mean"),
+                                         _at_cap(x, None, has_finish).alias("degenerate"))
+            .sort("prompt_id").collect())
+
+
 def compare_lengths(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFrame, *, n_boot: int = 1000,
                     confidence: float = 0.95, seed: int = 0, column: str = "response_tokens",
                     prompts: tuple[pl.DataFrame, pl.DataFrame] | None = None) -> LengthComparison:
@@ -195,10 +243,28 @@ def compare_lengths(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFra
     per-prompt mean deltas where both runs have the same prompt_ids (``prompts``: the runs'
     :func:`per_prompt` frames when already computed). Seeded: same inputs, same numbers."""
     la, lb = _lazy(a), _lazy(b)
-    xa = la.select(pl.col(column).drop_nulls()).collect()[column]
-    xb = lb.select(pl.col(column).drop_nulls()).collect()[column]
-    size = int(max(xa.max() or 0, xb.max() or 0)) + 1
-    ha, hb = histogram(xa, size), histogram(xb, size)
+    if prompts is None and all("prompt_id" in f.collect_schema().names() for f in (la, lb)):
+        prompts = per_prompt(la, column=column), per_prompt(lb, column=column)
+    return compare_histograms(length_histogram(la, column), length_histogram(lb, column), n_boot=n_boot,
+                              confidence=confidence, seed=seed, prompts=prompts)
+
+
+DELTA_QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}  # compared besides the mean
+
+
+def _bootstrap_statistics(hs: np.ndarray) -> np.ndarray:
+    """(R, 4): mean, then the DELTA_QUANTILES, of each of R histograms of one total."""
+    return np.column_stack([hs @ np.arange(hs.shape[1]) / hs.sum(1),
+                            *(_hist_quantiles_many(hs, q) for q in DELTA_QUANTILES.values())])
+
+
+def compare_histograms(ha: np.ndarray, hb: np.ndarray, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
+                       prompts: tuple[pl.DataFrame, pl.DataFrame] | None = None) -> LengthComparison:
+    """:func:`compare_lengths` of two runs given as length histograms (and their
+    :func:`per_prompt` frames for the paired comparison). The bootstrap draws come from
+    three children of ``seed`` (A, B, paired) spread over the cores (.resample)."""
+    size = max(ha.size, hb.size)
+    ha, hb = np.pad(ha, (0, size - ha.size)), np.pad(hb, (0, size - hb.size))
     na, nb = int(ha.sum()), int(hb.sum())
     if na == 0 or nb == 0:
         raise ValueError("both runs need at least one length")
@@ -217,33 +283,27 @@ def compare_lengths(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFra
     z = (u - na * nb / 2.0) / sigma if sigma > 0 else 0.0
     mw_p = math.erfc(abs(z) / math.sqrt(2))
 
-    rng = np.random.default_rng(seed)
-    pa_, pb_ = ha / na, hb / nb
-    ra = rng.multinomial(na, pa_, size=n_boot)
-    rb = rng.multinomial(nb, pb_, size=n_boot)
-    grid = np.arange(size)
+    seed_a, seed_b, seed_paired = np.random.SeedSequence(seed).spawn(3)
+    boot_a, boot_b = histogram_resamples([ha, hb], n_boot, [seed_a, seed_b], _bootstrap_statistics)
+    boot = boot_b - boot_a
     lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
     deltas = {}
-    stats = {"mean": (lambda h: hist_mean(h), lambda hs: hs @ grid / hs.sum(1))}
-    for q in (0.5, 0.9, 0.99):
-        stats[f"p{int(round(q * 100))}"] = (lambda h, q=q: hist_quantile(h, q), lambda hs, q=q: _hist_quantiles_many(hs, q))
-    for name, (one, many) in stats.items():
-        va, vb = one(ha), one(hb)
-        boot = many(rb) - many(ra)
-        deltas[name] = Delta(va, vb, vb - va, float(np.quantile(boot, lo_q)), float(np.quantile(boot, hi_q)))
+    observed = [(hist_mean(h), *(hist_quantile(h, q) for q in DELTA_QUANTILES.values())) for h in (ha, hb)]
+    for i, name in enumerate(("mean", *DELTA_QUANTILES)):
+        va, vb = observed[0][i], observed[1][i]
+        deltas[name] = Delta(va, vb, vb - va, float(np.quantile(boot[:, i], lo_q)), float(np.quantile(boot[:, i], hi_q)))
 
     cmp = LengthComparison(na, nb, ks, ks_p, w1, u, mw_p, deltas, n_boot, confidence)
-    if prompts is not None or ("prompt_id" in la.collect_schema().names() and "prompt_id" in lb.collect_schema().names()):
-        ma, mb = prompts if prompts is not None else (per_prompt(la, column=column), per_prompt(lb, column=column))
+    if prompts is not None:
+        ma, mb = prompts
         paired = ma.select("prompt_id", pl.col("mean").alias("a")).join(
             mb.select("prompt_id", pl.col("mean").alias("b")), on="prompt_id").sort("prompt_id")  # fixed order: seeded
         if paired.height:
             d = (paired["b"] - paired["a"]).to_numpy()
-            idx = rng.integers(0, d.size, size=(n_boot, d.size)) if d.size * n_boot <= 50_000_000 else None
-            boot = d[idx].mean(1) if idx is not None else np.array([d[rng.integers(0, d.size, d.size)].mean() for _ in range(n_boot)])
-            cmp = LengthComparison(**{**cmp.__dict__, "paired_prompts": int(d.size), "paired_mean_delta": float(d.mean()),
-                                      "paired_ci": (float(np.quantile(boot, lo_q)), float(np.quantile(boot, hi_q))),
-                                      "paired_share_longer": float((d > 0).mean())})
+            pboot = mean_resamples(d, n_boot, seed_paired)
+            cmp = replace(cmp, paired_prompts=int(d.size), paired_mean_delta=float(d.mean()),
+                          paired_ci=(float(np.quantile(pboot, lo_q)), float(np.quantile(pboot, hi_q))),
+                          paired_share_longer=float((d > 0).mean()))
         else:
             cmp.notes.append("no prompt_id appears in both runs: no paired comparison")
     return cmp
