@@ -171,12 +171,13 @@ def test_length_histogram_counts_what_histogram_counts():
 
 def test_summary_prompts_match_per_prompt():
     """Without a cap the summary's per-prompt frame is per_prompt's n, mean and degenerate."""
-    df = pl.DataFrame({"prompt_id": ["b", "a", "b", "c", "a"], "model": ["m", "m", None, "m", "n"],
-                       "response_tokens": [4, 10, 6, 7, 12], "finish_reason": ["stop", "stop", "length", "stop", "stop"]})
+    df = pl.DataFrame({"prompt_id": ["b", "a", "b", "c", "a", "d"], "model": ["m", "m", None, "m", "n", "m"],
+                       "response_tokens": [4, 10, 6, 7, 12, None],
+                       "finish_reason": ["stop", "stop", "length", "stop", "stop", "stop"]})
     s = summarize_lengths(df)
     assert s.models == {"m", "n"} and s.histogram.sum() == 5
     assert s.prompts.equals(per_prompt(df).select("prompt_id", "n", "mean", "degenerate"))
-    assert s.prompts["degenerate"].to_list() == [False, True, False]
+    assert s.prompts["degenerate"].to_list() == [False, True, False, False] and s.prompts["mean"][3] is None
 
 
 def test_resamples_are_the_same_on_any_number_of_cores(monkeypatch):

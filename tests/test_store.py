@@ -292,3 +292,19 @@ def test_repeated_string_columns_round_trip_through_a_run(tmp_path, monkeypatch)
     w.close()
     got = open_run(tmp_path / "r").scan("blocks").collect()
     assert got["sample_id"].to_list() == ["abc"] * 7 and got["layer"].to_list() == [2] * 7
+
+
+def test_footer_values_say_a_columns_values_only_when_every_row_group_holds_one(tmp_path):
+    def run(name, *batches):
+        with RunWriter(tmp_path / name, flush_rows=3) as w:
+            for models in batches:
+                w.append("lengths", {**_lengths(len(models)), "model": models})
+        return open_run(tmp_path / name)
+
+    one = run("one", ["m", "m", "m"], [None, "m", None], [None, None, None])
+    assert one.footer_values("lengths", "model") == {"m"}
+    assert run("two", ["m", "m", "m"], ["n", "n", "n"]).footer_values("lengths", "model") == {"m", "n"}
+    mixed = run("mixed", ["m", "m", "m"], ["m", "n", "m"])
+    assert mixed.footer_values("lengths", "model") is None  # a row group with two values: read the data
+    assert set(mixed.scan("lengths").select("model").collect()["model"]) == {"m", "n"}
+    assert one.footer_values("lengths", "dataset") == frozenset()  # only nulls

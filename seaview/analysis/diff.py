@@ -121,7 +121,8 @@ def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple
     notes: list[str] = []
     out: dict[str, Any] = {"comparisons": []}
     frames = [r.scan("lengths") for r in runs]
-    summaries = [summarize_lengths(f, cap=run_cap(r)) for f, r in zip(frames, runs)]  # each run read once
+    summaries = [summarize_lengths(f, cap=run_cap(r), models=r.footer_values("lengths", "model"))
+                 for f, r in zip(frames, runs)]  # each run read once
     base = summaries[0]
 
     def rate(s: LengthSummary) -> float | None:

@@ -83,6 +83,28 @@ class Run:
                     return True
         return False
 
+    def footer_values(self, table: str, column: str) -> frozenset[Any] | None:
+        """The distinct non-null values of ``column`` read from the Parquet footers'
+        statistics, when every row group holds at most one (min == max, or only nulls): a
+        single-model run's models without reading data. None when the footers cannot tell."""
+        values: set[Any] = set()
+        for p in self.parts.get(table, []):
+            names = p.metadata.schema.names
+            if column not in names:
+                continue  # an older part without the column: nulls
+            i = names.index(column)
+            for g in range(p.metadata.num_row_groups):
+                rg = p.metadata.row_group(g)
+                st = rg.column(i).statistics
+                if st is None or not st.has_null_count:
+                    return None
+                if st.null_count == rg.num_rows:
+                    continue
+                if not st.has_min_max or st.min != st.max:
+                    return None
+                values.add(st.min)
+        return frozenset(values)
+
     def scan(self, table: str) -> pl.LazyFrame:
         """A lazy polars frame over every part of ``table`` (empty with the schema if absent)."""
         if table not in SCHEMAS:
