@@ -56,7 +56,7 @@ PUBLIC = {
     "seaview": ["Run", "RunWriter", "SeaviewError", "__version__", "open_run", "validate_run"],
     "seaview.store": ["BadPartWarning", "FORMAT_VERSION", "Part", "Run", "RunWriter", "SCHEMAS", "TABLES", "conform",
                       "open_run", "validate_run"],
-    "seaview.analysis": ["alignment", "diff", "dynamics", "heads", "kv", "lengths", "slices", "summary", "tables", "trajectories"],
+    "seaview.analysis": ["alignment", "diff", "dynamics", "heads", "kv", "lengths", "resample", "slices", "summary", "tables", "trajectories"],
     "seaview.collectors": ["AttentionCollector", "CollectorError", "EpisodeLogger", "GenerationRecorder",
                            "TrainingProbe", "TrajectoryLogger", "retrieval_scores"],
     "seaview.kernels": ["HeadStats", "KernelArgumentError", "PATTERNS", "PatternRecall",
