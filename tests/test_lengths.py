@@ -180,6 +180,14 @@ def test_summary_prompts_match_per_prompt():
     assert s.prompts["degenerate"].to_list() == [False, True, False, False] and s.prompts["mean"][3] is None
 
 
+def test_paired_comparison_leaves_out_prompts_without_a_mean_on_one_side():
+    a = pl.DataFrame({"prompt_id": ["p", "p", "q", "r"], "response_tokens": [10, 12, 5, 8]})
+    b = pl.DataFrame({"prompt_id": ["p", "q", "r", "r"], "response_tokens": [15, None, 9, 11]})
+    c = compare_lengths(a, b, n_boot=50)
+    assert c.paired_prompts == 2 and c.paired_mean_delta == pytest.approx(((15 - 11) + (10 - 8)) / 2)
+    assert c.paired_ci[0] <= c.paired_mean_delta <= c.paired_ci[1]
+
+
 def test_resamples_are_the_same_on_any_number_of_cores(monkeypatch):
     rng = np.random.default_rng(4)
     v = rng.normal(size=(500, 3))

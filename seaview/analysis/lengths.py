@@ -303,8 +303,8 @@ def compare_histograms(ha: np.ndarray, hb: np.ndarray, *, n_boot: int = 1000, co
         ma, mb = prompts
         paired = ma.select("prompt_id", pl.col("mean").alias("a")).join(
             mb.select("prompt_id", pl.col("mean").alias("b")), on="prompt_id").sort("prompt_id")  # fixed order: seeded
-        if paired.height:
-            d = (paired["b"] - paired["a"]).to_numpy()
+        d = (paired["b"] - paired["a"]).drop_nulls().to_numpy()  # prompts with a mean on both sides
+        if d.size:
             pboot = mean_resamples(d, n_boot, seed_paired)
             cmp = replace(cmp, paired_prompts=int(d.size), paired_mean_delta=float(d.mean()),
                           paired_ci=(float(np.quantile(pboot, lo_q)), float(np.quantile(pboot, hi_q))),
