@@ -59,14 +59,16 @@ DELTA_COLUMNS = {"steps": "n_steps", "tokens_in": "tokens_in", "tokens_out": "to
                  "duration_s": "duration_s"}  # per-episode means compared, and the episodes column of each
 
 
-def _episode_means(df: pl.DataFrame, n_boot: int, seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray | None]:
+def _episode_means(df: pl.DataFrame, n_boot: int, seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
     """The DELTA_COLUMNS of a run's episodes as an (episodes, k) float array (missing: NaN)
-    and their means over ``n_boot`` resamples of the episodes (None without episodes)."""
+    and their means over ``n_boot`` resamples of the episodes, (n_boot, k) (NaN without episodes)."""
     values = df.select(pl.col(c).cast(pl.Float64) for c in DELTA_COLUMNS.values()).to_numpy()
-    return values, mean_resamples(values, n_boot, seed) if len(values) else None
+    if not len(values):
+        return values, np.full((n_boot, len(DELTA_COLUMNS)), np.nan)
+    return values, mean_resamples(values, n_boot, seed)
 
 
-def _boot_delta(a: np.ndarray, b: np.ndarray, boot_a: np.ndarray | None, boot_b: np.ndarray | None) -> dict[str, Any]:
+def _boot_delta(a: np.ndarray, b: np.ndarray, boot_a: np.ndarray, boot_b: np.ndarray) -> dict[str, Any]:
     """Mean of b minus mean of a (missing values left out), with a percentile CI from the
     two runs' resample means."""
     oka, okb = ~np.isnan(a), ~np.isnan(b)
@@ -102,8 +104,7 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
             "resolved_only_run": f.resolved_only_b,
             "regressed_tasks": sorted(t.filter(pl.col("flip") == "regressed")["task"].to_list()),
             "newly_resolved_tasks": sorted(t.filter(pl.col("flip") == "newly_resolved")["task"].to_list()),
-            "deltas": {name: _boot_delta(base_values[:, j], values[:, j], None if base_boot is None else base_boot[:, j],
-                                         None if boot is None else boot[:, j])
+            "deltas": {name: _boot_delta(base_values[:, j], values[:, j], base_boot[:, j], boot[:, j])
                        for j, name in enumerate(DELTA_COLUMNS)},
         }
         out["comparisons"].append(cmp)

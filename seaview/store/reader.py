@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import polars as pl
@@ -68,9 +69,9 @@ class Run:
         """Row count from Parquet footers (no data pages read)."""
         return sum(p.num_rows for p in self.parts.get(table, []))
 
-    def has_values(self, table: str, column: str) -> bool:
-        """Whether some row of ``table`` has a non-null ``column``, from the Parquet footers'
-        statistics (no data read; a row group without statistics counts as having values)."""
+    def _column_statistics(self, table: str, column: str) -> Iterator[tuple[int, Any]]:
+        """(rows, footer statistics or None) of each row group of the parts that have ``column``
+        (an older part without it holds only nulls there)."""
         for p in self.parts.get(table, []):
             names = p.metadata.schema.names
             if column not in names:
@@ -78,31 +79,27 @@ class Run:
             i = names.index(column)
             for g in range(p.metadata.num_row_groups):
                 rg = p.metadata.row_group(g)
-                st = rg.column(i).statistics
-                if st is None or not st.has_null_count or st.null_count < rg.num_rows:
-                    return True
-        return False
+                yield rg.num_rows, rg.column(i).statistics
+
+    def has_values(self, table: str, column: str) -> bool:
+        """Whether some row of ``table`` has a non-null ``column``, from the Parquet footers'
+        statistics (no data read; a row group without statistics counts as having values)."""
+        return any(st is None or not st.has_null_count or st.null_count < rows
+                   for rows, st in self._column_statistics(table, column))
 
     def footer_values(self, table: str, column: str) -> frozenset[Any] | None:
         """The distinct non-null values of ``column`` read from the Parquet footers'
         statistics, when every row group holds at most one (min == max, or only nulls): a
         single-model run's models without reading data. None when the footers cannot tell."""
         values: set[Any] = set()
-        for p in self.parts.get(table, []):
-            names = p.metadata.schema.names
-            if column not in names:
-                continue  # an older part without the column: nulls
-            i = names.index(column)
-            for g in range(p.metadata.num_row_groups):
-                rg = p.metadata.row_group(g)
-                st = rg.column(i).statistics
-                if st is None or not st.has_null_count:
-                    return None
-                if st.null_count == rg.num_rows:
-                    continue
-                if not st.has_min_max or st.min != st.max:
-                    return None
-                values.add(st.min)
+        for rows, st in self._column_statistics(table, column):
+            if st is None or not st.has_null_count:
+                return None
+            if st.null_count == rows:
+                continue
+            if not st.has_min_max or st.min != st.max:
+                return None
+            values.add(st.min)
         return frozenset(values)
 
     def scan(self, table: str) -> pl.LazyFrame:
