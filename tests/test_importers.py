@@ -365,6 +365,46 @@ def test_folder_with_bad_files_imports_the_good_ones_and_names_the_bad(shared_da
     assert f"from {len(good) + 1} file(s)" in res.stdout
 
 
+def test_wrong_typed_fields_found_by_fuzzing(shared_data, tmp_path):
+    """Real files with the mutations a fuzzer found crashing or sinking whole imports: a
+    token count no int64 holds makes its file bad (named, with the column) while the other
+    file imports; an OpenHands event whose action is not a name is a one-line shape error;
+    objects replaced by numbers or strings and a timestamp past any calendar import with
+    those fields empty."""
+    big = json.loads((shared_data / V0).read_text())
+    big["info"]["model_stats"]["tokens_sent"] = 10**30
+    (tmp_path / "big.traj").write_text(json.dumps(big))
+    rep, eps, _ = _import([tmp_path / "big.traj", shared_data / V1], tmp_path / "r1")
+    assert eps.height == 1 and len(rep.bad) == 1
+    assert "big.traj" in rep.bad[0] and "'tokens_in'" in rep.bad[0] and "out of range" in rep.bad[0]
+
+    events = json.loads((shared_data / OH).read_text())
+    actions = [i for i, e in enumerate(events) if "action" in e]
+    bad_action = copy.deepcopy(events)
+    bad_action[actions[1]]["action"] = ["run"]
+    (tmp_path / "action.json").write_text(json.dumps(bad_action))
+    with pytest.raises(SeaviewError, match=rf"action.json \[event {actions[1]}\] action: unknown shape"):
+        _import([tmp_path / "action.json"], tmp_path / "r2")
+    odd = copy.deepcopy(events)
+    for e in odd:
+        if e.get("observation") == "agent_state_changed":
+            e["extras"] = 7
+    for i in actions:
+        odd[i]["timestamp"] = 1e300
+    (tmp_path / "odd.json").write_text(json.dumps(odd))
+    rep, eps, steps = _import([tmp_path / "odd.json"], tmp_path / "r3")
+    assert rep.bad == [] and eps.height == 1 and steps.height > 0
+    assert steps["timestamp"].is_null().all() and steps["action"].is_not_null().all()
+
+    mini = json.loads((shared_data / "minisweagent_v11_timeout_pylint-dev__astroid-1196.traj.json").read_text())
+    mini["info"]["model_stats"] = "n/a"
+    mini["info"]["config"] = ["model"]
+    (tmp_path / "mini.traj.json").write_text(json.dumps(mini))
+    rep, eps, _ = _import([tmp_path / "mini.traj.json"], tmp_path / "r4")
+    assert rep.bad == [] and eps["cost_usd"][0] is None and eps["model"][0] is None
+    assert eps["exit_status"][0] == mini["info"]["exit_status"]
+
+
 def test_empty_or_binary_castillo_files_are_errors(tmp_path):
     for name, data in (("empty.jsonl", b""), ("blank.jsonl", b"\n \n"), ("list.json", b"[]"),
                        ("bin.jsonl", b"\xff\xfe\x00garbage")):

@@ -131,6 +131,11 @@ def as_float(v: Any) -> float | None:
         return None
 
 
+def as_dict(v: Any) -> dict[str, Any]:
+    """A field that should hold an object: itself, or {} when it holds anything else."""
+    return v if isinstance(v, dict) else {}
+
+
 def as_text(v: Any) -> str | None:
     """Text as stored: strings verbatim, structured content as compact JSON."""
     if v is None:
@@ -146,7 +151,10 @@ def parse_time(v: Any) -> dt.datetime | None:
     if v is None:
         return None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return dt.datetime.fromtimestamp(float(v), tz=dt.timezone.utc)
+        try:
+            return dt.datetime.fromtimestamp(float(v), tz=dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):  # NaN, or beyond any calendar: no time
+            return None
     if isinstance(v, str):
         try:
             t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .common import Episode, as_float, as_int, as_text, load_json, parse_time, shape_error, stem
+from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error, stem
 
 _BLOCK = re.compile(r"```(?:bash|sh|mswea_bash_command)?[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -91,10 +91,8 @@ def parse(path: str, data: Any = None) -> list[Episode]:
                 current["error"] = f"exit code {rc}"
     for i, s in enumerate(steps):
         s["step"] = i
-    stats = info.get("model_stats") or {}
-    cfg = info.get("config") or {}
-    model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
-    model = model_cfg.get("model_name") if isinstance(model_cfg, dict) else None
+    stats = as_dict(info.get("model_stats"))
+    model = as_dict(as_dict(info.get("config")).get("model")).get("model_name")
     task = str(data.get("instance_id")) if isinstance(data, dict) and data.get("instance_id") else stem(path, (".traj.json", ".json"))
     exit_message = as_text(info.get("exception_str")) or exit_message
     return [

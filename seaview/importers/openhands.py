@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .common import Episode, as_float, as_int, as_text, load_json, load_jsonl, parse_time, shape_error, stem
+from .common import Episode, as_dict, as_float, as_int, as_text, load_json, load_jsonl, parse_time, shape_error, stem
 
 _SKIP_ACTIONS = {"change_agent_state", "system", "recall"}
 
@@ -41,12 +41,18 @@ def _action_text(e: dict[str, Any]) -> str:
     return kind if not args.get("command") else f"{kind} {as_text(args['command'])}"
 
 
+def _key(v: Any) -> str | int | None:
+    """An event or response id usable as a key (ids are numbers or strings; anything else is
+    no id)."""
+    return v if isinstance(v, (str, int)) and not isinstance(v, bool) else None
+
+
 def events_to_steps(events: list[Any], where: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Steps from an event list, plus facts about the episode (model, final state, cost)."""
     facts: dict[str, Any] = {"model": None, "state": None, "cost": None, "start": None, "errors": []}
     by_id: dict[Any, dict[str, Any]] = {}
     steps: list[dict[str, Any]] = []
-    seen_responses: set[str] = set()
+    seen_responses: set[str | int] = set()
     # older output.jsonl histories are [action, observation] pairs
     if events and all(isinstance(e, list) and len(e) == 2 for e in events):
         flat = []
@@ -66,18 +72,21 @@ def events_to_steps(events: list[Any], where: str) -> tuple[list[dict[str, Any]]
         if isinstance(metrics, dict) and metrics.get("accumulated_cost") is not None:
             facts["cost"] = as_float(metrics.get("accumulated_cost"))
         if e.get("observation") == "agent_state_changed":
-            facts["state"] = (e.get("extras") or {}).get("agent_state")
+            facts["state"] = as_text(as_dict(e.get("extras")).get("agent_state"))
             continue
         if "action" in e:
+            if not isinstance(e["action"], str):
+                raise shape_error(f"{where} [event {i}] action", "an action name", e["action"])
             if e["action"] in _SKIP_ACTIONS:
                 continue
             args = e.get("args") if isinstance(e.get("args"), dict) else {}
             meta = e.get("tool_call_metadata") if isinstance(e.get("tool_call_metadata"), dict) else {}
             resp = meta.get("model_response") if isinstance(meta.get("model_response"), dict) else {}
             usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
-            first_of_response = resp.get("id") not in seen_responses
-            if resp.get("id"):
-                seen_responses.add(resp["id"])
+            response_id = _key(resp.get("id"))
+            first_of_response = response_id not in seen_responses
+            if response_id:
+                seen_responses.add(response_id)
             if resp.get("model"):
                 facts["model"] = resp["model"]
             source = str(e.get("source", "agent"))
@@ -94,10 +103,10 @@ def events_to_steps(events: list[Any], where: str) -> tuple[list[dict[str, Any]]
                 "action_kind": as_text(e["action"]),
             }
             steps.append(step)
-            if e.get("id") is not None:
-                by_id[e["id"]] = step
+            if _key(e.get("id")) is not None:
+                by_id[_key(e.get("id"))] = step
         elif "observation" in e:
-            step = by_id.get(e.get("cause"))
+            step = by_id.get(_key(e.get("cause")))
             if step is None:
                 continue  # observations of skipped or environment actions
             text = as_text(e.get("content")) or ""

@@ -157,7 +157,14 @@ def parse_chunk(items: list[tuple[str, str, bool, int]]) -> ParsedChunk:
     spans: list[tuple[int, int]] = []
     for item in items:
         start = len(rows)
-        files.append(parse_file(item, rows))
+        parsed = parse_file(item, rows)
+        if parsed.episodes:
+            try:  # a value no column can hold (a 10^30 token count) makes this file bad, not the import
+                conform("episodes", parsed.episodes, where=parsed.path)
+            except SeaviewError as e:
+                parsed = ParsedFile(parsed.path, error=str(e))
+                del rows[start:]
+        files.append(parsed)
         spans.append((start, len(rows)))
     if not rows:
         return ParsedChunk(files, None)

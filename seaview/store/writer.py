@@ -87,7 +87,9 @@ def conform(table: str, data: Any, where: str = "<rows>") -> pa.Table:
 def _array(values: Any, typ: pa.DataType | None, name: str, where: str) -> pa.Array:
     try:
         return pa.array(values, type=typ)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
+    except OverflowError as e:
+        raise SeaviewError(where, f"column '{name}': a value is out of range for {typ or 'its type'} ({e})") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
         raise SeaviewError(where, f"column '{name}': {e}") from None
 
 
