@@ -153,8 +153,8 @@ def _vs_kept(p, rank, lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS: tl.c
 
 
 @triton.jit
-def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max,
-                col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS: tl.constexpr, MASKED: tl.constexpr,
+def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, nv0, nv1, nv2,
+                nv3, nv_max, col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS: tl.constexpr, MASKED: tl.constexpr,
                 CAUSAL: tl.constexpr):
     """One (BLOCK_M x BLOCK_N) tile of the statistics sweep, from its scaled logits ``s2``
     (base 2). Adds the tile's rows to the row accumulators (entropy terms, and the mass each
@@ -163,7 +163,8 @@ def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, 
     ``col_low`` / ``diag_low``: no column / diagonal crossing the tile ranks below it. A
     budget at or under both keeps nothing here and its work is skipped; when no kept
     diagonal crosses the tile, its kept entries are whole columns and no diagonal rank is
-    read."""
+    read. An unmasked tile reads its diagonal ranks from DIAG_REV (see _aligned_diag_ranks),
+    four to a load."""
     cols = n0 + offs_n
     t = s2 - lse2[:, None]
     p = tl.exp2(t)
@@ -181,15 +182,29 @@ def _stats_tile(s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, 
             # conversion per tile instead of one per budget (sm_90: a tenth fewer instructions)
             rank = tl.minimum(crank[None, :], drank) + p * 0.0
             vs0, vs1, vs2, vs3 = _vs_kept(p, rank, lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS)
-        elif diag_low < nv_max:  # row pointers minus a constant per column: addresses the compiler can encode
+        elif diag_low < nv_max:
             crank = tl.load(COL_RANK + h * N_K + cols)
-            drank = tl.load((DIAG_RANK + (h * N_K - n0) + pos)[:, None] - offs_n[None, :])
+            drank = _aligned_diag_ranks(DIAG_REV, N_REV, N_K, h, n0, pos, offs_n)
             rank = tl.minimum(crank[None, :], drank) + p * 0.0
             vs0, vs1, vs2, vs3 = _vs_kept(p, rank, lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS)
         else:
             crank = tl.load(COL_RANK + h * N_K + cols)
             vs0, vs1, vs2, vs3 = _vs_kept(p, crank[None, :], lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS)
     return ent, vs0, vs1, vs2, vs3, p, tl.sum(tl.sum(p, 1), 0)
+
+
+@triton.jit
+def _aligned_diag_ranks(DIAG_REV, N_REV, N_K, h, n0, pos, offs_n):
+    """The diagonal ranks of an unmasked tile, DIAG_RANK[h, pos - n0 - c], read four to a
+    load. Along a row they run backwards from an address no load can assume aligned, so
+    head_stats hands over DIAG_REV (H, 4, N_REV): the ranks reversed, in four copies shifted
+    by 0..3 (copy s at x holds DIAG_RANK[h, N_K - 1 - (x - s)]). Each row reads the copy
+    whose shift makes its first address a multiple of four, and says so: 16-byte loads of
+    ascending addresses instead of one load and two address additions per entry."""
+    a = N_K - 1 - pos + n0  # the reversed index of the row's first entry (>= 0: the tile is visible)
+    shift = (4 - a % 4) % 4
+    row = tl.multiple_of(h * 4 * N_REV + shift * N_REV + a + shift, 4)
+    return tl.load(DIAG_REV + row[:, None] + offs_n[None, :])
 
 
 @triton.jit
@@ -249,8 +264,8 @@ def _nth(i: tl.constexpr, x0, x1, x2, x3, x4, x5):
 
 
 @triton.jit
-def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N, COL_TILE_MIN, DIAG_WIN_MIN,
-                       S0, S1, S2, S3, S4, S5, R0, R1, R2, R3, R4, R5,
+def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, VS_N, COL_TILE_MIN,
+                       DIAG_WIN_MIN, S0, S1, S2, S3, S4, S5, R0, R1, R2, R3, R4, R5,
                        sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP, qk_scale,
                        N_QB, N_KB, N_ACC, S_MAX, R_MAX, N_KT, BLOCK: tl.constexpr,
                        N_PAIRS: tl.constexpr, N_VS: tl.constexpr, ACC_W: tl.constexpr,
@@ -320,8 +335,8 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
                                             BLOCK_N, True)
         s2 = _scores(q, K, kvh, n0 + offs_n, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, False, EVEN_D)
         ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-            s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, col_low,
-            diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
+            s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, nv0, nv1, nv2, nv3,
+            nv_max, col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
         _add_to_block(bm_row + n0 // BLOCK, tsum, BLOCK_M == BLOCK and BLOCK_N == BLOCK)
     # the rest: keys [0, b_lo) and [b_hi, hi), with the (sink, window) pairs; masks only on
     # tiles some row does not see whole (the diagonal, the ragged ends)
@@ -340,12 +355,12 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, VS_N,
             col_low, diag_low = _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS * CAUSAL,
                                               BLOCK_N)
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-                s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max,
-                col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
+                s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, nv0, nv1, nv2,
+                nv3, nv_max, col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
         else:
             ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
-                s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, nv0, nv1, nv2, nv3, nv_max, 0.0,
-                0.0, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL)
+                s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, nv0, nv1, nv2, nv3,
+                nv_max, 0.0, 0.0, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL)
         _add_to_block(bm_row + n0 // BLOCK, tsum, BLOCK_M == BLOCK and BLOCK_N == BLOCK)
         c_last = tl.minimum(n0 + BLOCK_N, N_K) - 1
         d_min = p_first - c_last  # the tile's distances (visible entries) lie in d_min..d_max
@@ -650,6 +665,15 @@ def _rank_minima(col_rank: torch.Tensor, diag_rank: torch.Tensor, n_kt: int, bn:
     return cols.view(h, n_kt, bn).amin(-1), padded.unfold(1, width, 1).amin(-1)
 
 
+def _shifted_reversed(diag_rank: torch.Tensor, n_k: int) -> tuple[torch.Tensor, int]:
+    """(H, 4, L) copies of the diagonal ranks reversed, copy s shifted right by s (N_k
+    elsewhere: never kept), L = N_k + 3 rounded up to four: what _aligned_diag_ranks reads.
+    Three operations."""
+    n_rev = (n_k + 3 + 3) // 4 * 4
+    padded = torch.nn.functional.pad(diag_rank.flip(-1), (3, n_rev - n_k), value=float(n_k))
+    return padded.unfold(1, n_rev, 1).flip(1).contiguous(), n_rev  # window t starts at t: copy s = window 3 - s
+
+
 def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Tensor | None,
                vs_ranks: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None):
     """One launch for every head: (lse (H, N_q), block map (H, n_qb, n_kb), acc (H, 1 + P + V))
@@ -679,12 +703,13 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
     col_rank, diag_rank, vs_n = (t.float().contiguous() for t in vs_ranks) if vs_ranks is not None else (acc, acc, acc)
     n_kt = _cdiv(a.n_k, bn)
     col_tile_min, diag_win_min = _rank_minima(col_rank, diag_rank, n_kt, bn, bm + bn - 1) if n_vs else (acc, acc)
+    diag_rev, n_rev = _shifted_reversed(diag_rank, a.n_k) if n_vs else (acc, 0)
     sinks = a.sinks if a.sinks is not None else acc
     unused = [(0, 0)] * (MAX_PAIRS - n_pairs)
     s_max = max(s for s, _ in pairs)
     r_max = max(r for _, r in pairs)
     _head_stats_kernel[(_cdiv(a.n_q, bm), a.h_q)](
-        a.q, a.k, sinks, lse, out_bm, acc, col_rank, diag_rank, vs_n, col_tile_min, diag_win_min,
+        a.q, a.k, sinks, lse, out_bm, acc, col_rank, diag_rank, diag_rev, n_rev, vs_n, col_tile_min, diag_win_min,
         *[s for s, _ in pairs + unused], *[r for _, r in pairs + unused],
         *_common(a), n_qb, n_kb, n_acc, s_max, r_max, n_kt, BLOCK=block,
         N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=_pow2(n_acc),

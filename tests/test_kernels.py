@@ -367,6 +367,24 @@ def test_fused_kernel_skips_bulk_tiles_no_kept_line_crosses():
     assert 0 < columns_only < bulk - active[0]  # some tiles read column ranks only, some both
 
 
+def test_shifted_reversed_diagonal_ranks_give_aligned_rows():
+    """What the fused kernel's unmasked tiles read their diagonal ranks from: for any row's
+    reversed start a, the copy shifted by (4 - a % 4) % 4 holds diagonal rank
+    N_k - 1 - a - c at a + shift + c, and a + shift is a multiple of four (the alignment the
+    kernel promises its 16-byte loads)."""
+    from seaview.kernels import triton_impl
+
+    for n_k in (1, 5, 64, 67):
+        diag = torch.randperm(n_k, generator=torch.Generator().manual_seed(n_k)).float().expand(3, -1).contiguous()
+        rev, n_rev = triton_impl._shifted_reversed(diag, n_k)
+        assert rev.shape == (3, 4, n_rev) and rev.is_contiguous() and n_rev % 4 == 0 and n_rev >= n_k + 3
+        for a in range(n_k):
+            shift = (4 - a % 4) % 4
+            assert (a + shift) % 4 == 0
+            for c in range(n_k - a):
+                assert rev[1, shift, a + shift + c] == diag[1, n_k - 1 - a - c]
+
+
 def test_block_sparse_recall_in_query_block_chunks(monkeypatch):
     """The block-sparse selection sorts its estimate a few query blocks at a time (bounded
     memory at long contexts): the same kept masses as in one piece."""
