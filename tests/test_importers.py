@@ -404,6 +404,12 @@ def test_wrong_typed_fields_found_by_fuzzing(shared_data, tmp_path):
     assert rep.bad == [] and eps["cost_usd"][0] is None and eps["model"][0] is None
     assert eps["exit_status"][0] == mini["info"]["exit_status"]
 
+    report = json.loads((shared_data / "swebench-lite_report_auto-code-rover-run-1.json").read_text())
+    report["no_apply"] = 10**30
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    with pytest.raises(SeaviewError, match=r"report.json \[no_apply\]: unknown shape: expected a list of instance"):
+        _import([tmp_path / "report.json"], tmp_path / "r5")
+
 
 def test_empty_or_binary_castillo_files_are_errors(tmp_path):
     for name, data in (("empty.jsonl", b""), ("blank.jsonl", b"\n \n"), ("list.json", b"[]"),

@@ -30,6 +30,7 @@ _LEGACY = {
 }
 # categories that only say how far an instance got; it is unresolved unless listed above
 _PROGRESS = ("generated", "with_logs", "applied", "completed_ids", "submitted_ids")
+_LEGACY_KEYS = set(_LEGACY) | set(_PROGRESS)
 
 
 def looks_like(data: Any) -> bool:
@@ -39,6 +40,8 @@ def looks_like(data: Any) -> bool:
         return True
     if isinstance(data.get("resolved"), list) and all(isinstance(v, list) for v in data.values()):
         return True
+    if "resolved" in data and set(data) <= _LEGACY_KEYS:
+        return True  # a legacy report with a field of the wrong type: parse names the field
     values = list(data.values())[:50]
     if all(isinstance(v, dict) for v in values):
         if all("resolved" in v for v in values):
