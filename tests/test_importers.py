@@ -404,6 +404,12 @@ def test_wrong_typed_fields_found_by_fuzzing(shared_data, tmp_path):
     assert rep.bad == [] and eps["cost_usd"][0] is None and eps["model"][0] is None
     assert eps["exit_status"][0] == mini["info"]["exit_status"]
 
+    v0 = json.loads((shared_data / V0).read_text())
+    v0["info"]["model_stats"] = "n/a"
+    (tmp_path / "v0.traj").write_text(json.dumps(v0))
+    rep, eps, _ = _import([tmp_path / "v0.traj"], tmp_path / "r6")
+    assert rep.bad == [] and eps["tokens_in"][0] is None and eps["exit_status"][0] == v0["info"]["exit_status"]
+
     report = json.loads((shared_data / "swebench-lite_report_auto-code-rover-run-1.json").read_text())
     report["no_apply"] = 10**30
     (tmp_path / "report.json").write_text(json.dumps(report))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .common import Episode, as_float, as_int, as_text, load_json, shape_error, stem
+from .common import Episode, as_dict, as_float, as_int, as_text, load_json, shape_error, stem
 
 
 def looks_like(data: Any) -> bool:
@@ -44,7 +44,7 @@ def _model(data: dict[str, Any]) -> str | None:
         except json.JSONDecodeError:
             rc = None
     if isinstance(rc, dict):
-        model = (rc.get("agent") or {}).get("model") if isinstance(rc.get("agent"), dict) else None
+        model = as_dict(rc.get("agent")).get("model")
         if isinstance(model, dict) and model.get("name"):
             return str(model["name"])
     return None
@@ -77,7 +77,7 @@ def parse(path: str, data: Any = None) -> list[Episode]:
         if not info.get("model_stats"):  # sum the attempts' stats when the top level has none
             stats: dict[str, float] = {}
             for att in data["attempts"]:
-                for k, v in ((att.get("info") or {}).get("model_stats") or {}).items():
+                for k, v in as_dict(as_dict(att.get("info")).get("model_stats")).items():
                     if isinstance(v, (int, float)):
                         stats[k] = stats.get(k, 0) + v
             info = {**info, "model_stats": stats}
@@ -85,7 +85,7 @@ def parse(path: str, data: Any = None) -> list[Episode]:
         steps = _steps(data["trajectory"], path, None)
     for i, s in enumerate(steps):
         s["step"] = i
-    stats = info.get("model_stats") or {}
+    stats = as_dict(info.get("model_stats"))
     task = _task(data, path)
     ep = Episode(
         episode_id=task,
