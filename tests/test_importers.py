@@ -410,6 +410,16 @@ def test_wrong_typed_fields_found_by_fuzzing(shared_data, tmp_path):
     rep, eps, _ = _import([tmp_path / "v0.traj"], tmp_path / "r6")
     assert rep.bad == [] and eps["tokens_in"][0] is None and eps["exit_status"][0] == v0["info"]["exit_status"]
 
+    log = json.loads((shared_data / "inspect_ai_log_formats.json").read_text())
+    log["samples"][0]["output"]["choices"] = 7
+    log["samples"][0]["model_usage"] = {"m": 3}
+    for m in log["samples"][0]["messages"]:
+        if m.get("role") == "assistant":
+            m["tool_calls"] = 5
+    (tmp_path / "log.json").write_text(json.dumps(log))
+    rep, eps, _ = _import([tmp_path / "log.json"], tmp_path / "r7")
+    assert rep.bad == [] and eps.height == len(log["samples"])
+
     report = json.loads((shared_data / "swebench-lite_report_auto-code-rover-run-1.json").read_text())
     report["no_apply"] = 10**30
     (tmp_path / "report.json").write_text(json.dumps(report))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ImportFormatError
-from .common import Episode, as_float, as_int, as_text, load_json, parse_time, shape_error
+from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error
 
 _CORRECT = {"C", "correct", "true", "1", "1.0", "yes"}
 _INCORRECT = {"I", "incorrect", "false", "0", "0.0", "no", "P"}
@@ -53,7 +53,7 @@ def _steps(messages: list[Any], where: str) -> list[dict[str, Any]]:
         role = as_text(m.get("role")) or "unknown"
         step: dict[str, Any] = {"step": i, "role": role, "thought": None, "action": None, "observation": None}
         if role == "assistant":
-            calls = m.get("tool_calls") or []
+            calls = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
             step["thought"] = as_text(m.get("content"))
             step["action"] = "\n".join(
                 f"{c.get('function')}({as_text(c.get('arguments')) or ''})" for c in calls if isinstance(c, dict)
@@ -77,11 +77,10 @@ def _input_text(value: Any) -> str | None:
 def _usage(sample: dict[str, Any]) -> tuple[int | None, int | None]:
     usage = sample.get("model_usage")
     if isinstance(usage, dict) and usage:
-        tin = sum(as_int((u or {}).get("input_tokens")) or 0 for u in usage.values())
-        tout = sum(as_int((u or {}).get("output_tokens")) or 0 for u in usage.values())
+        tin = sum(as_int(as_dict(u).get("input_tokens")) or 0 for u in usage.values())
+        tout = sum(as_int(as_dict(u).get("output_tokens")) or 0 for u in usage.values())
         return tin, tout
-    out = sample.get("output") if isinstance(sample.get("output"), dict) else {}
-    u = out.get("usage") if isinstance(out.get("usage"), dict) else {}
+    u = as_dict(as_dict(sample.get("output")).get("usage"))
     return as_int(u.get("input_tokens")), as_int(u.get("output_tokens"))
 
 
@@ -94,9 +93,9 @@ def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -
         raise shape_error(f"{where} [messages]", "a list", messages)
     steps = _steps(messages, where)
     tin, tout = _usage(sample)
-    out = sample.get("output") if isinstance(sample.get("output"), dict) else {}
-    choices = out.get("choices") or []
-    stop = choices[0].get("stop_reason") if choices and isinstance(choices[0], dict) else None
+    out = as_dict(sample.get("output"))
+    choices = out.get("choices")
+    stop = as_dict(choices[0]).get("stop_reason") if isinstance(choices, list) and choices else None
     error = sample.get("error")
     limit = sample.get("limit")
     if error:
@@ -108,7 +107,8 @@ def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -
     else:
         exit_status = as_text(stop)
         outcome = _outcome(sample.get("scores"))
-    events = (sample.get("transcript") or {}).get("events") if isinstance(sample.get("transcript"), dict) else sample.get("events")
+    transcript = sample.get("transcript")
+    events = transcript.get("events") if isinstance(transcript, dict) else sample.get("events")
     start = parse_time(sample.get("started_at"))
     if start is None and isinstance(events, list) and events and isinstance(events[0], dict):
         start = parse_time(events[0].get("timestamp"))
