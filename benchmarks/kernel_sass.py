@@ -88,7 +88,10 @@ def tile_cost(instructions: int, mufu: int, warps: int, dot_flops: int, tile: in
 def bulk_tile_cost_by_active_budgets(h: int, hk: int, n: int, d: int, budgets: int) -> list[int]:
     """Instructions of one warp per bulk tile of the fused kernel (every statistic, lse given)
     when 0, 1, ... ``budgets`` vertical-slash budgets do work in the tile: compiled with that
-    many budgets, along the dearest path (0: the cheapest path, no vertical-slash work)."""
+    many budgets, along the dearest path (0: the cheapest path of the kernel with every budget,
+    no vertical-slash work). An upper bound for 1 .. budgets - 1: with fewer budgets compiled,
+    the smallest one is row-summed per tile (the largest ones, which such tiles work for in the
+    kernel with every budget, accumulate entry by entry)."""
     from seaview.kernels import triton_impl
     from seaview.kernels._args import check
     from seaview.kernels.offline_compile import captured
@@ -101,9 +104,8 @@ def bulk_tile_cost_by_active_budgets(h: int, hk: int, n: int, d: int, budgets: i
                  torch.ones(h, v, dtype=torch.int32))
         fn, largs, kw = captured(triton_impl, lambda: triton_impl.head_stats(a, 64, [(4, 0), (64, 256)], lse, ranks))[0]
         bulk = sass_loops(compile_sm90(fn, largs, dict(kw)).asm["cubin"])[0]
-        cost = cost or [bulk.shortest[0]]
         cost.append(bulk.longest[0])
-    return cost
+    return [bulk.shortest[0]] + cost
 
 
 def _skip_shares(active: torch.Tensor, bulk: int) -> list[float]:

@@ -53,10 +53,23 @@ def _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST: tl
     kptr = K + kvh * skh + cols[:, None] * skn + offs_d[None, :] * skd
     if MASK_COLS:
         k = tl.load(kptr, mask=(cols[:, None] < N_K) & (offs_d[None, :] < D), other=0.0)
-    elif EVEN_D:
+        return _dot_scaled(q, k, qk_scale, UPCAST)
+    return _scores_at(q, kptr, offs_d, D, qk_scale, UPCAST, EVEN_D)
+
+
+@triton.jit
+def _scores_at(q, kptr, offs_d, D, qk_scale, UPCAST: tl.constexpr, EVEN_D: tl.constexpr):
+    """Scaled logits (base 2) of a q tile against the keys at ``kptr``, no bounds check on
+    the keys (EVEN_D: head_dim fills the tile)."""
+    if EVEN_D:
         k = tl.load(kptr)
     else:
         k = tl.load(kptr, mask=offs_d[None, :] < D, other=0.0)
+    return _dot_scaled(q, k, qk_scale, UPCAST)
+
+
+@triton.jit
+def _dot_scaled(q, k, qk_scale, UPCAST: tl.constexpr):
     if UPCAST:
         s = tl.dot(q.to(tl.float32), tl.trans(k.to(tl.float32)), input_precision="ieee")
     else:
@@ -132,23 +145,32 @@ def _row_lse_kernel(Q, K, SINKS, LSE, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D,
 
 
 @triton.jit
+def _accumulate(acc, x):
+    """acc + x's row sums for a (M, 1) accumulator; acc + x for an (M, N) one."""
+    if acc.shape[1] == 1:
+        return acc + tl.sum(x, 1, keep_dims=True)
+    else:
+        return acc + x
+
+
+@triton.jit
 def _vs_kept(p, rank, lowest, nv0, nv1, nv2, nv3, vs0, vs1, vs2, vs3, N_VS: tl.constexpr):
-    """Add to each budget's row accumulator the tile's entries ranked under it (``rank``:
+    """Add to each budget's accumulator the tile's entries ranked under it (``rank``:
     the entries' smaller rank, or their columns' as a (1, BLOCK_N) row). Ranks are whole
     numbers held exactly in float32, so clamp(n - rank, 0, 1) is 1 for a kept entry and 0
     otherwise: one saturating add (FADD.SAT) and a multiply-add per entry and budget instead
     of a compare, a select and an add. A budget at or under ``lowest`` keeps nothing here."""
     if lowest < nv0:
-        vs0 += tl.sum(p * tl.clamp(nv0 - rank, 0.0, 1.0), 1, keep_dims=True)
+        vs0 = _accumulate(vs0, p * tl.clamp(nv0 - rank, 0.0, 1.0))
     if N_VS > 1:
         if lowest < nv1:
-            vs1 += tl.sum(p * tl.clamp(nv1 - rank, 0.0, 1.0), 1, keep_dims=True)
+            vs1 = _accumulate(vs1, p * tl.clamp(nv1 - rank, 0.0, 1.0))
     if N_VS > 2:
         if lowest < nv2:
-            vs2 += tl.sum(p * tl.clamp(nv2 - rank, 0.0, 1.0), 1, keep_dims=True)
+            vs2 = _accumulate(vs2, p * tl.clamp(nv2 - rank, 0.0, 1.0))
     if N_VS > 3:
         if lowest < nv3:
-            vs3 += tl.sum(p * tl.clamp(nv3 - rank, 0.0, 1.0), 1, keep_dims=True)
+            vs3 = _accumulate(vs3, p * tl.clamp(nv3 - rank, 0.0, 1.0))
     return vs0, vs1, vs2, vs3
 
 
@@ -278,7 +300,8 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, DIAG_
     from an online pass over the same keys first, stored into LSE. Then each tile of
     P = exp(s - lse) adds its sum into the block map (tiles never straddle a block), and its
     rows' sum P (s - lse) and vertical-slash kept masses (entries whose column or diagonal
-    ranks below budget n: COL_RANK[h, j], DIAG_RANK[h, pos - j]) into row accumulators.
+    ranks below budget n: COL_RANK[h, j], DIAG_RANK[h, pos - j]) into row accumulators (the
+    largest budgets' into (BLOCK_M, BLOCK_N) ones, summed once at the end).
     Keys split in two sweeps. The bulk (every row sees the whole tile, no key in any sink,
     every distance beyond every window: S_MAX <= j, pos - j >= R_MAX) runs without masks or
     window logic. Per tile every budget that no column or diagonal ranked under it crosses
@@ -329,15 +352,25 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, DIAG_
     pos_in = tl.minimum(pos, p_last)  # rows past the end read in-bounds ranks (their p is 0)
     # each tile's rank minimum is loaded one tile ahead: its branch does not wait on the load
     col_next, diag_next = _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, b_lo, p_first, N_K, N_KT, N_VS, BLOCK_N, True)
+    # the key tile at n0: a scalar pointer a tile plus loop-invariant 32-bit offsets
+    k_offs = offs_n[:, None] * skn + offs_d[None, :] * skd
+    # the largest budgets (the ones most tiles work for) accumulate entry by entry: one
+    # multiply-add per entry, and their row sums (an add tree and lane shuffles per tile and
+    # budget) once at the end; the three largest so through the bulk, the two largest on
+    # through the rest (a fourth (M, N) accumulator, or a third through the rest, spills)
+    w1 = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    w2 = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    w3 = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     for n0 in range(b_lo, b_hi, BLOCK_N):
         col_low, diag_low = col_next, diag_next
         col_next, diag_next = _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, n0 + BLOCK_N, p_first, N_K, N_KT, N_VS,
                                             BLOCK_N, True)
-        s2 = _scores(q, K, kvh, n0 + offs_n, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST, False, EVEN_D)
-        ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
+        s2 = _scores_at(q, (K + kvh * skh + n0 * skn) + k_offs, offs_d, D, qk_scale, UPCAST, EVEN_D)
+        ent, vs0, w1, w2, w3, p, tsum = _stats_tile(
             s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, nv0, nv1, nv2, nv3,
-            nv_max, col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
+            nv_max, col_low, diag_low, ent, vs0, w1, w2, w3, N_VS, False, CAUSAL)
         _add_to_block(bm_row + n0 // BLOCK, tsum, BLOCK_M == BLOCK and BLOCK_N == BLOCK)
+    vs1 += tl.sum(w1, 1, keep_dims=True)
     # the rest: keys [0, b_lo) and [b_hi, hi), with the (sink, window) pairs; masks only on
     # tiles some row does not see whole (the diagonal, the ragged ends)
     n_lo_tiles = (b_lo + BLOCK_N - 1) // BLOCK_N
@@ -354,13 +387,13 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, DIAG_
         if whole:  # (vertical-slash ranks come with a causal mask only)
             col_low, diag_low = _lowest_ranks(COL_TILE_MIN, DIAG_WIN_MIN, h, n0, p_first, N_K, N_KT, N_VS * CAUSAL,
                                               BLOCK_N)
-            ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
+            ent, vs0, vs1, w2, w3, p, tsum = _stats_tile(
                 s2, h, n0, offs_n, pos_in, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, nv0, nv1, nv2,
-                nv3, nv_max, col_low, diag_low, ent, vs0, vs1, vs2, vs3, N_VS, False, CAUSAL)
+                nv3, nv_max, col_low, diag_low, ent, vs0, vs1, w2, w3, N_VS, False, CAUSAL)
         else:
-            ent, vs0, vs1, vs2, vs3, p, tsum = _stats_tile(
+            ent, vs0, vs1, w2, w3, p, tsum = _stats_tile(
                 s2, h, n0, offs_n, pos, row_ok, lse2, N_K, COL_RANK, DIAG_RANK, DIAG_REV, N_REV, nv0, nv1, nv2, nv3,
-                nv_max, 0.0, 0.0, ent, vs0, vs1, vs2, vs3, N_VS, True, CAUSAL)
+                nv_max, 0.0, 0.0, ent, vs0, vs1, w2, w3, N_VS, True, CAUSAL)
         _add_to_block(bm_row + n0 // BLOCK, tsum, BLOCK_M == BLOCK and BLOCK_N == BLOCK)
         c_last = tl.minimum(n0 + BLOCK_N, N_K) - 1
         d_min = p_first - c_last  # the tile's distances (visible entries) lie in d_min..d_max
@@ -387,6 +420,8 @@ def _head_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, COL_RANK, DIAG_RANK, DIAG_
                 kept = tl.sum(tl.sum(tl.where(keep, p, 0.0), 1), 0)
                 partial = tl.max(tl.where(idx == 1 + pi, (some_in & ~all_in).to(tl.int32), 0), 0) > 0
                 acc += tl.where((idx == 1 + pi) & partial, kept, 0.0)
+    vs2 += tl.sum(w2, 1, keep_dims=True)
+    vs3 += tl.sum(w3, 1, keep_dims=True)
     ent = -ent * 0.6931471805599453  # -sum P ln P, from base-2 logits
     if HAS_SINKS:  # the learned sink slot's own term: -P_s ln P_s
         ps = tl.exp2(tl.load(SINKS + h) * 1.4426950408889634 - lse2)
