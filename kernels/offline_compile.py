@@ -103,7 +103,11 @@ class Sweep(collections.Counter):
 def sass_loops(cubin: bytes) -> list[Sweep]:
     """Every loop body (back edge to its label) that holds a tensor-core instruction (a sweep
     over key tiles), in program order."""
-    text = _tool("nvdisasm", cubin, "-c")
+    return loops_in_sass(_tool("nvdisasm", cubin, "-c"))
+
+
+def loops_in_sass(text: str) -> list[Sweep]:
+    """sass_loops of a disassembly (nvdisasm -c)."""
     ops, labels = [], {}
     for line in text.splitlines():
         if m := _LABEL.match(line):
@@ -132,6 +136,7 @@ def _path_lengths(ops: list, labels: dict, start: int, end: int) -> tuple[tuple[
         if i not in lo:
             continue
         op, rest, predicated = ops[i]
+        predicated = predicated or op.startswith("BRA.DIV")  # taken only when the warp diverged
         nexts = [i + 1]
         if op.startswith("BRA"):
             t = re.search(r"(\.L_x_\d+)", rest)

@@ -468,6 +468,26 @@ def test_bad_arguments_raise_clear_errors(call, msg):
         call(q, k)
 
 
+def test_sass_loop_paths_count_skips_and_divergent_exits():
+    """The cost model's path lengths through a sweep: a predicated branch over a block gives
+    the cheapest path, falling through it the dearest; a BRA.DIV out of the loop (taken only
+    when the warp diverged, and it comes back) does not end the path there (Triton 3.6's
+    code has them; the paths once came out empty and the model failed)."""
+    from seaview.kernels.offline_compile import loops_in_sass
+
+    def ins(addr, text):
+        return f"        /*{addr:04x}*/                   {text} ;"
+
+    body = [".L_x_1:", ins(0, "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], RZ, !UPT"), ins(16, "MUFU.EX2 R3, R4"),
+            ins(32, "@P1 BRA `(.L_x_2)"), ins(48, "FADD.SAT R5, R6, -R7"), ins(64, "FFMA R8, R9, R5, R8"),
+            ".L_x_2:", ins(80, "BRA.DIV UR13, `(.L_x_3)"), ins(96, "SHFL.BFLY PT, R5, R8, 0x1, 0x1f"),
+            ".L_x_4:", ins(112, "@!P2 BRA `(.L_x_1)"), ins(128, "EXIT"), ".L_x_3:", ins(144, "WARPSYNC.ALL"),
+            ins(160, "BRA `(.L_x_4)")]
+    (loop,) = loops_in_sass("\n".join(body))
+    assert loop.shortest == (6, 1) and loop.longest == (8, 1)
+    assert loop["HGMMA"] == 1 and loop["FADD"] == 1
+
+
 @pytest.mark.parametrize("shape", [(32, 8, 4096, 128), (9, 3, 2048, 64)])  # Llama-3-8B, SmolLM2 attention
 def test_kernels_compile_natively_for_h100(shape):
     """Every Triton kernel compiled for sm_90a exactly as its launcher would launch it on an
