@@ -8,6 +8,7 @@ h // GROUP. Row i sits at position Q_OFF + i; causal masks keys j > Q_OFF + i.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -21,7 +22,25 @@ LN2 = 0.6931471805599453
 
 
 def _interpret() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    on = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    if on:
+        _check_interpreter()
+    return on
+
+
+@functools.cache
+def _check_interpreter() -> None:
+    """Triton's interpreter before 3.7 reads a loop bound as int(one-element array), which
+    NumPy 2.4 refuses: every kernel here would fail deep inside it, so say so up front."""
+    import numpy as np
+
+    try:
+        int(np.ones(1))
+    except TypeError:
+        version = tuple(int(x) for x in triton.__version__.split(".")[:2] if x.isdigit())
+        if version < (3, 7):
+            raise RuntimeError(f"TRITON_INTERPRET=1 needs Triton 3.7 or later with NumPy {np.__version__} "
+                               f"(Triton {triton.__version__}'s interpreter cannot read loop bounds with it)") from None
 
 
 def _cdiv(a: int, b: int) -> int:  # triton.cdiv and next_power_of_2 are constexpr functions: slow on the host

@@ -468,6 +468,31 @@ def test_bad_arguments_raise_clear_errors(call, msg):
         call(q, k)
 
 
+def test_old_triton_interpreter_with_new_numpy_is_a_clear_error(monkeypatch):
+    """Triton 3.6's interpreter (the GPU machine's Triton) reads loop bounds with
+    int(one-element array), which NumPy 2.4 refuses: a one-line error up front instead of a
+    failure deep inside the interpreter; Triton 3.7 and later pass."""
+    import numpy as np
+
+    from seaview.kernels import triton_impl
+
+    try:
+        int(np.ones(1))
+        refused = False
+    except TypeError:
+        refused = True
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    for version, fails in (("3.6.0", refused), ("3.7.0", False), ("3.10.1", False)):
+        monkeypatch.setattr(triton_impl.triton, "__version__", version)
+        triton_impl._check_interpreter.cache_clear()
+        if fails:
+            with pytest.raises(RuntimeError, match=r"needs Triton 3.7 or later with NumPy"):
+                triton_impl._interpret()
+        else:
+            assert triton_impl._interpret()
+    triton_impl._check_interpreter.cache_clear()
+
+
 def test_sass_loop_paths_count_skips_and_divergent_exits():
     """The cost model's path lengths through a sweep: a predicated branch over a block gives
     the cheapest path, falling through it the dearest; a BRA.DIV out of the loop (taken only
