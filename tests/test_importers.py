@@ -427,6 +427,25 @@ def test_wrong_typed_fields_found_by_fuzzing(shared_data, tmp_path):
         _import([tmp_path / "report.json"], tmp_path / "r5")
 
 
+def test_castillo_fields_of_the_wrong_type_or_size_are_row_errors(shared_data, tmp_path):
+    """Real CASTILLO records with a sampling setting that is text, a top_k or a token count no
+    int64 holds: the file is refused with the row and the field named (a fuzzer found these
+    ending in a generic Arrow conversion error)."""
+    lines = (shared_data / "castillo_sample.jsonl").read_text().splitlines()
+    for row, field, value, says in ((1, "temp", "hot", "'temp' is not a number"),
+                                    (2, "top_k", 10**30, "'top_k' is not a whole number in range"),
+                                    (3, "gen_time", 10**400, "'gen_time' is out of range"),
+                                    (2, "output_sizes", [5, 10**30], "'output_sizes' is out of range")):
+        rec = json.loads(lines[row - 1])
+        rec[field] = value
+        bad = tmp_path / f"{field}.jsonl"
+        bad.write_text("\n".join(lines[:row - 1] + [json.dumps(rec)] + lines[row:]))
+        res = run_cli("import", "castillo", str(bad), "--out", str(tmp_path / f"r-{field}"))
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert f"{field}.jsonl: row {row}: {says}" in res.stderr, res.stderr
+        assert not (tmp_path / f"r-{field}").exists()
+
+
 def test_empty_or_binary_castillo_files_are_errors(tmp_path):
     for name, data in (("empty.jsonl", b""), ("blank.jsonl", b"\n \n"), ("list.json", b"[]"),
                        ("bin.jsonl", b"\xff\xfe\x00garbage")):

@@ -26,6 +26,9 @@ def _bad(path: str, row: int, what: str, more: int = 0) -> ImportFormatError:
     return ImportFormatError(path, f"row {row}: {what}{extra}")
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _count(v: Any, name: str) -> int:
     """A non-negative integer token count, or ValueError with a reason."""
     if isinstance(v, bool):
@@ -38,7 +41,30 @@ def _count(v: Any, name: str) -> int:
         raise ValueError(f"'{name}' is not a whole number ({str(v)[:40]!r})")
     if f < 0:
         raise ValueError(f"'{name}' is negative ({int(f)})")
+    if f > _INT64_MAX:
+        raise ValueError(f"'{name}' is out of range ({str(v)[:40]!r})")
     return int(f)
+
+
+
+def _setting(v: Any, name: str, whole: bool = False) -> float | int | None:
+    """An optional number (a sampling setting, a time): None when absent, else ValueError
+    with a reason for anything that is not a finite number (a whole one in int64 if asked)."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"'{name}' is not a number ({str(v)[:40]!r})")
+    if whole:
+        if isinstance(v, float) and not v.is_integer() or not -_INT64_MAX <= v <= _INT64_MAX:
+            raise ValueError(f"'{name}' is not a whole number in range ({str(v)[:40]!r})")
+        return int(v)
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf
+    if not math.isfinite(f):
+        raise ValueError(f"'{name}' is out of range ({str(v)[:40]!r})")
+    return f
 
 
 # -- CASTILLO -------------------------------------------------------------------------
@@ -80,6 +106,8 @@ def parse_castillo(path: str) -> dict[str, pa.Table]:
         try:
             counts = [_count(v, "output_sizes") for v in sizes]
             prompt = _count(rec["input_size"], "input_size") if rec.get("input_size") is not None else None
+            temp, top_p, gen_time = (_setting(rec.get(k), k) for k in ("temp", "top_p", "gen_time"))
+            top_k = _setting(rec.get("top_k"), "top_k", whole=True)
         except ValueError as e:
             errors.append(_bad(path, row, str(e)))
             continue
@@ -94,11 +122,11 @@ def parse_castillo(path: str) -> dict[str, pa.Table]:
             cols["dataset"].append(str(rec["dataset"]) if rec.get("dataset") is not None else None)
             cols["prompt_tokens"].append(prompt)
             cols["response_tokens"].append(n)
-            cols["temperature"].append(rec.get("temp"))
-            cols["top_p"].append(rec.get("top_p"))
-            cols["top_k"].append(rec.get("top_k"))
+            cols["temperature"].append(temp)
+            cols["top_p"].append(top_p)
+            cols["top_k"].append(top_k)
             cols["castillo_sample_id"].append(str(rec["sample_id"]) if rec.get("sample_id") is not None else None)
-            cols["gen_time_s"].append(rec.get("gen_time"))
+            cols["gen_time_s"].append(gen_time)
             cols["castillo_degenerate"].append(own)
     if errors:
         first = errors[0]
