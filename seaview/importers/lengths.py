@@ -46,7 +46,6 @@ def _count(v: Any, name: str) -> int:
     return int(f)
 
 
-
 def _setting(v: Any, name: str, whole: bool = False) -> float | int | None:
     """An optional number (a sampling setting, a time): None when absent, else ValueError
     with a reason for anything that is not a finite number (a whole one in int64 if asked)."""
