@@ -435,7 +435,8 @@ def test_castillo_fields_of_the_wrong_type_or_size_are_row_errors(shared_data, t
     for row, field, value, says in ((1, "temp", "hot", "'temp' is not a number"),
                                     (2, "top_k", 10**30, "'top_k' is not a whole number in range"),
                                     (3, "gen_time", 10**400, "'gen_time' is out of range"),
-                                    (2, "output_sizes", [5, 10**30], "'output_sizes' is out of range")):
+                                    (2, "output_sizes", [5, 10**30], "'output_sizes' is out of range"),
+                                    (1, "input_size", 10**400, "'input_size' is out of range")):
         rec = json.loads(lines[row - 1])
         rec[field] = value
         bad = tmp_path / f"{field}.jsonl"

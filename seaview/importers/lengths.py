@@ -37,6 +37,8 @@ def _count(v: Any, name: str) -> int:
         f = float(v)
     except (TypeError, ValueError):
         raise ValueError(f"'{name}' is not a number ({str(v)[:40]!r})") from None
+    except OverflowError:  # an integer past any float
+        raise ValueError(f"'{name}' is out of range ({str(v)[:40]!r})") from None
     if not math.isfinite(f) or f != int(f):
         raise ValueError(f"'{name}' is not a whole number ({str(v)[:40]!r})")
     if f < 0:
