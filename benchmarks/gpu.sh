@@ -9,8 +9,16 @@
 # Needs torch with CUDA, triton, transformers, pyarrow, polars, rich and typer importable by
 # $PYTHON (default python3); the project is installed editable without its dependencies
 # (offline). On a machine without network that lacks some (polars), download their wheels
-# into .whl/ beforehand: they are installed into a temporary folder put on PYTHONPATH. Steps: the kernel and collector tests natively (the GPU-only ones included),
-# head_stats against flash from 8k to 128k, and the collector at the issue's three shapes.
+# into .whl/ (ignored) beforehand: they are installed into a temporary folder put on
+# PYTHONPATH. For the lent H200 (Python 3.12, no polars, no pytest-asyncio) polars 1.33.1 is
+# the one that fits: polars 2's runtime wheel alone (54 MB) and this tree (12 MB) pass the
+# 64 MiB a call may carry. The tests pass with it (checked on the CPU):
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_17_x86_64 -d .whl \
+#     polars==1.33.1 pytest==9.2.0 pytest-asyncio==1.5.0 pytest-timeout==2.4.0 \
+#     pluggy==1.7.0 iniconfig==2.3.1
+# Steps: the kernel and collector tests natively (the GPU-only ones included), head_stats
+# against flash from 8k to 128k, and the collector at the issue's three shapes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu-logs}

@@ -102,3 +102,49 @@ def test_export_errors_are_one_line(tmp_path):
     if SAMPLE.is_dir():
         res = run_cli("export", "heads", str(SAMPLE), "-f", "duo-attention")
         assert res.returncode == 2 and "give --out FOLDER" in res.stderr
+
+
+@pytest.mark.parametrize("field, value, expect", [
+    ("layer", 2**62, "layer / head outside 0..65535"),  # asked minference for a list of 2**62 layers (memory)
+    ("head", -1, "layer / head outside 0..65535"),
+    ("kv_head", 1 << 20, "kv_head outside 0..65535"),
+    ("seq_len", -5, "seq_len below 0"),
+    ("best_density", float("inf"), "best_density outside [0, 1]"),  # was an OverflowError traceback
+])
+def test_a_heads_table_with_impossible_values_is_one_error_for_every_format(toy, tmp_path, field, value, expect):
+    import pyarrow.parquet as pq
+
+    part = next((toy / "heads").glob("*.parquet"))
+    t = pq.read_table(part)
+    col = t.column(field).to_pylist()
+    col[5] = value  # layer 1, head 1
+    t = t.set_column(t.schema.get_field_index(field), field, pl.Series(col).to_arrow().cast(t.schema.field(field).type))
+    pq.write_table(t, part)
+    for fmt in ("minference", "duo-attention", "retrieval-head", "csv", "json"):
+        res = run_cli("export", "heads", str(toy), "-f", fmt, "-o", str(tmp_path / fmt))
+        assert res.returncode == 2 and "Traceback" not in res.stderr, (fmt, res.stderr)
+        assert res.stderr.count("\n") == 1 and str(toy) in res.stderr and expect in res.stderr, (fmt, res.stderr)
+        assert not (tmp_path / fmt).exists()  # nothing half-written
+
+
+def test_scores_no_json_holds_are_left_out_or_null(toy):
+    """An infinite retrieval score or recall (a damaged or foreign table) is no score:
+    JSON has no infinity ('Infinity' is not JSON; strict readers refuse it)."""
+    import pyarrow.parquet as pq
+
+    part = next((toy / "heads").glob("*.parquet"))
+    t = pq.read_table(part)
+    for field in ("retrieval_score", "pattern_recall", "sink_mass"):
+        col = t.column(field).to_pylist()
+        col[7] = float("inf")  # layer 1, head 3: the retrieval head
+        t = t.set_column(t.schema.get_field_index(field), field, pl.Series(col).to_arrow())
+    pq.write_table(t, part)
+    for fmt in ("retrieval-head", "json", "minference"):
+        res = run_cli("export", "heads", str(toy), "-f", fmt)
+        assert res.returncode == 0, res.stderr
+        assert "Infinity" not in res.stdout and "NaN" not in res.stdout
+        json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"{fmt}: {c} in the JSON"))
+    scores = json.loads(run_cli("export", "heads", str(toy), "-f", "retrieval-head").stdout)
+    assert "1-3" not in scores and len(scores) == 7
+    rows = json.loads(run_cli("export", "heads", str(toy), "-f", "json").stdout)
+    assert [r["sink_mass"] for r in rows if (r["layer"], r["head"]) == (1, 3)] == [None]

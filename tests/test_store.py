@@ -220,6 +220,100 @@ def test_corrupt_data_page_with_intact_footer_is_found_by_validate(good_run):
     assert res.returncode == 0 and json.loads(res.stdout)["tables"]["lengths"]["rows"] == 300
 
 
+def _write_parts(run_dir, tables, table="lengths"):
+    """Replace the ``table`` parts of ``run_dir`` with ``tables`` (written by other tools)."""
+    (run_dir / table).mkdir(exist_ok=True)
+    for f in (run_dir / table).iterdir():
+        f.unlink()
+    for i, t in enumerate(tables):
+        for f in SCHEMAS[table]:  # the contract's other columns, null
+            if f.name not in t.column_names:
+                t = t.append_column(f, pa.nulls(t.num_rows, f.type))
+        pq.write_table(t, run_dir / table / f"part-0-{i:06d}.parquet")
+
+
+def test_parts_holding_other_types_of_a_columns_kind_read_as_one_table(good_run):
+    """Parts another tool wrote: a column null in the first part and numbers after it (the
+    first part used to set the scan's types: 'incoming Float64 != target Null'), ints where
+    the contract has floats, int32 where it has int64, an extra column of ints in one part
+    and floats in another. Every row reads, in the parts' order, each column as one type."""
+    n = pa.nulls(2)
+    _write_parts(good_run, [
+        pa.table({"prompt_id": ["a", "b"], "response_tokens": [1, 2], "temperature": n, "best_density": n}),
+        pa.table({"prompt_id": ["c", "d"], "response_tokens": pa.array([3, 4], pa.int32()), "temperature": [0.5, 1.0],
+                  "best_density": [1, 2]}),
+        pa.table({"prompt_id": ["e", "f"], "response_tokens": [5, 6], "temperature": [1, 0], "best_density": [0.25, None]}),
+    ])
+    run = open_run(good_run)
+    df = run.scan("lengths").collect()
+    assert df["prompt_id"].to_list() == list("abcdef") and df["response_tokens"].to_list() == [1, 2, 3, 4, 5, 6]
+    assert df.schema["response_tokens"] == pl.Int64 and df.schema["temperature"] == pl.Float64
+    assert df["temperature"].to_list() == [None, None, 0.5, 1.0, 1.0, 0.0]
+    assert df.schema["best_density"] == pl.Float64 and df["best_density"].to_list() == [None, None, 1.0, 2.0, 0.25, None]
+    assert run.scan("lengths").select(pl.col("response_tokens").sum()).collect().item() == 21
+    assert validate_run(good_run)[0] == []
+
+
+def test_an_extra_column_its_parts_disagree_on_names_the_odd_part(good_run):
+    """A column beyond the contract that one part holds as text and the others as numbers:
+    the part of the kind holding fewer rows is a bad part (named, one line; skipped on
+    request), not a polars SchemaError when a view reads the table."""
+    _write_parts(good_run, [
+        pa.table({"prompt_id": ["a", "b"], "response_tokens": [1, 2], "usage_frac": ["full", "half"]}),
+        pa.table({"prompt_id": ["c", "d", "e"], "response_tokens": [3, 4, 5], "usage_frac": [0.5, 1.0, 0.25]}),
+    ])
+    odd = _part(good_run, 0)
+    with pytest.raises(RunFormatError) as e:
+        open_run(good_run)
+    assert str(odd) in str(e.value) and "column 'usage_frac' has type string, other parts float" in str(e.value)
+    with pytest.warns(BadPartWarning):
+        run = open_run(good_run, on_bad_part="skip")
+    assert run.scan("lengths").collect()["usage_frac"].to_list() == [0.5, 1.0, 0.25]
+    problems, rows = validate_run(good_run)
+    assert len(problems) == 1 and str(odd) in problems[0] and rows == {"lengths": 3}
+    res = run_cli("summary", str(good_run))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and str(odd) in res.stderr
+
+
+def test_a_column_readers_use_beyond_the_contract_is_checked_like_the_contracts(tmp_path):
+    """kv's usage_frac (serving logs) is read as a float wherever a part has it: text there
+    is a bad part even when no part holds a number (the views take its mean), and a run
+    whose parts lack it reads without it."""
+    run_dir = tmp_path / "r"
+    with RunWriter(run_dir) as w:
+        w.append("kv", {"t_s": [0.0], "tokens": [1]})
+    _write_parts(run_dir, [pa.table({"t_s": [0.0, 1.0], "usage_frac": pa.nulls(2)}),
+                           pa.table({"t_s": [2.0], "usage_frac": ["90%"]})], table="kv")
+    with pytest.raises(RunFormatError) as e:
+        open_run(run_dir)
+    assert "part-0-000001.parquet: column 'usage_frac' has type string, expected float" in str(e.value)
+    _write_parts(run_dir, [pa.table({"t_s": [0.0, 1.0], "usage_frac": pa.nulls(2)}),
+                           pa.table({"t_s": [2.0], "usage_frac": [1]})], table="kv")
+    df = open_run(run_dir).scan("kv").collect()
+    assert df.schema["usage_frac"] == pl.Float64 and df["usage_frac"].to_list() == [None, None, 1.0]
+    _write_parts(run_dir, [pa.table({"t_s": [0.0]})], table="kv")
+    assert "usage_frac" not in open_run(run_dir).scan("kv").collect_schema().names()
+
+
+def test_a_footer_whose_chunk_type_contradicts_its_schema_is_a_bad_part_not_an_abort(good_run):
+    """One flipped bit in a footer can make a column chunk say INT96 where its schema says
+    INT64; pyarrow then aborts the whole process (a C++ exception, no Python error) when the
+    chunk's statistics are read, as `summary` does for the time span. Found by fuzzing."""
+    part = _part(good_run)
+    data = part.read_bytes()
+    n = int.from_bytes(data[-8:-4], "little")
+    footer_at = len(data) - 8 - n
+    # compact thrift: ColumnChunk.meta_data (field 3, struct) opens with type (field 1, i32) = INT64 (zigzag 4);
+    # the last such chunk is the timestamp column's
+    i = footer_at + data[footer_at:].rindex(b"\x1c\x15\x04")
+    part.write_bytes(data[:i] + b"\x1c\x15\x06" + data[i + 3:])  # INT96
+    for args in (("summary", str(good_run)), ("summary", "--format", "json", str(good_run)), ("validate", str(good_run))):
+        res = run_cli(*args)
+        assert res.returncode in (1, 2) and "Traceback" not in res.stderr and "terminate" not in res.stderr, res
+        msg = res.stderr if res.returncode == 2 else res.stdout
+        assert msg.count("\n") == 1 and str(part) in msg and "'timestamp' is stored as INT96, its schema says INT64" in msg
+
+
 def test_unknown_manifest_version_and_malformed_manifest(good_run):
     manifest = good_run / "run.json"
     data = json.loads(manifest.read_text())

@@ -37,12 +37,36 @@ FORMATS = ("retrieval-head", "duo-attention", "minference", "csv", "json")
 PATTERN_SINK, PATTERN_BLOCK = 64, 64  # the pattern ladder's A-shape sink and block (seaview.kernels.patterns)
 
 
+MAX_INDEX = 1 << 16  # layers and heads of any model there is; an index past it is a damaged table
+
+
 def _num(v) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    """A number JSON can hold: None for null, NaN and infinities."""
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _checked(atlas: pl.DataFrame, where: str) -> pl.DataFrame:
+    """The atlas, if every formats' inputs make sense: layer, head and KV head indices in
+    0..MAX_INDEX - 1, sequence lengths >= 0 and pattern densities in [0, 1] (or NaN: dense; or null). Else
+    one error naming the first row that does not (the files are laid out by layer: a layer
+    of 2**62 would ask for a list that long)."""
+    index = [pl.col(c).is_between(0, MAX_INDEX - 1).fill_null(c == "kv_head") for c in ("layer", "head", "kv_head")]
+    checks = [(index[0] & index[1], "layer / head outside 0..%d" % (MAX_INDEX - 1)),
+              (index[2], "kv_head outside 0..%d" % (MAX_INDEX - 1)),
+              ((pl.col("seq_len") >= 0).fill_null(True), "seq_len below 0"),
+              ((pl.col("best_density").is_between(0.0, 1.0) | pl.col("best_density").is_nan()).fill_null(True),
+               "best_density outside [0, 1]")]  # NaN: a dense head
+    for ok, what in checks:
+        bad = atlas.filter(~ok)
+        if bad.height:
+            r = bad.row(0, named=True)
+            raise SeaviewError(where, f"heads table has {what} (layer {r['layer']}, head {r['head']}, kv_head "
+                               f"{r['kv_head']}, seq_len {r['seq_len']}, best_density {r['best_density']})")
+    return atlas
 
 
 def retrieval_head_json(atlas: pl.DataFrame, where: str) -> str:
-    rows = atlas.filter(pl.col("retrieval_score").is_not_null())
+    rows = atlas.filter(pl.col("retrieval_score").is_finite())
     if not rows.height:
         raise SeaviewError(where, "has no retrieval scores (probe the model with `seaview probe heads`)")
     scores = {f"{r['layer']}-{r['head']}": [round(float(r["retrieval_score"]), 6)] for r in rows.iter_rows(named=True)}
@@ -109,6 +133,7 @@ def export_heads(atlas: pl.DataFrame, fmt: str, params: dict, where: str) -> dic
     wanted = {"retrieval_score": pl.Float64, "stream_coverage": pl.Float64, "kv_head": pl.Int64,
               "best_pattern": pl.String, "best_density": pl.Float64, "pattern_recall": pl.Float64, "seq_len": pl.Int64}
     atlas = atlas.with_columns(pl.lit(None, t).alias(c) for c, t in wanted.items() if c not in atlas.columns)
+    atlas = _checked(atlas, where)
     if fmt == "retrieval-head":
         return {"head_score.json": retrieval_head_json(atlas, where)}
     if fmt == "duo-attention":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 from ..errors import RunFormatError
 from .location import Location, locate
 from .manifest import MANIFEST, parse_manifest
-from .schema import ADDED_COLUMNS, FORMAT_VERSION, SCHEMAS, schema_problems
+from .schema import FORMAT_VERSION, SCHEMAS, column_types, schema_problems
 from .writer import PART_RE
 
 
@@ -31,6 +32,7 @@ class Part:
     path: str  # path or URL, as shown to users
     num_rows: int
     metadata: pq.FileMetaData
+    schema: pa.Schema  # its Arrow schema, from the footer
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Run:
     parts: dict[str, list[Part]]
     problems: list[str] = field(default_factory=list)  # bad parts that were skipped
     step: int | None = None  # a view of one training step: heads rows of that step only
+    types: dict[str, dict[str, pa.DataType]] = field(default_factory=dict)  # table -> column -> type read as
 
     @property
     def path(self) -> str:
@@ -109,16 +112,24 @@ class Run:
         parts = self.parts.get(table, [])
         if not parts:
             return pl.from_arrow(SCHEMAS[table].empty_table()).lazy()
-        lf = pl.scan_parquet(
-            [p.path for p in parts],
-            missing_columns="insert",
-            extra_columns="ignore",
-            cast_options=pl.ScanCastOptions(integer_cast="upcast", float_cast="upcast"),
-        )
-        names = set(parts[0].metadata.schema.names)  # the first part's columns set the scan's
-        added = [f for f in SCHEMAS[table] if f.name in ADDED_COLUMNS.get(table, ()) and f.name not in names]
-        if added:  # columns newer than the first part: null, so views can ask for them
-            lf = lf.with_columns(pl.lit(None, pl.from_arrow(pa.array([], f.type)).dtype).alias(f.name) for f in added)
+        types = self.types.get(table) or column_types(table, [(p.schema, p.num_rows) for p in parts])[0]
+        schema = {n: _polars_type(t) for n, t in types.items()}
+        # parts whose columns are the types read (or all null) go into one scan; any other
+        # (an int32 or int column where int64 or float is read, another timestamp unit) is
+        # scanned alone and cast, in the parts' order
+        frames: list[pl.LazyFrame] = []
+        run_of: list[str] = []
+        for p in parts:
+            if _reads_as_is(p.schema, schema):
+                run_of.append(p.path)
+                continue
+            if run_of:
+                frames.append(_scan(run_of, schema))
+                run_of = []
+            frames.append(_scan_cast(p, schema))
+        if run_of:
+            frames.append(_scan(run_of, schema))
+        lf = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
         if self.step is not None and table == "heads":
             lf = lf.filter(pl.col("step") == self.step)
         return lf
@@ -130,6 +141,45 @@ class Run:
         return f"Run({self.path!r}, tables={self.tables})"
 
 
+_POLARS = {pa.int8(): pl.Int8, pa.int16(): pl.Int16, pa.int32(): pl.Int32, pa.int64(): pl.Int64,
+           pa.uint8(): pl.UInt8, pa.uint16(): pl.UInt16, pa.uint32(): pl.UInt32, pa.uint64(): pl.UInt64,
+           pa.float32(): pl.Float32, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean, pa.null(): pl.Null,
+           pa.string(): pl.String, pa.large_string(): pl.String, pa.date32(): pl.Date}
+
+
+@functools.lru_cache(maxsize=256)
+def _polars_type(t: pa.DataType) -> pl.DataType:
+    """The polars type of an Arrow type (directly for the run tables' kinds: polars's own
+    conversion imports more of pyarrow, 0.15 s, on a table's first scan)."""
+    if t in _POLARS:
+        return _POLARS[t]
+    if pa.types.is_timestamp(t):
+        return pl.Datetime(t.unit if t.unit in ("ms", "us", "ns") else "us", t.tz)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pl.List(_polars_type(t.value_type))
+    return pl.from_arrow(pa.array([], t)).dtype
+
+
+def _reads_as_is(schema: pa.Schema, read: dict[str, pl.DataType]) -> bool:
+    """Whether a part's columns are, to polars, the types read (or all null)."""
+    for f in schema:
+        want = read.get(f.name)
+        if want is not None and not pa.types.is_null(f.type) and _polars_type(f.type) != want:
+            return False
+    return True
+
+
+def _scan(paths: list[str], schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    return pl.scan_parquet(paths, schema=schema, missing_columns="insert", extra_columns="ignore")
+
+
+def _scan_cast(part: Part, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """One part whose columns are other types of the kinds read, cast to those read."""
+    have = set(part.schema.names)
+    return pl.scan_parquet(part.path).select(
+        pl.col(n).cast(dt) if n in have else pl.lit(None, dt).alias(n) for n, dt in schema.items())
+
+
 def read_part_footer(location: Location, table: str, filename: str) -> tuple[Part | None, str | None]:
     """Read one part's footer. Returns (part, None) or (None, 'what is wrong')."""
     shown = location.display(table, filename)
@@ -139,7 +189,10 @@ def read_part_footer(location: Location, table: str, filename: str) -> tuple[Par
             schema = meta.schema.to_arrow_schema()
     except (pa.ArrowException, OSError, ValueError) as e:
         return None, f"unreadable Parquet ({_short(e)})"
-    problems = schema_problems(table, schema)
+    clash = _chunk_type_clash(meta)
+    if clash:
+        return None, f"unreadable Parquet ({clash})"
+    problems = list(_schema_problems(table, schema))
     kv = schema.metadata or {}
     version = kv.get(b"seaview.format_version")
     if version is not None:
@@ -151,7 +204,28 @@ def read_part_footer(location: Location, table: str, filename: str) -> tuple[Par
             problems.append(f"unknown format version {version.decode(errors='replace')!r} (this seaview reads {FORMAT_VERSION})")
     if problems:
         return None, "; ".join(problems)
-    return Part(shown, meta.num_rows, meta), None
+    return Part(shown, meta.num_rows, meta, schema), None
+
+
+@functools.lru_cache(maxsize=64)
+def _schema_problems(table: str, schema: pa.Schema) -> tuple[str, ...]:
+    return tuple(schema_problems(table, schema))  # a run's parts mostly share one schema
+
+
+def _chunk_type_clash(meta: pq.FileMetaData) -> str | None:
+    """A column chunk whose physical type is not its schema column's (a damaged footer).
+    pyarrow aborts the whole process when such a chunk's statistics are read, so this is
+    checked before anything reads them."""
+    want = [meta.schema.column(j).physical_type for j in range(meta.num_columns)]
+    for i in range(meta.num_row_groups):
+        rg = meta.row_group(i)
+        if rg.num_columns != len(want):
+            return f"row group {i} has {rg.num_columns} columns, the schema {len(want)}"
+        for j, w in enumerate(want):
+            got = rg.column(j).physical_type
+            if got != w:
+                return f"row group {i}: column '{meta.schema.column(j).name}' is stored as {got}, its schema says {w}"
+    return None
 
 
 def _short(e: BaseException) -> str:
@@ -198,16 +272,31 @@ def open_run(path: str | os.PathLike[str] | Run, *, on_bad_part: Literal["error"
     manifest = read_manifest(location)
     parts: dict[str, list[Part]] = {}
     problems: list[str] = []
+    types: dict[str, dict[str, pa.DataType]] = {}
+
+    def bad(table: str, name: str, problem: str) -> None:
+        err = RunFormatError(location.display(table, name), problem)
+        if on_bad_part == "error":
+            raise err
+        problems.append(str(err))
+        warnings.warn(str(err), BadPartWarning, stacklevel=3)
+
     for table, names in list_parts(location).items():
+        good: list[Part] = []
         for name in names:
             part, problem = read_part_footer(location, table, name)
             if problem is not None:
-                err = RunFormatError(location.display(table, name), problem)
-                if on_bad_part == "error":
-                    raise err
-                problems.append(str(err))
-                warnings.warn(str(err), BadPartWarning, stacklevel=2)
+                bad(table, name, problem)
                 continue
-            parts.setdefault(table, []).append(part)  # type: ignore[arg-type]
-    return Run(location, manifest, parts, problems)
+            good.append(part)  # type: ignore[arg-type]
+        # columns beyond the contract must agree across parts, or the part that differs is bad
+        types[table], clashes = column_types(table, [(p.schema, p.num_rows) for p in good])
+        for i in sorted(clashes):
+            bad(table, os.path.basename(good[i].path), clashes[i])
+        if clashes:
+            good = [p for i, p in enumerate(good) if i not in clashes]
+            types[table] = column_types(table, [(p.schema, p.num_rows) for p in good])[0]
+        if good:
+            parts[table] = good
+    return Run(location, manifest, parts, problems, types=types)
 

@@ -137,6 +137,13 @@ TABLES: tuple[str, ...] = tuple(SCHEMAS)
 # readers see them as null.
 ADDED_COLUMNS: dict[str, frozenset[str]] = {"heads": frozenset({"induction_score", "step"})}
 
+# Columns beyond the contract that some writers add and readers use when a run has them:
+# a part holding one is checked like a contract column (and read as this type).
+OPTIONAL_COLUMNS: dict[str, dict[str, pa.DataType]] = {
+    "heads": {"best_density": pa.float64()},  # the collector's pattern ladder (NaN: dense)
+    "kv": {"usage_frac": pa.float64()},  # serving logs' cache usage in [0, 1]
+}
+
 # Columns a summary reads min/max of (from Parquet statistics) to report a time span.
 TIME_COLUMNS: dict[str, str] = {
     "episodes": "started_at",
@@ -195,4 +202,73 @@ def schema_problems(table: str, schema: pa.Schema) -> list[str]:
                 problems.append(
                     f"column '{field.name}' has type {actual}, expected {type_kind(field.type)}"
                 )
+    for name, want in OPTIONAL_COLUMNS.get(table, {}).items():
+        if name in names and not compatible(want, schema.field(name).type):
+            problems.append(f"column '{name}' has type {schema.field(name).type}, expected {type_kind(want)}")
     return problems
+
+
+# the type a column of each kind is read as when its parts hold several types of that kind
+_CANONICAL = {"int": pa.int64(), "float": pa.float64(), "string": pa.string(), "bool": pa.bool_()}
+
+
+def _read_kind(kind: str) -> str:
+    """Kinds that read as one another (ints where floats are: floats) share a reading kind."""
+    return {"int": "float", "list<int>": "list<float>"}.get(kind, kind)
+
+
+def column_types(table: str, parts: list[tuple[pa.Schema, int]]) -> tuple[dict[str, pa.DataType], dict[int, str]]:
+    """The type each column of ``table`` is read as across its parts ((schema, rows) each),
+    and the problems of parts whose extra columns cannot be read so.
+
+    Contract columns, and the OPTIONAL_COLUMNS some parts hold, are read as the contract
+    says (schema_problems checks each part).
+    A column outside the contract (what a writer or importer added: ``best_density``,
+    ``usage_frac``, ...) is read as the type its parts agree on: all-null parts agree with
+    any, ints read as floats where other parts hold floats. Where parts disagree (a string
+    where others hold numbers) the kind holding the most rows wins, and each part of
+    another kind gets a problem: ``{part index: 'column ... has type ..., other parts ...'}``.
+    """
+    types: dict[str, pa.DataType] = {f.name: f.type for f in SCHEMAS[table]}
+    optional = OPTIONAL_COLUMNS.get(table, {})
+    # a run's parts mostly share a schema: look at each schema once, with its parts and rows
+    uniq: dict[pa.Schema, list[int]] = {}
+    for i, (schema, _) in enumerate(parts):
+        uniq.setdefault(schema, []).append(i)
+    rows = {schema: sum(parts[i][1] for i in idx) for schema, idx in uniq.items()}
+    seen: dict[str, dict[str, list[pa.Schema]]] = {}  # extra column -> reading kind -> schemas
+    first: dict[str, dict[str, pa.DataType]] = {}
+    order = [f.name for f in SCHEMAS[table]]  # the contract's, then others as the parts show them
+    for schema in uniq:
+        for f in schema:
+            if f.name in types:
+                continue
+            if f.name not in order:
+                order.append(f.name)
+            if f.name in optional:
+                continue
+            kind = type_kind(f.type)
+            if kind in ("null", "list<null>"):
+                continue
+            seen.setdefault(f.name, {}).setdefault(_read_kind(kind), []).append(schema)
+            first.setdefault(f.name, {}).setdefault(kind, f.type)
+    problems: dict[int, str] = {}
+    for name in order[len(SCHEMAS[table]):]:
+        if name in optional:
+            types[name] = optional[name]
+            continue
+        kinds = seen.get(name)
+        if not kinds:  # null in every part
+            types[name] = pa.null()
+            continue
+        win = max(kinds, key=lambda k: (sum(rows[s] for s in kinds[k]), -min(uniq[s][0] for s in kinds[k])))
+        for kind, schemas in kinds.items():
+            if kind != win:
+                for schema in schemas:
+                    for i in uniq[schema]:
+                        problems[i] = f"column '{name}' has type {schema.field(name).type}, other parts {win}"
+        held = first[name]
+        if win == "float" and "float" not in held:
+            win = "int"  # ints only
+        types[name] = _CANONICAL.get(win, held.get(win) or next(iter(held.values())))
+    return {n: types[n] for n in order}, problems

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from ..errors import RunFormatError
 from .location import locate
 from .reader import _short, list_parts, read_manifest, read_part_footer
+from .schema import column_types
 
 
 def validate_run(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, int]]:
@@ -31,6 +32,7 @@ def validate_run(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, int
         if table not in found:
             problems.append(f"{location.display('run.json')}: lists table '{table}' but {table}/ has no parts")
     for table, names in found.items():
+        good = []  # (shown, part) of the parts whose footer and pages read
         for name in names:
             shown = location.display(table, name)
             part, problem = read_part_footer(location, table, name)
@@ -49,5 +51,12 @@ def validate_run(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, int
             if n != part.num_rows:  # type: ignore[union-attr]
                 problems.append(f"{shown}: footer says {part.num_rows} rows, pages hold {n}")  # type: ignore[union-attr]
                 continue
-            rows[table] = rows.get(table, 0) + n
+            good.append((shown, part))
+        # columns beyond the contract must agree across the parts
+        _, clashes = column_types(table, [(p.schema, p.num_rows) for _, p in good])
+        for i, (shown, part) in enumerate(good):
+            if i in clashes:
+                problems.append(f"{shown}: {clashes[i]}")
+            else:
+                rows[table] = rows.get(table, 0) + part.num_rows
     return problems, rows
