@@ -501,7 +501,33 @@ def main() -> None:
 
         run_app(args)
         return
-    app()
+    try:
+        app()
+    except Exception as e:
+        import polars as pl
+        import pyarrow as pa
+
+        if not isinstance(e, (pl.exceptions.PolarsError, pa.ArrowException, OSError)):
+            raise
+        # a part whose footer reads but whose pages do not (open_run reads footers only):
+        # name it, as `seaview validate` would
+        sys.stderr.write(f"seaview: error: {_unreadable(args, e)}\n")
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _unreadable(args: list[str], e: BaseException) -> str:
+    """One line for a data-reading error: the first bad part of the runs named in ``args``."""
+    import os
+
+    from .store.validate import describe_read_error
+    from .textsafe import one_line
+
+    runs = []
+    for arg in args:
+        arg = arg if os.path.exists(arg) else arg.rsplit("@", 1)[0]  # RUN@STEP
+        if os.path.isfile(os.path.join(arg, "run.json")):
+            runs.append(arg)
+    return one_line(describe_read_error(runs, e), 2000)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,12 @@ class _Head:
         if not (q0 <= a < b <= q1):
             raise SeaviewError(self.where, f"rows {a}:{b} outside the stored query positions {q0}:{q1}")
         qsel = self.q.filter((pl.col("pos") >= a) & (pl.col("pos") < b))
+        if qsel.height != b - a or qsel["pos"].n_unique() != b - a:
+            raise SeaviewError(self.where, f"the stored q rows of positions {a}:{b} are not one per position "
+                               f"({qsel.height} rows, {qsel['pos'].n_unique()} positions)")
+        n_k = self.k.height
+        if n_k and (int(self.k["pos"][0]) != 0 or int(self.k["pos"][-1]) != n_k - 1 or self.k["pos"].n_unique() != n_k):
+            raise SeaviewError(self.where, f"the stored k rows are not one per position 0:{n_k}")
         qt = torch.from_numpy(decode_vectors(qsel))[None]
         kt = torch.from_numpy(decode_vectors(self.k))[None]
         lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]

@@ -94,6 +94,33 @@ def test_length_shift_gate_and_three_run_matrix(tmp_path):
     assert rows["t1"]["outcomes"] == ["resolved", "unresolved", "resolved"] and rows["t1"]["success_rate"] == pytest.approx(2 / 3)
 
 
+def test_lengths_no_statistic_can_take_are_one_error_or_a_note(tmp_path):
+    """A negative length, or one past any context (a histogram 2**40 bins long), is one line
+    naming the run; a run whose lengths are all null, or a model with no lengths on one side,
+    is a note, and the rest of the report stands (found by fuzzing run folders)."""
+    def lengths_run(name, values, models=None):
+        with RunWriter(tmp_path / name, model="m") as w:
+            w.append("lengths", {"prompt_id": [f"p{i}" for i in range(len(values))], "response_tokens": values,
+                                 "model": models or ["m"] * len(values)})
+        return str(tmp_path / name)
+
+    good = lengths_run("good", [10, 20, 30, 40])
+    for name, values, expect in [("negative", [10, -3, 30], "response_tokens: holds -3: lengths must be non-negative"),
+                                 ("huge", [10, 2**40], "response_tokens: holds 1,099,511,627,776: past 134,217,728 tokens, no response is that long")]:
+        bad = lengths_run(name, values)
+        for args in ((good, bad), (bad, good)):
+            res = run_cli("diff", *args)
+            assert res.returncode == 2 and res.stderr == f"seaview: error: {bad}: lengths table: {expect}\n", res.stderr
+    empty = lengths_run("empty", [None, None])
+    rep = json.loads(run_cli("diff", "-f", "json", good, empty).stdout)
+    assert rep["lengths"]["comparisons"] == [] and "lengths: empty holds no length values (no comparison)" in rep["notes"]
+    two = lengths_run("two", [10, 20, 30, 40], ["m", "m", "x", "x"])
+    other = lengths_run("other", [11, 21, None, None], ["m", "m", "x", "x"])
+    rep = json.loads(run_cli("diff", "-f", "json", two, other).stdout)
+    assert [c["model"] for c in rep["lengths"]["comparisons"]] == [None, "m"]
+    assert "lengths: model x has no length values in two or other (no comparison)" in rep["notes"]
+
+
 def test_head_kind_changes(tmp_path):
     def heads(path, sink):
         rows = [{"sample_id": "s", "layer": l, "head": h, "sink_mass": sink if (l, h) == (1, 0) else 0.1,

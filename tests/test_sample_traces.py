@@ -83,3 +83,26 @@ def test_smollm2_retrieval_head_looks_at_the_needle_from_the_question():
     last = recompute_key_mass(run, best["layer"], best["head"], rows=(tokens.height - 1, tokens.height))
     top = top_attended(last.mass, tokens, k=1, needle=span)
     assert top["in_needle"][0] and top["mass"][0] > 0.5
+
+
+@pytest.mark.skipif(not (SAMPLES / "smollm2-heads").is_dir(), reason="model samples not generated")
+def test_recompute_from_damaged_positions_is_one_error(tmp_path):
+    """q/k rows whose positions are not one per position (a damaged or foreign table) are one
+    line naming the run, not a kernel's argument error (found by fuzzing)."""
+    import shutil
+
+    import polars as pl
+
+    run = tmp_path / "r"
+    shutil.copytree(SAMPLES / "smollm2-heads", run)
+    part = next((run / "qk").glob("*.parquet"))
+    qk = pl.read_parquet(part)
+    args = ("recompute", str(run), "--layer", "2", "--head", "1", "--rows", "100:110", "--cols", "0:20")
+    assert run_cli(*args).returncode == 0
+    q105 = (pl.col("layer") == 2) & (pl.col("head") == 1) & (pl.col("which") == "q") & (pl.col("pos") == 105)
+    k7 = (pl.col("layer") == 2) & (pl.col("head") == 0) & (pl.col("which") == "k") & (pl.col("pos") == 7)
+    for damaged, expect in [(pl.when(q105).then(104), "the stored q rows of positions 100:110 are not one per position"),
+                            (pl.when(k7).then(9), "the stored k rows are not one per position 0:")]:
+        qk.with_columns(damaged.otherwise(pl.col("pos")).alias("pos")).write_parquet(part)
+        res = run_cli(*args)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and expect in res.stderr and str(run) in res.stderr, res.stderr

@@ -218,6 +218,12 @@ def test_corrupt_data_page_with_intact_footer_is_found_by_validate(good_run):
     # summary reads footers only, so it still works (and proves it never touched the pages)
     res = run_cli("summary", "--format", "json", str(good_run))
     assert res.returncode == 0 and json.loads(res.stdout)["tables"]["lengths"]["rows"] == 300
+    # a command that reads the pages names the part as validate does (was a polars ComputeError
+    # traceback; found by fuzzing)
+    for args in (("diff", str(good_run), str(good_run)), ("diff", "-f", "json", str(good_run), str(good_run))):
+        res = run_cli(*args)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr == f"seaview: error: {problems[0]}\n"
 
 
 def _write_parts(run_dir, tables, table="lengths"):
@@ -326,6 +332,17 @@ def test_unknown_manifest_version_and_malformed_manifest(good_run):
     manifest.write_text('{"format_version": 1, ')
     with pytest.raises(RunFormatError, match=r"run.json: malformed JSON at line 1"):
         open_run(good_run)
+    # fields of the wrong JSON type (summary read params.items(): an AttributeError; found by fuzzing)
+    for field, value, expect in [("params", 1.5, "'params' should be an object, found a number"),
+                                 ("ranks", [0, "1"], "'ranks' should be a list of integers, found a string in it"),
+                                 ("tables", "lengths", "'tables' should be a list, found a string"),
+                                 ("name", ["a"], "'name' should be a string, found a list")]:
+        manifest.write_text(json.dumps({**data, field: value}))
+        for args in (("summary", str(good_run)), ("diff", str(good_run), str(good_run))):
+            res = run_cli(*args)
+            assert res.returncode == 2 and res.stderr == f"seaview: error: {manifest}: {expect}\n", res.stderr
+    manifest.write_text(json.dumps({**data, "model": None, "tags": None}))  # null: as if absent
+    assert open_run(good_run).num_rows("lengths") == 300
 
 
 def test_not_a_run(tmp_path):

@@ -206,6 +206,39 @@ async def test_tab_keys_work_as_soon_as_the_tab_is_shown(tmp_path):
         assert lengths.sort_i == 1
 
 
+def _scramble_pages(part):
+    """Damage a part's first data page, keeping its footer (open_run reads footers only)."""
+    import pyarrow.parquet as pq
+
+    data = bytearray(part.read_bytes())
+    start = pq.read_metadata(part).row_group(0).column(0).data_page_offset
+    for i in range(start + 4, start + 40):
+        data[i] ^= 0xFF
+    part.write_bytes(bytes(data))
+
+
+async def test_a_part_with_damaged_pages_is_a_red_line_naming_it_not_a_crash(runs_root):
+    """The lengths run's parts read fine at open (footers) but not when the tabs read their
+    pages: each tab says which part, in its status line and a toast, and the app goes on
+    (it used to exit with a polars ComputeError traceback)."""
+    run = runs_root / "lengths"
+    parts = {t: next((run / t).glob("*.parquet")) for t in ("lengths", "kv")}
+    for part in parts.values():
+        _scramble_pages(part)
+    app = SeaviewApp([str(run)])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        for table in ("kv", "lengths"):
+            app.screen.query_one("TabbedContent").active = f"tab-{table}"
+            status = app.screen.query_one(f"#{table}-status")
+            await _wait(pilot, lambda: "corrupt data pages" in str(status.render()))
+            assert str(status.render()).startswith(f"{parts[table]}: corrupt data pages")
+        assert app.is_running and isinstance(app.screen, RunScreen)
+        assert [n.message.split(":")[0] for n in app._notifications] == [str(parts["kv"]), str(parts["lengths"])]
+
+
 def test_token_labels_are_visible_and_inert():
     from seaview.textsafe import token_label
 

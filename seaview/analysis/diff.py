@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ..errors import SeaviewError
 from ..rules import EMERGENCE_LEVELS
 from .heads import head_atlas
 from .kv import kv_stats
-from .lengths import LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
+from .lengths import LengthsError, LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
 from .resample import mean_resamples
 from .trajectories import flips, outcome_counts, side_counts, task_matrix
 
@@ -122,20 +123,33 @@ def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple
     notes: list[str] = []
     out: dict[str, Any] = {"comparisons": []}
     frames = [r.scan("lengths") for r in runs]
-    summaries = [summarize_lengths(f, cap=run_cap(r), models=r.footer_values("lengths", "model"))
-                 for f, r in zip(frames, runs)]  # each run read once
+    summaries = []
+    for f, r in zip(frames, runs):  # each run read once
+        try:
+            summaries.append(summarize_lengths(f, cap=run_cap(r), models=r.footer_values("lengths", "model")))
+        except LengthsError as e:  # no statistic of them can be taken: name the run
+            raise SeaviewError(r.path, f"lengths table: {e}") from None
     base = summaries[0]
+    if not base.histogram.sum():
+        return out, [f"lengths: {names[0]} holds no length values (no comparison)"]
 
     def rate(s: LengthSummary) -> float | None:
         return float(s.prompts["degenerate"].mean()) if s.prompts is not None and s.prompts.height else None
 
     for f, s, n in zip(frames[1:], summaries[1:], names[1:]):
+        if not s.histogram.sum():
+            notes.append(f"lengths: {n} holds no length values (no comparison)")
+            continue
         paired = (base.prompts, s.prompts) if base.prompts is not None and s.prompts is not None else None
         groups = [(None, compare_histograms(base.histogram, s.histogram, n_boot=n_boot, seed=seed, prompts=paired))]
         common = sorted(base.models & s.models)
         if len(common) > 1 or (len(common) == 1 and (len(base.models) > 1 or len(s.models) > 1)):
-            groups += [(m, compare_lengths(frames[0].filter(pl.col("model") == m), f.filter(pl.col("model") == m),
-                                           n_boot=n_boot, seed=seed)) for m in common]
+            for m in common:
+                try:
+                    groups.append((m, compare_lengths(frames[0].filter(pl.col("model") == m),
+                                                      f.filter(pl.col("model") == m), n_boot=n_boot, seed=seed)))
+                except LengthsError:  # the model's rows hold no length on one side
+                    notes.append(f"lengths: model {m} has no length values in {names[0]} or {n} (no comparison)")
         for model, c in groups:
             out["comparisons"].append({
                 "run": n, "model": model, "n_a": c.n_a, "n_b": c.n_b, "ks_stat": _num(c.ks_stat), "ks_p": _num(c.ks_p),

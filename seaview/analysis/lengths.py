@@ -18,11 +18,24 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ..errors import SeaviewError
 from ..rules import degenerate_expr
 from .kv import kv_stats  # noqa: F401  (re-exported: documented here before .kv existed)
 from .resample import histogram_resamples, mean_resamples
 
 QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.99)
+MAX_LENGTH = 1 << 27  # tokens: histograms are dense up to the longest length; past this is no response
+
+
+class LengthsError(SeaviewError, ValueError):
+    """Lengths no statistic here can be taken of (negative, past MAX_LENGTH, none at all)."""
+
+
+def _check_range(lo: int, hi: int, column: str) -> None:
+    if lo < 0:
+        raise LengthsError(column, f"holds {lo}: lengths must be non-negative")
+    if hi >= MAX_LENGTH:
+        raise LengthsError(column, f"holds {hi:,}: past {MAX_LENGTH:,} tokens, no response is that long")
 
 
 def _lazy(frame: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
@@ -104,8 +117,8 @@ def histogram(values: np.ndarray | pl.Series, size: int | None = None) -> np.nda
     v = values.to_numpy() if isinstance(values, pl.Series) else np.asarray(values)
     v = v[~np.isnan(v)] if v.dtype.kind == "f" else v
     v = v.astype(np.int64)
-    if v.size and v.min() < 0:
-        raise ValueError("lengths must be non-negative")
+    if v.size:
+        _check_range(int(v.min()), int(v.max()), "lengths")
     return np.bincount(v, minlength=size or 0)
 
 
@@ -195,8 +208,8 @@ def length_histogram(frame: pl.LazyFrame | pl.DataFrame, column: str = "response
     x = pl.col(column).cast(pl.Int64, strict=False)
     counts = _lazy(frame).select(x.drop_nulls()).group_by(column).len().collect()
     values, n = counts[column].to_numpy(), counts["len"].to_numpy()
-    if values.size and values.min() < 0:
-        raise ValueError("lengths must be non-negative")
+    if values.size:
+        _check_range(int(values.min()), int(values.max()), column)
     h = np.zeros(int(values.max()) + 1 if values.size else 0, dtype=np.int64)
     h[values] = n
     return h
@@ -272,7 +285,7 @@ def compare_histograms(ha: np.ndarray, hb: np.ndarray, *, n_boot: int = 1000, co
     ha, hb = np.pad(ha, (0, size - ha.size)), np.pad(hb, (0, size - hb.size))
     na, nb = int(ha.sum()), int(hb.sum())
     if na == 0 or nb == 0:
-        raise ValueError("both runs need at least one length")
+        raise LengthsError("lengths", "both runs need at least one length")
     fa, fb = np.cumsum(ha) / na, np.cumsum(hb) / nb
     ks = float(np.abs(fa - fb).max())
     ne = na * nb / (na + nb)

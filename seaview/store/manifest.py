@@ -40,7 +40,36 @@ def parse_manifest(raw: bytes, where: str) -> dict[str, Any]:
         )
     if version < 1:
         raise RunFormatError(where, f"unknown format version {version}")
+    for key, (kind, item) in _FIELDS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        what = {dict: "an object", list: "a list", str: "a string"}[kind]
+        if not isinstance(value, kind):
+            raise RunFormatError(where, f"'{key}' should be {what}, found {_json_kind(value)}")
+        if item is not None:
+            for v in value:
+                if not isinstance(v, item) or isinstance(v, bool):
+                    items = {str: "strings", int: "integers"}[item]
+                    raise RunFormatError(where, f"'{key}' should be {what} of {items}, found {_json_kind(v)} in it")
     return data
+
+
+# the manifest's fields readers use: (JSON type, type of each item); null is as if absent
+_FIELDS: dict[str, tuple[type, type | None]] = {
+    "name": (str, None), "model": (str, None), "created": (str, None), "params": (dict, None),
+    "source": (dict, None), "tables": (list, str), "ranks": (list, int), "tags": (list, str),
+}
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if v is None:
+        return "null"
+    return {str: "a string", list: "a list"}.get(type(v), "an object")
 
 
 @contextlib.contextmanager

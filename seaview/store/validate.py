@@ -13,8 +13,8 @@ from .reader import _short, list_parts, read_manifest, read_part_footer
 from .schema import column_types
 
 
-def validate_run(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, int]]:
-    """Check everything in the run at ``path``.
+def validate_run(path: str | os.PathLike[str], tables: tuple[str, ...] | None = None) -> tuple[list[str], dict[str, int]]:
+    """Check everything in the run at ``path`` (its parts of ``tables`` only, if given).
 
     Returns (problems, rows per table). Each problem is one line naming the file.
     Unlike :func:`open_run`, this reads every data page, so corruption inside a part
@@ -32,6 +32,8 @@ def validate_run(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, int
         if table not in found:
             problems.append(f"{location.display('run.json')}: lists table '{table}' but {table}/ has no parts")
     for table, names in found.items():
+        if tables is not None and table not in tables:
+            continue
         good = []  # (shown, part) of the parts whose footer and pages read
         for name in names:
             shown = location.display(table, name)
@@ -60,3 +62,18 @@ def validate_run(path: str | os.PathLike[str]) -> tuple[list[str], dict[str, int
             else:
                 rows[table] = rows.get(table, 0) + part.num_rows
     return problems, rows
+
+
+def describe_read_error(paths: list[str], error: BaseException, tables: tuple[str, ...] | None = None) -> str:
+    """One line for an error met reading tables: the first problem ``validate_run`` finds in
+    the runs at ``paths``, in ``tables`` first (a part whose footer reads but whose pages do
+    not names itself there; opening a run reads footers only), else the error itself."""
+    for only in ((tables, None) if tables else (None,)):
+        for path in paths:
+            try:
+                problems, _ = validate_run(path, only)
+            except Exception:  # the diagnosis must not hide the error
+                continue
+            if problems:
+                return problems[0]
+    return f"cannot read the data ({type(error).__name__}: {' '.join(str(error).split())[:300]})"

@@ -115,7 +115,7 @@ class RunsScreen(Screen):
     def open_entry(self, i: int) -> None:
         e = self.entries[i]
         if e.run is None:
-            self.notify(e.error or "broken run", severity="error")
+            self.notify(e.error or "broken run", severity="error", markup=False)
         else:
             self.app.push_screen(RunScreen(e.run))
 

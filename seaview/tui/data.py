@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SeaviewError
+from ..textsafe import one_line
 
 
 @dataclass
@@ -69,3 +71,54 @@ def default_paths() -> list[str]:
         return ["runs"]
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return [os.path.join(here, "sample_traces")]
+
+
+def reads_runs(status: str | None = None, tables: tuple[str, ...] | None = None):
+    """For a worker method that reads its runs' ``tables`` (of ``self.run``, ``self.runs`` or
+    ``self.run_a`` / ``self.run_b``): an error reading them (a part whose pages are damaged,
+    a file gone since the run was opened) becomes one red line in the widget ``#status``
+    and a toast naming the bad part, instead of a crashed app. Put it under ``@work``."""
+
+    def wrap(method):
+        @functools.wraps(method)
+        def worker(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as e:
+                message = read_error_line(self, e, tables)
+                if message is None:
+                    raise
+                self.app.call_from_thread(_show_read_error, self, status, message)
+
+        return worker
+
+    return wrap
+
+
+def read_error_line(owner: Any, e: Exception, tables: tuple[str, ...] | None = None) -> str | None:
+    """The one line to show for ``e`` if it is an error reading data (else None)."""
+    import polars as pl
+    import pyarrow as pa
+
+    from ..store.validate import describe_read_error
+
+    if isinstance(e, SeaviewError):
+        return str(e)
+    if not isinstance(e, (pl.exceptions.PolarsError, pa.ArrowException, OSError)):
+        return None
+    runs = getattr(owner, "runs", None) or [getattr(owner, n, None) for n in ("run", "run_a", "run_b")]
+    return describe_read_error([r.path for r in runs if r is not None], e, tables)
+
+
+def _show_read_error(owner: Any, status: str | None, message: str) -> None:
+    from textual.css.query import NoMatches
+    from textual.widgets import Static
+
+    from .safe import safe_text
+
+    if status is not None:
+        try:
+            owner.query_one(f"#{status}", Static).update(safe_text(message, "red"))
+        except NoMatches:
+            pass
+    owner.app.notify(one_line(message, 300), severity="error", markup=False, timeout=10)

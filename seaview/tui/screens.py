@@ -13,8 +13,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from .data import reads_runs
 from .linetable import LineTable
 from .safe import safe_cell, safe_text
+
 
 class SearchResults(Screen):
     """Steps whose text contains the search string; Enter opens the step."""
@@ -65,6 +67,7 @@ class DiffScreen(Screen):
         self.compute()
 
     @work(thread=True, exclusive=True, group="diff")
+    @reads_runs("diff-status")
     def compute(self) -> None:
         from ..analysis.diff import diff_runs
         from ..analysis.tables import tables
@@ -131,6 +134,7 @@ class SideBySide(Screen):
         self.load()
 
     @work(thread=True, exclusive=True, group="side-by-side")
+    @reads_runs("sbs-header", ("steps", "episodes"))
     def load(self) -> None:
         from ..analysis.alignment import align_steps, task_steps
         from ..errors import SeaviewError

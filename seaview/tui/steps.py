@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from ..analysis.trajectories import episode_steps
 from ..textsafe import strip_control
+from .data import reads_runs
 from .safe import safe_text
 from .stripview import StripView
 
@@ -85,6 +86,7 @@ class StepViewer(Screen):
         self._read(self.episode_ids[self.index])
 
     @work(thread=True, exclusive=True, group="steps")
+    @reads_runs("step-header", ("steps", "episodes"))
     def _read(self, eid: str) -> None:
         steps = episode_steps(self.run.scan("steps"), eid)
         rows = self.run.scan("episodes").filter(pl.col("episode_id") == eid).collect() if self.run.has("episodes") else None
@@ -224,6 +226,6 @@ class StepViewer(Screen):
             with self.app.suspend():
                 subprocess.run([*editor.split(), path], check=False)
         except (OSError, ValueError, SuspendNotSupported) as e:
-            self.app.notify(f"cannot open $EDITOR ({editor!r}): {e}", title="editor", severity="error")
+            self.app.notify(f"cannot open $EDITOR ({editor!r}): {e}", title="editor", severity="error", markup=False)
         finally:
             os.unlink(path)

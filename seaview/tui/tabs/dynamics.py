@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from ...analysis.dynamics import emergences, timelines
 from ...rules import EMERGENCE_LEVELS
+from ..data import reads_runs
 from ..heatmap import HeadGrid, ramp, scale_legend
 from .common import LoadsWhenShown
 
@@ -65,6 +66,7 @@ class DynamicsPane(LoadsWhenShown, Horizontal):
         self.load_metric(self.METRICS[self.metric_i])
 
     @work(thread=True, exclusive=True, group="dynamics")
+    @reads_runs("dynamics-status", ("heads",))
     def load_metric(self, metric: str) -> None:
         lf = self.run.scan("heads")
         lines = timelines(lf, metric).with_columns(pl.col("value").fill_nan(None))

@@ -11,7 +11,9 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from ...analysis.trajectories import first_wrong_steps, search_steps
+from ..data import reads_runs
 from ..linetable import LineTable
+from ..safe import safe_text
 from .common import PAGE, LoadsWhenShown
 
 AUTO_WRONG_STEPS = 200_000  # runs with more steps compute first_wrong_step on demand
@@ -48,6 +50,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         yield LineTable(list(zip(EPISODE_COLS, EPISODE_WIDTHS, EPISODE_RIGHT)), id="episodes-table")
 
     @work(thread=True, exclusive=True, group="episodes")
+    @reads_runs("episodes-status", ("episodes",))
     def load(self) -> None:
         eps = self.run.scan("episodes").collect().with_columns(pl.lit(None, pl.Int64).alias("first_wrong_step"))
         self.app.call_from_thread(self._loaded, eps)
@@ -55,6 +58,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
             self.find_wrong()
 
     @work(thread=True, exclusive=True, group="wrong")
+    @reads_runs("episodes-status", ("steps",))
     def find_wrong(self) -> None:
         """Where each episode first went wrong: reads every step, so big runs do it on demand
         (when the table is sorted by first_wrong_step)."""
@@ -136,12 +140,13 @@ class EpisodesPane(LoadsWhenShown, Vertical):
                 if hit.height:
                     self.open_episode(hit["episode_id"][0])
                 else:
-                    self.notify(f"no episode id contains {needle!r}", severity="warning")
+                    self.notify(f"no episode id contains {needle!r}", severity="warning", markup=False)
             return
-        self.query_one("#episodes-status", Static).update(f"searching steps for {needle!r}…")
+        self.query_one("#episodes-status", Static).update(safe_text(f"searching steps for {needle!r}…"))
         self.search(needle)
 
     @work(thread=True, exclusive=True, group="search")
+    @reads_runs("episodes-status", ("steps",))
     def search(self, needle: str) -> None:
         hits = search_steps(self.run.scan("steps"), needle)
         self.app.call_from_thread(self._searched, needle, hits)
@@ -151,7 +156,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
 
         self.refresh_view()
         if not hits.height:
-            self.notify(f"no step contains {needle!r}", severity="warning")
+            self.notify(f"no step contains {needle!r}", severity="warning", markup=False)
             return
         self.app.push_screen(SearchResults(self.run, needle, hits))
 

@@ -14,11 +14,12 @@ from ...analysis.dynamics import at_step, training_steps
 from ...analysis.heads import head_atlas
 from ...analysis.slices import block_grid, head_blocks, needle_span, sample_tokens, tile_window, top_attended
 from ...textsafe import token_label
+from ..data import reads_runs
 from ..heatmap import HeadGrid, category_legend, matrix_text, ramp, scale_legend
 from ..safe import safe_cell
+from .common import LoadsWhenShown
 
 ZOOM_ROWS, ZOOM_COLS = 16, 8  # the zoomed slice: small enough to print every value
-from .common import LoadsWhenShown
 
 
 class HeadsPane(LoadsWhenShown, Horizontal):
@@ -60,6 +61,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
             yield Static(id="slice-view")
 
     @work(thread=True, exclusive=True, group="heads")
+    @reads_runs("heads-status", ("heads", "qk", "tokens"))
     def load(self) -> None:
         lf = self.run.scan("heads")
         seen = training_steps(self.run)
@@ -143,6 +145,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.load_blocks(layer, head)
 
     @work(thread=True, exclusive=True, group="top")
+    @reads_runs("top-tokens", ("qk", "tokens"))
     def load_top(self, layer: int, head: int) -> None:
         from ...errors import SeaviewError
         from ...recompute import recompute_key_mass
@@ -181,6 +184,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         return text
 
     @work(thread=True, exclusive=True, group="blocks")
+    @reads_runs("block-map", ("blocks",))
     def load_blocks(self, layer: int, head: int) -> None:
         if not self.run.has("blocks"):
             self.app.call_from_thread(self._blocks, None)
@@ -232,6 +236,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.recompute(*self.selected, self.tile, int(self.blocks["block"][0]))
 
     @work(thread=True, exclusive=True, group="recompute")
+    @reads_runs("slice-view", ("qk",))
     def recompute(self, layer: int, head: int, tile: tuple[int, int], block: int) -> None:
         from ...errors import SeaviewError
         from ...recompute import recompute_slice

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ...analysis.kv import kv_stats
+from ..data import reads_runs
 from .common import LoadsWhenShown, _plot, _thin
 
 
@@ -31,6 +32,7 @@ class KVPane(LoadsWhenShown, Vertical, can_focus=True):
         yield Static(id="kv-plot")
 
     @work(thread=True, exclusive=True, group="kv")
+    @reads_runs("kv-status", ("kv",))
     def load(self) -> None:
         df = self.run.scan("kv").collect()
         stats = kv_stats(df)

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from ...analysis.lengths import length_curves, length_stats, run_cap
+from ..data import reads_runs
 from ..safe import safe_cell, safe_text
 from .common import PAGE, LoadsWhenShown, _plot
 
@@ -34,6 +35,7 @@ class LengthsPane(LoadsWhenShown, Vertical):
         yield DataTable(id="prompts-table", cursor_type="row", zebra_stripes=True)
 
     @work(thread=True, exclusive=True, group="lengths")
+    @reads_runs("lengths-status", ("lengths",))
     def load(self) -> None:
         lf = self.run.scan("lengths")
         cap = run_cap(self.run)
