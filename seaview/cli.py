@@ -503,11 +503,10 @@ def main() -> None:
         return
     try:
         app()
-    except Exception as e:
-        import polars as pl
-        import pyarrow as pa
+    except BaseException as e:  # polars's PanicException (a Rust panic on damaged pages) is no Exception
+        from .store.validate import is_read_error
 
-        if not isinstance(e, (pl.exceptions.PolarsError, pa.ArrowException, OSError)):
+        if not is_read_error(e):
             raise
         # a part whose footer reads but whose pages do not (open_run reads footers only):
         # name it, as `seaview validate` would

@@ -102,7 +102,13 @@ def test_recompute_from_damaged_positions_is_one_error(tmp_path):
     q105 = (pl.col("layer") == 2) & (pl.col("head") == 1) & (pl.col("which") == "q") & (pl.col("pos") == 105)
     k7 = (pl.col("layer") == 2) & (pl.col("head") == 0) & (pl.col("which") == "k") & (pl.col("pos") == 7)
     for damaged, expect in [(pl.when(q105).then(104), "the stored q rows of positions 100:110 are not one per position"),
-                            (pl.when(k7).then(9), "the stored k rows are not one per position 0:")]:
+                            (pl.when(k7).then(9), "the stored k rows are not one per position 0:"),
+                            (pl.when(k7).then(None), "stored k rows of layer 2 head 0 lack a position or a vector")]:
         qk.with_columns(damaged.otherwise(pl.col("pos")).alias("pos")).write_parquet(part)
+        res = run_cli(*args)
+        assert res.returncode == 2 and res.stderr.count("\n") == 1 and expect in res.stderr and str(run) in res.stderr, res.stderr
+    for damaged, expect in [(pl.when(q105).then(None), "stored q rows of layer 2 head 1 lack a position or a vector"),
+                            (pl.when(k7).then(pl.col("vec").list.head(3)), "stored k vectors of layer 2 differ in length")]:
+        qk.with_columns(damaged.otherwise(pl.col("vec")).alias("vec")).write_parquet(part)
         res = run_cli(*args)
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and expect in res.stderr and str(run) in res.stderr, res.stderr

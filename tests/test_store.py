@@ -419,3 +419,23 @@ def test_footer_values_say_a_columns_values_only_when_every_row_group_holds_one(
     assert mixed.footer_values("lengths", "model") is None  # a row group with two values: read the data
     assert set(mixed.scan("lengths").select("model").collect()["model"]) == {"m", "n"}
     assert one.footer_values("lengths", "dataset") == frozenset()  # only nulls
+
+
+def test_a_polars_panic_reading_data_is_one_line_not_a_traceback(good_run, monkeypatch, capsys):
+    """Some damaged pages make polars's Rust reader panic: a PanicException, which is a
+    BaseException, not an Exception. The CLI still ends with one line (and exit 2)."""
+    import sys
+
+    import seaview.analysis.diff as diff_module
+    from seaview.cli import main
+
+    def panics(*args, **kwargs):
+        raise pl.exceptions.PanicException("internal error: entered unreachable code: invalid num_bits 37")
+
+    monkeypatch.setattr(diff_module, "diff_runs", panics)
+    monkeypatch.setattr(sys, "argv", ["seaview", "diff", str(good_run), str(good_run)])
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 2
+    assert capsys.readouterr().err == ("seaview: error: cannot read the data (PanicException: internal error: "
+                                       "entered unreachable code: invalid num_bits 37)\n")

@@ -64,6 +64,14 @@ def validate_run(path: str | os.PathLike[str], tables: tuple[str, ...] | None = 
     return problems, rows
 
 
+def is_read_error(e: BaseException) -> bool:
+    """Whether ``e`` is what reading damaged or vanished data raises: polars's errors and
+    panics (a Rust panic on some damaged pages: a BaseException), Arrow's, the OS's."""
+    import polars as pl
+
+    return isinstance(e, (pl.exceptions.PolarsError, pl.exceptions.PanicException, pa.ArrowException, OSError))
+
+
 def describe_read_error(paths: list[str], error: BaseException, tables: tuple[str, ...] | None = None) -> str:
     """One line for an error met reading tables: the first problem ``validate_run`` finds in
     the runs at ``paths``, in ``tables`` first (a part whose footer reads but whose pages do

@@ -84,7 +84,7 @@ def reads_runs(status: str | None = None, tables: tuple[str, ...] | None = None)
         def worker(self, *args, **kwargs):
             try:
                 return method(self, *args, **kwargs)
-            except Exception as e:
+            except BaseException as e:  # polars's PanicException is no Exception
                 message = read_error_line(self, e, tables)
                 if message is None:
                     raise
@@ -95,16 +95,13 @@ def reads_runs(status: str | None = None, tables: tuple[str, ...] | None = None)
     return wrap
 
 
-def read_error_line(owner: Any, e: Exception, tables: tuple[str, ...] | None = None) -> str | None:
+def read_error_line(owner: Any, e: BaseException, tables: tuple[str, ...] | None = None) -> str | None:
     """The one line to show for ``e`` if it is an error reading data (else None)."""
-    import polars as pl
-    import pyarrow as pa
-
-    from ..store.validate import describe_read_error
+    from ..store.validate import describe_read_error, is_read_error
 
     if isinstance(e, SeaviewError):
         return str(e)
-    if not isinstance(e, (pl.exceptions.PolarsError, pa.ArrowException, OSError)):
+    if not is_read_error(e):
         return None
     runs = getattr(owner, "runs", None) or [getattr(owner, n, None) for n in ("run", "run_a", "run_b")]
     return describe_read_error([r.path for r in runs if r is not None], e, tables)
