@@ -82,11 +82,13 @@ def _stored_head(run: Run, layer: int, head: int, sample: str | None) -> _Head:
     q = lf.filter((pl.col("which") == "q") & (pl.col("head") == head)).sort("pos").collect()
     k = lf.filter((pl.col("which") == "k") & (pl.col("head") == kv)).sort("pos").collect()
     for which, rows in (("q", q), ("k", k)):
+        if rows.height == 0:
+            raise SeaviewError(where, f"no stored {which} rows for layer {layer} head {head if which == 'q' else kv}")
         dims = rows["vec"].list.len()
         if rows["pos"].null_count() or dims.null_count():
             raise SeaviewError(where, f"stored {which} rows of layer {layer} head {head if which == 'q' else kv} "
                                "lack a position or a vector")
-        if rows.height and (dims.min() != dims.max() or dims.min() != q["vec"].list.len().min()):
+        if dims.min() != dims.max() or dims.min() != q["vec"].list.len().min():
             raise SeaviewError(where, f"stored {which} vectors of layer {layer} differ in length "
                                f"({dims.min()}..{dims.max()}; q: {q['vec'].list.len().min()})")
     return _Head(sample, q, k, where)

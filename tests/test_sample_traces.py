@@ -107,8 +107,11 @@ def test_recompute_from_damaged_positions_is_one_error(tmp_path):
         qk.with_columns(damaged.otherwise(pl.col("pos")).alias("pos")).write_parquet(part)
         res = run_cli(*args)
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and expect in res.stderr and str(run) in res.stderr, res.stderr
-    for damaged, expect in [(pl.when(q105).then(None), "stored q rows of layer 2 head 1 lack a position or a vector"),
-                            (pl.when(k7).then(pl.col("vec").list.head(3)), "stored k vectors of layer 2 differ in length")]:
-        qk.with_columns(damaged.otherwise(pl.col("vec")).alias("vec")).write_parquet(part)
+    k_of_head0 = (pl.col("layer") == 2) & (pl.col("head") == 0) & (pl.col("which") == "k")
+    for column, damaged, expect in [
+            ("which", pl.when(k_of_head0).then(pl.lit("x")), "no stored k rows for layer 2 head 0"),  # was a kernel error
+            ("vec", pl.when(q105).then(None), "stored q rows of layer 2 head 1 lack a position or a vector"),
+            ("vec", pl.when(k7).then(pl.col("vec").list.head(3)), "stored k vectors of layer 2 differ in length")]:
+        qk.with_columns(damaged.otherwise(pl.col(column)).alias(column)).write_parquet(part)
         res = run_cli(*args)
         assert res.returncode == 2 and res.stderr.count("\n") == 1 and expect in res.stderr and str(run) in res.stderr, res.stderr
