@@ -503,6 +503,8 @@ def main() -> None:
         return
     try:
         app()
+    except (SystemExit, KeyboardInterrupt):  # every command's end: nothing to look at (nor polars to import)
+        raise
     except BaseException as e:  # polars's PanicException (a Rust panic on damaged pages) is no Exception
         from .store.validate import is_read_error
 

@@ -84,6 +84,8 @@ def reads_runs(status: str | None = None, tables: tuple[str, ...] | None = None)
         def worker(self, *args, **kwargs):
             try:
                 return method(self, *args, **kwargs)
+            except (SystemExit, KeyboardInterrupt):
+                raise
             except BaseException as e:  # polars's PanicException is no Exception
                 message = read_error_line(self, e, tables)
                 if message is None:
