@@ -21,6 +21,8 @@ import polars as pl
 from seaview.errors import SeaviewError
 from seaview.store import RunWriter
 
+from .models import cannot_load
+
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -87,8 +89,8 @@ def probe_checkpoint(ckpt: Checkpoint, probe: ProbeSet, device: str = "cpu", imp
     hf_logging.disable_progress_bar()
     try:
         model = AutoModelForCausalLM.from_pretrained(ckpt.path).to(device).eval()
-    except (OSError, ValueError) as e:
-        raise SeaviewError(ckpt.path, f"cannot load the model ({' '.join(str(e).split())[:300]})") from None
+    except Exception as e:  # a folder's config or weights, however transformers says it (see models.load_model)
+        raise SeaviewError(ckpt.path, cannot_load(e)) from None
     vocab = int(model.config.vocab_size)
     low = probe.low if probe.low is not None else vocab // 10
     high = probe.high if probe.high is not None else vocab

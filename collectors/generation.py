@@ -196,6 +196,8 @@ def read_prompts(path: str) -> list[dict]:
                 out.append({"id": str(obj.get("prompt_id", obj.get("id", f"p{len(out)}"))), "text": text, "messages": msgs})
     except OSError as e:
         raise SeaviewError(path, f"cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise SeaviewError(path, "not UTF-8 text") from None
     if not out:
         raise SeaviewError(path, "no prompts")
     return out

@@ -61,6 +61,14 @@ def load_model(path: str, gguf: str | None = None, device: str = "cpu", dtype: s
     try:
         tok = AutoTokenizer.from_pretrained(folder, **kw)
         model = AutoModelForCausalLM.from_pretrained(folder, **kw).to(device=dev, dtype=getattr(torch, dtype)).eval()
-    except (OSError, ValueError) as e:
-        raise SeaviewError(folder, f"cannot load the model ({' '.join(str(e).split())[:300]})") from None
+    except Exception as e:  # what the folder holds is the user's input: any error loading it is one line
+        raise SeaviewError(folder, cannot_load(e)) from None
     return model, tok
+
+
+def cannot_load(e: Exception) -> str:
+    """One line for an error transformers raised loading a model folder: OSError, ValueError,
+    or e.g. huggingface_hub's StrictDataclassClassValidationError for a config whose values
+    contradict each other (hidden_size -1), a KeyError for a missing field."""
+    kind = "" if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: "
+    return f"cannot load the model ({kind}{' '.join(str(e).split())[:300]})"

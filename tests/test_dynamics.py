@@ -4,6 +4,7 @@ torchrun ranks) give the same rows, and the timelines / emergence analysis on kn
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -155,6 +156,24 @@ def test_checkpoint_sweep_equals_the_training_probe(trained, tmp_path):
     bad = run_cli("probe", "checkpoints", str(tmp_path), "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "holds none" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_model_folder_or_prompts_file_that_cannot_be_read_is_one_line(tmp_path):
+    """A checkpoint whose config contradicts itself (transformers raises huggingface_hub's
+    StrictDataclassClassValidationError, neither an OSError nor a ValueError) and a prompts
+    file that is not UTF-8 were tracebacks; each is one line naming the file, nothing written."""
+    ckpt = tmp_path / "train" / "checkpoint-5"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": -1, "num_attention_heads": 32}))
+    res = run_cli("probe", "checkpoints", str(tmp_path / "train"), "--out", str(tmp_path / "x"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.splitlines()[-1].startswith(f"seaview: error: {ckpt}: cannot load the model (")
+    assert not (tmp_path / "x").exists()
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_bytes(b'{"prompt_id": "a", "prompt": "caf\xe9"}\n')  # Latin-1
+    res = run_cli("collect", "generate", "--model", "smollm2", "--prompts", str(prompts), "--out", str(tmp_path / "y"))
+    assert res.returncode == 2 and res.stderr == f"seaview: error: {prompts}: not UTF-8 text\n"
+    assert not (tmp_path / "y").exists()
 
 
 def test_ray_sweep_with_two_workers_equals_the_single_process_sweep(trained, tmp_path):
