@@ -1,4 +1,5 @@
-"""What the TUI shows, computed off the UI thread: runs found under paths, and views of a run."""
+"""What the TUI shows, computed off the UI thread: runs found under paths, views of a run,
+and what a worker that reads a run shows when the data cannot be read (reads_runs)."""
 
 from __future__ import annotations
 
