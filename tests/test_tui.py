@@ -656,3 +656,33 @@ def test_sparkline_samples_long_timelines_and_marks_the_cursor():
     assert "reverse" in str(t.spans[-1].style) and not any("reverse" in str(s.style) for s in t.spans[:-1])
     short = sparkline([None, 0.5, 1.0], 0.0, 1.0, 16, mark=1)
     assert short.plain == " ▅█" and [(sp.start, "reverse" in str(sp.style)) for sp in short.spans] == [(1, True), (2, False)]
+
+
+async def test_dynamics_of_a_training_run_with_infinite_values_draws_them_as_missing(tmp_path):
+    """An infinite induction score (a damaged or foreign heads table) made the shared scale
+    infinite and the Dynamics tab's worker die on int(NaN) (found by fuzzing the TUI): it is
+    a missing value now, and the tab draws."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from seaview.tui.tabs.dynamics import DynamicsPane
+
+    run = tmp_path / "copy-induction"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "sample_traces", "copy-induction"), run)
+    part = sorted((run / "heads").glob("*.parquet"))[1]
+    t = pq.read_table(part)
+    vals = t.column("induction_score").to_pylist()
+    vals[5] = float("inf")  # layer 0, head 1 at step 50: its mean over the samples is infinite
+    t = t.set_column(t.schema.get_field_index("induction_score"), "induction_score", pa.array(vals, pa.float64()))
+    pq.write_table(t, part)
+    app = SeaviewApp([str(run)])
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        app.screen.query_one("TabbedContent").active = "tab-dynamics"
+        pane = app.screen.query_one(DynamicsPane)
+        await _wait(pilot, lambda: pane.lines is not None)
+        await pilot.pause(0.2)
+        assert app.is_running and pane.lines["value"].is_finite().all()
+        assert "▁" in str(app.screen.query_one("#sparklines").render())

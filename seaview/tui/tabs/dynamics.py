@@ -69,7 +69,10 @@ class DynamicsPane(LoadsWhenShown, Horizontal):
     @reads_runs("dynamics-status", ("heads",))
     def load_metric(self, metric: str) -> None:
         lf = self.run.scan("heads")
-        lines = timelines(lf, metric).with_columns(pl.col("value").fill_nan(None))
+        # NaN and infinities (a damaged or foreign table) are no value: they would make the
+        # shared scale infinite and every sparkline cell NaN
+        lines = timelines(lf, metric).with_columns(
+            pl.when(pl.col("value").is_finite()).then(pl.col("value")).alias("value"))
         emerged = emergences(lf, metric) if metric in EMERGENCE_LEVELS else None
         self.app.call_from_thread(self._loaded, lines, emerged)
 
