@@ -223,8 +223,8 @@ def column_types(table: str, parts: list[tuple[pa.Schema, int]]) -> tuple[dict[s
 
     Contract columns, and the OPTIONAL_COLUMNS some parts hold, are read as the contract
     says (schema_problems checks each part).
-    A column outside the contract (what a writer or importer added: ``best_density``,
-    ``usage_frac``, ...) is read as the type its parts agree on: all-null parts agree with
+    Any other column (what a writer or importer added: ``n_queries``, ``batch``, ``running``,
+    ...) is read as the type its parts agree on: all-null parts agree with
     any, ints read as floats where other parts hold floats. Where parts disagree (a string
     where others hold numbers) the kind holding the most rows wins, and each part of
     another kind gets a problem: ``{part index: 'column ... has type ..., other parts ...'}``.
