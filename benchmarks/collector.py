@@ -110,7 +110,9 @@ def gpu(shape: str, tokens: int, reps: int, device: str) -> None:
 
     tables_s: dict[str, float] = {}
 
-    def run(mode: str, n: int) -> None:
+    def run(mode: str, n: int) -> float:
+        """One forward in this mode; returns the seconds of host work inside it that is not
+        the forward's (building the block rows), to be taken off its time."""
         x = ids[:, :n]
         if mode.startswith("collect"):
             with AttentionCollector(model, patterns=(mode == "collect")) as col:
@@ -119,12 +121,14 @@ def gpu(shape: str, tokens: int, reps: int, device: str) -> None:
             t = time.perf_counter()
             col.tables()  # the block rows a flush writes: host work, off the forward, timed apart
             tables_s[mode] = time.perf_counter() - t
-        else:
-            model(input_ids=x, logits_to_keep=1, **({"output_attentions": True} if mode == "eager" else {}))
+            return tables_s[mode]
+        model(input_ids=x, logits_to_keep=1, **({"output_attentions": True} if mode == "eager" else {}))
+        return 0.0
 
-    print(f"{torch.cuda.get_device_name()}, {shape} shape (random weights, bf16), {tokens} tokens, best of {reps}")
-    res: dict[str, tuple[float, float] | str] = {}
-    for mode in MODES:
+    print(f"{torch.cuda.get_device_name()}, {shape} shape (random weights, bf16), {tokens} tokens, best of {reps}",
+          flush=True)
+    plain: tuple[float, float] | None = None
+    for mode in MODES:  # plain first; each line as its mode ends (a run stopped at a time limit keeps them)
         model.set_attn_implementation("eager" if mode == "eager" else "sdpa")
         try:
             with torch.no_grad():
@@ -136,21 +140,19 @@ def gpu(shape: str, tokens: int, reps: int, device: str) -> None:
                 for _ in range(reps):
                     torch.cuda.synchronize()
                     t = time.perf_counter()
-                    run(mode, tokens)
+                    apart = run(mode, tokens)
                     torch.cuda.synchronize()
-                    best = min(best, time.perf_counter() - t)
-            res[mode] = (best, torch.cuda.max_memory_allocated())
+                    best = min(best, time.perf_counter() - t - apart)
+            r = (best, torch.cuda.max_memory_allocated())
         except torch.cuda.OutOfMemoryError:
-            res[mode] = "out of memory"
-        torch.cuda.empty_cache()
-    plain = res["plain"]
-    for mode, r in res.items():
-        if isinstance(r, str):
-            print(f"{mode:>19}: {r}")
+            print(f"{mode:>19}: out of memory", flush=True)
             continue
+        finally:
+            torch.cuda.empty_cache()
+        plain = plain or r
         print(f"{mode:>19}: {r[0] * 1000:9.1f} ms ({r[0] / plain[0]:5.2f}x)  peak GPU memory {r[1] / 2**30:6.2f} GiB "
               f"({r[1] / plain[1]:.2f}x)" + (f"; then the blocks table on the host {tables_s[mode]:.2f} s"
-                                             if mode in tables_s else ""))
+                                             if mode in tables_s else ""), flush=True)
 
 
 def main() -> None:
