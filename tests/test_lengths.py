@@ -16,10 +16,13 @@ from seaview.analysis.lengths import (
     hist_quantile,
     histogram,
     kv_stats,
+    length_curves,
     length_histogram,
     length_stats,
+    models_by_samples,
     past_future_peak,
     per_prompt,
+    prompt_groups,
     summarize_lengths,
 )
 from seaview.errors import SeaviewError
@@ -43,6 +46,46 @@ def test_castillo_statistics_reproduce_the_file(shared_data, tmp_path):
         assert round(s["std"], 2) == r["output_std"]  # the file stores 2 decimals
         for k, v in r["output_percentiles"].items():
             assert round(s[k], 2) == v, (r["prompt_id"], k)
+
+
+def test_per_prompt_rows_are_castillos_records(shared_data, tmp_path):
+    """The per-prompt table's groups on real CASTILLO records (13 models, three temperatures,
+    several top_p / top_k): every row is one record of the file, so its std is the record's
+    output_std; one model at one setting gives a row per prompt."""
+    path = shared_data / "castillo_sample.jsonl"
+    import_paths("castillo", [str(path)], str(tmp_path / "c"), workers=1)
+    lf = open_run(tmp_path / "c").scan("lengths")
+    groups = prompt_groups(lf)
+    assert groups[0] == "model" and groups[-1] == "prompt_id" and "temperature" in groups
+    st = length_stats(lf, by=groups)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert st.height == len(rows)
+    got = {(r["model"], r["prompt_id"]): r["std"] for r in st.iter_rows(named=True)}
+    assert all(round(got[(r["model"], r["prompt_id"])], 2) == r["output_std"] for r in rows)
+    first = lf.head(1).collect().row(0, named=True)
+    one = lf.filter(*(pl.col(c) == first[c] for c in ("model", "temperature", "top_p", "top_k", "dataset")))
+    assert prompt_groups(one) == ["prompt_id"]
+    assert prompt_groups(pl.DataFrame({"prompt_id": ["a"], "response_tokens": [3]})) == ["prompt_id"]
+
+
+def test_length_curves_rank_models_and_share_bins():
+    """Models by samples (ties by name, a missing model last); linear bins from 0, log bins of
+    equal ratio on whole tokens from the shortest non-zero length, counts per nominal bin
+    width (they sum back to the samples placed), zero lengths left out of a log axis."""
+    df = pl.DataFrame({"model": ["a"] * 3 + ["b"] * 5 + ["c"] * 5 + [None] * 5,
+                       "response_tokens": [0, 1, 2, 10, 20, 30, 40, 50, 5, 6, 7, 8, 1000, 3, 3, 3, 3, 3]})
+    assert models_by_samples(df) == [("b", 5), ("c", 5), (None, 5), ("a", 3)]
+    curves, (lo, hi) = length_curves(df, bins=10, models=2)
+    assert [c.model for c in curves] == ["b", "c"] and (lo, hi) == (0.0, 1001.0)
+    assert [sum(c.counts) for c in curves] == [5, 5] and curves[1].counts[-1] == 1  # 1000 in the last bin
+    curves, (lo, hi) = length_curves(df, bins=10, models=["a", None], log=True)
+    assert [c.model for c in curves] == ["a", "all"] and (lo, hi) == (1.0, 1001.0)
+    a = curves[0]
+    assert a.left_out == 1 and a.cdf_x[0] >= 1  # the 0 is on no log axis
+    edges = np.unique(np.ceil(np.geomspace(1, 1001, 11)))
+    width = np.log(edges[1:] / edges[:-1]) / (np.log(1001) / 10)
+    assert sum(np.array(a.counts) * width) == pytest.approx(2)  # 1 and 2 placed
+    assert a.centres == pytest.approx(np.sqrt(edges[:-1] * edges[1:]).tolist())
 
 
 def test_castillo_json_array_and_auto_detection(shared_data, tmp_path):

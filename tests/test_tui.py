@@ -206,6 +206,43 @@ async def test_tab_keys_work_as_soon_as_the_tab_is_shown(tmp_path):
         assert lengths.sort_i == 1
 
 
+async def test_lengths_of_many_models_page_and_switch_to_a_log_axis(tmp_path):
+    """Eight models at two temperatures: the six with the most samples are drawn first, with a
+    key naming them (organisations dropped, hostile text inert), m shows the other two, l a
+    log axis that says how many zero lengths it leaves out; the prompt table has a row per
+    model, prompt and temperature."""
+    run = tmp_path / "many"
+    n = [12 - i for i in range(8)]  # model m0 has the most samples
+    hostile = "[bold]m0\x1b[2J\x1b]52;c;ZXZpbA==\x07"
+    rows = [(f"org/m{i}" if i else hostile, f"p{j % 2}", 0.5 + j % 2 * 0.5, (j * 37 + i) % 300)
+            for i in range(8) for j in range(n[i])]
+    with RunWriter(run, model=None) as w:
+        w.append("lengths", {"model": [r[0] for r in rows], "prompt_id": [r[1] for r in rows],
+                             "temperature": [r[2] for r in rows], "response_tokens": [r[3] for r in rows],
+                             "sample": list(range(len(rows)))})
+    app = SeaviewApp([str(run)])
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _wait(pilot, lambda: len(app.screen.entries) == 1)
+        await pilot.press("enter")
+        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        lengths = app.screen.query_one("#lengths")
+        await _wait(pilot, lambda: lengths.shown)
+        assert lengths.shown == [hostile] + [f"org/m{i}" for i in range(1, 6)]
+        key = lengths.plots.plain.splitlines()[0]
+        assert "■ m1  ■ m2" in key and "models 1–6 of 8 (most samples first) · m next" in key and "linear" in key
+        assert "\x1b" not in lengths.plots.plain and "ZXZpbA" not in key and "■ [bold]m0  ■ m1" in key  # literally
+        assert lengths.groups == ["model", "temperature", "prompt_id"] and lengths.prompts.height == 8 * 2
+        await pilot.press("m")
+        await _wait(pilot, lambda: lengths.shown == ["org/m6", "org/m7"])
+        await pilot.press("l")
+        await _wait(pilot, lambda: "log lengths" in lengths.plots.plain)
+        assert lengths.shown == ["org/m6", "org/m7"]
+        zeros = sum(1 for r in rows if r[0] in ("org/m6", "org/m7") and r[3] == 0)
+        assert (f"{zeros:,} zero-length" in lengths.plots.plain) == (zeros > 0)
+        await pilot.press("m")
+        await _wait(pilot, lambda: lengths.shown[0] == hostile)
+
+
 def _scramble_pages(part):
     """Damage a part's first data page, keeping its footer (open_run reads footers only)."""
     import pyarrow.parquet as pq
@@ -563,9 +600,11 @@ def test_real_terminal_flipped_task_side_by_side_and_kv_keys(runs_root, tmp_path
         t.keys("]")
         t.wait_for("layer: 1")
         t.keys("Tab", "Right")  # the tab bar, then the next tab: Lengths; its s works at once
-        t.wait_for("prompts sorted by mean ↓")
+        t.wait_for("a row per prompt, sorted by mean ↓")
         t.keys("s")
-        t.wait_for("prompts sorted by cv ↓")
+        t.wait_for("a row per prompt, sorted by cv ↓")
+        t.keys("l")  # a log length axis: both plots' ticks from the shortest non-zero length
+        t.wait_for("log lengths, l switches")
     finally:
         t.close()
 

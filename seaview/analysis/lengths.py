@@ -54,26 +54,72 @@ class LengthCurve:
 
     model: str
     centres: list[float]  # bin centres
-    counts: list[int]
+    counts: list[float]  # samples per bin (log bins: scaled to the nominal bin's width, see length_curves)
     cdf_x: list[float]  # quantiles at cdf_y
     cdf_y: list[float]
+    left_out: int = 0  # samples a log scale cannot place (zero-length responses)
 
 
-def length_curves(frame: pl.LazyFrame | pl.DataFrame, bins: int = 40, models: int = 6,
-                  column: str = "response_tokens") -> list[LengthCurve]:
-    """Histogram (``bins`` equal bins from 0 to the longest response) and CDF (101 quantiles)
-    of each of the first ``models`` models: a few hundred numbers, never the raw samples."""
+# columns that say how a group of samples was drawn: a per-prompt table groups by those that
+# vary in the run, so that no row mixes models or sampling settings
+SETTING_COLUMNS = ("model", "dataset", "temperature", "top_p", "top_k")
+
+
+def prompt_groups(frame: pl.LazyFrame | pl.DataFrame) -> list[str]:
+    """What one row of a per-prompt table is: ``prompt_id`` and every setting column that
+    takes more than one value in ``frame`` (a run of 13 models and three temperatures gives
+    a row per model, prompt and settings, as CASTILLO reports its records)."""
     lf = _lazy(frame)
-    hi = int(lf.select(pl.col(column).max()).collect().item() or 1)
-    edges = np.linspace(0, hi + 1, bins + 1)
+    present = [c for c in SETTING_COLUMNS if c in lf.collect_schema().names()]
+    if not present:
+        return ["prompt_id"]
+    counts = lf.select(pl.col(c).n_unique() for c in present).collect().row(0)
+    return [c for c, n in zip(present, counts) if n > 1] + ["prompt_id"]
+
+
+def models_by_samples(frame: pl.LazyFrame | pl.DataFrame) -> list[tuple[str | None, int]]:
+    """Every model of ``frame`` with its number of samples, most samples first (ties by name;
+    missing model last)."""
+    counts = _lazy(frame).group_by("model").agg(pl.len().alias("n")).collect()
+    return sorted(((m, int(n)) for m, n in counts.iter_rows()), key=lambda mn: (-mn[1], mn[0] is None, mn[0] or ""))
+
+
+def length_curves(frame: pl.LazyFrame | pl.DataFrame, bins: int = 40, models: int | list[str | None] = 6,
+                  column: str = "response_tokens", log: bool = False) -> tuple[list[LengthCurve], tuple[float, float]]:
+    """Histogram and CDF (101 quantiles) of each model in ``models`` (or of the ``models``
+    with the most samples), and the length range both are drawn over: a few hundred numbers,
+    never the raw samples. Bins are ``bins`` equal ones from 0 to the longest response, or
+    with ``log`` of equal ratio from the shortest non-zero one, their edges on whole tokens and
+    each count scaled by the nominal bin's width over its own (a density per log-width, so
+    that merged small bins do not spike). Every model shares the bins, so curves compare."""
+    lf = _lazy(frame)
+    lo, hi = lf.select(pl.col(column).filter(pl.col(column) > 0).min().alias("lo"), pl.col(column).max().alias("hi")
+                       ).collect().row(0)
+    hi = int(hi or 1)
+    if log:
+        lo = int(lo or 1)
+        edges = np.unique(np.ceil(np.geomspace(lo, hi + 1, bins + 1)))
+        if edges.size < 2:
+            edges = np.array([lo, hi + 1.0])
+        nominal = np.log((hi + 1) / lo) / bins
+        width = np.log(edges[1:] / edges[:-1]) / nominal
+        centres = np.sqrt(edges[:-1] * edges[1:])
+    else:
+        edges = np.linspace(0, hi + 1, bins + 1)
+        width = np.ones(bins)
+        centres = (edges[:-1] + edges[1:]) / 2
     qs = np.linspace(0, 1, 101)
+    wanted = [m for m, _ in models_by_samples(lf)][:models] if isinstance(models, int) else list(models)
     out = []
-    for model in lf.select(pl.col("model").unique().sort()).collect()["model"].to_list()[:models]:
+    for model in wanted:
         v = lf.filter(pl.col("model").eq_missing(model)).select(column).collect()[column].drop_nulls().to_numpy()
+        left_out = int((v < 1).sum()) if log else 0
         counts, _ = np.histogram(v, bins=edges)
-        out.append(LengthCurve(str(model or "all")[:24], ((edges[:-1] + edges[1:]) / 2).tolist(), counts.tolist(),
-                               np.quantile(v, qs).tolist() if v.size else [], qs.tolist()))
-    return out
+        cdf_x = np.quantile(v, qs) if v.size else np.array([])
+        keep = cdf_x >= 1 if log else np.ones(cdf_x.size, bool)
+        out.append(LengthCurve(str(model or "all"), centres.tolist(), (counts / width).tolist(),
+                               cdf_x[keep].tolist(), qs[keep].tolist(), left_out))
+    return out, (float(edges[0]), float(edges[-1]))
 
 
 def _at_cap(x: pl.Expr, cap: int | None, has_finish: bool) -> pl.Expr:

@@ -16,7 +16,8 @@ seaview keys
               v overview · i problem statement · p submitted patch · e $EDITOR · q back
   heads       arrows/hjkl head · m metric · w/a/s/d tile · r exact slice from stored q/k · z zoom (values)
   dynamics    [ ] training step · m metric · arrows/hjkl head (runs probed during training)
-  kv          [ ] layer        lengths     s sort prompts
+  kv          [ ] layer
+  lengths     m next 6 models · l log / linear length axis · s sort prompts
   tabs        1-5 show the n-th tab · click a tab · or focus the tab bar (shift+Tab) and ←/→
   everywhere  ? help · ctrl+p command palette · q back/quit · mouse works · steps are numbered from 1
 """
