@@ -68,6 +68,20 @@ def test_per_prompt_rows_are_castillos_records(shared_data, tmp_path):
     assert prompt_groups(pl.DataFrame({"prompt_id": ["a"], "response_tokens": [3]})) == ["prompt_id"]
 
 
+def test_summary_names_models_that_differ_past_twenty_characters(tmp_path):
+    """One family's models differ at the end of their names: `summary --deep` shows each whole
+    (it cut them at 20 characters, and four CASTILLO models read "meta-llama--Llama-3…")."""
+    from seaview.store import RunWriter
+
+    names = ["meta-llama--Llama-3.2-1B-Instruct", "meta-llama--Llama-3.2-3B-Instruct"]
+    with RunWriter(tmp_path / "r") as w:
+        w.append("lengths", {"prompt_id": ["p"] * 4, "sample": [0, 1, 0, 1], "model": [names[0]] * 2 + [names[1]] * 2,
+                             "response_tokens": [5, 7, 50, 70]})
+    out = run_cli("summary", "--deep", str(tmp_path / "r")).stdout
+    rows = [line.split() for line in out.splitlines() if "Llama" in line and "params" not in line]
+    assert [(r[0], r[1], r[2]) for r in rows] == [(names[0], "2", "6.0"), (names[1], "2", "60.0")]
+
+
 def test_length_curves_rank_models_and_share_bins():
     """Models by samples (ties by name, a missing model last); linear bins from 0, log bins of
     equal ratio on whole tokens from the shortest non-zero length, counts per nominal bin

@@ -10,10 +10,13 @@ from ..textsafe import one_line
 
 
 def _length_lines(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["lengths   " + f"{'':<20}{'n':>10}{'mean':>9}{'p50':>8}{'p90':>8}{'p99':>8}{'cv':>7}  degenerate"]
-    for r in rows:
-        label = one_line(str(r.get("model") or "all"), 20)
-        lines.append(f"          {label:<20}{r['n']:>10,}{r['mean']:>9.1f}{r['p50']:>8.1f}{r['p90']:>8.1f}{r['p99']:>8.1f}"
+    """A line per model, its whole name (up to 48 characters): runs of one family's models
+    ("meta-llama--Llama-3.1-8B-Instruct", "meta-llama--Llama-3.2-1B-Instruct") differ at the end."""
+    labels = [one_line(str(r.get("model") or "all"), 48) for r in rows]
+    w = max([20, *map(len, labels)]) + 1
+    lines = ["lengths   " + f"{'':<{w}}{'n':>10}{'mean':>9}{'p50':>8}{'p90':>8}{'p99':>8}{'cv':>7}  degenerate"]
+    for label, r in zip(labels, rows):
+        lines.append(f"          {label:<{w}}{r['n']:>10,}{r['mean']:>9.1f}{r['p50']:>8.1f}{r['p90']:>8.1f}{r['p99']:>8.1f}"
                      f"{(r['cv'] or 0):>7.2f}  {r['degenerate']}")
     return lines
 
