@@ -82,6 +82,18 @@ def test_summary_names_models_that_differ_past_twenty_characters(tmp_path):
     assert [(r[0], r[1], r[2]) for r in rows] == [(names[0], "2", "6.0"), (names[1], "2", "60.0")]
 
 
+def test_summary_writes_large_kv_numbers_whole():
+    """Tokens and seconds past 1,000 read whole with separators, as the counts beside them do
+    (a p95 of 17,078 tokens printed 1.71e+04 next to a peak of 17,256)."""
+    from seaview.report.summary import render_summary_text
+
+    text = render_summary_text({"name": "r", "path": "p", "tables": {"kv": {"rows": 3, "parts": 1, "bytes": 10, "t_s": [0.0, 1554.2]}},
+                        "kv": {"samples": 3, "peak_tokens": 17256, "p95_tokens": 17078.4, "peak_usage": 0.1,
+                               "p95_usage": 0.09412, "share_above": 0.0}})
+    assert "t_s 0..1,554" in text
+    assert "peak_tokens 17,256, p95_tokens 17,078, peak_usage 0.1, p95_usage 0.0941, share_above 0" in text
+
+
 def test_length_curves_rank_models_and_share_bins():
     """Models by samples (ties by name, a missing model last); linear bins from 0, log bins of
     equal ratio on whole tokens from the shortest non-zero length, counts per nominal bin
