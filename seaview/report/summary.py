@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..analysis.summary import summarize  # noqa: F401  (the CLI's entry: gather, then render)
+from ..analysis.tables import fmt_stat
 from ..textsafe import one_line
 
 
@@ -48,14 +49,6 @@ def _agent_lines(d: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _num(v: Any) -> str:
-    """A number as people read them: whole with thousands separators from 1,000 on (a
-    p95 of 17,1xx tokens beside a peak of 17,256, not 1.71e+04), else 3 significant digits."""
-    if isinstance(v, float):
-        return f"{v:,.0f}" if abs(v) >= 1000 and v == v and abs(v) != float("inf") else f"{v:.3g}"
-    return f"{v:,}" if isinstance(v, int) else str(v)
-
-
 def _fmt_bytes(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -88,7 +81,7 @@ def render_summary_text(data: dict[str, Any]) -> str:
     else:
         lines.append(f"{'table':<10}{'rows':>14}{'parts':>7}{'size':>11}")
         for name, t in data["tables"].items():
-            extra = f"   t_s {_num(t['t_s'][0])}..{_num(t['t_s'][1])}" if "t_s" in t else ""
+            extra = f"   t_s {fmt_stat(t['t_s'][0])}..{fmt_stat(t['t_s'][1])}" if "t_s" in t else ""
             lines.append(f"{name:<10}{t['rows']:>14,}{t['parts']:>7}{_fmt_bytes(t['bytes']):>11}{extra}")
     if data.get("agents"):
         lines.append("")
@@ -109,5 +102,5 @@ def render_summary_text(data: dict[str, Any]) -> str:
         lines.extend(_length_lines(data["lengths"]))
     if data.get("kv"):
         lines.append("")
-        lines.append("kv        " + ", ".join(f"{k} {_num(v)}" for k, v in data["kv"].items()))
+        lines.append("kv        " + ", ".join(f"{k} {fmt_stat(v)}" for k, v in data["kv"].items()))
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ...analysis.kv import kv_stats
+from ...analysis.tables import fmt_stat
 from ..data import reads_runs
 from .common import LoadsWhenShown, _plot, _thin
 
@@ -54,19 +55,21 @@ class KVPane(LoadsWhenShown, Vertical, can_focus=True):
 
         def draw(p):
             t = _thin(df["t_s"].to_list())
-            p.plot(t, _thin(df[y].fill_null(0).to_list()), label=y)
+            p.plot(t, _thin(df[y].fill_null(0).to_list()))
+            key = [y]  # keyed in the title: plotext's legend sits on the data
             cap = df["capacity_tokens"].drop_nulls() if y == "tokens" else pl.Series([1.0])
             if cap.len():
                 p.hline(float(cap.max()), "red")
+                key.append("capacity (red line)")
             ev = df.filter(pl.col("evicted_tokens").fill_null(0).diff().fill_null(0) > 0)
             if ev.height:
-                p.scatter(_thin(ev["t_s"].to_list(), 200), _thin(ev[y].fill_null(0).to_list(), 200), marker="x",
-                          label="evictions")
+                p.scatter(_thin(ev["t_s"].to_list(), 200), _thin(ev[y].fill_null(0).to_list(), 200), marker="x")
+                key.append("evictions (x)")
+            p.title(" · ".join(key))
             p.xlabel("t (s)")
 
         self.query_one("#kv-plot", Static).update(_plot(width, 20, draw))
-        st = ", ".join(f"{k} {v:,.3g}" if isinstance(v, float) else f"{k} {v:,}" for k, v in self.stats.items()
-                       if k != "per_layer")
+        st = ", ".join(f"{k} {fmt_stat(v)}" for k, v in self.stats.items() if k != "per_layer")
         self.query_one("#kv-status", Static).update(Text.assemble(
             ("layer: ", "dim"), ("all" if layer is None else str(layer), "bold"), f"   {st}   ", ("([ ] layer)", "dim")))
 
