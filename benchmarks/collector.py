@@ -95,7 +95,7 @@ def cpu(tokens: int, reps: int) -> None:
               f"({r['peak'] / plain['peak']:.2f}x)  beyond the loaded model {r['extra'] / 2**20:6.0f} MB")
 
 
-def gpu(shape: str, tokens: int, reps: int, device: str) -> None:
+def gpu(shape: str, tokens: int, reps: int, device: str, with_profile: bool = False) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -153,6 +153,27 @@ def gpu(shape: str, tokens: int, reps: int, device: str) -> None:
         print(f"{mode:>19}: {r[0] * 1000:9.1f} ms ({r[0] / plain[0]:5.2f}x)  peak GPU memory {r[1] / 2**30:6.2f} GiB "
               f"({r[1] / plain[1]:.2f}x)" + (f"; then the blocks table on the host {tables_s[mode]:.2f} s"
                                              if mode in tables_s else ""), flush=True)
+    if with_profile:
+        model.set_attn_implementation("sdpa")
+        profile(model, ids)
+
+
+def profile(model, ids, rows: int = 18) -> None:
+    """One forward under the collector with every statistic, under torch.profiler: the CUDA
+    kernels that took the most device time (the fused statistics kernel, the flash forward,
+    the pattern ladder's torch operations), so a slower-than-target run says where its time went."""
+    import torch
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from seaview.collectors import AttentionCollector
+
+    with torch.no_grad(), torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        with AttentionCollector(model) as col:
+            model(input_ids=ids, logits_to_keep=1)
+        col.heads()
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=60), flush=True)
 
 
 def main() -> None:
@@ -161,9 +182,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu (SmolLM2 real weights, per-process RSS) or cuda")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="smollm2", help="model shape on the GPU")
+    ap.add_argument("--profile", action="store_true", help="GPU: then the CUDA kernels of one collected forward, by time")
     a = ap.parse_args()
     if a.device.startswith("cuda"):
-        gpu(a.shape, a.tokens, a.reps, a.device)
+        gpu(a.shape, a.tokens, a.reps, a.device, a.profile)
     else:
         cpu(a.tokens, a.reps)
 

@@ -94,7 +94,7 @@ for name in "${want[@]}"; do
         kernels) step kernels 300 "$py" benchmarks/kernels.py --gpu-only ;;
         smollm2-2k) step smollm2-2k 240 "$py" benchmarks/collector.py --device cuda --shape smollm2 --tokens 2048 --reps 3 ;;
         llama8b-4k) step llama8b-4k 240 "$py" benchmarks/collector.py --device cuda --shape llama8b --tokens 4096 --reps 3 ;;
-        llama8b-32k) step llama8b-32k 300 "$py" benchmarks/collector.py --device cuda --shape llama8b --tokens 32768 --reps 2 ;;
+        llama8b-32k) step llama8b-32k 300 "$py" benchmarks/collector.py --device cuda --shape llama8b --tokens 32768 --reps 2 --profile ;;
         *) echo "unknown step $name (steps: check llama8b-32k kernels llama8b-4k smollm2-2k tests)"; exit 2 ;;
     esac
 done
