@@ -8,16 +8,23 @@ without an N x N matrix.
     col.heads()                                # polars DataFrame, one row per (sample, layer, head)
 
 The model's attention is routed through transformers' ``AttentionInterface`` under the name
-``seaview`` (with the SDPA mask function registered under the same name, so causal and padding
-masks are built exactly as for SDPA). The model's output comes from SDPA unchanged; the
-statistics come from :func:`seaview.kernels.head_stats` on the post-RoPE queries and keys;
-on the Triton path a forward's layers of one shape go through it together at the end of the
-forward, their heads stacked (see ``DEFER_BYTES``).
+``seaview`` (``seaview-eager`` for a model that ran eager attention), with the mask function of
+the implementation it stands for registered under the same name, so masks are built exactly as
+before. The model's output comes from that implementation unchanged: SDPA for a model on SDPA
+(or flash attention: the same function), the model's own ``eager_attention_forward`` for an
+eager one (learned sinks, as GPT-OSS has, included). The statistics come from
+:func:`seaview.kernels.head_stats` on the post-RoPE queries and keys; on the Triton path a
+forward's layers of one shape go through it together at the end of the forward, their heads
+stacked (see ``DEFER_BYTES``). Calls of a sliding-window layer whose window cuts what a row
+would otherwise see are not recorded (``skipped``): their statistics would not be the causal
+ones every other row has; attention logit soft-capping (Gemma 2) is refused.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -39,7 +46,8 @@ from seaview.store.qk import encode_qk
 from .sdpa import attention_with_lse, flash_agrees
 from .tokens import token_table
 
-IMPL_NAME = "seaview"
+IMPL_NAME = "seaview"  # stands for SDPA (and flash attention: the same function)
+EAGER_NAME = "seaview-eager"  # stands for the model's own eager attention
 # queries and keys held back on the Triton path (a GPU, or the interpreter) so that a
 # forward's calls of one shape get their statistics together, their heads stacked: one set
 # of launches for many layers, which is what small models pay for. Past this many bytes the
@@ -61,24 +69,46 @@ _OBSERVERS: dict[int, tuple[Any, int]] = {}
 def _seaview_attention(module, query, key, value, attention_mask, *args, **kwargs):
     entry = _OBSERVERS.get(id(module))
     lse = None
-    if entry is not None and entry[0]._flash_lse and not args:
+    original = entry[2] if entry is not None else None
+    if original is not None:  # the model's own eager attention
+        out, weights = original(module, query, key, value, attention_mask, *args, **kwargs)
+    elif entry is not None and entry[0]._flash_lse and not args:
         out, weights, lse = attention_with_lse(module, query, key, value, attention_mask, **kwargs)
     else:
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
         out, weights = sdpa_attention_forward(module, query, key, value, attention_mask, *args, **kwargs)
     if entry is not None:
-        collector, layer = entry
-        collector._observe(module, layer, query, key, attention_mask, kwargs.get("scaling"), lse)
+        collector, layer, _ = entry
+        collector._observe(module, layer, query, key, attention_mask, kwargs.get("scaling"), lse,
+                           kwargs.get("sliding_window", getattr(module, "sliding_window", None)))
     return out, weights
 
 
 def _register() -> None:
     from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
     AttentionInterface.register(IMPL_NAME, _seaview_attention)
     AttentionMaskInterface.register(IMPL_NAME, sdpa_mask)
+    AttentionInterface.register(EAGER_NAME, _seaview_attention)
+    AttentionMaskInterface.register(EAGER_NAME, eager_mask)
+
+
+def _eager_attention(module: torch.nn.Module):
+    """The eager attention function of ``module``'s modeling file (what the model runs with
+    attn_implementation="eager": learned sinks and the rest of its own attention included)."""
+    fn = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    if fn is None:
+        raise CollectorError(type(module).__name__, "runs eager attention but its module has no "
+                             "eager_attention_forward seaview can call; load the model with attn_implementation='sdpa'")
+    return fn
+
+
+def _softcap(model: torch.nn.Module) -> float | None:
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    cap = getattr(cfg, "attn_logit_softcapping", None)
+    return cap if isinstance(cap, (int, float)) and cap else None
 
 
 def attention_modules(model: torch.nn.Module) -> list[tuple[int, torch.nn.Module]]:
@@ -136,7 +166,9 @@ class AttentionCollector:
     streaming cache whose coverage is measured; block: pooled block-map size; keep_qk: store
     post-RoPE q/k rows and row lse (for ``qk_layers``, default all collected layers) so
     slices can be recomputed later; patterns: MInference pattern recall (causal only);
-    decode: also record single-token decode steps (off: only prefills are recorded).
+    decode: also record single-token decode steps (off: only prefills are recorded); warn: a
+    Python warning the first time a layer's calls are not recorded (``skipped`` says which and
+    why either way; a run the collector writes to gets them as ``params.skipped_layers``).
     """
 
     def __init__(
@@ -152,6 +184,7 @@ class AttentionCollector:
         patterns: bool = True,
         decode: bool = False,
         impl: str = "auto",
+        warn: bool = True,
     ) -> None:
         self.model = model
         self.layers = set(layers) if layers is not None else None
@@ -185,6 +218,9 @@ class AttentionCollector:
         self._writes: ThreadPoolExecutor | None = None  # writes the Parquet parts of a run the collector opened
         self._last_write: Future | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
+        self.skipped: dict[int, str] = {}  # layer -> why some of its calls were not recorded
+        self._warned: set[int] = set()
+        self._warn = warn
 
     # -- context -------------------------------------------------------------------
     def __enter__(self) -> AttentionCollector:
@@ -200,11 +236,19 @@ class AttentionCollector:
         self._modules = attention_modules(self.model)
         if not self._modules:
             raise CollectorError(type(self.model).__name__, "has no attention modules seaview can find")
+        if _softcap(self.model):
+            raise CollectorError(type(self.model).__name__, "uses attention logit soft-capping (attn_logit_softcapping, "
+                                 "as Gemma 2 does); seaview's exact statistics are of plain softmax attention")
         self._prev_impl = cfg._attn_implementation
-        self._flash_lse = _flash_lse_usable(self.model, self._modules[0][1])
-        self.model.set_attn_implementation(IMPL_NAME)
+        eager = self._prev_impl == "eager"
+        originals = {id(mod): _eager_attention(mod) if eager else None for _, mod in self._modules}
+        if not eager and any(getattr(mod, "sinks", None) is not None for _, mod in self._modules):
+            raise CollectorError(type(self.model).__name__, "has learned attention sinks, which SDPA does not run; load it "
+                                 "with attn_implementation='eager' to collect its statistics")
+        self._flash_lse = not eager and _flash_lse_usable(self.model, self._modules[0][1])
+        self.model.set_attn_implementation(EAGER_NAME if eager else IMPL_NAME)
         for layer, mod in self._modules:
-            _OBSERVERS[id(mod)] = (self, layer)
+            _OBSERVERS[id(mod)] = (self, layer, originals[id(mod)])
         self._hook = self.model.register_forward_hook(self._after_forward)
         self._pre_hook = self.model.register_forward_pre_hook(self._before_forward)
         if self._run_arg is not None:
@@ -266,6 +310,12 @@ class AttentionCollector:
                 "ran a forward without calling the wrapped attention (custom attention code?); no statistics recorded",
             )
         self._finish()
+        new = sorted(set(self.skipped) - self._warned)
+        if new and self._warn:
+            self._warned |= set(new)
+            warnings.warn(f"seaview: layer(s) {', '.join(map(str, new))} not recorded: {self.skipped[new[0]]} "
+                          "(exact statistics are of causal attention; the run's params.skipped_layers says so)",
+                          stacklevel=2)
 
     # -- observing -----------------------------------------------------------------
     def _sample_id(self, b: int, batch: int) -> str:
@@ -287,7 +337,7 @@ class AttentionCollector:
 
     @torch.no_grad()
     def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling,
-                 lse: torch.Tensor | None = None) -> None:
+                 lse: torch.Tensor | None = None, window: int | None = None) -> None:
         """Record one attention call: its queries and keys are held (views) until the
         statistics of the held calls are computed together (``_finish``), on the device, and
         copied to the host asynchronously: nothing here waits for the GPU (results are read
@@ -295,11 +345,16 @@ class AttentionCollector:
         flash call, when it made one."""
         self._calls_this_forward += 1
         for obs in self.observers:
-            obs(module, layer, query, key, mask, scaling)
+            obs(module, layer, query, key, mask, scaling, window)
         if self.layers is not None and layer not in self.layers:
             return
         batch, h_q, n_q, d = query.shape
         if n_q == 1 and not self.decode:
+            return
+        if window and not (n_q == key.shape[2] <= window):
+            # a sliding-window layer whose window cuts rows short (or a step whose key positions
+            # a sliding cache no longer says): its rows' statistics are not the causal ones
+            self.skipped[layer] = f"sliding window of {window} tokens"
             return
         h_kv = key.shape[1]
         sinks = getattr(module, "sinks", None)
@@ -416,6 +471,8 @@ class AttentionCollector:
             return
         self._drain()
         self._wait_for_write()  # first: an earlier write's error is raised with these rows still held here
+        if self.skipped:
+            self._writer.update(params={"skipped_layers": {str(k): v for k, v in sorted(self.skipped.items())}})
         job = (self._unwritten, self._landed, self._blocks, self._qk, self._tokens)
         if not self._own_writer:
             self._write(*job)  # raises with the rows still held here

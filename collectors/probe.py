@@ -126,11 +126,14 @@ def probe_heads(
                            "max_new_tokens": max_new_tokens, "qk_layers": list(qk_layers),
                            "how": "needle-in-a-haystack prompts built offline from seaview's filler text"}) as w:
         # no run given to the collector: heads are written below, once retrieval scores are known
-        with AttentionCollector(model, keep_qk=bool(qk_layers), qk_layers=qk_layers, impl=impl) as col:
+        with AttentionCollector(model, keep_qk=bool(qk_layers), qk_layers=qk_layers, impl=impl, warn=False) as col:
             for i, p in enumerate(prompts[:n_stats]):
                 progress(f"statistics: prompt {i + 1}/{n_stats} ({len(p.ids)} tokens)")
                 with col.sample(f"needle{i}", tokens=p.ids, tokenizer=tokenizer), torch.no_grad():
                     model(input_ids=torch.tensor([p.ids], device=device), logits_to_keep=1)
+        if col.skipped:
+            progress(f"note: layer(s) {', '.join(map(str, sorted(col.skipped)))} not recorded "
+                     f"({col.skipped[min(col.skipped)]}: exact statistics are of causal attention)")
         progress(f"retrieval: greedy decoding {len(prompts)} prompts")
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         ret = retrieval_scores(model, [p.ids for p in prompts], [p.needle for p in prompts], max_new_tokens,
@@ -150,5 +153,6 @@ def probe_heads(
                 w.append(name, tables[name])
         n_ok = int(ret["n_samples"].max()) if ret.height else 0
         w.update(params={"retrieval_samples_reproduced": n_ok, "seconds": round(time.perf_counter() - t0, 1),
-                         "needle_spans": {f"needle{i}": list(p.needle) for i, p in enumerate(prompts[:n_stats])}})
+                         "needle_spans": {f"needle{i}": list(p.needle) for i, p in enumerate(prompts[:n_stats])},
+                         **({"skipped_layers": {str(k): v for k, v in sorted(col.skipped.items())}} if col.skipped else {})})
     return heads

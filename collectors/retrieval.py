@@ -34,19 +34,21 @@ def greedy_with_argmax(model, prompt: Sequence[int], max_new_tokens: int, impl: 
     steps: list[dict[int, torch.Tensor]] = []
     current: dict[int, torch.Tensor] = {}
 
-    def observe(module, layer, query, key, mask, scaling):
+    def observe(module, layer, query, key, mask, scaling, window=None):
         q = query[0, :, -1:]  # the row that predicts the next token
         k = key[0]
         n_k = k.shape[1]
         if query.shape[2] > 1 and n_k > query.shape[2]:
             k = k[:, : query.shape[2]]  # pre-allocated cache during prefill
             n_k = k.shape[1]
+        if window and n_k >= window:  # a sliding-window layer: the row sees only its last keys, and a
+            return  # sliding cache's key indices are no longer positions (its heads retrieve nothing far)
         current[layer] = row_argmax(q, k, causal=True, q_offset=n_k - 1, scale=scaling, impl=impl)[:, 0]
 
     device = next(model.parameters()).device
     ids = torch.tensor([list(prompt)], device=device)
     out_tokens: list[int] = []
-    with AttentionCollector(model, layers=[], impl=impl) as col:
+    with AttentionCollector(model, layers=[], impl=impl, warn=False) as col:
         col.observers.append(observe)
         past, cache_kw = None, cache_keyword(model)
         for _ in range(max_new_tokens):

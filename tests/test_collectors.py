@@ -212,6 +212,84 @@ def test_unsupported_masks_and_models_fail_clearly():
             pass
 
 
+def tiny_gpt_oss(window=8, seed=0):
+    """GPT-OSS's attention: learned sinks on every layer, a sliding-window layer then a full one;
+    eager attention (it has no SDPA path)."""
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = GptOssConfig(vocab_size=100, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=16, sliding_window=window, num_local_experts=4,
+                       num_experts_per_tok=2, layer_types=["sliding_attention", "full_attention"])
+    model = GptOssForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.sinks.normal_(0, 2)
+    return model
+
+
+def test_gpt_oss_keeps_its_own_attention_and_leaves_out_sliding_layers(tmp_path):
+    """A model on eager attention runs its own eager function under the collector: GPT-OSS's
+    logits stay bit for bit (through SDPA its learned sinks were ignored: 0.17 off), and the
+    full layer's statistics equal its eager attention matrix's, the sink slot's share of the
+    entropy included. Its sliding-window layer, whose window cuts the rows short, is left out
+    with a warning and the run says why; within the window it is causal and recorded."""
+    model = tiny_gpt_oss()
+    assert model.config._attn_implementation == "eager"
+    ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+        eager = model(input_ids=ids, output_attentions=True).attentions
+    with pytest.warns(UserWarning, match=r"layer\(s\) 0 not recorded: sliding window of 8 tokens"):
+        with AttentionCollector(model, run=tmp_path / "r", sink=4, window=(8, 32), block=8) as col, torch.no_grad():
+            collected = model(input_ids=ids).logits
+    assert torch.equal(collected, plain) and model.config._attn_implementation == "eager"
+    assert col.skipped == {0: "sliding window of 8 tokens"}
+    assert open_run(tmp_path / "r").manifest["params"]["skipped_layers"] == {"0": "sliding window of 8 tokens"}
+    heads = col.heads().sort("head")
+    assert heads["layer"].to_list() == [1] * 4
+    p = eager[1][0]  # (H, N, N): each row's keys; the learned sink slot holds the rest of the row's mass
+    ref = stats_from_matrix(p)
+    slot = 1 - p.sum(-1)
+    ref["entropy"] = ref["entropy"] - (slot * slot.log()).mean(-1)
+    assert float(slot.min()) > 1e-3  # the sinks are felt
+    for name, want in ref.items():
+        torch.testing.assert_close(torch.tensor(heads[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
+    with AttentionCollector(model) as within, torch.no_grad():
+        model(input_ids=ids[:, :8])
+    assert sorted(within.heads()["layer"].unique().to_list()) == [0, 1] and within.skipped == {}
+
+
+def test_retrieval_scores_leave_out_sliding_window_layers():
+    """A sliding-window head sees only its last keys (and a sliding cache's key indices stop
+    being positions): retrieval decoding scores the full layers only."""
+    model = tiny_gpt_oss()
+    prompt = torch.randint(0, 100, (30,), generator=torch.Generator().manual_seed(6)).tolist()
+    ret = retrieval_scores(model, [prompt], [(3, 6)], max_new_tokens=3)
+    assert ret["layer"].unique().to_list() == [1] and ret.height == 4
+
+
+def test_models_whose_attention_the_statistics_cannot_follow_are_refused():
+    """Attention logit soft-capping (Gemma 2) changes the softmax the statistics are exact
+    for; learned sinks on SDPA would be dropped by SDPA itself: one line each, nothing changed."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    gemma = Gemma2ForCausalLM(Gemma2Config(vocab_size=100, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+                                           num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                                           attn_logit_softcapping=50.0)).eval()
+    impl = gemma.config._attn_implementation
+    with pytest.raises(CollectorError, match="soft-capping"):
+        with AttentionCollector(gemma):
+            pass
+    assert gemma.config._attn_implementation == impl
+    llama = tiny_llama()
+    llama.model.layers[0].self_attn.sinks = torch.nn.Parameter(torch.zeros(4))
+    with pytest.raises(CollectorError, match="learned attention sinks.*attn_implementation='eager'"):
+        with AttentionCollector(llama):
+            pass
+    assert llama.config._attn_implementation == "sdpa"
+
+
 def test_model_whose_attention_bypasses_the_interface_is_an_error():
     model = tiny_llama()
     attn = model.model.layers[0].self_attn
