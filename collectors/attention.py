@@ -62,8 +62,9 @@ class CollectorError(SeaviewError):
     """The model cannot be observed as asked (one clear line, never silent zeros)."""
 
 
-# attention module id -> (collector, layer index); the wrapped attention looks itself up here
-_OBSERVERS: dict[int, tuple[Any, int]] = {}
+# attention module id -> (collector, layer index, the eager function it ran or None for SDPA); the
+# wrapped attention looks itself up here
+_OBSERVERS: dict[int, tuple[Any, int, Any]] = {}
 
 
 def _seaview_attention(module, query, key, value, attention_mask, *args, **kwargs):
