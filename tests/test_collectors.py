@@ -246,6 +246,7 @@ def test_gpt_oss_keeps_its_own_attention_and_leaves_out_sliding_layers(tmp_path)
     assert torch.equal(collected, plain) and model.config._attn_implementation == "eager"
     assert col.skipped == {0: "sliding window of 8 tokens"}
     assert open_run(tmp_path / "r").manifest["params"]["skipped_layers"] == {"0": "sliding window of 8 tokens"}
+    assert "layer 0 not recorded (sliding window of 8 tokens)" in run_cli("summary", str(tmp_path / "r")).stdout
     heads = col.heads().sort("head")
     assert heads["layer"].to_list() == [1] * 4
     p = eager[1][0]  # (H, N, N): each row's keys; the learned sink slot holds the rest of the row's mass

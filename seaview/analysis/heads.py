@@ -26,6 +26,27 @@ def head_atlas(heads: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     return lf.group_by("layer", "head").agg(aggs).with_columns(kind_expr().alias("kind")).sort("layer", "head").collect()
 
 
+def skipped_layers(manifest: dict) -> dict[int, str]:
+    """Layers a collector left out and why (run.json ``params.skipped_layers``: sliding-window
+    layers whose window binds), {} when none or when the field is not that shape."""
+    raw = (manifest.get("params") or {}).get("skipped_layers") if isinstance(manifest.get("params"), dict) else None
+    if not isinstance(raw, dict):
+        return {}
+    return {int(k): v for k, v in raw.items() if isinstance(k, str) and k.isdigit() and isinstance(v, str)}
+
+
+def skipped_note(skipped: dict[int, str], limit: int = 12) -> str:
+    """One line naming the left-out layers (grouped by reason, at most ``limit`` numbers a reason)."""
+    by: dict[str, list[int]] = {}
+    for layer, why in sorted(skipped.items()):
+        by.setdefault(why, []).append(layer)
+    parts = []
+    for why, layers in by.items():
+        shown = ", ".join(map(str, layers[:limit])) + (f" and {len(layers) - limit} more" if len(layers) > limit else "")
+        parts.append(f"layer{'s' if len(layers) > 1 else ''} {shown} not recorded ({why})")
+    return "; ".join(parts)
+
+
 def kinds_by_layer(atlas: pl.DataFrame) -> pl.DataFrame:
     """layer x kind counts (columns in KINDS order)."""
     counts = atlas.group_by("layer", "kind").len()

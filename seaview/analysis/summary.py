@@ -35,13 +35,14 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
             }
     if run.has("heads") and run.num_rows("heads") <= 1_000_000:
         from .dynamics import at_step, emergences, training_steps
-        from .heads import head_atlas
+        from .heads import head_atlas, skipped_layers
 
         lf = run.scan("heads")
         seen = training_steps(run)
         atlas = head_atlas(at_step(lf, seen[-1]) if seen else lf)  # a training run: its last step
         data["heads"] = {"layers": atlas["layer"].n_unique(), "heads": atlas.height,
-                         "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows()))}
+                         "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows())),
+                         "skipped_layers": {str(k): v for k, v in skipped_layers(run.manifest).items()}}
         if seen:
             em = emergences(lf, "induction_score")
             data["heads"]["training"] = {

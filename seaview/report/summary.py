@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ..analysis.summary import summarize  # noqa: F401  (the CLI's entry: gather, then render)
+from ..analysis.heads import skipped_note
 from ..analysis.tables import fmt_stat
 from ..textsafe import one_line
 
@@ -93,6 +94,8 @@ def render_summary_text(data: dict[str, Any]) -> str:
         lines.append(f"heads     {h['heads']:,} heads in {h['layers']} layers"
                      + (f" at step {t['last_step']}" if t else "") + ": "
                      + ", ".join(f"{k} {v}" for k, v in h["kinds"].items()))
+        if h.get("skipped_layers"):
+            lines.append("          " + one_line(skipped_note({int(k): v for k, v in h["skipped_layers"].items()}), 300))
         if t:
             em = ", ".join(f"L{e['layer']}H{e['head']} at step {e['step']}" for e in t["induction_emerged"]) or "none"
             lines.append(f"training  {t['steps']} probed steps ({t['first_step']}..{t['last_step']}); "

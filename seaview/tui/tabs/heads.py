@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ...analysis.dynamics import at_step, training_steps
-from ...analysis.heads import head_atlas
+from ...analysis.heads import head_atlas, skipped_layers, skipped_note
 from ...analysis.slices import block_grid, head_blocks, needle_span, sample_tokens, tile_window, top_attended
 from ...textsafe import token_label
 from ..data import reads_runs
@@ -47,6 +47,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.slice = None  # the last exact slice (seaview.recompute.Slice)
         self.zoomed = False
         self.qk_layers: set[int] = set()
+        self.skipped = skipped_layers(run.manifest)  # layers the collector left out, and why
         self._tokens: dict[str, pl.DataFrame] = {}
 
     def compose(self) -> ComposeResult:
@@ -109,6 +110,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.query_one("#heads-status", Static).update(Text.assemble(
             ("metric: ", "dim"), (metric, "bold"), "   ", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
             (f"\nat step {self.step}, the last" if self.step is not None else "", "bold"),
+            (f"\n{skipped_note(self.skipped)}" if self.skipped else "", "yellow"),
             ("\n(arrows/hjkl select · m metric · w/a/s/d tile · r exact slice · z zoom)", "dim")))
 
     def action_metric(self) -> None:
