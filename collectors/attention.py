@@ -402,7 +402,7 @@ class AttentionCollector:
                         causal=p0.causal, q_offset=p0.q_offset, scale=p0.scale, sinks=sinks, lse=lse, impl=self.impl)
         induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale, self.impl)
                      if p0.causal else None)
-        per_head = self._host(_per_head(st, induction))  # one copy of each kind for all the calls
+        per_head = self._host(_per_head(st, induction, sinks))  # one copy of each kind for all the calls
         maps = self._host(st.block_mass)
         for i, c in enumerate(calls):
             rows = slice(i * p0.h_q, (i + 1) * p0.h_q)
@@ -500,8 +500,8 @@ class AttentionCollector:
 
 
 # columns of the per-head statistics copied to the host in one piece
-_PER_HEAD = ("sink_mass", "stream_coverage", "entropy", "induction_score", "best_code", "best_density", "best_recall",
-             *(f"{name}_recall" for name in PATTERNS))
+_PER_HEAD = ("sink_mass", "stream_coverage", "entropy", "induction_score", "learned_sink_mass", "best_code",
+             "best_density", "best_recall", *(f"{name}_recall" for name in PATTERNS))
 
 
 def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl: str) -> torch.Tensor | None:
@@ -520,13 +520,16 @@ def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl
     return mass[:, period - 1] / period
 
 
-def _per_head(st: HeadStats, induction: torch.Tensor | None = None) -> torch.Tensor:
+def _per_head(st: HeadStats, induction: torch.Tensor | None = None, sinks: torch.Tensor | None = None) -> torch.Tensor:
     """(H, len(_PER_HEAD)) float32 on the statistics' device: one copy to the host per call.
-    The pattern recalls are read at the density closest to 0.1 (MInference's usual budget)."""
+    With learned sinks, the mass each head's sink slot takes, exp(sink - lse) averaged over
+    rows (the rows' lse counts the slot). The pattern recalls are read at the density closest
+    to 0.1 (MInference's usual budget)."""
     nan = torch.full_like(st.sink_mass, float("nan"))
-    cols = [st.sink_mass, st.stream_coverage, st.entropy, nan if induction is None else induction]
+    slot = nan if sinks is None else torch.exp(sinks.float()[:, None] - st.lse.float()).mean(1)
+    cols = [st.sink_mass, st.stream_coverage, st.entropy, nan if induction is None else induction, slot]
     if st.recall is None:
-        cols += [nan] * (len(_PER_HEAD) - 4)
+        cols += [nan] * (len(_PER_HEAD) - 5)
     else:
         mid = st.densities.index(0.1) if 0.1 in st.densities else len(st.densities) // 2
         cols += [st.best_code.float(), st.best_density, st.best_recall, *st.recall[:, :, mid].unbind(1)]
@@ -629,6 +632,8 @@ def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
         "sink_mass": col["sink_mass"], "stream_coverage": col["stream_coverage"], "entropy": col["entropy"],
         "retrieval_score": pa.nulls(n, pa.float64()),
         "induction_score": pa.array(col["induction_score"], mask=np.isnan(col["induction_score"])),
+        **({"learned_sink_mass": pa.array(col["learned_sink_mass"], mask=np.isnan(col["learned_sink_mass"]))}
+           if not np.isnan(col["learned_sink_mass"]).all() else {}),
         "step": pa.array(per_call([s or 0 for s in steps], np.int64), mask=per_call([s is None for s in steps], bool)),
         "best_pattern": pa.array(np.array(BEST_NAMES, dtype=object)[codes], pa.string(), mask=lacks),
         "pattern_recall": pa.array(col["best_recall"], mask=lacks),

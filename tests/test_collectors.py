@@ -254,8 +254,11 @@ def test_gpt_oss_keeps_its_own_attention_and_leaves_out_sliding_layers(tmp_path)
     slot = 1 - p.sum(-1)
     ref["entropy"] = ref["entropy"] - (slot * slot.log()).mean(-1)
     assert float(slot.min()) > 1e-3  # the sinks are felt
+    ref["learned_sink_mass"] = slot.mean(-1)  # what each head's sink slot takes, over its rows
     for name, want in ref.items():
         torch.testing.assert_close(torch.tensor(heads[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
+    stored = open_run(tmp_path / "r").scan("heads").collect().sort("head")
+    assert stored["learned_sink_mass"].to_list() == heads["learned_sink_mass"].to_list()
     with AttentionCollector(model) as within, torch.no_grad():
         model(input_ids=ids[:, :8])
     assert sorted(within.heads()["layer"].unique().to_list()) == [0, 1] and within.skipped == {}

@@ -245,11 +245,12 @@ async def test_lengths_of_many_models_page_and_switch_to_a_log_axis(tmp_path):
 
 async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
     """A run whose collector left sliding-window layers out (params.skipped_layers) says so
-    above the head grid, whose rows are the recorded layers."""
+    above the head grid, whose rows are the recorded layers; a model with learned sinks gets
+    their mass as the second metric m shows."""
     run = tmp_path / "swa"
     with RunWriter(run, params={"skipped_layers": {"0": "sliding window of 128 tokens", "2": "sliding window of 128 tokens"}}) as w:
         w.append("heads", [{"sample_id": "s", "layer": l, "head": h, "sink_mass": 0.5, "stream_coverage": 0.9,
-                            "entropy": 1.0, "kind": None} for l in (1, 3) for h in range(2)])
+                            "entropy": 1.0, "kind": None, "learned_sink_mass": 0.1 * (l + h)} for l in (1, 3) for h in range(2)])
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(160, 50)) as pilot:
         await _wait(pilot, lambda: len(app.screen.entries) == 1)
@@ -260,6 +261,10 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
         assert heads.query_one("HeadGrid").layer_ids == [1, 3]
         status = str(heads.query_one("#heads-status").render())
         assert "layers 0, 2 not recorded (sliding window of 128 tokens)" in status
+        assert heads.metrics[:2] == ["sink_mass", "learned_sink_mass"]
+        await pilot.press("m")
+        assert "metric: learned_sink_mass" in str(heads.query_one("#heads-status").render())
+        assert heads.query_one("HeadGrid").values[(3, 1)] == pytest.approx(0.4)
 
 
 def _scramble_pages(part):

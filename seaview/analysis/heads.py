@@ -15,7 +15,7 @@ def head_atlas(heads: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     lf = heads.lazy() if isinstance(heads, pl.DataFrame) else heads
     cols = lf.collect_schema().names()
     aggs = [pl.col(c).mean() for c in ("sink_mass", "stream_coverage", "entropy", "retrieval_score", "induction_score",
-                                       "pattern_recall", "best_density") if c in cols]
+                                       "pattern_recall", "best_density", "learned_sink_mass") if c in cols]
     if "kv_head" in cols:
         aggs.append(pl.col("kv_head").first())
     if "best_pattern" in cols:

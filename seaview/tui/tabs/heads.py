@@ -48,6 +48,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.zoomed = False
         self.qk_layers: set[int] = set()
         self.skipped = skipped_layers(run.manifest)  # layers the collector left out, and why
+        self.metrics = list(self.METRICS)  # m cycles these (the learned sink slot's mass too, where a model has one)
         self._tokens: dict[str, pl.DataFrame] = {}
 
     def compose(self) -> ComposeResult:
@@ -89,6 +90,8 @@ class HeadsPane(LoadsWhenShown, Horizontal):
 
     def _loaded(self, atlas: pl.DataFrame) -> None:
         self.atlas = atlas
+        if "learned_sink_mass" in atlas.columns and atlas["learned_sink_mass"].is_not_null().any():
+            self.metrics = [*self.METRICS[:1], "learned_sink_mass", *self.METRICS[1:]]  # GPT-OSS's sink slots
         self.show_metric()
         grid = self.query_one(HeadGrid)
         grid.focus()
@@ -98,7 +101,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
     def show_metric(self) -> None:
         if self.atlas is None:
             return
-        metric = self.METRICS[self.metric_i]
+        metric = self.metrics[self.metric_i]
         col = metric if metric in self.atlas.columns else None
         values = {(r["layer"], r["head"]): (r[col] if col else None) for r in self.atlas.iter_rows(named=True)}
         grid = self.query_one(HeadGrid)
@@ -114,7 +117,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
             ("\n(arrows/hjkl select · m metric · w/a/s/d tile · r exact slice · z zoom)", "dim")))
 
     def action_metric(self) -> None:
-        self.metric_i = (self.metric_i + 1) % len(self.METRICS)
+        self.metric_i = (self.metric_i + 1) % len(self.metrics)
         self.show_metric()
 
     def on_head_grid_selected(self, event: HeadGrid.Selected) -> None:
