@@ -71,6 +71,14 @@ def _seaview_attention(module, query, key, value, attention_mask, *args, **kwarg
     entry = _OBSERVERS.get(id(module))
     lse = None
     original = entry[2] if entry is not None else None
+    sinks = kwargs.get("s_aux", kwargs.get("sinks"))
+    if entry is not None:  # refused before the output is computed: no statistics of another function
+        changed = [k for k in _CHANGES_SOFTMAX if kwargs.get(k) is not None]
+        if changed:
+            raise CollectorError(type(module).__name__, f"attention takes {changed[0]} ({_CHANGES_SOFTMAX[changed[0]]}); "
+                                 "seaview's exact statistics are of softmax attention over q·k alone")
+        if sinks is not None and original is None:
+            raise CollectorError(type(module).__name__, _SINKS_ON_SDPA)
     if original is not None:  # the model's own eager attention
         out, weights = original(module, query, key, value, attention_mask, *args, **kwargs)
     elif entry is not None and entry[0]._flash_lse and not args:
@@ -82,8 +90,19 @@ def _seaview_attention(module, query, key, value, attention_mask, *args, **kwarg
     if entry is not None:
         collector, layer, _ = entry
         collector._observe(module, layer, query, key, attention_mask, kwargs.get("scaling"), lse,
-                           kwargs.get("sliding_window", getattr(module, "sliding_window", None)))
+                           kwargs.get("sliding_window", getattr(module, "sliding_window", None)),
+                           getattr(module, "sinks", None) if sinks is None else sinks)
     return out, weights
+
+
+_SINKS_ON_SDPA = ("has learned attention sinks, which SDPA does not run; load it with attn_implementation='eager' "
+                  "to collect its statistics")
+
+
+# arguments some models hand their attention function that change its weights beyond q·k, the
+# mask, the scale, a sliding window and learned sinks (which the statistics follow)
+_CHANGES_SOFTMAX = {"position_bias": "a relative position bias, as T5 adds", "softcap": "logit soft-capping",
+                    "indices": "sparse key selection", "block_indices": "sparse key blocks"}
 
 
 def _register() -> None:
@@ -244,8 +263,7 @@ class AttentionCollector:
         eager = self._prev_impl == "eager"
         originals = {id(mod): _eager_attention(mod) if eager else None for _, mod in self._modules}
         if not eager and any(getattr(mod, "sinks", None) is not None for _, mod in self._modules):
-            raise CollectorError(type(self.model).__name__, "has learned attention sinks, which SDPA does not run; load it "
-                                 "with attn_implementation='eager' to collect its statistics")
+            raise CollectorError(type(self.model).__name__, _SINKS_ON_SDPA)
         self._flash_lse = not eager and _flash_lse_usable(self.model, self._modules[0][1])
         self.model.set_attn_implementation(EAGER_NAME if eager else IMPL_NAME)
         for layer, mod in self._modules:
@@ -338,7 +356,8 @@ class AttentionCollector:
 
     @torch.no_grad()
     def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling,
-                 lse: torch.Tensor | None = None, window: int | None = None) -> None:
+                 lse: torch.Tensor | None = None, window: int | None = None,
+                 sinks: torch.Tensor | None = None) -> None:
         """Record one attention call: its queries and keys are held (views) until the
         statistics of the held calls are computed together (``_finish``), on the device, and
         copied to the host asynchronously: nothing here waits for the GPU (results are read
@@ -358,7 +377,6 @@ class AttentionCollector:
             self.skipped[layer] = f"sliding window of {window} tokens"
             return
         h_kv = key.shape[1]
-        sinks = getattr(module, "sinks", None)
         keep_qk = self.keep_qk and (self.qk_layers is None or layer in self.qk_layers)
         geometry = self._mask_geometry(mask, batch, n_q, key.shape[2], bool(getattr(module, "is_causal", True)))
         for b, (causal, off, k_lo, k_hi, r_lo, r_hi) in enumerate(geometry):

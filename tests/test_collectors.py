@@ -292,6 +292,18 @@ def test_models_whose_attention_the_statistics_cannot_follow_are_refused():
         with AttentionCollector(llama):
             pass
     assert llama.config._attn_implementation == "sdpa"
+    # arguments a model hands its attention that change the weights (T5's position bias, ...),
+    # and sinks handed to the SDPA path, are refused inside the forward, before any output
+    from seaview.collectors import attention
+
+    del llama.model.layers[0].self_attn.sinks
+    mod = llama.model.layers[0].self_attn
+    q, k = torch.randn(1, 4, 5, 16), torch.randn(1, 2, 5, 16)
+    with AttentionCollector(llama):
+        for kw, match in ((dict(position_bias=torch.zeros(1, 4, 5, 5)), "position_bias .a relative position bias"),
+                          (dict(softcap=30.0), "softcap"), (dict(s_aux=torch.zeros(4)), "learned attention sinks")):
+            with pytest.raises(CollectorError, match=match):
+                attention._seaview_attention(mod, q, k, k, None, scaling=0.25, **kw)
 
 
 def test_model_whose_attention_bypasses_the_interface_is_an_error():
