@@ -87,6 +87,13 @@ async def _wait(pilot, cond, timeout=10.0):
         await pilot.pause(0.05)
 
 
+async def _open_only_run(pilot):
+    """From the runs screen of a single run: open it (its run screen shown)."""
+    await _wait(pilot, lambda: len(pilot.app.screen.entries) == 1)
+    await pilot.press("enter")
+    await _wait(pilot, lambda: isinstance(pilot.app.screen, RunScreen))
+
+
 async def _open_episodes(pilot):
     """From the runs screen of a single run: open it and wait for its episodes table."""
     app = pilot.app
@@ -188,9 +195,7 @@ async def test_tab_keys_work_as_soon_as_the_tab_is_shown(tmp_path):
     run = _kv_layers_run(tmp_path / "kv-layers", lengths=True)
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(160, 50)) as pilot:
-        await _wait(pilot, lambda: len(app.screen.entries) == 1)
-        await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        await _open_only_run(pilot)
         kv = app.screen.query_one("#kv")
         await _wait(pilot, lambda: kv.frame is not None)
         await pilot.pause()
@@ -222,9 +227,7 @@ async def test_lengths_of_many_models_page_and_switch_to_a_log_axis(tmp_path):
                              "sample": list(range(len(rows)))})
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(160, 50)) as pilot:
-        await _wait(pilot, lambda: len(app.screen.entries) == 1)
-        await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        await _open_only_run(pilot)
         lengths = app.screen.query_one("#lengths")
         await _wait(pilot, lambda: lengths.shown)
         assert lengths.shown == [hostile] + [f"org/m{i}" for i in range(1, 6)]
@@ -253,9 +256,7 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
                             "entropy": 1.0, "kind": None, "learned_sink_mass": 0.1 * (l + h)} for l in (1, 3) for h in range(2)])
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(160, 50)) as pilot:
-        await _wait(pilot, lambda: len(app.screen.entries) == 1)
-        await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        await _open_only_run(pilot)
         heads = app.screen.query_one("#heads")
         await _wait(pilot, lambda: heads.atlas is not None)
         assert heads.query_one("HeadGrid").layer_ids == [1, 3]
@@ -390,9 +391,7 @@ async def test_heads_tab_metric_cycle_and_selection(runs_root):
 async def test_lengths_and_kv_tabs_and_missing_tabs(runs_root):
     app = SeaviewApp([str(runs_root / "lengths")])
     async with app.run_test(size=(160, 50)) as pilot:
-        await _wait(pilot, lambda: len(app.screen.entries) == 1)
-        await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(app.screen, RunScreen))
+        await _open_only_run(pilot)
         ids = [p.id for p in app.screen.query("TabPane")]
         assert ids == ["tab-kv", "tab-lengths"]  # no episodes or heads tabs: absent, not errors
         kv = app.screen.query_one("#kv")
