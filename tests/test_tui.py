@@ -266,6 +266,7 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
         await pilot.press("m")
         assert "metric: learned_sink_mass" in str(heads.query_one("#heads-status").render())
         assert heads.query_one("HeadGrid").values[(3, 1)] == pytest.approx(0.4)
+        assert "learned_sink_mass  0.100" in str(heads.query_one("#head-detail").render())  # layer 1, head 0
 
 
 def _scramble_pages(part):
