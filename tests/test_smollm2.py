@@ -69,3 +69,41 @@ def test_triton_collector_equals_torch_collector_on_smollm2(monkeypatch):
               "block_sparse_recall"):
         assert (a[c] - b[c]).abs().max() < 1e-4, c
     assert a["best_pattern"].to_list() == b["best_pattern"].to_list()
+
+
+def test_probe_a_gpt_oss_shaped_model_keeps_its_sinks_and_names_its_sliding_layer(tmp_path):
+    """`seaview probe heads` on a model folder shaped like GPT-OSS (random weights, SmolLM2's
+    tokenizer): learned sinks on every layer, a 128-token sliding-window layer then a full one,
+    eager attention. The probe records the full layer (its sink slot's mass included), says the
+    sliding layer was not recorded, and the run, its summary and its exact slices say so too."""
+    import torch
+    from transformers import GptOssConfig, GptOssForCausalLM
+
+    from seaview.collectors.models import load_model
+
+    _, tok = load_model("smollm2")
+    torch.manual_seed(0)
+    cfg = GptOssConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=128,
+                       num_local_experts=4, num_experts_per_tok=2, layer_types=["sliding_attention", "full_attention"],
+                       max_position_embeddings=4096, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    model = GptOssForCausalLM(cfg)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.sinks.normal_(0, 2)
+    folder = tmp_path / "oss"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    out = tmp_path / "run"
+    res = run_cli("probe", "heads", "--model", str(folder), "--context", "512", "--needles", "2", "--max-new-tokens", "4",
+                  "--keep-qk-layers", "1", "--out", str(out), timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "layer(s) 0 not recorded (sliding window of 128 tokens" in res.stdout + res.stderr
+    run = open_run(out)
+    assert run.manifest["params"]["skipped_layers"] == {"0": "sliding window of 128 tokens"}
+    heads = run.scan("heads").collect()
+    assert heads["layer"].unique().to_list() == [1] and heads.height == 4
+    assert heads["learned_sink_mass"].is_between(0.0, 1.0).all()
+    assert "layer 0 not recorded" in run_cli("summary", str(out)).stdout
+    sl = run_cli("recompute", str(out), "--layer", "1", "--head", "0", "--rows", "500:502", "--cols", "0:4")
+    assert sl.returncode == 0 and len(sl.stdout.splitlines()) == 4
