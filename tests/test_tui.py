@@ -251,7 +251,8 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
     above the head grid, whose rows are the recorded layers; a model with learned sinks gets
     their mass as the second metric m shows."""
     run = tmp_path / "swa"
-    with RunWriter(run, params={"skipped_layers": {"0": "sliding window of 128 tokens", "2": "sliding window of 128 tokens"}}) as w:
+    skipped = {"0": "sliding window of 128 tokens", "2": "sliding window of 128 tokens", "5": "\x1b[2J[b]odd\x07"}
+    with RunWriter(run, params={"skipped_layers": skipped}) as w:
         w.append("heads", [{"sample_id": "s", "layer": l, "head": h, "sink_mass": 0.5, "stream_coverage": 0.9,
                             "entropy": 1.0, "kind": None, "learned_sink_mass": 0.1 * (l + h)} for l in (1, 3) for h in range(2)])
     app = SeaviewApp([str(run)])
@@ -261,7 +262,8 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
         await _wait(pilot, lambda: heads.atlas is not None)
         assert heads.query_one("HeadGrid").layer_ids == [1, 3]
         status = str(heads.query_one("#heads-status").render())
-        assert "layers 0, 2 not recorded (sliding window of 128 tokens)" in status
+        assert "layers 0, 2 not recorded (sliding window of 128 tokens); layer 5 not recorded ([b]odd)" in status
+        assert "\x1b" not in status and "\x07" not in status  # run.json's text is untrusted
         assert heads.metrics[:2] == ["sink_mass", "learned_sink_mass"]
         await pilot.press("m")
         assert "metric: learned_sink_mass" in str(heads.query_one("#heads-status").render())

@@ -16,7 +16,7 @@ from ...analysis.slices import block_grid, head_blocks, needle_span, sample_toke
 from ...textsafe import token_label
 from ..data import reads_runs
 from ..heatmap import HeadGrid, category_legend, matrix_text, ramp, scale_legend
-from ..safe import safe_cell
+from ..safe import safe_cell, safe_text
 from .common import LoadsWhenShown
 
 ZOOM_ROWS, ZOOM_COLS = 16, 8  # the zoomed slice: small enough to print every value
@@ -113,7 +113,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.query_one("#heads-status", Static).update(Text.assemble(
             ("metric: ", "dim"), (metric, "bold"), "   ", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
             (f"\nat step {self.step}, the last" if self.step is not None else "", "bold"),
-            (f"\n{skipped_note(self.skipped)}" if self.skipped else "", "yellow"),
+            safe_text(f"\n{skipped_note(self.skipped)}" if self.skipped else "", "yellow"),  # run.json: untrusted
             ("\n(arrows/hjkl select · m metric · w/a/s/d tile · r exact slice · z zoom)", "dim")))
 
     def action_metric(self) -> None:
