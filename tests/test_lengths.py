@@ -80,6 +80,9 @@ def test_summary_names_models_that_differ_past_twenty_characters(tmp_path):
     out = run_cli("summary", "--deep", str(tmp_path / "r")).stdout
     rows = [line.split() for line in out.splitlines() if "Llama" in line and "params" not in line]
     assert [(r[0], r[1], r[2]) for r in rows] == [(names[0], "2", "6.0"), (names[1], "2", "60.0")]
+    with RunWriter(tmp_path / "one", model="smollm2") as w:  # one line for the run: named by its model, not "all"
+        w.append("lengths", {"prompt_id": ["p", "p"], "sample": [0, 1], "response_tokens": [5, 7]})
+    assert any(line.split()[:3] == ["smollm2", "2", "6.0"] for line in run_cli("summary", "--deep", str(tmp_path / "one")).stdout.splitlines())
 
 
 def test_summary_writes_large_kv_numbers_whole():

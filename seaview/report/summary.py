@@ -11,10 +11,11 @@ from ..analysis.tables import fmt_stat
 from ..textsafe import one_line
 
 
-def _length_lines(rows: list[dict[str, Any]]) -> list[str]:
+def _length_lines(rows: list[dict[str, Any]], run_model: str | None = None) -> list[str]:
     """A line per model, its whole name (up to 48 characters): runs of one family's models
-    ("meta-llama--Llama-3.1-8B-Instruct", "meta-llama--Llama-3.2-1B-Instruct") differ at the end."""
-    labels = [one_line(str(r.get("model") or "all"), 48) for r in rows]
+    ("meta-llama--Llama-3.1-8B-Instruct", "meta-llama--Llama-3.2-1B-Instruct") differ at the end.
+    One line for the whole run is named by the run's model when it has one."""
+    labels = [one_line(str(r.get("model") or (run_model if len(rows) == 1 else None) or "all"), 48) for r in rows]
     w = max([20, *map(len, labels)]) + 1
     lines = ["lengths   " + f"{'':<{w}}{'n':>10}{'mean':>9}{'p50':>8}{'p90':>8}{'p99':>8}{'cv':>7}  degenerate"]
     for label, r in zip(labels, rows):
@@ -102,7 +103,7 @@ def render_summary_text(data: dict[str, Any]) -> str:
                          f"induction heads emerged: {em}")
     if data.get("lengths"):
         lines.append("")
-        lines.extend(_length_lines(data["lengths"]))
+        lines.extend(_length_lines(data["lengths"], data.get("model")))
     if data.get("kv"):
         lines.append("")
         lines.append("kv        " + ", ".join(f"{k} {fmt_stat(v)}" for k, v in data["kv"].items()))
