@@ -751,3 +751,26 @@ async def test_dynamics_of_a_training_run_with_infinite_values_draws_them_as_mis
         await pilot.pause(0.2)
         assert app.is_running and pane.lines["value"].is_finite().all()
         assert "▁" in str(app.screen.query_one("#sparklines").render())
+
+
+async def test_dynamics_of_a_model_with_learned_sinks_offers_their_mass(tmp_path):
+    """A training run whose heads rows carry learned_sink_mass (a model with learned sinks):
+    m reaches it after the usual metrics, and its timelines are drawn."""
+    from seaview.tui.tabs.dynamics import DynamicsPane
+
+    run = tmp_path / "sinks-train"
+    with RunWriter(run) as w:
+        w.append("heads", [{"sample_id": "probe", "layer": 0, "head": h, "step": step, "sink_mass": 0.1, "entropy": 1.0,
+                            "induction_score": 0.0, "learned_sink_mass": 0.1 * h + step / 1000}
+                           for step in (100, 200) for h in range(2)])
+    app = SeaviewApp([str(run)])
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _open_only_run(pilot)
+        app.screen.query_one("TabbedContent").active = "tab-dynamics"
+        pane = app.screen.query_one(DynamicsPane)
+        await _wait(pilot, lambda: pane.lines is not None)
+        assert pane.metrics[-1] == "learned_sink_mass"
+        for _ in range(len(pane.metrics) - 1):
+            await pilot.press("m")
+        await _wait(pilot, lambda: "metric: learned_sink_mass" in str(pane.query_one("#dynamics-status").render()))
+        await _wait(pilot, lambda: pane.lines is not None and pane.lines["value"].max() == pytest.approx(0.3))

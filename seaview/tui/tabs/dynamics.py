@@ -48,6 +48,7 @@ class DynamicsPane(LoadsWhenShown, Horizontal):
         super().__init__(id="dynamics")
         self.run = run
         self.metric_i = 0
+        self.metrics = list(self.METRICS)  # m cycles these (the learned sink slot's mass too, where a model has one)
         self.step_i = -1
         self.lines: pl.DataFrame | None = None  # layer, head, step, value
         self.steps: list[int] = []
@@ -63,12 +64,14 @@ class DynamicsPane(LoadsWhenShown, Horizontal):
             yield Static(id="emergences")
 
     def load(self) -> None:
-        self.load_metric(self.METRICS[self.metric_i])
+        self.load_metric(self.metrics[self.metric_i])
 
     @work(thread=True, exclusive=True, group="dynamics")
     @reads_runs("dynamics-status", ("heads",))
     def load_metric(self, metric: str) -> None:
         lf = self.run.scan("heads")
+        if "learned_sink_mass" in lf.collect_schema().names() and "learned_sink_mass" not in self.metrics:
+            self.metrics.append("learned_sink_mass")  # a model with learned sinks (GPT-OSS)
         # NaN and infinities (a damaged or foreign table) are no value: they would make the
         # shared scale infinite and every sparkline cell NaN
         lines = timelines(lf, metric).with_columns(
@@ -85,7 +88,7 @@ class DynamicsPane(LoadsWhenShown, Horizontal):
     def draw(self) -> None:
         if self.lines is None:
             return
-        metric = self.METRICS[self.metric_i]
+        metric = self.metrics[self.metric_i]
         values = self.lines["value"].drop_nulls()
         lo, hi = (float(values.min()), float(values.max())) if values.len() else (0.0, 1.0)
         step = self.steps[self.step_i] if self.steps else None
@@ -142,9 +145,9 @@ class DynamicsPane(LoadsWhenShown, Horizontal):
         self.draw()
 
     def action_metric(self) -> None:
-        self.metric_i = (self.metric_i + 1) % len(self.METRICS)
+        self.metric_i = (self.metric_i + 1) % len(self.metrics)
         self.lines = None
-        self.load_metric(self.METRICS[self.metric_i])
+        self.load_metric(self.metrics[self.metric_i])
 
     def on_head_grid_selected(self, event: HeadGrid.Selected) -> None:
         if self.lines is not None:
