@@ -774,3 +774,17 @@ async def test_dynamics_of_a_model_with_learned_sinks_offers_their_mass(tmp_path
             await pilot.press("m")
         await _wait(pilot, lambda: "metric: learned_sink_mass" in str(pane.query_one("#dynamics-status").render()))
         await _wait(pilot, lambda: pane.lines is not None and pane.lines["value"].max() == pytest.approx(0.3))
+
+
+async def test_lengths_plots_fit_an_80_column_terminal(tmp_path):
+    """The histogram and CDF side by side fit 80 columns (each was at least 40 wide, so their
+    lines wrapped there and the plots fell apart)."""
+    run = _kv_layers_run(tmp_path / "narrow", lengths=True)
+    app = SeaviewApp([str(run)])
+    async with app.run_test(size=(80, 30)) as pilot:
+        await _open_only_run(pilot)
+        app.screen.query_one("TabbedContent").active = "tab-lengths"
+        lengths = app.screen.query_one("#lengths")
+        await _wait(pilot, lambda: lengths.shown)
+        lines = lengths.plots.plain.splitlines()[1:]  # the key line wraps as text does
+        assert lines and max(len(line) for line in lines) <= lengths.size.width <= 80

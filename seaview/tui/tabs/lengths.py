@@ -96,7 +96,7 @@ class LengthsPane(LoadsWhenShown, Vertical):
         shown = [m for m, _ in self.models[self.first:self.first + SHOWN]]
         # aggregated: never 10M points on screen
         series, (x_lo, x_hi) = length_curves(self.run.scan("lengths"), models=shown, log=self.log_x)
-        width = max(40, ((self.size.width or 100) - 6) // 2)
+        width = max(30, ((self.size.width or 100) - 6) // 2)  # two side by side fit 80 columns
         scale = "log" if self.log_x else "linear"
 
         def hist(p):
