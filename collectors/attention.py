@@ -239,7 +239,8 @@ class AttentionCollector:
         self._last_write: Future | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
         self.skipped: dict[int, str] = {}  # layer -> why some of its calls were not recorded
-        self._warned: set[int] = set()
+        self._warned: set[int] = set()  # skipped layers already warned of
+        self._skipped_written: dict[int, str] = {}  # ... and already in the run's params
         self._warn = warn
 
     # -- context -------------------------------------------------------------------
@@ -335,6 +336,16 @@ class AttentionCollector:
             warnings.warn(f"seaview: layer(s) {', '.join(map(str, new))} not recorded: {self.skipped[new[0]]} "
                           "(exact statistics are of causal attention; the run's params.skipped_layers says so)",
                           stacklevel=2)
+
+    def skipped_note(self) -> str:
+        """One line naming the layers whose calls were left out, and why."""
+        layers = sorted(self.skipped)
+        return (f"layer(s) {', '.join(map(str, layers))} not recorded ({self.skipped[layers[0]]}: exact statistics "
+                "are of causal attention)")
+
+    def skipped_params(self) -> dict[str, str]:
+        """``skipped`` as run.json's ``params.skipped_layers`` holds it."""
+        return {str(k): v for k, v in sorted(self.skipped.items())}
 
     # -- observing -----------------------------------------------------------------
     def _sample_id(self, b: int, batch: int) -> str:
@@ -490,8 +501,9 @@ class AttentionCollector:
             return
         self._drain()
         self._wait_for_write()  # first: an earlier write's error is raised with these rows still held here
-        if self.skipped:
-            self._writer.update(params={"skipped_layers": {str(k): v for k, v in sorted(self.skipped.items())}})
+        if self.skipped != self._skipped_written:  # run.json rewritten only when a layer is newly left out
+            self._writer.update(params={"skipped_layers": self.skipped_params()})
+            self._skipped_written = dict(self.skipped)
         job = (self._unwritten, self._landed, self._blocks, self._qk, self._tokens)
         if not self._own_writer:
             self._write(*job)  # raises with the rows still held here

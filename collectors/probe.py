@@ -132,8 +132,7 @@ def probe_heads(
                 with col.sample(f"needle{i}", tokens=p.ids, tokenizer=tokenizer), torch.no_grad():
                     model(input_ids=torch.tensor([p.ids], device=device), logits_to_keep=1)
         if col.skipped:
-            progress(f"note: layer(s) {', '.join(map(str, sorted(col.skipped)))} not recorded "
-                     f"({col.skipped[min(col.skipped)]}: exact statistics are of causal attention)")
+            progress(f"note: {col.skipped_note()}")
         progress(f"retrieval: greedy decoding {len(prompts)} prompts")
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         ret = retrieval_scores(model, [p.ids for p in prompts], [p.needle for p in prompts], max_new_tokens,
@@ -154,5 +153,5 @@ def probe_heads(
         n_ok = int(ret["n_samples"].max()) if ret.height else 0
         w.update(params={"retrieval_samples_reproduced": n_ok, "seconds": round(time.perf_counter() - t0, 1),
                          "needle_spans": {f"needle{i}": list(p.needle) for i, p in enumerate(prompts[:n_stats])},
-                         **({"skipped_layers": {str(k): v for k, v in sorted(col.skipped.items())}} if col.skipped else {})})
+                         **({"skipped_layers": col.skipped_params()} if col.skipped else {})})
     return heads

@@ -29,7 +29,8 @@ def head_atlas(heads: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
 def skipped_layers(manifest: dict) -> dict[int, str]:
     """Layers a collector left out and why (run.json ``params.skipped_layers``: sliding-window
     layers whose window binds), {} when none or when the field is not that shape."""
-    raw = (manifest.get("params") or {}).get("skipped_layers") if isinstance(manifest.get("params"), dict) else None
+    params = manifest.get("params")
+    raw = params.get("skipped_layers") if isinstance(params, dict) else None
     if not isinstance(raw, dict):
         return {}
     return {int(k): v for k, v in raw.items() if isinstance(k, str) and k.isdigit() and isinstance(v, str)}

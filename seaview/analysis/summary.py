@@ -42,7 +42,7 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
         atlas = head_atlas(at_step(lf, seen[-1]) if seen else lf)  # a training run: its last step
         data["heads"] = {"layers": atlas["layer"].n_unique(), "heads": atlas.height,
                          "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows())),
-                         "skipped_layers": {str(k): v for k, v in skipped_layers(run.manifest).items()}}
+                         "skipped_layers": skipped_layers(run.manifest)}
         if seen:
             em = emergences(lf, "induction_score")
             data["heads"]["training"] = {

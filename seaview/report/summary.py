@@ -96,7 +96,7 @@ def render_summary_text(data: dict[str, Any]) -> str:
                      + (f" at step {t['last_step']}" if t else "") + ": "
                      + ", ".join(f"{k} {v}" for k, v in h["kinds"].items()))
         if h.get("skipped_layers"):
-            lines.append("          " + one_line(skipped_note({int(k): v for k, v in h["skipped_layers"].items()}), 300))
+            lines.append("          " + one_line(skipped_note(h["skipped_layers"]), 300))
         if t:
             em = ", ".join(f"L{e['layer']}H{e['head']} at step {e['step']}" for e in t["induction_emerged"]) or "none"
             lines.append(f"training  {t['steps']} probed steps ({t['first_step']}..{t['last_step']}); "

@@ -128,11 +128,12 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         row = self.atlas.filter((pl.col("layer") == layer) & (pl.col("head") == head)).row(0, named=True)
         detail = Text.assemble(("layer ", "dim"), (str(layer), "bold"), ("  head ", "dim"), (str(head), "bold"), "\n")
         slot = row.get("learned_sink_mass") is not None  # a model with learned sinks (GPT-OSS)
+        width = 17 if slot else 16
         for k in ("kind", "sink_mass", *(["learned_sink_mass"] if slot else []), "stream_coverage", "retrieval_score",
                   "induction_score", "entropy", "best_pattern", "pattern_recall"):
             if k in row:
                 v = row[k]
-                detail.append(f"{k:>17}  " if slot else f"{k:>16}  ")
+                detail.append(f"{k:>{width}}  ")
                 detail.append_text(safe_cell(v))
                 detail.append("\n")
         self.query_one("#head-detail", Static).update(detail)
