@@ -568,24 +568,32 @@ def test_real_terminal_with_tmux(runs_root, tmp_path):
         t.wait_for("step 3/")
         t.keys("q", "q", "q")
         end = time.time() + 10
-        while time.time() < end and subprocess.run(["tmux", "has-session", "-t", t.session], capture_output=True).returncode == 0:
+        while time.time() < end and t.alive():
             time.sleep(0.2)
-        assert subprocess.run(["tmux", "has-session", "-t", t.session], capture_output=True).returncode != 0
+        assert not t.alive()
     finally:
         t.close()
 
 
 class _Tmux:
-    """The real app in a real terminal (tmux), driven by keys, read by capture-pane."""
+    """The real app in a real terminal (tmux), driven by keys, read by capture-pane.
+
+    Each instance runs its own tmux server (``-L``): with one shared server, the last session's
+    kill makes the server exit, and a ``new-session`` sent meanwhile fails with "server exited
+    unexpectedly" (seen in CI)."""
 
     def __init__(self, args, size=(140, 40)):
         self.session = f"seaview-test-{os.getpid()}-{time.monotonic_ns()}"
+        self._tmux = ["tmux", "-L", self.session, "-f", os.devnull]
         cmd = " ".join([sys.executable, "-m", "seaview.cli", *map(str, args)])
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), cmd],
+        subprocess.run([*self._tmux, "new-session", "-d", "-s", self.session, "-x", str(size[0]), "-y", str(size[1]), cmd],
                        check=True, env={**os.environ, "TERM": "xterm-256color"})
 
     def screen(self):
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True, text=True).stdout
+        return subprocess.run([*self._tmux, "capture-pane", "-p", "-t", self.session], capture_output=True, text=True).stdout
+
+    def alive(self):
+        return subprocess.run([*self._tmux, "has-session", "-t", self.session], capture_output=True).returncode == 0
 
     def wait_for(self, text, timeout=20):
         end = time.time() + timeout
@@ -596,10 +604,10 @@ class _Tmux:
         raise AssertionError(f"{text!r} never appeared:\n{self.screen()}")
 
     def keys(self, *keys):
-        subprocess.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+        subprocess.run([*self._tmux, "send-keys", "-t", self.session, *keys], check=True)
 
     def close(self):
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+        subprocess.run([*self._tmux, "kill-server"], capture_output=True)
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
