@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 from .conftest import run_cli
 
@@ -24,7 +23,7 @@ def test_import_seaview_is_light():
     assert not [m for m in HEAVY if m in mods]
 
 
-def test_help_is_light_and_fast():
+def test_help_is_light():
     code = (
         "import sys\nsys.argv = ['seaview', '--help']\nfrom seaview.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass"
@@ -33,14 +32,10 @@ def test_help_is_light_and_fast():
     # nor polars or pyarrow (0.3-0.4 s): a handler for data-reading errors that looked at the
     # SystemExit every command ends with once imported polars to do so
     assert not [m for m in (*HEAVY, "polars", "pyarrow") if m in mods]
-    best = min(_timed_help() for _ in range(3))
-    assert best < 2.0  # a loose bound; the start-up time itself is measured by benchmarks/store.py
-
-
-def _timed_help() -> float:
-    t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "seaview.cli", "--help"], capture_output=True, check=True)
-    return time.perf_counter() - t
+    # no wall-clock bound here (a loaded CI machine would make it flaky): the start-up time is
+    # measured by benchmarks/store.py
+    res = subprocess.run([sys.executable, "-m", "seaview.cli", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "Usage" in res.stdout
 
 
 def test_version_help_and_unknown_path():
