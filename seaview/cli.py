@@ -73,8 +73,9 @@ def summary(
     skip_bad_parts: bool = typer.Option(False, "--skip-bad-parts", help="Leave out unreadable parts (listed on stderr) instead of failing."),
     deep: bool = typer.Option(False, "--deep", help="Also read the steps table: action types, where episodes went wrong."),
 ) -> None:
-    """What a run holds: tables, row counts, model, params, time span; for agent runs,
-    outcomes and failure sides. Big tables are described from metadata only."""
+    """What a run holds: tables, row counts, model, params, time span.
+
+    For agent runs, outcomes and failure sides. Big tables are described from metadata only."""
     from .report.summary import render_summary_text, summarize
 
     opened = _open(run, skip_bad_parts)
@@ -229,8 +230,9 @@ def probe_checkpoints_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="CPUs of the local Ray (--ray local)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per checkpoint (Ray: per task; default 1)."),
 ) -> None:
-    """Probe every checkpoint of a training run: heads rows with a step column (sink mass,
-    coverage, entropy, induction score), then the heads that emerged."""
+    """Probe every checkpoint of a training run, then show the heads that emerged.
+
+    Heads rows with a step column: sink mass, coverage, entropy, induction score."""
     import os
 
     from .errors import SeaviewError
