@@ -203,6 +203,9 @@ def test_auto_code_rover_flips(shared_data, tmp_path):
     assert a.height == len(set(raw["generated"]) | set(raw["no_generation"]))
     assert a.filter(pl.col("outcome") == "resolved").height == len(raw["resolved"])
     assert set(a.filter(pl.col("exit_status") == "no_apply")["task"]) == set(raw["no_apply"]) - set(raw["resolved"])
+    # an unresolved instance's detail is the furthest stage it reached: applied (tests ran) over with_logs
+    applied = set(raw["applied"]) - set(raw["resolved"])
+    assert applied and set(a.filter(pl.col("exit_status") == "applied")["task"]) == applied
     res = run_cli("summary", str(tmp_path / "a"))
     assert "resolved 54" in res.stdout
 

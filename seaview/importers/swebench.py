@@ -28,8 +28,10 @@ _LEGACY = {
     "test_timeout": ("error", "test_timeout"),
     "no_logs": ("error", "no_logs"),
 }
-# categories that only say how far an instance got; it is unresolved unless listed above
-_PROGRESS = ("generated", "with_logs", "applied", "completed_ids", "submitted_ids")
+# categories that only say how far an instance got, in the order the evaluation reaches them
+# (patch generated, test log written, patch applied and tests run); an instance is unresolved
+# unless listed above, and its detail is the furthest stage it reached
+_PROGRESS = ("submitted_ids", "generated", "with_logs", "applied", "completed_ids")
 _LEGACY_KEYS = set(_LEGACY) | set(_PROGRESS)
 
 
@@ -96,5 +98,6 @@ def parse(path: str, data: Any = None) -> Outcomes:
         if decisive:
             results[iid] = table[decisive[0]]
         else:
-            results[iid] = ("unresolved", sorted(keys & set(_PROGRESS))[-1] if keys & set(_PROGRESS) else None)
+            reached = [k for k in _PROGRESS if k in keys]
+            results[iid] = ("unresolved", reached[-1] if reached else None)
     return Outcomes(path, results, warnings, model, submissions)
