@@ -17,18 +17,28 @@ _ANSI = re.compile(
 )
 # Remaining C0 controls except tab and newline, DEL, and C1 controls.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides and isolates: in a terminal or page that applies the
+# Unicode bidi algorithm they reorder what follows them ("Trojan Source"), so text could show
+# a task id or a patch line other than the one stored. Shown as their code point instead. The
+# marks (LRM, RLM, ALM) only steer neutral characters in right-to-left text and are kept.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def _bidi_tag(m: re.Match[str]) -> str:
+    return f"<U+{ord(m.group()):04X}>"
 
 
 def strip_control(text: str) -> str:
     """Remove terminal control sequences and control characters; keep tabs and newlines.
 
     ``\\r\\n`` becomes ``\\n``; a lone ``\\r`` (which would overwrite the line) is dropped.
+    Bidirectional overrides and isolates show as their code point (``<U+202E>``).
     """
     if not text:
         return text
     text = text.replace("\r\n", "\n")
     text = _ANSI.sub("", text)
-    return _CONTROL.sub("", text)
+    return _BIDI.sub(_bidi_tag, _CONTROL.sub("", text))
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -12,7 +12,7 @@ from seaview.store import RunWriter, open_run
 
 from .conftest import run_cli
 
-HOSTILE = 'evil<script>alert("x")</script></textarea>\x1b]52;c;ZXZpbA==\x07\x1b[31m|`*_[x](javascript:1)'
+HOSTILE = 'evil\u202egnp.exe<script>alert("x")</script></textarea>\x1b]52;c;ZXZpbA==\x07\x1b[31m|`*_[x](javascript:1)'
 
 
 def _agent_run(path, outcomes: dict[str, str], model="m"):
@@ -48,10 +48,12 @@ def test_hostile_text_is_inert_in_every_format(tmp_path):
     out = {f: run_cli("diff", str(a), str(b), "--format", f).stdout for f in ("text", "md", "html", "json")}
     for f in ("text", "md", "html"):
         assert "\x1b" not in out[f] and "\x07" not in out[f]
+        # a right-to-left override would show the rest of the id reversed ("exe.png"): its code point is shown
+        assert "\u202e" not in out[f] and "U+202E" in out[f]
     assert "<script>" not in out["html"] and "</textarea>" not in out["html"] and "&lt;script&gt;" in out["html"]
     assert "<script" not in out["html"].split("<body>")[0] and "<script" not in out["html"]
     assert "<script>" not in out["md"] and "&lt;script&gt;" in out["md"] and "\\|" in out["md"]
-    assert json.loads(out["json"])["agents"]["comparisons"][0]["regressed_tasks"][0].startswith("evil<script>")  # data, verbatim
+    assert json.loads(out["json"])["agents"]["comparisons"][0]["regressed_tasks"][0].startswith("evil\u202egnp.exe<script>")  # data, verbatim
 
 
 def test_md_and_json_are_byte_identical(tmp_path):

@@ -20,7 +20,7 @@ from seaview.tui.app import RunScreen, RunsScreen, SeaviewApp  # noqa: E402
 from seaview.tui.screens import DiffScreen  # noqa: E402
 from seaview.tui.steps import StepViewer  # noqa: E402
 
-HOSTILE = "\x1b[2J\x1b]52;c;ZXZpbA==\x07[bold red]PWNED[/bold red] \x1b[31mred"
+HOSTILE = "\x1b[2J\x1b]52;c;ZXZpbA==\x07[bold red]PWNED[/bold red] \x1b[31mred \u202egnp.exe"
 
 
 def _runs(root):
@@ -308,7 +308,7 @@ def test_token_labels_are_visible_and_inert():
     from seaview.textsafe import token_label
 
     assert token_label(" lemon") == " lemon" and token_label("\n") == "⏎" and token_label("  ") == "␣␣"
-    assert token_label(HOSTILE, 80) == "[bold red]PWNED[/bold red] red" and token_label(None) == "?"
+    assert token_label(HOSTILE, 80) == "[bold red]PWNED[/bold red] red <U+202E>gnp.exe" and token_label(None) == "?"
     assert token_label("x" * 30) == "x" * 11 + "…" and token_label("\x1b[2J") == "∅"
 
 
@@ -322,6 +322,7 @@ async def test_hostile_text_is_inert(runs_root):
         svg = app.export_screenshot()
         assert "[bold red]PWNED[/bold red]" in svg.replace("&#160;", " ")  # markup shown literally
         assert "\x1b" not in svg and "\x07" not in svg and "ZXZpbA" not in svg
+        assert "\u202e" not in svg and "U+202E" in svg  # a right-to-left override shown as its code point
 
 
 async def test_search_and_pick(runs_root):
