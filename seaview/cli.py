@@ -77,10 +77,11 @@ def summary(
 
     For agent runs, outcomes and failure sides. Big tables are described from metadata only."""
     from .report.summary import render_summary_text, summarize
+    from .textsafe import one_line
 
     opened = _open(run, skip_bad_parts)
-    for problem in opened.problems:
-        sys.stderr.write(f"seaview: warning: skipped {problem}\n")
+    for problem in opened.problems:  # names files of the run folder: inert like any text read
+        sys.stderr.write(f"seaview: warning: skipped {one_line(problem, 2000)}\n")
     data = summarize(opened, deep=deep)
     if format is TextOrJson.json:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
