@@ -37,8 +37,11 @@ def strip_control(text: str) -> str:
     if not text:
         return text
     text = text.replace("\r\n", "\n")
-    text = _ANSI.sub("", text)
-    return _BIDI.sub(_bidi_tag, _CONTROL.sub("", text))
+    ascii_only = text.isascii()  # then only ESC can start a sequence, and no bidi control is there
+    if not ascii_only or "\x1b" in text:
+        text = _ANSI.sub("", text)
+    text = _CONTROL.sub("", text)
+    return text if ascii_only else _BIDI.sub(_bidi_tag, text)
 
 
 def one_line(text: str, limit: int = 200) -> str:
