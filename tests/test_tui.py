@@ -312,6 +312,17 @@ def test_token_labels_are_visible_and_inert():
     assert token_label("x" * 30) == "x" * 11 + "…" and token_label("\x1b[2J") == "∅"
 
 
+def test_strip_control_on_ascii_and_unicode_text():
+    from seaview.textsafe import strip_control
+
+    # ESC-introduced and 8-bit C1 sequences go, in ASCII and non-ASCII text alike
+    assert strip_control("a\x1b[2Jb\x1b]0;title\x07c\r\nd\re") == "abc\nde"
+    assert strip_control("é\x9b31mx\x9d52;c;ZXZpbA==\x9cy") == "éxy"
+    assert strip_control("plain text\tkept\n") == "plain text\tkept\n"
+    # bidi overrides and isolates are shown, marks (RLM) kept
+    assert strip_control("id\u202egnp.exe \u2067x\u2069 \u200f") == "id<U+202E>gnp.exe <U+2067>x<U+2069> \u200f"
+
+
 async def test_hostile_text_is_inert(runs_root):
     app = SeaviewApp([str(runs_root / "agent-a")])
     async with app.run_test(size=(140, 45)) as pilot:
