@@ -1,18 +1,12 @@
-"""Package discovery for setuptools (the metadata lives in pyproject.toml).
+"""Package discovery for setuptools (the metadata lives in pyproject.toml): seaview and every
+subpackage under it, found rather than listed, so a new subpackage needs no edit here.
 
-``collectors/`` and ``kernels/`` are top-level folders that install as ``seaview.collectors``
-and ``seaview.kernels`` (plain top-level names would collide with other distributions), so
-the packages are found under each folder and mapped, never listed by hand.
+The collectors and kernels live in ``seaview/collectors`` and ``seaview/kernels``, as they are
+installed. As top-level folders of the checkout (they once were) they shadowed distributions of
+the same name whenever the checkout's root was on ``sys.path`` (pytest, ``python -m`` from the
+root): transformers 5.25 requires Hugging Face's ``kernels`` and imports it at load time.
 """
 
 from setuptools import find_packages, setup
 
-MAPPED = {"seaview.collectors": "collectors", "seaview.kernels": "kernels"}
-
-packages = find_packages(include=["seaview", "seaview.*"])
-package_dir = {"seaview": "seaview"}
-for name, folder in MAPPED.items():
-    packages += [name] + [f"{name}.{sub}" for sub in find_packages(folder)]
-    package_dir[name] = folder
-
-setup(packages=packages, package_dir=package_dir)
+setup(packages=find_packages(include=["seaview", "seaview.*"]))

@@ -45,7 +45,7 @@ def _imports(path) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("folder", ["collectors", "seaview/importers", "seaview/store"])
+@pytest.mark.parametrize("folder", ["seaview/collectors", "seaview/importers", "seaview/store"])
 def test_writers_point_to_rules_and_store_not_to_analysis_or_views(folder):
     for path in (ROOT / folder).glob("*.py"):
         for name in _imports(path):

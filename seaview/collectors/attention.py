@@ -702,7 +702,7 @@ def _block_table(sid: str, layer: int, block: int, bm: torch.Tensor) -> pa.Table
 
 def _flash_lse_usable(model: torch.nn.Module, attention: torch.nn.Module) -> bool:
     """Whether this model's prefills can take the lse from their own flash call (see
-    collectors/sdpa.py): checked once, on the model's device, dtype and head shapes."""
+    seaview/collectors/sdpa.py): checked once, on the model's device, dtype and head shapes."""
     try:
         cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         h_q = int(cfg.num_attention_heads)
