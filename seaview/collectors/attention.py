@@ -559,7 +559,7 @@ def _per_head(st: HeadStats, induction: torch.Tensor | None = None, sinks: torch
     slot = nan if sinks is None else torch.exp(sinks.float()[:, None] - st.lse.float()).mean(1)
     cols = [st.sink_mass, st.stream_coverage, st.entropy, nan if induction is None else induction, slot]
     if st.recall is None:
-        cols += [nan] * (len(_PER_HEAD) - 5)
+        cols += [nan] * (len(_PER_HEAD) - len(cols))
     else:
         mid = st.densities.index(0.1) if 0.1 in st.densities else len(st.densities) // 2
         cols += [st.best_code.float(), st.best_density, st.best_recall, *st.recall[:, :, mid].unbind(1)]
@@ -651,6 +651,7 @@ def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
     lacks = ~per_call([p.causal and patterns for p in landed], bool)  # no pattern statistics
     steps = [p.step for p in landed]
     codes = np.where(lacks, 0, np.nan_to_num(col["best_code"])).astype(np.int64)
+    no_slot = np.isnan(col["learned_sink_mass"])  # heads without a learned sink slot
     data = {
         "sample_id": pa.array(per_call([p.sid for p in landed], object), pa.string()),
         "layer": per_call([p.layer for p in landed], np.int64),
@@ -662,8 +663,7 @@ def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
         "sink_mass": col["sink_mass"], "stream_coverage": col["stream_coverage"], "entropy": col["entropy"],
         "retrieval_score": pa.nulls(n, pa.float64()),
         "induction_score": pa.array(col["induction_score"], mask=np.isnan(col["induction_score"])),
-        **({"learned_sink_mass": pa.array(col["learned_sink_mass"], mask=np.isnan(col["learned_sink_mass"]))}
-           if not np.isnan(col["learned_sink_mass"]).all() else {}),
+        **({"learned_sink_mass": pa.array(col["learned_sink_mass"], mask=no_slot)} if not no_slot.all() else {}),
         "step": pa.array(per_call([s or 0 for s in steps], np.int64), mask=per_call([s is None for s in steps], bool)),
         "best_pattern": pa.array(np.array(BEST_NAMES, dtype=object)[codes], pa.string(), mask=lacks),
         "pattern_recall": pa.array(col["best_recall"], mask=lacks),
