@@ -21,7 +21,7 @@ from seaview.kernels.patterns import _a_shape_window  # noqa: E402
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def naive(q, k, causal=True, q_offset=None, scale=None, sinks=None):
+def naive(q, k, causal=True, q_offset=None, scale=None, sinks=None, local_window=None):
     """Full N x N softmax (small N only): scores, lse, P."""
     h, nq, d = q.shape
     kk = k.repeat_interleave(h // k.shape[0], 0).float()
@@ -29,7 +29,11 @@ def naive(q, k, causal=True, q_offset=None, scale=None, sinks=None):
     s = (q.float() @ kk.transpose(1, 2)) * (1 / math.sqrt(d) if scale is None else scale)
     if causal:
         pos = torch.arange(off, off + nq, device=q.device)
-        s = s.masked_fill(torch.arange(k.shape[1], device=q.device)[None, None, :] > pos[None, :, None], float("-inf"))
+        j = torch.arange(k.shape[1], device=q.device)[None, None, :]
+        hidden = j > pos[None, :, None]
+        if local_window is not None:  # a sliding window: the last local_window positions only
+            hidden = hidden | (j <= pos[None, :, None] - local_window)
+        s = s.masked_fill(hidden, float("-inf"))
     lse = torch.logsumexp(s, -1)
     if sinks is not None:
         lse = torch.logaddexp(lse, sinks[:, None].float())
@@ -56,9 +60,9 @@ def tol(dtype):
     return dict(atol=2e-3, rtol=2e-3) if dtype != torch.float32 else dict(atol=1e-5, rtol=1e-4)
 
 
-def check_all(impl, q, k, causal, q_offset=None, sinks=None, bq=16, bk=24):
-    kw = dict(causal=causal, q_offset=q_offset, sinks=sinks, impl=impl)
-    s, lse, p, off = naive(q, k, causal, q_offset, sinks=sinks)
+def check_all(impl, q, k, causal, q_offset=None, sinks=None, bq=16, bk=24, local_window=None):
+    kw = dict(causal=causal, q_offset=q_offset, sinks=sinks, impl=impl, local_window=local_window)
+    s, lse, p, off = naive(q, k, causal, q_offset, sinks=sinks, local_window=local_window)
     t = tol(q.dtype)
     torch.testing.assert_close(K.row_lse(q, k, **kw), lse, **t)
     bm = K.block_mass(q, k, bq, block_k=bk, **kw)
@@ -69,7 +73,7 @@ def check_all(impl, q, k, causal, q_offset=None, sinks=None, bq=16, bk=24):
     dist = pos[:, None] - j[None, :]
     win = (j[None, :] < 3) | (((dist >= 0) & (dist < 5)) if causal else (dist.abs() < 5))
     torch.testing.assert_close(K.window_mass(q, k, 3, 5, **kw), (p * win).sum(-1), **t)
-    am = K.row_argmax(q, k, causal=causal, q_offset=q_offset, impl=impl)
+    am = K.row_argmax(q, k, causal=causal, q_offset=q_offset, local_window=local_window, impl=impl)
     # ties aside, the argmax is the naive one; check by score to be robust to equal logits
     assert torch.equal(s.gather(-1, am[..., None])[..., 0], s.max(-1).values)
     r0 = 1 if q.shape[1] > 1 else 0
@@ -79,7 +83,8 @@ def check_all(impl, q, k, causal, q_offset=None, sinks=None, bq=16, bk=24):
         diag = torch.zeros(q.shape[0], k.shape[1], device=q.device)
         for o in range(k.shape[1]):
             diag[:, o] = (p * (dist == o)).sum((1, 2))
-        torch.testing.assert_close(K.diag_mass(q, k, q_offset=q_offset, sinks=sinks, impl=impl), diag, **t)
+        torch.testing.assert_close(K.diag_mass(q, k, q_offset=q_offset, sinks=sinks, local_window=local_window,
+                                               impl=impl), diag, **t)
         cols_m = torch.zeros(q.shape[0], k.shape[1], dtype=torch.bool, device=q.device)
         cols_m[:, ::7] = True
         offs_m = torch.zeros_like(cols_m)
@@ -114,6 +119,37 @@ def test_torch_reference_with_learned_sinks():
     check_all("torch", q, k, True, sinks=sinks)
     bm = K.block_mass(q, k, 8, sinks=sinks, impl="torch")
     assert (bm.sum(-1)[:, 0] < 8).all()  # the sink absorbs some of every row's mass
+
+
+# hq, hkv, nq, nk, d, q_offset, window
+WINDOW_GRID = [
+    (4, 2, 70, 70, 16, None, 9),  # a prefill whose window cuts most rows
+    (3, 3, 40, 40, 8, None, 1),  # a window of one: every row sees itself only
+    (4, 1, 12, 80, 16, 40, 17),  # rows in the middle
+    (4, 2, 1, 77, 32, None, 30),  # a decode row
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", WINDOW_GRID)
+def test_torch_reference_with_a_sliding_window(shape, dtype, monkeypatch):
+    """Every quantity of a sliding-window layer's banded attention (key j visible to the row
+    at position p when p - W < j <= p), in several row chunks too, equals the naive masked
+    softmax; the argmax, the slice and the diagonals follow the band."""
+    hq, hkv, nq, nk, d, off, w = shape
+    q, k = make(hq, hkv, nq, nk, d, dtype, seed=5)
+    check_all("torch", q, k, True, off, local_window=w)
+    check_all("auto", q, k, True, off, local_window=w, sinks=torch.linspace(-1, 2, hq, device=DEV))
+    monkeypatch.setattr(ref, "DEFAULT_BUDGET", hq * nk * 4 * 3 * 8)  # 8-row chunks
+    check_all("torch", q, k, True, off, local_window=w)
+
+
+def test_a_window_that_cuts_nothing_is_no_window():
+    q, k = make(2, 1, 20, 30, 8, torch.float32)
+    a = K._args.check(q, k, q_offset=10, local_window=30)
+    assert a.local_window is None  # the last row (position 29) sees 30 keys anyway
+    assert K._args.check(q, k, q_offset=10, local_window=29).local_window == 29
+    torch.testing.assert_close(K.row_lse(q, k, q_offset=10, local_window=30), K.row_lse(q, k, q_offset=10))
 
 
 def test_chunking_does_not_change_results(monkeypatch):
@@ -207,14 +243,14 @@ def test_pattern_recall_triton_matches_torch():
     assert a.best_pattern == b.best_pattern
 
 
-def check_head_stats(q, k, causal, q_offset=None, sinks=None, impl="torch", block=16, lse=None):
+def check_head_stats(q, k, causal, q_offset=None, sinks=None, impl="torch", block=16, lse=None, local_window=None):
     """head_stats (one fused sweep on the torch path) against the naive matrix and, for the
     pattern ladder, against pattern_recall's independent masked passes."""
     st = K.head_stats(q, k, sink=3, window=(3, 5), block=block, pattern_sink=4, last_q=16, causal=causal,
-                      q_offset=q_offset, sinks=sinks, lse=lse, impl=impl)
+                      q_offset=q_offset, sinks=sinks, lse=lse, local_window=local_window, impl=impl)
     assert st.lse.device == q.device  # results stay where the inputs are
     st = st.to("cpu")
-    s, lse, p, off = naive(q, k, causal, q_offset, sinks=sinks)
+    s, lse, p, off = naive(q, k, causal, q_offset, sinks=sinks, local_window=local_window)
     pos = torch.arange(off, off + q.shape[1], device=q.device)
     j = torch.arange(k.shape[1], device=q.device)
     dist = pos[:, None] - j[None, :]
@@ -229,7 +265,7 @@ def check_head_stats(q, k, causal, q_offset=None, sinks=None, impl="torch", bloc
     torch.testing.assert_close(st.stream_coverage, (p * win).sum(-1).mean(-1).cpu(), **t)
     torch.testing.assert_close(st.entropy, ent.mean(-1).cpu(), **t)
     torch.testing.assert_close(st.block_mass, block_sums(p, block, block).cpu(), **t)
-    if not causal:
+    if not causal or local_window is not None:
         assert st.recall is None and st.best_pattern is None
         return st
     pr = K.pattern_recall(q, k, sink=4, last_q=16, block=block, q_offset=q_offset, sinks=sinks, impl="torch")
@@ -257,6 +293,24 @@ def test_head_stats_with_learned_sinks_and_planted_heads(monkeypatch):
     st = check_head_stats(q, k, True)
     assert st.best_pattern == ["a_shape", "vertical_slash", "block_sparse"]
     assert st.sink_mass[0] > 0.9 > st.sink_mass[1]
+
+
+@pytest.mark.parametrize("shape", WINDOW_GRID)
+def test_head_stats_of_a_sliding_window_layer_match_naive(shape, monkeypatch):
+    """head_stats of banded attention: sink mass (rows past the window see no sink), coverage,
+    entropy, block map and lse equal the naive masked softmax, in one chunk and in several,
+    with learned sinks too; no pattern ladder (the layer is sparse by construction)."""
+    hq, hkv, nq, nk, d, off, w = shape
+    q, k = make(hq, hkv, nq, nk, d, torch.float32, seed=6)
+    st = check_head_stats(q, k, True, off, local_window=w)
+    if off is None and nq == nk and nq > w + 3:
+        # the window's band cuts the sink off the last rows: less sink mass than full attention
+        assert (st.sink_mass < K.head_stats(q, k, sink=3, patterns=False).sink_mass.cpu()).all()
+    check_head_stats(q, k, True, off, local_window=w, sinks=torch.linspace(-1, 2, hq, device=DEV))
+    monkeypatch.setattr(ref, "DEFAULT_BUDGET", hq * nk * 4 * 3 * 16)  # 16-row chunks
+    check_head_stats(q, k, True, off, local_window=w)
+    if DEV == "cpu":  # the Triton path takes no window: "auto" keeps to the exact torch path
+        check_head_stats(q, k, True, off, local_window=w, impl="auto")
 
 
 STATS_FIELDS = ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall", "best_density", "best_recall")
@@ -460,6 +514,9 @@ def test_best_codes_pick_the_cheapest_pattern_reaching_target():
         (lambda q, k: K.row_lse(q, k, impl="cuda"), "impl must be"),
         (lambda q, k: K.block_mass(q, k, 8, lse=torch.zeros(4, 3)), "lse must have shape"),
         (lambda q, k: K.masked_mass(q, k, offsets=torch.zeros(4, 20, dtype=torch.bool), causal=False), "causal"),
+        (lambda q, k: K.row_lse(q, k, local_window=0), "local_window must be a positive integer"),
+        (lambda q, k: K.row_lse(q, k, local_window=4, causal=False), "causal attention only"),
+        (lambda q, k: K.head_stats(q, k, local_window=4, impl="triton"), "take no sliding window"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, msg):

@@ -7,6 +7,8 @@ Conventions (all functions):
   causal: key j is visible to row i when j <= q_offset + i
   scale: default 1 / sqrt(D)
   sinks: optional (H_q,) learned sink logits added to every row's softmax denominator
+  local_window: optional sliding window W (causal only): row i sees key j when
+    q_offset + i - W < j <= q_offset + i, the last W positions (transformers' sliding_window)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Attn:
     q_offset: int
     scale: float
     sinks: torch.Tensor | None
+    local_window: int | None = None  # None: the window cuts nothing
 
     @property
     def h_q(self) -> int:
@@ -67,6 +70,7 @@ def check(
     q_offset: int | None = None,
     scale: float | None = None,
     sinks: torch.Tensor | None = None,
+    local_window: int | None = None,
 ) -> Attn:
     """Validate inputs; raise KernelArgumentError with a clear message when they are wrong."""
     for name, t in (("q", q), ("k", k)):
@@ -100,7 +104,14 @@ def check(
     sc = 1.0 / math.sqrt(d) if scale is None else float(scale)
     if not math.isfinite(sc) or sc <= 0:
         raise KernelArgumentError(f"scale must be a positive finite number, got {scale}")
-    return Attn(q, k, bool(causal), off, sc, sinks)
+    if local_window is not None:
+        if not isinstance(local_window, int) or isinstance(local_window, bool) or local_window < 1:
+            raise KernelArgumentError(f"local_window must be a positive integer, got {local_window!r}")
+        if not causal:
+            raise KernelArgumentError("local_window (a sliding window) is defined for causal attention only")
+        if local_window >= off + n_q:  # the last row sees at most off + n_q keys: the window cuts nothing
+            local_window = None
+    return Attn(q, k, bool(causal), off, sc, sinks, local_window)
 
 
 def check_lse(a: Attn, lse: torch.Tensor | None) -> None:

@@ -48,6 +48,14 @@ def scores(a: Attn, r0: int, r1: int, kt: torch.Tensor, c0: int = 0, c1: int | N
             pos = _positions(a, r0, r1)
             cols = torch.arange(m0, c1, device=a.q.device)
             s[..., m0 - c0 :].masked_fill_(cols[None, None, :] > pos[None, :, None], float("-inf"))
+    w = a.local_window
+    if w is not None:
+        # a sliding window hides keys j <= pos - w: only keys before the chunk's last such bound
+        m1 = min(c1, a.q_offset + r1 - w)
+        if m1 > c0:
+            pos = _positions(a, r0, r1)
+            cols = torch.arange(c0, m1, device=a.q.device)
+            s[..., : m1 - c0].masked_fill_(cols[None, None, :] <= pos[None, :, None] - w, float("-inf"))
     return s
 
 

@@ -85,6 +85,7 @@ def head_stats(
     scale: float | None = None,
     sinks: torch.Tensor | None = None,
     lse: torch.Tensor | None = None,
+    local_window: int | None = None,
     impl: Impl = "auto",
 ) -> HeadStats:
     """Every per-head statistic of one attention call (see the module docstring).
@@ -96,14 +97,20 @@ def head_stats(
     Every statistic is per query head, so the heads of many calls of one shape (a forward's
     layers) can be stacked into one call, key heads in the same order (GQA groups stay
     whole): on a GPU that is one set of launches instead of one per call, which is what
-    small models pay for (the attention collector does this)."""
-    a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks)
+    small models pay for (the attention collector does this).
+
+    ``local_window``: a sliding-window layer's window (rows see their last W positions). Every
+    statistic is then of that banded attention, exactly, computed by the torch path on any
+    device (the Triton kernels take no window); the pattern ladder is left out (recall None):
+    the layer is sparse by construction, and MInference's patterns are budgets for full
+    attention."""
+    a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks, local_window=local_window)
     check_lse(a, lse)
     check_block("block", block)
     if sink < 0 or min(window) < 0:
         raise KernelArgumentError(f"sink and window must be >= 0, got {sink}, {window}")
     densities = check_pattern_args(densities, target)
-    want_patterns = patterns and a.causal
+    want_patterns = patterns and a.causal and a.local_window is None
     be = _backend(a, impl)
     if be is _ref:
         return _fused_torch(a, sink, window, block, want_patterns, densities, target, pattern_sink, last_q)
@@ -252,6 +259,8 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         # keys hold t = -inf (exp's fast path, unlike a finite fill) and are zeroed first
         if a.causal and p0 + 1 < kend:
             t[..., p0 + 1:].masked_fill_(tri[:c, :kend - p0 - 1], 0.0)
+        if a.local_window is not None:  # keys left of the window: -inf * 0 would be nan
+            t.clamp_(min=torch.finfo(t.dtype).min)
         ent = log_denom - t.mul_(e).sum(-1) * inv
         if sink_p is not None:  # the keys hold 1 - P_sink of the row: H = -sum P_j log P_j - P_s log P_s
             ps_ = sink_p * inv
@@ -394,14 +403,14 @@ class _VSOverlap:
 
 def _sub(a: Attn, r0: int, r1: int) -> Attn:
     """The same attention restricted to query rows r0:r1."""
-    return Attn(a.q[:, r0:r1], a.k, a.causal, a.q_offset + r0, a.scale, a.sinks)
+    return replace(a, q=a.q[:, r0:r1], q_offset=a.q_offset + r0)
 
 
 def row_entropy(q: torch.Tensor, k: torch.Tensor, *, causal: bool = True, q_offset: int | None = None,
                 scale: float | None = None, sinks: torch.Tensor | None = None, lse: torch.Tensor | None = None,
-                impl: Impl = "auto") -> torch.Tensor:
+                local_window: int | None = None, impl: Impl = "auto") -> torch.Tensor:
     """Entropy (nats) of every row's attention distribution: (H_q, N_q) float32."""
-    a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks)
+    a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks, local_window=local_window)
     be = _backend(a, impl)
     lse = be.row_lse(a) if lse is None else lse.float()
     return be.row_entropy(a, lse)
