@@ -41,7 +41,7 @@ class _Head:
 
     def rows(self, a: int, b: int):
         """Query rows a:b (checked against the stored span) as kernel inputs: q (1, b-a, D),
-        k (1, N, D), their stored lse (1, b-a), and the call's scale and causality."""
+        k (1, N, D), their stored lse (1, b-a), and the call's scale, causality and sliding window."""
         import torch
 
         q0, q1 = self.q_span
@@ -102,10 +102,11 @@ def recompute_slice(run: Run | str, layer: int, head: int, rows: tuple[int, int]
     run = open_run(run) if not isinstance(run, Run) else run
     h = _stored_head(run, layer, head, sample)
     (a, b), (c, d), n_k = rows, cols, h.k.height
-    qt, kt, lse, scale, causal = h.rows(a, b)
+    qt, kt, lse, scale, causal, window = h.rows(a, b)
     if not (0 <= c < d <= n_k):
         raise SeaviewError(h.where, f"cols {c}:{d} outside the stored key positions 0:{n_k}")
-    probs = attention_slice(qt, kt, (0, b - a), (c, d), causal=causal, q_offset=a, scale=scale, lse=lse, impl=impl)
+    probs = attention_slice(qt, kt, (0, b - a), (c, d), causal=causal, q_offset=a, scale=scale, lse=lse,
+                            local_window=window, impl=impl)
     return Slice(h.sample, layer, head, rows, cols, probs[0].numpy())
 
 
@@ -127,6 +128,7 @@ def recompute_key_mass(run: Run | str, layer: int, head: int, rows: tuple[int, i
     run = open_run(run) if not isinstance(run, Run) else run
     h = _stored_head(run, layer, head, sample)
     a, b = rows if rows is not None else h.q_span
-    qt, kt, lse, scale, causal = h.rows(a, b)
-    mass = key_mass(qt, kt, causal=causal, q_offset=a, scale=scale, lse=lse, impl=impl)[0] / (b - a)
+    qt, kt, lse, scale, causal, window = h.rows(a, b)
+    mass = key_mass(qt, kt, causal=causal, q_offset=a, scale=scale, lse=lse, local_window=window,
+                    impl=impl)[0] / (b - a)
     return KeyMass(h.sample, layer, head, (a, b), mass.numpy())

@@ -203,10 +203,18 @@ def test_left_padded_batch_equals_unpadded():
 
 def test_unsupported_masks_and_models_fail_clearly():
     m = torch.ones(1, 1, 6, 6, dtype=torch.bool).tril()
-    m[0, 0, 5, 0] = False  # a sliding window: not causal once padding is removed
-    with pytest.raises(CollectorError, match="not causal or full"):
+    m[0, 0, 5, 2] = False  # a hole: neither causal, nor a causal band, nor full
+    with pytest.raises(CollectorError, match="not causal, a causal sliding window or full"):
         mask_geometry(m, 0, 6, 6, True)
     assert mask_geometry(torch.ones(1, 1, 4, 6, dtype=torch.bool).tril(2), 0, 4, 6, True)[:2] == (True, 2)
+    # a sliding window of 3 (row i sees i-2..i), after two left-padding columns and rows
+    band = torch.ones(8, 8, dtype=torch.bool).tril() & ~torch.ones(8, 8, dtype=torch.bool).tril(-3)
+    band[:2] = False
+    band[:, :2] = False
+    assert mask_geometry(band[None, None], 0, 8, 8, True) == (True, 0, 2, 8, 2, 8, 3)
+    assert mask_geometry(band[None, None, 2:5], 0, 3, 8, True)[-1] is None  # rows the window does not cut yet
+    assert mask_geometry(None, 0, 8, 8, True, window=3)[-1] == 3  # no mask: the layer's own window
+    assert mask_geometry(None, 0, 8, 8, True, window=8)[-1] is None
     with pytest.raises(CollectorError, match="not a Hugging Face PreTrainedModel"):
         with AttentionCollector(torch.nn.Linear(2, 2)):
             pass
@@ -228,40 +236,99 @@ def tiny_gpt_oss(window=8, seed=0):
     return model
 
 
-def test_gpt_oss_keeps_its_own_attention_and_leaves_out_sliding_layers(tmp_path):
+def test_gpt_oss_keeps_its_own_attention_and_its_sliding_layer_is_exact(tmp_path):
     """A model on eager attention runs its own eager function under the collector: GPT-OSS's
-    logits stay bit for bit (through SDPA its learned sinks were ignored: 0.17 off), and the
-    full layer's statistics equal its eager attention matrix's, the sink slot's share of the
-    entropy included. Its sliding-window layer, whose window cuts the rows short, is left out
-    with a warning and the run says why; within the window it is causal and recorded."""
+    logits stay bit for bit (through SDPA its learned sinks were ignored: 0.17 off), and both
+    layers' statistics equal their eager attention matrices', the sink slot's share of the
+    entropy included: the full layer's and the sliding-window layer's, whose band (8 tokens)
+    cuts most rows short (its rows past the window see no sink). The heads rows say which
+    layer is windowed; the windowed layer has no pattern ladder. Decoding steps on its
+    sliding cache (key positions unknown) are left out, with a warning, and the run says so."""
     model = tiny_gpt_oss()
     assert model.config._attn_implementation == "eager"
     ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         plain = model(input_ids=ids).logits
         eager = model(input_ids=ids, output_attentions=True).attentions
-    with pytest.warns(UserWarning, match=r"layer\(s\) 0 not recorded: sliding window of 8 tokens"):
-        with AttentionCollector(model, run=tmp_path / "r", sink=4, window=(8, 32), block=8) as col, torch.no_grad():
-            collected = model(input_ids=ids).logits
+    with AttentionCollector(model, run=tmp_path / "r", sink=4, window=(8, 32), block=8) as col, torch.no_grad():
+        collected = model(input_ids=ids).logits
     assert torch.equal(collected, plain) and model.config._attn_implementation == "eager"
-    assert col.skipped == {0: "sliding window of 8 tokens"}
-    assert open_run(tmp_path / "r").manifest["params"]["skipped_layers"] == {"0": "sliding window of 8 tokens"}
-    assert "layer 0 not recorded (sliding window of 8 tokens)" in run_cli("summary", str(tmp_path / "r")).stdout
-    heads = col.heads().sort("head")
-    assert heads["layer"].to_list() == [1] * 4
-    p = eager[1][0]  # (H, N, N): each row's keys; the learned sink slot holds the rest of the row's mass
-    ref = stats_from_matrix(p)
-    slot = 1 - p.sum(-1)
-    ref["entropy"] = ref["entropy"] - (slot * slot.log()).mean(-1)
-    assert float(slot.min()) > 1e-3  # the sinks are felt
-    ref["learned_sink_mass"] = slot.mean(-1)  # what each head's sink slot takes, over its rows
-    for name, want in ref.items():
-        torch.testing.assert_close(torch.tensor(heads[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
-    stored = open_run(tmp_path / "r").scan("heads").collect().sort("head")
+    assert col.skipped == {} and "skipped_layers" not in open_run(tmp_path / "r").manifest["params"]
+    heads = col.heads().sort("layer", "head")
+    assert heads["layer"].to_list() == [0] * 4 + [1] * 4
+    assert heads["local_window"].to_list() == [8] * 4 + [None] * 4
+    assert heads["best_pattern"].to_list()[:4] == [None] * 4 and None not in heads["best_pattern"].to_list()[4:]
+    for layer in (0, 1):
+        p = eager[layer][0]  # (H, N, N): each row's keys; the learned sink slot holds the rest of the row's mass
+        if layer == 0:  # the band: nothing left of the last 8 positions
+            assert float(p.tril(-8).abs().max()) == 0 and float(p[:, 20:, :4].sum()) == 0
+        ref = stats_from_matrix(p)
+        slot = 1 - p.sum(-1)
+        ref["entropy"] = ref["entropy"] - (slot * slot.log()).mean(-1)
+        assert float(slot.mean(-1).max()) > 0.1  # the sinks are felt
+        ref["learned_sink_mass"] = slot.mean(-1)  # what each head's sink slot takes, over its rows
+        got = heads.filter(pl.col("layer") == layer)
+        for name, want in ref.items():
+            torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
+    stored = open_run(tmp_path / "r").scan("heads").collect().sort("layer", "head")
     assert stored["learned_sink_mass"].to_list() == heads["learned_sink_mass"].to_list()
+    assert stored["local_window"].to_list() == heads["local_window"].to_list()
     with AttentionCollector(model) as within, torch.no_grad():
-        model(input_ids=ids[:, :8])
+        model(input_ids=ids[:, :8])  # shorter than the window: it cuts nothing
     assert sorted(within.heads()["layer"].unique().to_list()) == [0, 1] and within.skipped == {}
+    assert "local_window" not in within.heads().columns  # no call was cut: no window column
+    with pytest.warns(UserWarning, match=r"layer\(s\) 0 not recorded: steps on its 8-token sliding cache"):
+        with AttentionCollector(model, run=tmp_path / "d", decode=True) as dec, torch.no_grad():
+            model.generate(ids[:, :20], max_new_tokens=3, do_sample=False)
+    why = "steps on its 8-token sliding cache: key positions unknown"
+    assert dec.skipped == {0: why}
+    assert open_run(tmp_path / "d").manifest["params"]["skipped_layers"] == {"0": why}
+    assert f"layer 0 not recorded ({why})" in run_cli("summary", str(tmp_path / "d")).stdout
+    rows = dec.heads()
+    assert rows.filter(pl.col("layer") == 1).height == 4 * 3  # the full layer: the prefill and two steps
+    assert rows.filter(pl.col("layer") == 0).height == 4  # the sliding layer's prefill
+
+
+def tiny_mistral(window=6, seed=0):
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = MistralConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=window,
+                        max_position_embeddings=512)
+    return MistralForCausalLM(cfg).eval()
+
+
+def test_sliding_window_model_on_sdpa_equals_eager_with_padding_and_recompute(tmp_path):
+    """Mistral's sliding window on SDPA, a left-padded batch: every row's statistics, block
+    map and stored q/k follow the band the mask holds (read from the mask, padding removed),
+    equal to eager attention; recomputed slices from the stored rows too."""
+    model = tiny_mistral()
+    g = torch.Generator().manual_seed(9)
+    ids = torch.randint(1, 100, (2, 30), generator=g)
+    mask = torch.ones(2, 30, dtype=torch.long)
+    mask[1, :5] = 0  # the second sequence is 25 tokens, left-padded
+    with AttentionCollector(model, run=tmp_path / "r", sink=4, window=(8, 32), block=8, keep_qk=True) as col:
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=mask)
+    assert col.skipped == {}
+    heads = col.heads()
+    assert set(heads["local_window"].to_list()) == {6}
+    for b, sid in ((0, "f1.0"), (1, "f1.1")):
+        keep = mask[b].bool()
+        eager = eager_attentions(model, ids[b:b + 1, keep])
+        for layer, p in enumerate(eager.attentions):
+            assert float(p[0].tril(-6).abs().max()) == 0  # the band
+            got = heads.filter((pl.col("layer") == layer) & (pl.col("sample_id") == sid)).sort("head")
+            assert got["seq_len"].to_list() == [int(keep.sum())] * 4
+            for name, want in stats_from_matrix(p[0]).items():
+                torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), want, atol=1e-4,
+                                           rtol=0)
+    p = eager_attentions(model, ids[1:, 5:]).attentions[1][0, 2]  # layer 1, head 2 of the padded sequence
+    sl = recompute_slice(tmp_path / "r", 1, 2, (10, 20), (0, 25), sample="f1.1")
+    torch.testing.assert_close(torch.from_numpy(sl.probs), p[10:20], atol=1e-5, rtol=0)
+    km = recompute_key_mass(tmp_path / "r", 1, 2, sample="f1.1")
+    torch.testing.assert_close(torch.from_numpy(km.mass), p.mean(0), atol=1e-5, rtol=0)
 
 
 def test_retrieval_scores_leave_out_sliding_window_layers():

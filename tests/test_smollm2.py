@@ -71,11 +71,14 @@ def test_triton_collector_equals_torch_collector_on_smollm2(monkeypatch):
     assert a["best_pattern"].to_list() == b["best_pattern"].to_list()
 
 
-def test_probe_a_gpt_oss_shaped_model_keeps_its_sinks_and_names_its_sliding_layer(tmp_path):
+def test_probe_a_gpt_oss_shaped_model_keeps_its_sinks_and_its_sliding_layer(tmp_path):
     """`seaview probe heads` on a model folder shaped like GPT-OSS (random weights, SmolLM2's
     tokenizer): learned sinks on every layer, a 128-token sliding-window layer then a full one,
-    eager attention. The probe records the full layer (its sink slot's mass included), says the
-    sliding layer was not recorded, and the run, its summary and its exact slices say so too."""
+    eager attention. The probe records both layers (their sink slots' mass included), the
+    sliding one's statistics of its band (``local_window``); exact slices recomputed from
+    the stored rows follow the band."""
+    import json
+
     import torch
     from transformers import GptOssConfig, GptOssForCausalLM
 
@@ -96,14 +99,26 @@ def test_probe_a_gpt_oss_shaped_model_keeps_its_sinks_and_names_its_sliding_laye
     tok.save_pretrained(folder)
     out = tmp_path / "run"
     res = run_cli("probe", "heads", "--model", str(folder), "--context", "512", "--needles", "2", "--max-new-tokens", "4",
-                  "--keep-qk-layers", "1", "--out", str(out), timeout=600)
+                  "--keep-qk-layers", "0,1", "--out", str(out), timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "layer(s) 0 not recorded (sliding window of 128 tokens" in res.stdout + res.stderr
+    assert "not recorded" not in res.stdout + res.stderr
     run = open_run(out)
-    assert run.manifest["params"]["skipped_layers"] == {"0": "sliding window of 128 tokens"}
-    heads = run.scan("heads").collect()
-    assert heads["layer"].unique().to_list() == [1] and heads.height == 4
+    assert "skipped_layers" not in run.manifest["params"]
+    heads = run.scan("heads").collect().sort("layer", "head")
+    assert heads["layer"].to_list() == [0] * 4 + [1] * 4
+    assert heads["local_window"].to_list() == [128] * 4 + [None] * 4
     assert heads["learned_sink_mass"].is_between(0.0, 1.0).all()
-    assert "layer 0 not recorded" in run_cli("summary", str(out)).stdout
-    sl = run_cli("recompute", str(out), "--layer", "1", "--head", "0", "--rows", "500:502", "--cols", "0:4")
-    assert sl.returncode == 0 and len(sl.stdout.splitlines()) == 4
+    assert "not recorded" not in run_cli("summary", str(out)).stdout
+
+    def probs(layer, cols):
+        res = run_cli("recompute", str(out), "--layer", str(layer), "--head", "0", "--rows", "500:502", "--cols", cols,
+                      "--format", "json")
+        assert res.returncode == 0, res.stderr
+        return torch.tensor(json.loads(res.stdout)["probs"])
+
+    assert probs(0, "0:4").abs().max() == 0 and probs(1, "0:4").abs().max() > 0  # the band hides the first keys
+    edge = probs(0, "372:374")  # row 500 sees keys 373..500, row 501 keys 374..501
+    assert edge[:, 0].abs().max() == 0 and edge[0, 1] > 0 and edge[1, 1] == 0
+    inside, full = probs(0, "373:502"), probs(1, "0:502")  # the band's keys; every key
+    for p in (inside, full):  # what the sink slot takes is left
+        assert float(p.sum(-1).max()) <= 1 + 1e-5 and float(p.sum(-1).min()) > 0.05

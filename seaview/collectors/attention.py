@@ -15,9 +15,12 @@ before. The model's output comes from that implementation unchanged: SDPA for a 
 eager one (learned sinks, as GPT-OSS has, included). The statistics come from
 :func:`seaview.kernels.head_stats` on the post-RoPE queries and keys; on the Triton path a
 forward's layers of one shape go through it together at the end of the forward, their heads
-stacked (see ``DEFER_BYTES``). Calls of a sliding-window layer whose window cuts what a row
-would otherwise see are not recorded (``skipped``): their statistics would not be the causal
-ones every other row has; attention logit soft-capping (Gemma 2) is refused.
+stacked (see ``DEFER_BYTES``). A sliding-window layer's statistics are of its banded
+attention (rows see their last W positions), read from its mask, and computed exactly by the
+torch path on any device (``local_window`` in the heads rows; no pattern ladder: the layer is
+sparse by construction); its decoding steps on a sliding cache, whose key positions the
+cache no longer says, are not recorded (``skipped``). Attention logit soft-capping (Gemma 2)
+is refused.
 """
 
 from __future__ import annotations
@@ -148,14 +151,20 @@ def attention_modules(model: torch.nn.Module) -> list[tuple[int, torch.nn.Module
     return out
 
 
-def mask_geometry(mask: torch.Tensor | None, b: int, n_q: int, n_k: int, module_causal: bool):
+def mask_geometry(mask: torch.Tensor | None, b: int, n_q: int, n_k: int, module_causal: bool,
+                  window: int | None = None):
     """From an SDPA-style mask, the shape of batch element b's attention:
-    (causal, q_offset, k_lo, k_hi, r_lo, r_hi). Raises CollectorError for masks that are not
-    causal or full once padding is removed (sliding windows, packed sequences)."""
+    (causal, q_offset, k_lo, k_hi, r_lo, r_hi, local_window). local_window: the band of a
+    sliding-window layer (row i sees keys q_offset + i - W < j <= q_offset + i), None where no
+    row is cut; read from the mask, or without a mask from the layer's ``window`` (transformers
+    passes none only when the window cuts nothing). Raises CollectorError for masks that are
+    not causal, banded causal or full once padding is removed (packed sequences)."""
     if mask is None:
-        if module_causal and n_q > 1 and n_k > n_q:
-            return True, 0, 0, n_q, 0, n_q  # prefill into a pre-allocated cache: SDPA crops keys too
-        return module_causal, (n_k - n_q) if module_causal else 0, 0, n_k, 0, n_q
+        if module_causal and n_q > 1 and n_k > n_q:  # prefill into a pre-allocated cache: SDPA crops keys too
+            return True, 0, 0, n_q, 0, n_q, window if window and window < n_q else None
+        off = n_k - n_q if module_causal else 0
+        cut = window if module_causal and window and window < off + n_q else None
+        return module_causal, off, 0, n_k, 0, n_q, cut
     m = mask[b, 0] if mask.dim() == 4 else mask[b]
     allowed = m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
     allowed = allowed.expand(n_q, n_k)
@@ -167,15 +176,22 @@ def mask_geometry(mask: torch.Tensor | None, b: int, n_q: int, n_k: int, module_
     k_lo, k_hi = int(cols[0]), int(cols[-1]) + 1
     sub = allowed[r_lo:r_hi, k_lo:k_hi]
     if bool(sub.all()):
-        return False, 0, k_lo, k_hi, r_lo, r_hi
-    off = int(sub[0].sum()) - 1
-    i = torch.arange(r_hi - r_lo, device=sub.device)[:, None]
+        return False, 0, k_lo, k_hi, r_lo, r_hi, None
+    first = sub[0].nonzero()
+    off = int(first[-1]) if len(first) else -1  # the first row's last visible key
+    n_rows = r_hi - r_lo
+    last = int(sub[-1].sum())  # a sliding window: the last row sees fewer keys than its position + 1
+    band = last if 0 < last < off + n_rows else None
+    i = torch.arange(n_rows, device=sub.device)[:, None]
     j = torch.arange(k_hi - k_lo, device=sub.device)[None, :]
-    if off >= 0 and torch.equal(sub, j <= i + off):
-        return True, off, k_lo, k_hi, r_lo, r_hi
+    want = j <= i + off
+    if band is not None:
+        want &= j > i + off - band
+    if off >= 0 and torch.equal(sub, want):
+        return True, off, k_lo, k_hi, r_lo, r_hi, band
     raise CollectorError(
-        "attention mask", "not causal or full once padding is removed (sliding window or packed sequences?); "
-        "seaview cannot compute exact statistics for it"
+        "attention mask", "not causal, a causal sliding window or full once padding is removed (packed "
+        "sequences?); seaview cannot compute exact statistics for it"
     )
 
 
@@ -234,7 +250,7 @@ class AttentionCollector:
         self._deferred: list[_Deferred] = []  # calls whose statistics are not computed yet
         self._held = 0  # bytes of their queries and keys
         self._host = _HostCopies()
-        self._geometry: tuple | None = None
+        self._geometry: dict[tuple, tuple] = {}  # this forward's masks read
         self._writes: ThreadPoolExecutor | None = None  # writes the Parquet parts of a run the collector opened
         self._last_write: Future | None = None
         self._flash_lse = False  # whether the statistics take the lse from the model's own flash call
@@ -321,7 +337,7 @@ class AttentionCollector:
             self._finish()
         self._calls_this_forward = 0
         self._forward += 1
-        self._geometry = None
+        self._geometry = {}
 
     def _after_forward(self, module, args, output) -> None:
         if self._calls_this_forward == 0:
@@ -334,14 +350,13 @@ class AttentionCollector:
         if new and self._warn:
             self._warned |= set(new)
             warnings.warn(f"seaview: layer(s) {', '.join(map(str, new))} not recorded: {self.skipped[new[0]]} "
-                          "(exact statistics are of causal attention; the run's params.skipped_layers says so)",
+                          "(the run's params.skipped_layers says so)",
                           stacklevel=2)
 
     def skipped_note(self) -> str:
         """One line naming the layers whose calls were left out, and why."""
         layers = sorted(self.skipped)
-        return (f"layer(s) {', '.join(map(str, layers))} not recorded ({self.skipped[layers[0]]}: exact statistics "
-                "are of causal attention)")
+        return f"layer(s) {', '.join(map(str, layers))} not recorded ({self.skipped[layers[0]]})"
 
     def skipped_params(self) -> dict[str, str]:
         """``skipped`` as run.json's ``params.skipped_layers`` holds it."""
@@ -352,17 +367,18 @@ class AttentionCollector:
         base = self._label or f"f{self._forward}"
         return base if batch == 1 else f"{base}.{b}"
 
-    def _mask_geometry(self, mask, batch: int, n_q: int, n_k: int, module_causal: bool) -> list[tuple]:
+    def _mask_geometry(self, mask, batch: int, n_q: int, n_k: int, module_causal: bool,
+                       window: int | None) -> list[tuple]:
         """Every batch element's geometry, read from the mask once per forward: every layer
-        gets the same mask object, and reading it is the collector's only host
-        synchronisation (none at all when the model passes no mask, as for one unpadded
-        sequence)."""
-        key = (n_q, n_k, module_causal)
-        cached = self._geometry
-        if cached is not None and cached[0] is mask and cached[1] == key:
-            return cached[2]
-        geo = [mask_geometry(mask, b, n_q, n_k, module_causal) for b in range(batch)]
-        self._geometry = (mask, key, geo)
+        gets the same mask object (one for the full layers, one for the sliding ones), and
+        reading it is the collector's only host synchronisation (none at all when the model
+        passes no mask, as for one unpadded sequence)."""
+        key = (id(mask), n_q, n_k, module_causal, window)
+        cached = self._geometry.get(key)
+        if cached is not None and cached[0] is mask:
+            return cached[1]
+        geo = [mask_geometry(mask, b, n_q, n_k, module_causal, window) for b in range(batch)]
+        self._geometry[key] = (mask, geo)  # holding the mask: its id is not reused within the forward
         return geo
 
     @torch.no_grad()
@@ -382,20 +398,27 @@ class AttentionCollector:
         batch, h_q, n_q, d = query.shape
         if n_q == 1 and not self.decode:
             return
-        if window and not (n_q == key.shape[2] <= window):
-            # a sliding-window layer whose window cuts rows short (or a step whose key positions
-            # a sliding cache no longer says): its rows' statistics are not the causal ones
-            self.skipped[layer] = f"sliding window of {window} tokens"
+        n_k = key.shape[2]
+        if window and n_q != n_k and n_k >= window:
+            # a step on a sliding cache, which keeps only the last keys: their positions are unknown
+            self.skipped[layer] = f"steps on its {window}-token sliding cache: key positions unknown"
             return
         h_kv = key.shape[1]
         keep_qk = self.keep_qk and (self.qk_layers is None or layer in self.qk_layers)
-        geometry = self._mask_geometry(mask, batch, n_q, key.shape[2], bool(getattr(module, "is_causal", True)))
-        for b, (causal, off, k_lo, k_hi, r_lo, r_hi) in enumerate(geometry):
+        try:
+            geometry = self._mask_geometry(mask, batch, n_q, n_k, bool(getattr(module, "is_causal", True)), window)
+        except CollectorError:
+            if not window:
+                raise
+            self.skipped[layer] = f"sliding window of {window} tokens under a mask that is not a causal band"
+            return
+        for b, (causal, off, k_lo, k_hi, r_lo, r_hi, band) in enumerate(geometry):
             q = query[b, :, r_lo:r_hi].detach()
             k = key[b, :, k_lo:k_hi].detach()
             pending = _Pending(
                 sid=self._sample_id(b, batch), layer=layer, h_q=h_q, h_kv=h_kv, seq_len=k_hi - k_lo,
                 n_queries=r_hi - r_lo, causal=causal, scale=scaling, q_offset=off, step=self.step, qk=None,
+                local_window=band,
             )
             call = _Deferred(pending, q, k, None if lse is None else lse[b, :, r_lo:r_hi], sinks, keep_qk)
             self._deferred.append(call)
@@ -428,9 +451,10 @@ class AttentionCollector:
         lse = stacked([c.lse for c in calls]) if first.lse is not None else None  # all or none: in the key
         sinks = stacked([c.sinks for c in calls]) if first.sinks is not None else None
         st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
-                        causal=p0.causal, q_offset=p0.q_offset, scale=p0.scale, sinks=sinks, lse=lse, impl=self.impl)
-        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale, self.impl)
-                     if p0.causal else None)
+                        causal=p0.causal, q_offset=p0.q_offset, scale=p0.scale, sinks=sinks, lse=lse,
+                        local_window=p0.local_window, impl=self.impl)
+        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale, self.impl,
+                                p0.local_window) if p0.causal else None)
         per_head = self._host(_per_head(st, induction, sinks))  # one copy of each kind for all the calls
         maps = self._host(st.block_mass)
         for i, c in enumerate(calls):
@@ -486,7 +510,8 @@ class AttentionCollector:
         self._build_tables()
         return {
             "blocks": pa.concat_tables(self._blocks) if self._blocks else conform("blocks", []),
-            "qk": pa.concat_tables(self._qk) if self._qk else None,
+            # sliding-window calls' rows add local_window: missing in the others' is null
+            "qk": pa.concat_tables(self._qk, promote_options="default") if self._qk else None,
             "tokens": pa.concat_tables(self._tokens) if self._tokens else None,
         }
 
@@ -534,7 +559,8 @@ _PER_HEAD = ("sink_mass", "stream_coverage", "entropy", "induction_score", "lear
              "best_density", "best_recall", *(f"{name}_recall" for name in PATTERNS))
 
 
-def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl: str) -> torch.Tensor | None:
+def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl: str,
+               local_window: int | None = None) -> torch.Tensor | None:
     """Olsson et al.'s prefix-matching score of every head, exactly: the sequence's last 2T
     positions are a block of T tokens repeated, and each second-half row's attention on the
     token after its token's first occurrence (distance T - 1) is averaged over those rows:
@@ -546,7 +572,8 @@ def _induction(q, k, lse, q_offset: int, n: int, period: int | None, scale, impl
     r0 = start - q_offset
     if r0 < 0 or q_offset + q.shape[1] < n:
         return None
-    mass = diag_mass(q[:, r0:], k, q_offset=start, scale=scale, lse=lse[:, r0:], impl=impl)
+    mass = diag_mass(q[:, r0:], k, q_offset=start, scale=scale, lse=lse[:, r0:], local_window=local_window,
+                     impl=impl)
     return mass[:, period - 1] / period
 
 
@@ -610,7 +637,7 @@ class _Deferred:
         """Calls with equal keys are computed together, their heads stacked."""
         p = self.pending
         return (self.q.device, self.q.dtype, self.k.dtype, tuple(self.q.shape), tuple(self.k.shape), p.causal,
-                p.q_offset, p.scale, self.sinks is None, self.lse is None)
+                p.q_offset, p.scale, p.local_window, self.sinks is None, self.lse is None)
 
 
 @dataclass
@@ -630,13 +657,15 @@ class _Pending:
     qk: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # q, k, lse
     per_head: torch.Tensor | None = None  # (H, len(_PER_HEAD)); these two once the statistics are finished
     block_mass: torch.Tensor | None = None
+    local_window: int | None = None  # a sliding-window layer's band (None: the window cuts no row)
 
 
 def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
     """The heads rows of calls whose statistics landed on the host, one per (call, head), in
     the heads schema: built column by column from their per-head arrays, no Python object
-    per row. Pattern columns are null where the call has none (not causal, or patterns off);
-    the per-pattern recalls are columns only when some call has them."""
+    per row. Pattern columns are null where the call has none (not causal, a sliding window, or
+    patterns off); the per-pattern recalls are columns only when some call has them, the
+    sliding window only when some call has one."""
     from seaview.store.writer import conform
 
     vals = np.concatenate([p.per_head.numpy() for p in landed]).astype(np.float64)  # (rows, len(_PER_HEAD))
@@ -648,7 +677,8 @@ def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
         return np.repeat(np.array(values, dtype=dtype), counts)
 
     head = np.concatenate([np.arange(p.h_q, dtype=np.int64) for p in landed])
-    lacks = ~per_call([p.causal and patterns for p in landed], bool)  # no pattern statistics
+    lacks = ~per_call([p.causal and patterns and p.local_window is None for p in landed], bool)  # no patterns
+    windows = [p.local_window for p in landed]
     steps = [p.step for p in landed]
     codes = np.where(lacks, 0, np.nan_to_num(col["best_code"])).astype(np.int64)
     no_slot = np.isnan(col["learned_sink_mass"])  # heads without a learned sink slot
@@ -664,6 +694,9 @@ def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
         "retrieval_score": pa.nulls(n, pa.float64()),
         "induction_score": pa.array(col["induction_score"], mask=np.isnan(col["induction_score"])),
         **({"learned_sink_mass": pa.array(col["learned_sink_mass"], mask=no_slot)} if not no_slot.all() else {}),
+        **({"local_window": pa.array(per_call([w or 0 for w in windows], np.int64),
+                                     mask=per_call([w is None for w in windows], bool))}
+           if any(w is not None for w in windows) else {}),
         "step": pa.array(per_call([s or 0 for s in steps], np.int64), mask=per_call([s is None for s in steps], bool)),
         "best_pattern": pa.array(np.array(BEST_NAMES, dtype=object)[codes], pa.string(), mask=lacks),
         "pattern_recall": pa.array(col["best_recall"], mask=lacks),
@@ -683,7 +716,7 @@ def _landed_tables(landed: Sequence[_Pending], block: int) -> tuple[list[pa.Tabl
         if p.qk is not None:
             q, k, lse = p.qk
             qk.append(encode_qk(p.sid, p.layer, q.float().numpy(), k.float().numpy(), lse.double().numpy(),
-                                p.q_offset, p.scale, p.causal))
+                                p.q_offset, p.scale, p.causal, p.local_window))
     return blocks, qk
 
 

@@ -2,8 +2,9 @@
 ``qk`` table, and back. Written by the attention collector, read by slice recomputation.
 
 One row per (head, position) of q or k: ``vec`` holds the D floats; q rows carry their
-row log-sum-exp ``lse`` (k rows: null), the logit ``scale`` and whether the call was
-``causal``, so a slice can be recomputed exactly later. Positions are absolute: q rows sit
+row log-sum-exp ``lse`` (k rows: null), the logit ``scale``, whether the call was
+``causal`` and, for a sliding-window layer, its ``local_window``, so a slice can be
+recomputed exactly later. Positions are absolute: q rows sit
 at q_offset + i, k rows at j. numpy in, numpy out: no torch here.
 """
 
@@ -25,9 +26,9 @@ def _vector_column(x: np.ndarray) -> pa.Array:
 
 
 def encode_qk(sample_id: str, layer: int, q: np.ndarray, k: np.ndarray, lse: np.ndarray, q_offset: int,
-              scale: float | None, causal: bool) -> pa.Table:
+              scale: float | None, causal: bool, local_window: int | None = None) -> pa.Table:
     """Rows of the qk table for q (H_q, N_q, D), k (H_kv, N_k, D) and the q rows' lse (H_q, N_q).
-    ``scale`` None means 1 / sqrt(D)."""
+    ``scale`` None means 1 / sqrt(D). A sliding-window call adds the column ``local_window``."""
     hq, nq, d = q.shape
     sc = float(scale) if scale is not None else 1 / np.sqrt(d)
     parts = []
@@ -42,6 +43,7 @@ def encode_qk(sample_id: str, layer: int, q: np.ndarray, k: np.ndarray, lse: np.
             "lse": pa.array(np.asarray(lse_v, np.float64).reshape(-1)) if lse_v is not None else pa.nulls(m, pa.float64()),
             "scale": pa.array(np.full(m, sc, np.float64)),
             "causal": pa.array(np.full(m, bool(causal))),
+            **({"local_window": repeated_int(int(local_window), m)} if local_window is not None else {}),
         }))
     return pa.concat_tables(parts)
 
@@ -53,9 +55,12 @@ def decode_vectors(rows: pl.DataFrame) -> np.ndarray:
     return rows["vec"].explode().to_numpy().astype(np.float32).reshape(rows.height, -1)  # a writable copy
 
 
-def call_options(rows: pl.DataFrame) -> tuple[float | None, bool]:
-    """(scale, causal) stored with q rows; runs written before these columns existed give
-    (None: 1 / sqrt(D), causal)."""
-    scale = float(rows["scale"][0]) if "scale" in rows.columns and rows["scale"][0] is not None else None
-    causal = bool(rows["causal"][0]) if "causal" in rows.columns and rows["causal"][0] is not None else True
-    return scale, causal
+def call_options(rows: pl.DataFrame) -> tuple[float | None, bool, int | None]:
+    """(scale, causal, local_window) stored with q rows; runs written before these columns
+    existed give (None: 1 / sqrt(D), causal, None: no sliding window)."""
+    def first(name: str):
+        return rows[name][0] if name in rows.columns and rows.height else None
+
+    scale, causal, window = first("scale"), first("causal"), first("local_window")
+    return (None if scale is None else float(scale), True if causal is None else bool(causal),
+            None if window is None else int(window))

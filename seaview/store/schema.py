@@ -140,9 +140,11 @@ ADDED_COLUMNS: dict[str, frozenset[str]] = {"heads": frozenset({"induction_score
 # Columns beyond the contract that some writers add and readers use when a run has them:
 # a part holding one is checked like a contract column (and read as this type).
 OPTIONAL_COLUMNS: dict[str, dict[str, pa.DataType]] = {
-    # the collector's pattern ladder (NaN: dense); the mass a model's learned sink slot takes (GPT-OSS)
-    "heads": {"best_density": pa.float64(), "learned_sink_mass": pa.float64()},
+    # the collector's pattern ladder (NaN: dense); the mass a model's learned sink slot takes (GPT-OSS);
+    # a sliding-window layer's window in tokens (null: full attention)
+    "heads": {"best_density": pa.float64(), "learned_sink_mass": pa.float64(), "local_window": pa.int64()},
     "kv": {"usage_frac": pa.float64()},  # serving logs' cache usage in [0, 1]
+    "qk": {"local_window": pa.int64()},  # the call's sliding window (absent or null: none)
 }
 
 # Columns a summary reads min/max of (from Parquet statistics) to report a time span.
