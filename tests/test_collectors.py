@@ -719,3 +719,29 @@ def test_induction_score_equals_eager_prefix_matching(prefix):
     with AttentionCollector(model) as col, torch.no_grad():
         model(input_ids=ids)
     assert col.heads()["induction_score"].null_count() == col.heads().height  # not asked for: null, not 0
+
+
+def test_gemma3_local_and_global_layers_equal_eager():
+    """Gemma 3: two sliding-window (local) layers to one global, a scale of its own
+    (query_pre_attn_scalar): the logits stay SDPA's bit for bit and every layer's statistics
+    equal its eager attention's, the local layers' of their band."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(vocab_size=100, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                           num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=8,
+                           max_position_embeddings=512, query_pre_attn_scalar=40,
+                           layer_types=["sliding_attention", "sliding_attention", "full_attention"])
+    model = Gemma3ForCausalLM(cfg).eval()
+    ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        plain = model(input_ids=ids).logits
+    with AttentionCollector(model, sink=4, window=(8, 32), block=8) as col, torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, plain)
+    heads = col.heads()
+    eager = eager_attentions(model, ids).attentions
+    for layer, p in enumerate(eager):
+        got = heads.filter(pl.col("layer") == layer).sort("head")
+        assert got["local_window"].to_list() == [8 if layer < 2 else None] * 4
+        for name, want in stats_from_matrix(p[0]).items():
+            torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)

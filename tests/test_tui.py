@@ -247,14 +247,16 @@ async def test_lengths_of_many_models_page_and_switch_to_a_log_axis(tmp_path):
 
 
 async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
-    """A run whose collector left sliding-window layers out (params.skipped_layers) says so
-    above the head grid, whose rows are the recorded layers; a model with learned sinks gets
-    their mass as the second metric m shows."""
+    """A run whose collector left sliding-window layers out (params.skipped_layers, as runs of
+    earlier versions have) says so above the head grid, whose rows are the recorded layers; a
+    model with learned sinks gets their mass as the second metric m shows; a sliding-window
+    layer's head shows its window in the detail panel, a full layer's none."""
     run = tmp_path / "swa"
     skipped = {"0": "sliding window of 128 tokens", "2": "sliding window of 128 tokens", "5": "\x1b[2J[b]odd\x07"}
     with RunWriter(run, params={"skipped_layers": skipped}) as w:
         w.append("heads", [{"sample_id": "s", "layer": l, "head": h, "sink_mass": 0.5, "stream_coverage": 0.9,
-                            "entropy": 1.0, "kind": None, "learned_sink_mass": 0.1 * (l + h)} for l in (1, 3) for h in range(2)])
+                            "entropy": 1.0, "kind": None, "learned_sink_mass": 0.1 * (l + h),
+                            "local_window": 64 if l == 1 else None} for l in (1, 3) for h in range(2)])
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(160, 50)) as pilot:
         await _open_only_run(pilot)
@@ -268,7 +270,10 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
         await pilot.press("m")
         assert "metric: learned_sink_mass" in str(heads.query_one("#heads-status").render())
         assert heads.query_one("HeadGrid").values[(3, 1)] == pytest.approx(0.4)
-        assert "learned_sink_mass  0.100" in str(heads.query_one("#head-detail").render())  # layer 1, head 0
+        detail = str(heads.query_one("#head-detail").render())
+        assert "learned_sink_mass  0.100" in detail and "local_window  64" in detail  # layer 1, head 0
+        heads.select(3, 0)
+        assert "local_window" not in str(heads.query_one("#head-detail").render())
 
 
 def _scramble_pages(part):

@@ -22,13 +22,16 @@ def head_atlas(heads: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         aggs.append(pl.col("best_pattern").drop_nulls().mode().first().alias("best_pattern"))
     if "seq_len" in cols:
         aggs.append(pl.col("seq_len").max())
+    if "local_window" in cols:  # a sliding-window layer's window (null: full attention)
+        aggs.append(pl.col("local_window").max())
     aggs.append(pl.len().alias("n_samples"))
     return lf.group_by("layer", "head").agg(aggs).with_columns(kind_expr().alias("kind")).sort("layer", "head").collect()
 
 
 def skipped_layers(manifest: dict) -> dict[int, str]:
-    """Layers a collector left out and why (run.json ``params.skipped_layers``: sliding-window
-    layers whose window binds), {} when none or when the field is not that shape."""
+    """Layers some of whose calls a collector left out and why (run.json
+    ``params.skipped_layers``: decoding steps on a sliding-window cache), {} when none or when
+    the field is not that shape."""
     params = manifest.get("params")
     raw = params.get("skipped_layers") if isinstance(params, dict) else None
     if not isinstance(raw, dict):

@@ -130,8 +130,8 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         slot = row.get("learned_sink_mass") is not None  # a model with learned sinks (GPT-OSS)
         width = 17 if slot else 16
         for k in ("kind", "sink_mass", *(["learned_sink_mass"] if slot else []), "stream_coverage", "retrieval_score",
-                  "induction_score", "entropy", "best_pattern", "pattern_recall"):
-            if k in row:
+                  "induction_score", "entropy", "best_pattern", "pattern_recall", "local_window"):
+            if k in row and not (k == "local_window" and row[k] is None):  # a sliding-window layer's band
                 v = row[k]
                 detail.append(f"{k:>{width}}  ")
                 detail.append_text(safe_cell(v))
