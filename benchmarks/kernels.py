@@ -10,7 +10,12 @@ against SDPA (flash) forward (target <= 1.5x) and against the torch path on the 
 (target >= 10x faster); then head_stats (fused Triton kernel) against one flash forward from
 8k to 128k tokens (target <= 2x).
 
+Sliding-window layers (``--window W``): head_stats with ``local_window=W`` (over the band
+only) against the same call on full causal attention without patterns and one causal SDPA
+call, on the CPU (and the GPU when there is one).
+
     python benchmarks/kernels.py [--n 16384] [--heads 8] [--dim 64] [--gpu-only | --cpu-only]
+    python benchmarks/kernels.py --window 1024 [--n 16384]
 """
 
 from __future__ import annotations
@@ -151,6 +156,39 @@ def gpu_head_stats() -> None:
         torch.cuda.empty_cache()
 
 
+def window(h: int, n: int, d: int, w: int, device: str) -> None:
+    """head_stats of a sliding-window layer (GQA 2:1) against full causal attention's."""
+    import torch
+    import torch.nn.functional as F
+
+    from seaview.kernels import head_stats
+
+    torch.manual_seed(0)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    q = torch.randn(h, n, d, device=device, dtype=dtype)
+    k, v = (torch.randn(max(1, h // 2), n, d, device=device, dtype=dtype) for _ in range(2))
+
+    def timed(fn, reps=2):
+        best = float("inf")
+        for _ in range(reps):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    head_stats(q[:, :256], k[:, :256], local_window=64)  # warm up
+    t_band = timed(lambda: head_stats(q, k, local_window=w))
+    t_full = timed(lambda: head_stats(q, k, patterns=False))
+    t_sdpa = timed(lambda: F.scaled_dot_product_attention(q[None], k[None], v[None], is_causal=True, enable_gqa=True))
+    print(f"{device} head_stats of a sliding-window layer H={h}/{max(1, h // 2)} N={n} D={d} W={w}: "
+          f"{t_band:.3f} s over the band; full causal attention's without patterns {t_full:.3f} s "
+          f"({t_full / t_band:.1f}x the band's); one causal SDPA call {t_sdpa:.3f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=16384)
@@ -158,7 +196,14 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--gpu-only", action="store_true")
     ap.add_argument("--cpu-only", action="store_true")
+    ap.add_argument("--window", type=int, default=None, help="time a sliding-window layer of this window instead")
     a = ap.parse_args()
+    if a.window:
+        import torch
+
+        for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+            window(a.heads, a.n, a.dim, a.window, device)
+        return
     if not a.gpu_only:
         cpu(a.heads, a.n, a.dim)
     if not a.cpu_only:

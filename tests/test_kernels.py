@@ -313,6 +313,23 @@ def test_head_stats_of_a_sliding_window_layer_match_naive(shape, monkeypatch):
         check_head_stats(q, k, True, off, local_window=w, impl="auto")
 
 
+def test_sliding_window_statistics_score_only_the_band(monkeypatch):
+    """A sliding-window layer's statistics score each row chunk against its band only (the
+    chunk plus W keys before it, from a block edge), never against every key."""
+    q, k = make(2, 1, 600, 600, 8, torch.float32, seed=7)
+    widths = []
+    scores = ref.scores
+
+    def spy(a, r0, r1, kt, c0=0, c1=None):
+        widths.append((r1 - r0, (a.n_k if c1 is None else c1) - c0))
+        return scores(a, r0, r1, kt, c0, c1)
+
+    monkeypatch.setattr(ref, "scores", spy)
+    monkeypatch.setattr(ref, "DEFAULT_BUDGET", 2 * 64 * (64 + 40) * 4 * 3)  # 32- or 64-row chunks
+    check_head_stats(q, k, True, local_window=40, block=16)
+    assert len(widths) > 5 and all(keys <= rows + 40 + 16 for rows, keys in widths)
+
+
 STATS_FIELDS = ("sink_mass", "stream_coverage", "entropy", "block_mass", "lse", "recall", "best_density", "best_recall")
 
 

@@ -23,6 +23,7 @@ import torch
 from . import reference as _ref
 from ._args import Attn, KernelArgumentError, check, check_block, check_lse
 from .api import Impl, _backend, block_mass, row_lse, window_mass
+from .banded import banded_stats
 from .patterns import (
     BEST_NAMES,
     DEFAULT_DENSITIES,
@@ -100,18 +101,21 @@ def head_stats(
     small models pay for (the attention collector does this).
 
     ``local_window``: a sliding-window layer's window (rows see their last W positions). Every
-    statistic is then of that banded attention, exactly, computed by the torch path on any
-    device (the Triton kernels take no window); the pattern ladder is left out (recall None):
-    the layer is sparse by construction, and MInference's patterns are budgets for full
-    attention."""
+    statistic is then of that banded attention, exactly, computed over the band only by
+    torch operations on any device (:mod:`seaview.kernels.banded`: O(N * W); the Triton
+    kernels take no window); the pattern ladder is left out (recall None): the layer is
+    sparse by construction, and MInference's patterns are budgets for full attention."""
     a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks, local_window=local_window)
     check_lse(a, lse)
     check_block("block", block)
     if sink < 0 or min(window) < 0:
         raise KernelArgumentError(f"sink and window must be >= 0, got {sink}, {window}")
     densities = check_pattern_args(densities, target)
-    want_patterns = patterns and a.causal and a.local_window is None
     be = _backend(a, impl)
+    if a.local_window is not None:  # over the band only: O(N * W)
+        ent, sm, cov, bm, lse = banded_stats(a, sink, window, block)
+        return HeadStats(sm, cov, ent, bm, lse, densities, None, None, None, None)
+    want_patterns = patterns and a.causal
     if be is _ref:
         return _fused_torch(a, sink, window, block, want_patterns, densities, target, pattern_sink, last_q)
     if be.stats_tiles(a, block, len(densities) if want_patterns else 0) is not None:
@@ -259,8 +263,6 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         # keys hold t = -inf (exp's fast path, unlike a finite fill) and are zeroed first
         if a.causal and p0 + 1 < kend:
             t[..., p0 + 1:].masked_fill_(tri[:c, :kend - p0 - 1], 0.0)
-        if a.local_window is not None:  # keys left of the window: -inf * 0 would be nan
-            t.clamp_(min=torch.finfo(t.dtype).min)
         ent = log_denom - t.mul_(e).sum(-1) * inv
         if sink_p is not None:  # the keys hold 1 - P_sink of the row: H = -sum P_j log P_j - P_s log P_s
             ps_ = sink_p * inv

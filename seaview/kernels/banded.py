@@ -1,0 +1,90 @@
+"""Per-head statistics of sliding-window attention, computed over its band only.
+
+A row at position p of a sliding-window layer sees the keys p - W < j <= p. Rows are taken
+in chunks of C (a multiple of the block size); a chunk's rows together see only the keys
+from p0 - W + 1 to p0 + C - 1, so it is scored against those, (H, C, C + W) at most, not
+against every key: O(N * W) work and O(C * (C + W)) memory a chunk, on any device (torch
+operations). From each chunk's exponentials come the rows' lse, entropy, sink mass and
+streaming coverage (as :func:`seaview.kernels.head_stats` defines them) and the block map.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import reference as _ref
+from ._args import Attn
+
+
+def _rows_per_chunk(a: Attn, block: int, budget: int) -> int:
+    """Rows a chunk takes: a multiple of ``block`` whose scores against its keys (the band
+    plus the chunk) fit ``budget`` with their temporaries."""
+    w = a.local_window or a.n_k
+    rows = block
+    while rows < a.n_q and a.h_q * (2 * rows) * (2 * rows + w) * 4 * 3 <= budget:
+        rows *= 2
+    return rows
+
+
+def banded_stats(a: Attn, sink: int, window: tuple[int, int], block: int,
+                 budget: int | None = None) -> tuple[torch.Tensor, ...]:
+    """(entropy, sink mass, streaming coverage) means over rows, each (H,); the block map
+    (H, ceil(N_q/block), ceil(N_k/block)); the rows' lse (H, N_q). ``a`` is causal with a
+    local window; learned sinks count in every row's denominator."""
+    dev = a.q.device
+    h = a.h_q
+    w = a.local_window
+    n_qb, n_kb = -(-a.n_q // block), -(-a.n_k // block)
+    bm = torch.zeros(h, n_qb, n_kb, device=dev)
+    lse = torch.empty(h, a.n_q, device=dev)
+    sums = torch.zeros(3, h, device=dev)  # entropy, sink mass, coverage: sums over rows
+    kt = _ref._k32(a)
+    step = _rows_per_chunk(a, block, _ref.DEFAULT_BUDGET if budget is None else budget)
+    for r0 in range(0, a.n_q, step):
+        r1 = min(a.n_q, r0 + step)
+        c = r1 - r0
+        p0 = a.q_offset + r0
+        kend = _ref._kend(a, r1)
+        k0 = max(0, p0 - w + 1) // block * block  # the chunk's first visible key, down to a block edge
+        t = _ref.scores(a, r0, r1, kt, k0, kend)  # (H, c, kend - k0), causal band masked
+        m = t.amax(-1, keepdim=True)
+        t.sub_(m)
+        e = torch.exp(t)
+        width = kend - k0
+        full = width // block * block
+        cb = e[..., :full].reshape(h, c, full // block, block).sum(-1)
+        if full < width:
+            cb = torch.cat([cb, e[..., full:].sum(-1, keepdim=True)], dim=-1)
+        denom = cb.sum(-1)
+        sink_p = None
+        if a.sinks is not None:
+            sink_p = torch.exp(a.sinks[:, None] - m[..., 0])
+            denom = denom + sink_p
+        inv = denom.reciprocal()
+        log_denom = denom.log()
+        lse[:, r0:r1] = m[..., 0] + log_denom
+        # entropy H = log(denom) - sum_j P_j t_j; hidden keys hold t = -inf and e = 0: made finite first
+        ent = log_denom - t.clamp_(min=torch.finfo(t.dtype).min).mul_(e).sum(-1) * inv
+        if sink_p is not None:  # the learned sink slot's own term
+            ps = sink_p * inv
+            ent = ent - ps * log_denom - torch.where(ps > 0, ps * ps.log(), 0.0)
+        del t
+        sums[0] += ent.sum(1)
+        qb0, kb0 = r0 // block, k0 // block
+        pooled = cb.mul_(inv[..., None])
+        rfull = c // block * block
+        if rfull:
+            bm[:, qb0:qb0 + rfull // block, kb0:kb0 + pooled.shape[-1]] += \
+                pooled[:, :rfull].reshape(h, rfull // block, block, -1).sum(2)
+        if rfull < c:
+            bm[:, qb0 + rfull // block, kb0:kb0 + pooled.shape[-1]] += pooled[:, rfull:].sum(1)
+        # sink mass (keys j < sink) and coverage (j < window[0] or distance < window[1]);
+        # hidden entries hold e = 0, so the masks need not repeat the band
+        j = torch.arange(k0, kend, device=dev)
+        if sink > k0:
+            sums[1] += (e[..., :min(sink, kend) - k0].sum(-1) * inv).sum(1)
+        pos = torch.arange(p0, p0 + c, device=dev)
+        keep = (j[None, :] < window[0]) | (pos[:, None] - j[None, :] < window[1])
+        sums[2] += (e.mul_(keep).sum(-1) * inv).sum(1)
+    means = sums / float(a.n_q)
+    return means[0], means[1], means[2], bm, lse
