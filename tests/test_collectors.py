@@ -745,3 +745,25 @@ def test_gemma3_local_and_global_layers_equal_eager():
         assert got["local_window"].to_list() == [8 if layer < 2 else None] * 4
         for name, want in stats_from_matrix(p[0]).items():
             torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
+
+
+def test_triton_collector_computes_sliding_layers_over_their_band():
+    """With impl='triton' (the GPU path; here under the interpreter) a sliding-window layer,
+    which no Triton kernel takes, goes to the band path instead of failing the forward: the
+    same rows as the torch collector's."""
+    pytest.importorskip("triton")
+    import os
+
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+        pytest.skip("Triton needs a GPU or TRITON_INTERPRET=1")
+    from polars.testing import assert_frame_equal
+
+    model = tiny_gpt_oss()
+    ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(5))
+    rows = {}
+    for impl in ("torch", "triton"):
+        with AttentionCollector(model, impl=impl, window=(4, 8), block=16) as col, torch.no_grad():
+            model(input_ids=ids)
+        rows[impl] = col.heads().sort("layer", "head")
+    assert rows["triton"]["local_window"].to_list() == [8] * 4 + [None] * 4
+    assert_frame_equal(rows["torch"], rows["triton"], check_exact=False, rel_tol=1e-4, abs_tol=1e-5)

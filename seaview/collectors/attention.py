@@ -450,10 +450,11 @@ class AttentionCollector:
         q, k = stacked([c.q for c in calls]), stacked([c.k for c in calls])
         lse = stacked([c.lse for c in calls]) if first.lse is not None else None  # all or none: in the key
         sinks = stacked([c.sinks for c in calls]) if first.sinks is not None else None
+        impl = "auto" if p0.local_window is not None else self.impl  # no Triton kernel takes a window
         st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
                         causal=p0.causal, q_offset=p0.q_offset, scale=p0.scale, sinks=sinks, lse=lse,
-                        local_window=p0.local_window, impl=self.impl)
-        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale, self.impl,
+                        local_window=p0.local_window, impl=impl)
+        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale, impl,
                                 p0.local_window) if p0.causal else None)
         per_head = self._host(_per_head(st, induction, sinks))  # one copy of each kind for all the calls
         maps = self._host(st.block_mass)
