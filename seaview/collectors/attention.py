@@ -16,9 +16,9 @@ eager one (learned sinks, as GPT-OSS has, included). The statistics come from
 :func:`seaview.kernels.head_stats` on the post-RoPE queries and keys; on the Triton path a
 forward's layers of one shape go through it together at the end of the forward, their heads
 stacked (see ``DEFER_BYTES``). A sliding-window layer's statistics are of its banded
-attention (rows see their last W positions), read from its mask, and computed exactly by the
-torch path on any device (``local_window`` in the heads rows; no pattern ladder: the layer is
-sparse by construction); its decoding steps on a sliding cache, whose key positions the
+attention (rows see their last W positions), read from its mask, and computed exactly over
+the band only (``seaview.kernels.banded``, on any device; ``local_window`` in the heads rows;
+no pattern ladder: the layer is sparse by construction); its decoding steps on a sliding cache, whose key positions the
 cache no longer says, are not recorded (``skipped``). Attention logit soft-capping (Gemma 2)
 is refused.
 """

@@ -50,34 +50,13 @@ def banded_stats(a: Attn, sink: int, window: tuple[int, int], block: int,
         m = t.amax(-1, keepdim=True)
         t.sub_(m)
         e = torch.exp(t)
-        width = kend - k0
-        full = width // block * block
-        cb = e[..., :full].reshape(h, c, full // block, block).sum(-1)
-        if full < width:
-            cb = torch.cat([cb, e[..., full:].sum(-1, keepdim=True)], dim=-1)
-        denom = cb.sum(-1)
-        sink_p = None
-        if a.sinks is not None:
-            sink_p = torch.exp(a.sinks[:, None] - m[..., 0])
-            denom = denom + sink_p
-        inv = denom.reciprocal()
-        log_denom = denom.log()
+        cb, inv, log_denom, sink_p = _ref.block_denominators(a, e, m, block)
         lse[:, r0:r1] = m[..., 0] + log_denom
-        # entropy H = log(denom) - sum_j P_j t_j; hidden keys hold t = -inf and e = 0: made finite first
-        ent = log_denom - t.clamp_(min=torch.finfo(t.dtype).min).mul_(e).sum(-1) * inv
-        if sink_p is not None:  # the learned sink slot's own term
-            ps = sink_p * inv
-            ent = ent - ps * log_denom - torch.where(ps > 0, ps * ps.log(), 0.0)
+        # hidden keys hold t = -inf and e = 0: made finite first (-inf * 0 would be nan)
+        sums[0] += _ref.entropy_of(t.clamp_(min=torch.finfo(t.dtype).min).mul_(e).sum(-1), inv, log_denom,
+                                   sink_p).sum(1)
         del t
-        sums[0] += ent.sum(1)
-        qb0, kb0 = r0 // block, k0 // block
-        pooled = cb.mul_(inv[..., None])
-        rfull = c // block * block
-        if rfull:
-            bm[:, qb0:qb0 + rfull // block, kb0:kb0 + pooled.shape[-1]] += \
-                pooled[:, :rfull].reshape(h, rfull // block, block, -1).sum(2)
-        if rfull < c:
-            bm[:, qb0 + rfull // block, kb0:kb0 + pooled.shape[-1]] += pooled[:, rfull:].sum(1)
+        _ref.add_row_blocks(bm, cb.mul_(inv[..., None]), r0, block, k0 // block)
         # sink mass (keys j < sink) and coverage (j < window[0] or distance < window[1]);
         # hidden entries hold e = 0, so the masks need not repeat the band
         j = torch.arange(k0, kend, device=dev)

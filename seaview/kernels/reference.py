@@ -111,6 +111,48 @@ def _normalized(e: torch.Tensor, inv: torch.Tensor | None) -> torch.Tensor:
     return e if inv is None else e.mul_(inv[..., None])
 
 
+def block_denominators(a: Attn, e: torch.Tensor, m: torch.Tensor, block: int):
+    """From a chunk's exponentials e = exp(s - m) (H, C, K) and row maxima m (H, C, 1): their
+    sums over key blocks of ``block``, (H, C, ceil(K / block)), and per row the reciprocal and
+    the log of the softmax denominator (the row's sum plus the learned sink's term) and that
+    term (None without sinks). The fused statistics passes reduce everything from these."""
+    h, c, width = e.shape
+    full = width // block * block
+    cb = e[..., :full].reshape(h, c, full // block, block).sum(-1)
+    if full < width:
+        cb = torch.cat([cb, e[..., full:].sum(-1, keepdim=True)], dim=-1)
+    denom = cb.sum(-1)
+    sink_p = None
+    if a.sinks is not None:
+        sink_p = torch.exp(a.sinks[:, None] - m[..., 0])
+        denom = denom + sink_p
+    return cb, denom.reciprocal(), denom.log(), sink_p
+
+
+def entropy_of(te: torch.Tensor, inv: torch.Tensor, log_denom: torch.Tensor, sink_p: torch.Tensor | None) -> torch.Tensor:
+    """Rows' entropy in nats from te = sum_j e_j t_j (t = s - m, see :func:`block_denominators`):
+    H = log(denom) - sum_j P_j t_j; with a learned sink the keys hold 1 - P_sink of the row and
+    the slot adds its own -P_sink log P_sink."""
+    ent = log_denom - te * inv
+    if sink_p is not None:
+        ps = sink_p * inv
+        ent = ent - ps * log_denom - torch.where(ps > 0, ps * ps.log(), 0.0)
+    return ent
+
+
+def add_row_blocks(bm: torch.Tensor, cb: torch.Tensor, r0: int, block: int, kb0: int = 0) -> None:
+    """Add a chunk's per-row block masses cb (H, C, key blocks from key block kb0), rows from
+    r0 (a multiple of ``block``), into the pooled map bm (H, query blocks, key blocks)."""
+    h, c = cb.shape[:2]
+    rfull = c // block * block
+    qb0 = r0 // block
+    kb1 = kb0 + cb.shape[-1]
+    if rfull:
+        bm[:, qb0: qb0 + rfull // block, kb0:kb1] += cb[:, :rfull].reshape(h, rfull // block, block, -1).sum(2)
+    if rfull < c:
+        bm[:, qb0 + rfull // block, kb0:kb1] += cb[:, rfull:].sum(1)
+
+
 def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor | None = None) -> torch.Tensor:
     """(H_q, ceil(N_q/block_q), ceil(N_k/block_k)) float32: sum of P over each tile."""
     n_qb, n_kb = -(-a.n_q // block_q), -(-a.n_k // block_k)

@@ -247,29 +247,15 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         t.sub_(m)
         e = torch.exp(t, out=buf[:, :c, lpad:lpad + kend])
         # block sums of e, then every row's denominator from them
-        full = kend // block * block
-        cb = e[..., :full].reshape(h, c, full // block, block).sum(-1)
-        if full < kend:
-            cb = torch.cat([cb, e[..., full:].sum(-1, keepdim=True)], dim=-1)
-        denom = cb.sum(-1)
-        sink_p = None
-        if a.sinks is not None:
-            sink_p = torch.exp(a.sinks[:, None] - m[..., 0])
-            denom = denom + sink_p
-        inv = denom.reciprocal()
-        log_denom = denom.log()
+        cb, inv, log_denom, sink_term = _ref.block_denominators(a, e, m, block)
         lse[:, r0:r1] = m[..., 0] + log_denom
-        # entropy: H = log(denom) - sum_j P_j t_j (with learned sinks, see below); hidden
-        # keys hold t = -inf (exp's fast path, unlike a finite fill) and are zeroed first
+        # entropy from sum_j e_j t_j: hidden keys hold t = -inf (exp's fast path, unlike a
+        # finite fill) and are zeroed first
         if a.causal and p0 + 1 < kend:
             t[..., p0 + 1:].masked_fill_(tri[:c, :kend - p0 - 1], 0.0)
-        ent = log_denom - t.mul_(e).sum(-1) * inv
-        if sink_p is not None:  # the keys hold 1 - P_sink of the row: H = -sum P_j log P_j - P_s log P_s
-            ps_ = sink_p * inv
-            ent = ent - ps_ * log_denom - torch.where(ps_ > 0, ps_ * ps_.log(), 0.0)
-        ent_sum += ent.sum(1)
+        ent_sum += _ref.entropy_of(t.mul_(e).sum(-1), inv, log_denom, sink_term).sum(1)
         del t
-        _add_row_blocks(bm, cb.mul_(inv[..., None]), r0, block)
+        _ref.add_row_blocks(bm, cb.mul_(inv[..., None]), r0, block)
         # column masses, and diagonal masses from the view whose (i, u) entry is e[i, pos_i - o],
         # o = p0 + c - 1 - u; entries left of key 0 (or right of the last key) read the zero padding
         w = inv[:, None, :]
@@ -304,18 +290,6 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
         rec = rec.clamp(max=1.0)
         code, bd, br = best_codes(rec, densities, target)
     return HeadStats(kept[:, 0] / n_rows, kept[:, 1] / n_rows, ent_sum / n_rows, bm, lse, densities, rec, code, bd, br)
-
-
-def _add_row_blocks(bm: torch.Tensor, cb: torch.Tensor, r0: int, block: int) -> None:
-    """Add a chunk's per-row block masses cb (H, C, key blocks), rows from r0, into the
-    pooled map bm (H, query blocks, key blocks)."""
-    h, c = cb.shape[:2]
-    rfull = c // block * block
-    qb0 = r0 // block
-    if rfull:
-        bm[:, qb0: qb0 + rfull // block, : cb.shape[-1]] += cb[:, :rfull].reshape(h, rfull // block, block, -1).sum(2)
-    if rfull < c:
-        bm[:, qb0 + rfull // block, : cb.shape[-1]] += cb[:, rfull:].sum(1)
 
 
 def _last_rows_p(a: Attn, e: torch.Tensor, inv: torch.Tensor, lq: int) -> torch.Tensor:
