@@ -15,7 +15,7 @@ only) against the same call on full causal attention without patterns and one ca
 call, on the CPU (and the GPU when there is one).
 
     python benchmarks/kernels.py [--n 16384] [--heads 8] [--dim 64] [--gpu-only | --cpu-only]
-    python benchmarks/kernels.py --window 1024 [--n 16384]
+    python benchmarks/kernels.py --window 1024 [--n 16384] [--gpu-only | --cpu-only]
 """
 
 from __future__ import annotations
@@ -201,8 +201,11 @@ def main() -> None:
     if a.window:
         import torch
 
-        for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+        devices = ([] if a.gpu_only else ["cpu"]) + (["cuda"] if torch.cuda.is_available() and not a.cpu_only else [])
+        for device in devices:
             window(a.heads, a.n, a.dim, a.window, device)
+        if not devices:
+            print("GPU: no CUDA device here; skipped")
         return
     if not a.gpu_only:
         cpu(a.heads, a.n, a.dim)

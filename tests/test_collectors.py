@@ -748,9 +748,9 @@ def test_gemma3_local_and_global_layers_equal_eager():
 
 
 def test_triton_collector_computes_sliding_layers_over_their_band():
-    """With impl='triton' (the GPU path; here under the interpreter) a sliding-window layer,
-    which no Triton kernel takes, goes to the band path instead of failing the forward: the
-    same rows as the torch collector's."""
+    """With impl='triton' (the GPU path; here under the interpreter) a sliding-window layer
+    goes to the band kernel (one launch over its band), the full layer to the fused kernel:
+    the same rows as the torch collector's."""
     pytest.importorskip("triton")
     import os
 

@@ -313,6 +313,23 @@ def test_head_stats_of_a_sliding_window_layer_match_naive(shape, monkeypatch):
         check_head_stats(q, k, True, off, local_window=w, impl="auto")
 
 
+@pytest.mark.parametrize("shape", WINDOW_GRID)
+def test_triton_head_stats_of_a_sliding_window_layer_match_naive_and_torch(shape):
+    """The band kernel (one launch for every head: an lse pass and a statistics pass over
+    the key tiles each row tile's band crosses) against the naive masked softmax, learned
+    sinks included, and the torch band path."""
+    from seaview.kernels import triton_impl
+
+    hq, hkv, nq, nk, d, off, w = shape
+    q, k = make(hq, hkv, nq, nk, d, torch.float32, seed=8)
+    assert triton_impl.stats_tiles(K._args.check(q, k, q_offset=off), 32) is not None  # the kernel, not the fallback
+    st = check_head_stats(q, k, True, off, local_window=w, impl="triton", block=32)
+    ref_st = K.head_stats(q, k, sink=3, window=(3, 5), block=32, q_offset=off, local_window=w, impl="torch")
+    assert_same_stats(st, ref_st, fields=("sink_mass", "stream_coverage", "entropy", "block_mass", "lse"), best=False)
+    check_head_stats(q, k, True, off, local_window=w, impl="triton", block=16,
+                     sinks=torch.linspace(-1, 2, hq, device=DEV))
+
+
 def test_sliding_window_statistics_score_only_the_band(monkeypatch):
     """A sliding-window layer's statistics score each row chunk against its band only (the
     chunk plus W keys before it, from a block edge), never against every key."""
@@ -533,7 +550,7 @@ def test_best_codes_pick_the_cheapest_pattern_reaching_target():
         (lambda q, k: K.masked_mass(q, k, offsets=torch.zeros(4, 20, dtype=torch.bool), causal=False), "causal"),
         (lambda q, k: K.row_lse(q, k, local_window=0), "local_window must be a positive integer"),
         (lambda q, k: K.row_lse(q, k, local_window=4, causal=False), "causal attention only"),
-        (lambda q, k: K.head_stats(q, k, local_window=4, impl="triton"), "take no sliding window"),
+        (lambda q, k: K.row_lse(q, k, local_window=4, impl="triton"), "only head_stats takes a sliding window"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, msg):
@@ -609,7 +626,7 @@ def test_kernels_compile_natively_for_h100(shape):
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     rep = json.loads(out.stdout)
-    assert len(rep) == 11
+    assert len(rep) == 12
     for name, r in rep.items():
         assert r["spills_in_sweeps"] == 0 and r["stack"] <= 64, f"{name} spills registers: {r}"
         assert 0 < r["shared"] <= oc.H100_SHARED_BYTES, f"{name}: {r}"
@@ -620,6 +637,20 @@ def test_kernels_compile_natively_for_h100(shape):
         assert all(rep[name]["async_loads"]), f"{name}: a sweep's key loads are not pipelined: {rep[name]}"
     assert rep["head_stats_no_patterns"]["sweeps"][0] < rep["head_stats"]["sweeps"][0]
     assert len(rep["head_stats_own_lse"]["sweeps"]) == 3  # the lse sweep, then bulk and rest
+    assert len(rep["head_stats_sliding_window"]["sweeps"]) == 2  # the band's lse sweep, then its statistics
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_band_kernel_on_gpu_native_tiles(dtype):
+    """Natively on a GPU (64 x 64 tiles, block 64): a sliding-window layer's statistics from
+    the band kernel equal the torch band path's, learned sinks too."""
+    q, k = make(8, 2, 1500, 1500, 128, dtype, seed=14)
+    for sinks in (None, torch.linspace(-1, 2, 8, device=DEV)):
+        st = K.head_stats(q, k, block=64, local_window=256, sinks=sinks, impl="triton")
+        ref_st = K.head_stats(q, k, block=64, local_window=256, sinks=sinks, impl="torch")
+        assert_same_stats(st, ref_st, fields=("sink_mass", "stream_coverage", "entropy", "block_mass", "lse"),
+                          best=False, atol=2e-3, rtol=2e-3)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

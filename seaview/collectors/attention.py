@@ -17,7 +17,7 @@ eager one (learned sinks, as GPT-OSS has, included). The statistics come from
 forward's layers of one shape go through it together at the end of the forward, their heads
 stacked (see ``DEFER_BYTES``). A sliding-window layer's statistics are of its banded
 attention (rows see their last W positions), read from its mask, and computed exactly over
-the band only (``seaview.kernels.banded``, on any device; ``local_window`` in the heads rows;
+the band only (``seaview.kernels.banded``, one Triton launch on a GPU; ``local_window`` in the heads rows;
 no pattern ladder: the layer is sparse by construction); its decoding steps on a sliding cache, whose key positions the
 cache no longer says, are not recorded (``skipped``). Attention logit soft-capping (Gemma 2)
 is refused.
@@ -450,12 +450,13 @@ class AttentionCollector:
         q, k = stacked([c.q for c in calls]), stacked([c.k for c in calls])
         lse = stacked([c.lse for c in calls]) if first.lse is not None else None  # all or none: in the key
         sinks = stacked([c.sinks for c in calls]) if first.sinks is not None else None
-        impl = "auto" if p0.local_window is not None else self.impl  # no Triton kernel takes a window
         st = head_stats(q, k, sink=self.sink, window=self.window, block=self.block, patterns=self.patterns,
                         causal=p0.causal, q_offset=p0.q_offset, scale=p0.scale, sinks=sinks, lse=lse,
-                        local_window=p0.local_window, impl=impl)
-        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale, impl,
-                                p0.local_window) if p0.causal else None)
+                        local_window=p0.local_window, impl=self.impl)
+        # of the Triton kernels only head_stats's takes a window: a windowed call's diagonals on the torch path
+        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale,
+                                "auto" if p0.local_window is not None else self.impl, p0.local_window)
+                     if p0.causal else None)
         per_head = self._host(_per_head(st, induction, sinks))  # one copy of each kind for all the calls
         maps = self._host(st.block_mass)
         for i, c in enumerate(calls):

@@ -19,15 +19,17 @@ from ._args import Attn, KernelArgumentError, check, check_block, check_lse, che
 Impl = Literal["auto", "torch", "triton"]
 
 
-def _backend(a: Attn, impl: Impl):
+def _backend(a: Attn, impl: Impl, window_ok: bool = False):
+    """The implementation module for ``a``. Of the Triton kernels only head_stats's takes a
+    sliding window (``window_ok``): for the rest a windowed call takes the torch path."""
     if impl == "torch":
         return _ref
     if impl not in ("auto", "triton"):
         raise KernelArgumentError(f"impl must be 'auto', 'torch' or 'triton', got {impl!r}")
-    if a.local_window is not None:  # the Triton kernels take no sliding window: the torch path, on any device
+    if a.local_window is not None and not window_ok:
         if impl == "triton":
-            raise KernelArgumentError("the Triton kernels take no sliding window (local_window); use impl='torch' "
-                                      "or 'auto'")
+            raise KernelArgumentError("of the Triton kernels only head_stats takes a sliding window (local_window); "
+                                      "use impl='torch' or 'auto'")
         return _ref
     wants = impl == "triton" or a.q.is_cuda
     if not wants:

@@ -6,6 +6,9 @@ from p0 - W + 1 to p0 + C - 1, so it is scored against those, (H, C, C + W) at m
 against every key: O(N * W) work and O(C * (C + W)) memory a chunk, on any device (torch
 operations). From each chunk's exponentials come the rows' lse, entropy, sink mass and
 streaming coverage (as :func:`seaview.kernels.head_stats` defines them) and the block map.
+On a GPU the same quantities come from one Triton launch for every head
+(``triton_impl._banded_stats_kernel``: per row tile an lse pass and a statistics pass over
+the key tiles its band crosses).
 """
 
 from __future__ import annotations
@@ -26,11 +29,20 @@ def _rows_per_chunk(a: Attn, block: int, budget: int) -> int:
     return rows
 
 
-def banded_stats(a: Attn, sink: int, window: tuple[int, int], block: int,
-                 budget: int | None = None) -> tuple[torch.Tensor, ...]:
+def banded_stats(a: Attn, backend, sink: int, window: tuple[int, int], block: int) -> tuple[torch.Tensor, ...]:
     """(entropy, sink mass, streaming coverage) means over rows, each (H,); the block map
     (H, ceil(N_q/block), ceil(N_k/block)); the rows' lse (H, N_q). ``a`` is causal with a
-    local window; learned sinks count in every row's denominator."""
+    local window; learned sinks count in every row's denominator. On the Triton backend one
+    launch for every head (``triton_impl.banded_stats``) when its tiles divide ``block``;
+    else the torch chunks of :func:`banded_stats_torch`."""
+    if backend is not _ref and backend.stats_tiles(a, block) is not None:
+        return backend.banded_stats(a, sink, window, block)
+    return banded_stats_torch(a, sink, window, block)
+
+
+def banded_stats_torch(a: Attn, sink: int, window: tuple[int, int], block: int,
+                       budget: int | None = None) -> tuple[torch.Tensor, ...]:
+    """:func:`banded_stats` by torch operations over row chunks, on any device."""
     dev = a.q.device
     h = a.h_q
     w = a.local_window

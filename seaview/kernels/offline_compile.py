@@ -170,7 +170,8 @@ H100_SHARED_BYTES = 227 * 1024  # the most shared memory one block may use on an
 def launches(h_q: int = 32, h_kv: int = 8, n: int = 4096, d: int = 128) -> dict[str, tuple]:
     """Every Triton kernel's launch as its launcher makes it, at one shape (bf16, causal):
     name -> (kernel, args, keywords). The fused statistics kernel appears as the collector
-    launches it: every statistic, without patterns, and without a given lse."""
+    launches it: every statistic, without patterns, and without a given lse; then the band
+    kernel of a sliding-window layer."""
     import torch
 
     from . import triton_impl as ti
@@ -198,6 +199,9 @@ def launches(h_q: int = 32, h_kv: int = 8, n: int = 4096, d: int = 128) -> dict[
         "head_stats": lambda: ti.head_stats(a, 64, pairs, lse, ranks),
         "head_stats_no_patterns": lambda: ti.head_stats(a, 64, pairs[:2], lse, None),
         "head_stats_own_lse": lambda: ti.head_stats(a, 64, pairs, None, ranks),
+        # a sliding-window layer (Mistral's window): its band only, an lse sweep then a statistics sweep
+        "head_stats_sliding_window": lambda: ti.banded_stats(check(q, k, local_window=min(1024, n - 1)), 4,
+                                                             (64, 256), 64),
     }
     return {name: captured(ti, call)[0] for name, call in calls.items()}
 

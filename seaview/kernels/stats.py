@@ -101,9 +101,9 @@ def head_stats(
     small models pay for (the attention collector does this).
 
     ``local_window``: a sliding-window layer's window (rows see their last W positions). Every
-    statistic is then of that banded attention, exactly, computed over the band only by
-    torch operations on any device (:mod:`seaview.kernels.banded`: O(N * W); the Triton
-    kernels take no window); the pattern ladder is left out (recall None): the layer is
+    statistic is then of that banded attention, exactly, computed over the band only
+    (:mod:`seaview.kernels.banded`: O(N * W); one Triton launch on a GPU, torch operations
+    elsewhere); the pattern ladder is left out (recall None): the layer is
     sparse by construction, and MInference's patterns are budgets for full attention."""
     a = check(q, k, causal=causal, q_offset=q_offset, scale=scale, sinks=sinks, local_window=local_window)
     check_lse(a, lse)
@@ -111,9 +111,9 @@ def head_stats(
     if sink < 0 or min(window) < 0:
         raise KernelArgumentError(f"sink and window must be >= 0, got {sink}, {window}")
     densities = check_pattern_args(densities, target)
-    be = _backend(a, impl)
+    be = _backend(a, impl, window_ok=True)
     if a.local_window is not None:  # over the band only: O(N * W)
-        ent, sm, cov, bm, lse = banded_stats(a, sink, window, block)
+        ent, sm, cov, bm, lse = banded_stats(a, be, sink, window, block)
         return HeadStats(sm, cov, ent, bm, lse, densities, None, None, None, None)
     want_patterns = patterns and a.causal
     if be is _ref:

@@ -598,6 +598,59 @@ def _slice_kernel(Q, K, LSE, OUT, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_O
     tl.store(ptr, p, mask=row_ok[:, None] & (cols[None, :] < C1))
 
 
+@triton.jit
+def _banded_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, sqh, sqn, sqd, skh, skn, skd, N_Q, N_K, D, Q_OFF, GROUP,
+                         qk_scale, N_QB, N_KB, WIN, SINK, COV_S, COV_R, BLOCK: tl.constexpr,
+                         HAS_SINKS: tl.constexpr, UPCAST: tl.constexpr,
+                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Statistics of a row tile of sliding-window attention (the row at pos sees keys
+    pos - WIN < j <= pos), over its band only: an online lse pass over the key tiles the
+    band crosses, then one pass of P = exp(s - lse) over the same tiles, adding each tile's
+    mass into the block map (a tile lies in one block) and the rows' entropy, sink mass
+    (keys j < SINK) and coverage (j < COV_S or pos - j < COV_R) into ACC[h, 0:3]."""
+    h, kvh, offs_m, offs_n, offs_d, row_ok, q, pos, hi = _row_tile(Q, sqh, sqn, sqd, N_Q, N_K, D, Q_OFF, GROUP, True,
+                                                                   BLOCK_M, BLOCK_N, BLOCK_D)
+    m0 = tl.program_id(0) * BLOCK_M
+    lo = tl.maximum(Q_OFF + m0 - WIN + 1, 0) // BLOCK_N * BLOCK_N  # the first key tile the band crosses
+    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    for n0 in range(lo, hi, BLOCK_N):
+        cols = n0 + offs_n
+        s = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST)
+        band = _visible(pos, cols, N_K, True) & (cols[None, :] > pos[:, None] - WIN)
+        s = tl.where(band, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        l_i = l_i * tl.exp2(m_i - m_safe) + tl.sum(tl.exp2(s - m_safe[:, None]), 1)
+        m_i = m_new
+    m_i = tl.where(row_ok, m_i, 0.0)  # rows past the end may see no key: finite, and masked below
+    lse2 = m_i + tl.log2(tl.where(row_ok, l_i, 1.0))
+    if HAS_SINKS:
+        sink2 = tl.load(SINKS + h) * 1.4426950408889634
+        mx = tl.maximum(lse2, sink2)
+        lse2 = mx + tl.log2(tl.exp2(lse2 - mx) + tl.exp2(sink2 - mx))
+    tl.store(LSE + h * N_Q + offs_m, lse2 * 0.6931471805599453, mask=row_ok)
+    ent = tl.zeros([BLOCK_M], tl.float32)  # sum of P log2 P
+    sink_mass = tl.zeros([BLOCK_M], tl.float32)
+    cov = tl.zeros([BLOCK_M], tl.float32)
+    for n0 in range(lo, hi, BLOCK_N):
+        cols = n0 + offs_n
+        t = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST) - lse2[:, None]
+        ok = _visible(pos, cols, N_K, True) & (cols[None, :] > pos[:, None] - WIN) & row_ok[:, None]
+        p = tl.where(ok, tl.exp2(t), 0.0)
+        ent += tl.sum(tl.where(ok, p * t, 0.0), 1)
+        sink_mass += tl.sum(tl.where(cols[None, :] < SINK, p, 0.0), 1)
+        cov += tl.sum(tl.where((cols[None, :] < COV_S) | (pos[:, None] - cols[None, :] < COV_R), p, 0.0), 1)
+        tl.atomic_add(BM_OUT + (h * N_QB + m0 // BLOCK) * N_KB + n0 // BLOCK, tl.sum(tl.sum(p, 1), 0), sem="relaxed")
+    if HAS_SINKS:  # the learned sink slot's own -P log P
+        p_sink = tl.exp2(sink2 - lse2)
+        ent += p_sink * (sink2 - lse2)
+    ent = tl.where(row_ok, -ent * 0.6931471805599453, 0.0)  # nats
+    tl.atomic_add(ACC + h * 3, tl.sum(ent, 0), sem="relaxed")
+    tl.atomic_add(ACC + h * 3 + 1, tl.sum(sink_mass, 0), sem="relaxed")
+    tl.atomic_add(ACC + h * 3 + 2, tl.sum(cov, 0), sem="relaxed")
+
+
 # -- launchers -----------------------------------------------------------------------
 
 
@@ -770,6 +823,28 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
         CAUSAL=a.causal, HAS_SINKS=a.sinks is not None, HAS_LSE=has_lse, UPCAST=_upcast(a), EVEN_D=a.d == bd,
         BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
     return lse, out_bm, acc
+
+
+def banded_stats(a: Attn, sink: int, window: tuple[int, int], block: int):
+    """A sliding-window call's statistics in one launch for every head (see
+    :mod:`seaview.kernels.banded`): (entropy, sink mass, coverage) means over rows (H,), the
+    block map and the lse. ``stats_tiles(a, block)`` must be checked first."""
+    tiles = stats_tiles(a, block)
+    assert tiles is not None and a.causal and a.local_window is not None
+    bm, bn = tiles
+    _, _, bd = _blocks(a)
+    dev = a.q.device
+    n_qb, n_kb = _cdiv(a.n_q, block), _cdiv(a.n_k, block)
+    outputs = torch.zeros(a.h_q * (n_qb * n_kb + 3), dtype=torch.float32, device=dev)  # one allocation
+    out_bm = outputs[:a.h_q * n_qb * n_kb].view(a.h_q, n_qb, n_kb)
+    acc = outputs[a.h_q * n_qb * n_kb:].view(a.h_q, 3)
+    lse = torch.empty(a.h_q, a.n_q, dtype=torch.float32, device=dev)
+    _banded_stats_kernel[(_cdiv(a.n_q, bm), a.h_q)](
+        a.q, a.k, a.sinks if a.sinks is not None else acc, lse, out_bm, acc, *_common(a), n_qb, n_kb,
+        a.local_window, sink, window[0], window[1], BLOCK=block, HAS_SINKS=a.sinks is not None, UPCAST=_upcast(a),
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+    means = acc / float(a.n_q)
+    return means[:, 0], means[:, 1], means[:, 2], out_bm, lse
 
 
 def bulk_skip_counts(a: Attn, block: int, pairs: list[tuple[int, int]],
