@@ -273,6 +273,8 @@ def test_gpt_oss_keeps_its_own_attention_and_its_sliding_layer_is_exact(tmp_path
     stored = open_run(tmp_path / "r").scan("heads").collect().sort("layer", "head")
     assert stored["learned_sink_mass"].to_list() == heads["learned_sink_mass"].to_list()
     assert stored["local_window"].to_list() == heads["local_window"].to_list()
+    summary = run_cli("summary", str(tmp_path / "r")).stdout
+    assert "sliding window of 8 tokens in layer 0: statistics of the band, no pattern ladder" in summary
     with AttentionCollector(model) as within, torch.no_grad():
         model(input_ids=ids[:, :8])  # shorter than the window: it cuts nothing
     assert sorted(within.heads()["layer"].unique().to_list()) == [0, 1] and within.skipped == {}

@@ -43,6 +43,10 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
         data["heads"] = {"layers": atlas["layer"].n_unique(), "heads": atlas.height,
                          "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows())),
                          "skipped_layers": skipped_layers(run.manifest)}
+        if "local_window" in atlas.columns:  # sliding-window layers: window -> layers
+            windowed = atlas.filter(pl.col("local_window").is_not_null())
+            data["heads"]["windows"] = {int(w): sorted(g["layer"].unique().to_list())
+                                        for (w,), g in windowed.group_by("local_window")}
         if seen:
             em = emergences(lf, "induction_score")
             data["heads"]["training"] = {
