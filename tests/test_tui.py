@@ -265,6 +265,7 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
         assert heads.query_one("HeadGrid").layer_ids == [1, 3]
         status = str(heads.query_one("#heads-status").render())
         assert "layers 0, 2 not recorded (sliding window of 128 tokens); layer 5 not recorded ([b]odd)" in status
+        assert "sliding window of 64 tokens in layer 1: statistics of the band, no pattern ladder" in status
         assert "\x1b" not in status and "\x07" not in status  # run.json's text is untrusted
         assert heads.metrics[:2] == ["sink_mass", "learned_sink_mass"]
         await pilot.press("m")

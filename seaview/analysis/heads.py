@@ -39,6 +39,24 @@ def skipped_layers(manifest: dict) -> dict[int, str]:
     return {int(k): v for k, v in raw.items() if isinstance(k, str) and k.isdigit() and isinstance(v, str)}
 
 
+def windowed_layers(atlas: pl.DataFrame) -> dict[int, list[int]]:
+    """Sliding-window layers by window (a heads table's ``local_window``), {} when none."""
+    if "local_window" not in atlas.columns:
+        return {}
+    windowed = atlas.filter(pl.col("local_window").is_not_null())
+    return {int(w): sorted(g["layer"].unique().to_list()) for (w,), g in windowed.group_by("local_window")}
+
+
+def window_notes(windows: dict[int, list[int]], limit: int = 12) -> list[str]:
+    """One line per window naming its layers (at most ``limit`` numbers)."""
+    out = []
+    for w, layers in sorted(windows.items()):
+        shown = ", ".join(map(str, layers[:limit])) + (f" and {len(layers) - limit} more" if len(layers) > limit else "")
+        out.append(f"sliding window of {w} tokens in layer{'s' if len(layers) > 1 else ''} {shown}: "
+                   "statistics of the band, no pattern ladder")
+    return out
+
+
 def skipped_note(skipped: dict[int, str], limit: int = 12) -> str:
     """One line naming the left-out layers (grouped by reason, at most ``limit`` numbers a reason)."""
     by: dict[str, list[int]] = {}

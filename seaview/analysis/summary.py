@@ -35,7 +35,7 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
             }
     if run.has("heads") and run.num_rows("heads") <= 1_000_000:
         from .dynamics import at_step, emergences, training_steps
-        from .heads import head_atlas, skipped_layers
+        from .heads import head_atlas, skipped_layers, windowed_layers
 
         lf = run.scan("heads")
         seen = training_steps(run)
@@ -43,10 +43,9 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
         data["heads"] = {"layers": atlas["layer"].n_unique(), "heads": atlas.height,
                          "kinds": dict(sorted(atlas.group_by("kind").len().iter_rows())),
                          "skipped_layers": skipped_layers(run.manifest)}
-        if "local_window" in atlas.columns:  # sliding-window layers: window -> layers
-            windowed = atlas.filter(pl.col("local_window").is_not_null())
-            data["heads"]["windows"] = {int(w): sorted(g["layer"].unique().to_list())
-                                        for (w,), g in windowed.group_by("local_window")}
+        windows = windowed_layers(atlas)
+        if windows:
+            data["heads"]["windows"] = windows
         if seen:
             em = emergences(lf, "induction_score")
             data["heads"]["training"] = {

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..analysis.summary import summarize  # noqa: F401  (the CLI's entry: gather, then render)
-from ..analysis.heads import skipped_note
+from ..analysis.heads import skipped_note, window_notes
 from ..analysis.tables import fmt_stat
 from ..textsafe import one_line
 
@@ -95,10 +95,7 @@ def render_summary_text(data: dict[str, Any]) -> str:
         lines.append(f"heads     {h['heads']:,} heads in {h['layers']} layers"
                      + (f" at step {t['last_step']}" if t else "") + ": "
                      + ", ".join(f"{k} {v}" for k, v in h["kinds"].items()))
-        for w, layers in sorted(h.get("windows", {}).items()):
-            shown = ", ".join(map(str, layers[:12])) + (f" and {len(layers) - 12} more" if len(layers) > 12 else "")
-            lines.append(f"          sliding window of {w} tokens in layer{'s' if len(layers) > 1 else ''} {shown}: "
-                         "statistics of the band, no pattern ladder")
+        lines.extend("          " + note for note in window_notes(h.get("windows", {})))
         if h.get("skipped_layers"):
             lines.append("          " + one_line(skipped_note(h["skipped_layers"]), 300))
         if t:

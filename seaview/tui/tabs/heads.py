@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ...analysis.dynamics import at_step, training_steps
-from ...analysis.heads import head_atlas, skipped_layers, skipped_note
+from ...analysis.heads import head_atlas, skipped_layers, skipped_note, window_notes, windowed_layers
 from ...analysis.slices import block_grid, head_blocks, needle_span, sample_tokens, tile_window, top_attended
 from ...textsafe import token_label
 from ..data import reads_runs
@@ -113,6 +113,7 @@ class HeadsPane(LoadsWhenShown, Horizontal):
         self.query_one("#heads-status", Static).update(Text.assemble(
             ("metric: ", "dim"), (metric, "bold"), "   ", ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
             (f"\nat step {self.step}, the last" if self.step is not None else "", "bold"),
+            "".join(f"\n{note}" for note in window_notes(windowed_layers(self.atlas))),
             safe_text(f"\n{skipped_note(self.skipped)}" if self.skipped else "", "yellow"),  # run.json: untrusted
             ("\n(arrows/hjkl select · m metric · w/a/s/d tile · r exact slice · z zoom)", "dim")))
 
