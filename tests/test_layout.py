@@ -74,3 +74,14 @@ def test_public_names_are_pinned(package):
     assert sorted(mod.__all__) == PUBLIC[package]
     for name in mod.__all__:  # each resolves: an attribute, or a submodule
         assert getattr(mod, name, None) is not None or importlib.import_module(f"{package}.{name}")
+
+
+def test_no_benchmark_script_shadows_an_installed_module():
+    """A script run as `python benchmarks/X.py` puts benchmarks/ first on sys.path: a script
+    named like an installed module (Hugging Face's `kernels`, which transformers 5.25 imports
+    when it loads) would be imported in its place and break every model load."""
+    import importlib.util
+
+    clashes = {f.name: spec.origin for f in sorted((ROOT / "benchmarks").glob("*.py"))
+               if (spec := importlib.util.find_spec(f.stem)) is not None}
+    assert clashes == {}

@@ -14,8 +14,8 @@ Sliding-window layers (``--window W``): head_stats with ``local_window=W`` (over
 only) against the same call on full causal attention without patterns and one causal SDPA
 call, on the CPU (and the GPU when there is one).
 
-    python benchmarks/kernels.py [--n 16384] [--heads 8] [--dim 64] [--gpu-only | --cpu-only]
-    python benchmarks/kernels.py --window 1024 [--n 16384] [--gpu-only | --cpu-only]
+    python benchmarks/attention_kernels.py [--n 16384] [--heads 8] [--dim 64] [--gpu-only | --cpu-only]
+    python benchmarks/attention_kernels.py --window 1024 [--n 16384] [--gpu-only | --cpu-only]
 """
 
 from __future__ import annotations
