@@ -2,7 +2,9 @@
 
 ``impl="auto"`` uses the Triton kernel for CUDA tensors (when triton is installed) and the
 chunked torch reference otherwise; ``"torch"`` and ``"triton"`` force one. On a machine
-without a GPU the Triton kernels run only under ``TRITON_INTERPRET=1``.
+without a GPU the Triton kernels run only under ``TRITON_INTERPRET=1``. A sliding window
+(``local_window``) takes the torch path in these functions (``head_stats`` has a Triton band
+kernel for it).
 """
 
 from __future__ import annotations
