@@ -699,6 +699,45 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     assert reads == []
 
 
+def test_sliding_window_statistics_read_nothing_back(monkeypatch):
+    """A sliding-window model on the GPU path: its mask is read once (the band), and the held
+    calls' statistics, computed together at the end of the forward, are one band-kernel launch
+    that reads nothing back to the host (the same dispatch guard as above)."""
+    pytest.importorskip("triton")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from seaview.collectors import attention
+    from seaview.kernels import triton_impl
+    from seaview.kernels.offline_compile import captured
+
+    reads: list[str] = []
+
+    class HostReads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in _HOST_READS:
+                reads.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    real_finish = attention.AttentionCollector._finish
+
+    def finish(self):
+        with monkeypatch.context() as m, HostReads():
+            for name in ("cpu", "numpy", "tolist", "item"):
+                m.setattr(torch.Tensor, name, lambda *a, _n=name, **k: reads.append(_n))
+            return real_finish(self)
+
+    monkeypatch.setattr(attention.AttentionCollector, "_finish", finish)
+    model = tiny_mistral()
+    ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(5))
+    col = AttentionCollector(model, impl="triton", patterns=False)
+    with torch.no_grad(), col:
+        launched = captured(triton_impl, lambda: model(input_ids=ids, logits_to_keep=1))
+        assert [fn.__name__ for fn, _, _ in launched] == ["_banded_stats_kernel"]  # both layers, heads stacked
+        assert launched[0][2]["BLOCK"] == 64 and launched[0][1][0].shape[0] == 2 * 4
+        col._pending = []  # the launch was captured, not run: nothing to read back
+    assert reads == []
+
+
 @pytest.mark.parametrize("prefix", [0, 1])
 def test_induction_score_equals_eager_prefix_matching(prefix):
     """Olsson et al.'s score from the collector equals the one read off eager attention
