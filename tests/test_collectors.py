@@ -645,6 +645,29 @@ _HOST_READS = {"_local_scalar_dense", "nonzero", "equal", "is_nonzero", "masked_
                "unique_consecutive", "unique_dim", "repeat_interleave"}
 
 
+def _recording_host_reads(monkeypatch, reads: list[str]):
+    """A context inside which every operator that reads a tensor on the host, and every
+    .cpu(), .numpy(), .tolist() or .item(), is appended to ``reads``."""
+    from contextlib import contextmanager
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class HostReads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in _HOST_READS:
+                reads.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    @contextmanager
+    def recording():
+        with monkeypatch.context() as m, HostReads():
+            for name in ("cpu", "numpy", "tolist", "item"):
+                m.setattr(torch.Tensor, name, lambda *a, _n=name, **k: reads.append(_n))
+            yield
+
+    return recording()
+
+
 def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     """The GPU path's host reads caught on the CPU, so CI checks what the GPU test checks:
     every observed attention call of an unpadded prefill (flash call with its lse, keep_qk,
@@ -654,25 +677,15 @@ def test_triton_path_reads_nothing_back_inside_the_forward(monkeypatch):
     call no .cpu(), .numpy(), .tolist() or .item(). The Triton launches are captured, not
     run, so only the collector's own operations count."""
     pytest.importorskip("triton")
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     from seaview.collectors import attention
     from seaview.kernels import triton_impl
     from seaview.kernels.offline_compile import captured
 
     reads: list[str] = []
 
-    class HostReads(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.overloadpacket.__name__ in _HOST_READS:
-                reads.append(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
-
     def guard(real):
         def guarded(*args, **kwargs):
-            with monkeypatch.context() as m, HostReads():
-                for name in ("cpu", "numpy", "tolist", "item"):
-                    m.setattr(torch.Tensor, name, lambda *a, _n=name, **k: reads.append(_n))
+            with _recording_host_reads(monkeypatch, reads):
                 return real(*args, **kwargs)
         return guarded
 
@@ -704,26 +717,15 @@ def test_sliding_window_statistics_read_nothing_back(monkeypatch):
     calls' statistics, computed together at the end of the forward, are one band-kernel launch
     that reads nothing back to the host (the same dispatch guard as above)."""
     pytest.importorskip("triton")
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     from seaview.collectors import attention
     from seaview.kernels import triton_impl
     from seaview.kernels.offline_compile import captured
 
     reads: list[str] = []
-
-    class HostReads(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.overloadpacket.__name__ in _HOST_READS:
-                reads.append(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
-
     real_finish = attention.AttentionCollector._finish
 
     def finish(self):
-        with monkeypatch.context() as m, HostReads():
-            for name in ("cpu", "numpy", "tolist", "item"):
-                m.setattr(torch.Tensor, name, lambda *a, _n=name, **k: reads.append(_n))
+        with _recording_host_reads(monkeypatch, reads):
             return real_finish(self)
 
     monkeypatch.setattr(attention.AttentionCollector, "_finish", finish)
