@@ -49,12 +49,14 @@ def windowed_layers(atlas: pl.DataFrame) -> dict[int, list[int]]:
 
 def window_notes(windows: dict[int, list[int]], limit: int = 12) -> list[str]:
     """One line per window naming its layers (at most ``limit`` numbers)."""
-    out = []
-    for w, layers in sorted(windows.items()):
-        shown = ", ".join(map(str, layers[:limit])) + (f" and {len(layers) - limit} more" if len(layers) > limit else "")
-        out.append(f"sliding window of {w} tokens in layer{'s' if len(layers) > 1 else ''} {shown}: "
-                   "statistics of the band, no pattern ladder")
-    return out
+    return [f"sliding window of {w} tokens in {_layer_list(layers, limit)}: statistics of the band, no pattern ladder"
+            for w, layers in sorted(windows.items())]
+
+
+def _layer_list(layers: list[int], limit: int) -> str:
+    """'layer 3' / 'layers 0, 2 and 5 more' (at most ``limit`` numbers)."""
+    shown = ", ".join(map(str, layers[:limit])) + (f" and {len(layers) - limit} more" if len(layers) > limit else "")
+    return f"layer{'s' if len(layers) > 1 else ''} {shown}"
 
 
 def skipped_note(skipped: dict[int, str], limit: int = 12) -> str:
@@ -62,11 +64,7 @@ def skipped_note(skipped: dict[int, str], limit: int = 12) -> str:
     by: dict[str, list[int]] = {}
     for layer, why in sorted(skipped.items()):
         by.setdefault(why, []).append(layer)
-    parts = []
-    for why, layers in by.items():
-        shown = ", ".join(map(str, layers[:limit])) + (f" and {len(layers) - limit} more" if len(layers) > limit else "")
-        parts.append(f"layer{'s' if len(layers) > 1 else ''} {shown} not recorded ({why})")
-    return "; ".join(parts)
+    return "; ".join(f"{_layer_list(layers, limit)} not recorded ({why})" for why, layers in by.items())
 
 
 def kinds_by_layer(atlas: pl.DataFrame) -> pl.DataFrame:

@@ -22,9 +22,8 @@ from ._args import Attn
 def _rows_per_chunk(a: Attn, block: int, budget: int) -> int:
     """Rows a chunk takes: a multiple of ``block`` whose scores against its keys (the band
     plus the chunk) fit ``budget`` with their temporaries."""
-    w = a.local_window or a.n_k
     rows = block
-    while rows < a.n_q and a.h_q * (2 * rows) * (2 * rows + w) * 4 * 3 <= budget:
+    while rows < a.n_q and a.h_q * (2 * rows) * (2 * rows + a.local_window) * 4 * 3 <= budget:
         rows *= 2
     return rows
 
@@ -40,8 +39,7 @@ def banded_stats(a: Attn, backend, sink: int, window: tuple[int, int], block: in
     return banded_stats_torch(a, sink, window, block)
 
 
-def banded_stats_torch(a: Attn, sink: int, window: tuple[int, int], block: int,
-                       budget: int | None = None) -> tuple[torch.Tensor, ...]:
+def banded_stats_torch(a: Attn, sink: int, window: tuple[int, int], block: int) -> tuple[torch.Tensor, ...]:
     """:func:`banded_stats` by torch operations over row chunks, on any device."""
     dev = a.q.device
     h = a.h_q
@@ -51,7 +49,7 @@ def banded_stats_torch(a: Attn, sink: int, window: tuple[int, int], block: int,
     lse = torch.empty(h, a.n_q, device=dev)
     sums = torch.zeros(3, h, device=dev)  # entropy, sink mass, coverage: sums over rows
     kt = _ref._k32(a)
-    step = _rows_per_chunk(a, block, _ref.DEFAULT_BUDGET if budget is None else budget)
+    step = _rows_per_chunk(a, block, _ref.DEFAULT_BUDGET)
     for r0 in range(0, a.n_q, step):
         r1 = min(a.n_q, r0 + step)
         c = r1 - r0

@@ -97,10 +97,14 @@ def _dot_scaled(q, k, qk_scale, UPCAST: tl.constexpr):
 
 
 @triton.jit
-def _visible(rows_pos, cols, N_K, CAUSAL: tl.constexpr):
+def _visible(rows_pos, cols, N_K, CAUSAL: tl.constexpr, WIN=0, BANDED: tl.constexpr = False):
+    """Which keys each row sees: all of them, causal (j <= pos), or BANDED (a sliding window
+    too: j > pos - WIN)."""
     v = cols[None, :] < N_K
     if CAUSAL:
         v = v & (cols[None, :] <= rows_pos[:, None])
+    if BANDED:
+        v = v & (cols[None, :] > rows_pos[:, None] - WIN)
     return v
 
 
@@ -132,18 +136,22 @@ def _row_tile(Q, sqh, sqn, sqd, N_Q, N_K, D, Q_OFF, GROUP, CAUSAL: tl.constexpr,
 @triton.jit
 def _online_lse2(q, K, SINKS, h, kvh, pos, offs_n, offs_d, hi, N_K, D, skh, skn, skd, qk_scale,
                  CAUSAL: tl.constexpr, HAS_SINKS: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr,
-                 BLOCK_N: tl.constexpr):
-    """Base-2 log-sum-exp of a row tile over keys 0:hi (online softmax), learned sink included."""
+                 BLOCK_N: tl.constexpr, lo=0, WIN=0, BANDED: tl.constexpr = False):
+    """Base-2 log-sum-exp of a row tile over keys lo:hi (online softmax), learned sink
+    included. BANDED: a sliding window of WIN (see _visible); a row past the end may then see
+    no key, and its lse is -inf (no log of 0)."""
     m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
     l_i = tl.zeros([BLOCK_M], tl.float32)
-    for n0 in range(0, hi, BLOCK_N):
+    for n0 in range(lo, hi, BLOCK_N):
         cols = n0 + offs_n
         s = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST)
-        s = tl.where(_visible(pos, cols, N_K, CAUSAL), s, float("-inf"))
+        s = tl.where(_visible(pos, cols, N_K, CAUSAL, WIN, BANDED), s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, 1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         l_i = l_i * tl.exp2(m_i - m_safe) + tl.sum(tl.exp2(s - m_safe[:, None]), 1)
         m_i = m_new
+    if BANDED:
+        l_i = tl.where(l_i > 0, l_i, 1.0)
     lse2 = m_i + tl.log2(l_i)
     if HAS_SINKS:
         sink2 = tl.load(SINKS + h) * 1.4426950408889634
@@ -612,23 +620,9 @@ def _banded_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, sqh, sqn, sqd, skh, skn,
                                                                    BLOCK_M, BLOCK_N, BLOCK_D)
     m0 = tl.program_id(0) * BLOCK_M
     lo = tl.maximum(Q_OFF + m0 - WIN + 1, 0) // BLOCK_N * BLOCK_N  # the first key tile the band crosses
-    m_i = tl.full([BLOCK_M], float("-inf"), tl.float32)
-    l_i = tl.zeros([BLOCK_M], tl.float32)
-    for n0 in range(lo, hi, BLOCK_N):
-        cols = n0 + offs_n
-        s = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST)
-        band = _visible(pos, cols, N_K, True) & (cols[None, :] > pos[:, None] - WIN)
-        s = tl.where(band, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        l_i = l_i * tl.exp2(m_i - m_safe) + tl.sum(tl.exp2(s - m_safe[:, None]), 1)
-        m_i = m_new
-    m_i = tl.where(row_ok, m_i, 0.0)  # rows past the end may see no key: finite, and masked below
-    lse2 = m_i + tl.log2(tl.where(row_ok, l_i, 1.0))
-    if HAS_SINKS:
-        sink2 = tl.load(SINKS + h) * 1.4426950408889634
-        mx = tl.maximum(lse2, sink2)
-        lse2 = mx + tl.log2(tl.exp2(lse2 - mx) + tl.exp2(sink2 - mx))
+    lse2 = _online_lse2(q, K, SINKS, h, kvh, pos, offs_n, offs_d, hi, N_K, D, skh, skn, skd, qk_scale,
+                        True, HAS_SINKS, UPCAST, BLOCK_M, BLOCK_N, lo, WIN, True)
+    lse2 = tl.where(row_ok, lse2, 0.0)  # rows past the end may see no key: finite, and masked below
     tl.store(LSE + h * N_Q + offs_m, lse2 * 0.6931471805599453, mask=row_ok)
     ent = tl.zeros([BLOCK_M], tl.float32)  # sum of P log2 P
     sink_mass = tl.zeros([BLOCK_M], tl.float32)
@@ -636,13 +630,14 @@ def _banded_stats_kernel(Q, K, SINKS, LSE, BM_OUT, ACC, sqh, sqn, sqd, skh, skn,
     for n0 in range(lo, hi, BLOCK_N):
         cols = n0 + offs_n
         t = _scores(q, K, kvh, cols, offs_d, N_K, D, skh, skn, skd, qk_scale, UPCAST) - lse2[:, None]
-        ok = _visible(pos, cols, N_K, True) & (cols[None, :] > pos[:, None] - WIN) & row_ok[:, None]
+        ok = _visible(pos, cols, N_K, True, WIN, True) & row_ok[:, None]
         p = tl.where(ok, tl.exp2(t), 0.0)
         ent += tl.sum(tl.where(ok, p * t, 0.0), 1)
         sink_mass += tl.sum(tl.where(cols[None, :] < SINK, p, 0.0), 1)
         cov += tl.sum(tl.where((cols[None, :] < COV_S) | (pos[:, None] - cols[None, :] < COV_R), p, 0.0), 1)
         tl.atomic_add(BM_OUT + (h * N_QB + m0 // BLOCK) * N_KB + n0 // BLOCK, tl.sum(tl.sum(p, 1), 0), sem="relaxed")
     if HAS_SINKS:  # the learned sink slot's own -P log P
+        sink2 = tl.load(SINKS + h) * 1.4426950408889634
         p_sink = tl.exp2(sink2 - lse2)
         ent += p_sink * (sink2 - lse2)
     ent = tl.where(row_ok, -ent * 0.6931471805599453, 0.0)  # nats
