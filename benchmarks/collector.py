@@ -23,7 +23,7 @@ A collect mode's time is the forward plus reading every per-head statistic back 
 building the block-map rows a flush writes (millions of rows a layer at 32k) is host work
 off the forward, printed apart.
 
-    python benchmarks/collector.py [--tokens 2048] [--reps 2]
+    python benchmarks/collector.py [--tokens 2048] [--reps 2] [--modes plain,collect,collect-nopatterns,eager]
     python benchmarks/collector.py --device cuda --shape llama8b --tokens 32768
     python benchmarks/collector.py --device cuda --shape gemma3-4b --tokens 32768
 """
@@ -99,19 +99,22 @@ def build_model(shape: str, tokens: int, device: str):
         return Model(cfg).to(torch.bfloat16).eval()
 
 
-def cpu(tokens: int, reps: int) -> None:
-    res = {}
-    for mode in MODES:
-        runs = []
-        for _ in range(reps):
+def cpu(tokens: int, reps: int, modes: tuple[str, ...] = MODES) -> None:
+    """Each mode in its own process; the modes take turns rep by rep, so a drift in this
+    machine's speed touches them alike (best time and worst peak of the reps are kept)."""
+    runs: dict[str, list[dict]] = {m: [] for m in modes}
+    for _ in range(reps):
+        for mode in [m for m in modes if m in runs]:
             out = subprocess.run([sys.executable, "-c", CHILD, mode, str(tokens)], capture_output=True, text=True)
             if out.returncode != 0:
                 print(f"{mode}: failed: {out.stderr.strip().splitlines()[-1]}")
-                break
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        if runs:
-            res[mode] = {"seconds": min(r["seconds"] for r in runs), "peak": max(r["peak"] for r in runs),
-                         "extra": max(r["peak"] - r["base"] for r in runs)}
+                del runs[mode]
+                continue
+            runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    res = {mode: {"seconds": min(r["seconds"] for r in rs), "peak": max(r["peak"] for r in rs),
+                  "extra": max(r["peak"] - r["base"] for r in rs)} for mode, rs in runs.items() if rs}
+    if "plain" not in res:
+        return
     plain = res["plain"]
     for mode, r in res.items():
         print(f"{mode:>19}: {r['seconds']:6.2f} s ({r['seconds'] / plain['seconds']:.2f}x)  peak RSS {r['peak'] / 2**20:6.0f} MB "
@@ -203,11 +206,13 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu (SmolLM2 real weights, per-process RSS) or cuda")
     ap.add_argument("--shape", choices=sorted(SHAPES), default="smollm2", help="model shape on the GPU")
     ap.add_argument("--profile", action="store_true", help="GPU: then the CUDA kernels of one collected forward, by time")
+    ap.add_argument("--modes", default=",".join(MODES), help="CPU: the modes to run, comma-separated (plain always)")
     a = ap.parse_args()
     if a.device.startswith("cuda"):
         gpu(a.shape, a.tokens, a.reps, a.device, a.profile)
     else:
-        cpu(a.tokens, a.reps)
+        modes = ("plain", *[m for m in a.modes.split(",") if m in MODES and m != "plain"])
+        cpu(a.tokens, a.reps, modes)
 
 
 if __name__ == "__main__":

@@ -285,6 +285,20 @@ def test_head_stats_matches_naive_and_pattern_recall(shape, chunk_rows, monkeypa
     check_head_stats(q, k, causal, off)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_inputs_laid_out_as_a_model_holds_them(dtype, monkeypatch):
+    """q and k as attention layers hand them over: (H, N, D) views of (N, H, D) memory, heads
+    inner. The key head's query group is scored as one product, so q's chunk is reshaped,
+    not viewed (a view of a strided chunk fails)."""
+    monkeypatch.setattr(ref, "DEFAULT_BUDGET", 6 * 70 * 4 * 3 * 16)  # 16-row chunks
+    q, k = make(6, 2, 70, 70, 24, dtype, seed=5)
+    qs, ks = q.transpose(0, 1).contiguous().transpose(0, 1), k.transpose(0, 1).contiguous().transpose(0, 1)
+    assert not qs.is_contiguous() and not qs[:, 16:32].is_contiguous()
+    check_all("torch", qs, ks, True)
+    check_head_stats(qs, ks, True)
+    check_head_stats(qs, ks, True, local_window=9)
+
+
 def test_head_stats_with_learned_sinks_and_planted_heads(monkeypatch):
     q, k = make(4, 2, 90, 90, 16, torch.float32, seed=12)
     check_head_stats(q, k, True, sinks=torch.tensor([0.0, 2.0, -1.0, 5.0], device=DEV))
@@ -337,9 +351,9 @@ def test_sliding_window_statistics_score_only_the_band(monkeypatch):
     widths = []
     scores = ref.scores
 
-    def spy(a, r0, r1, kt, c0=0, c1=None):
+    def spy(a, r0, r1, kt, c0=0, c1=None, **kw):
         widths.append((r1 - r0, (a.n_k if c1 is None else c1) - c0))
-        return scores(a, r0, r1, kt, c0, c1)
+        return scores(a, r0, r1, kt, c0, c1, **kw)
 
     monkeypatch.setattr(ref, "scores", spy)
     monkeypatch.setattr(ref, "DEFAULT_BUDGET", 2 * 64 * (64 + 40) * 4 * 3)  # 32- or 64-row chunks

@@ -50,21 +50,24 @@ def banded_stats_torch(a: Attn, sink: int, window: tuple[int, int], block: int) 
     sums = torch.zeros(3, h, device=dev)  # entropy, sink mass, coverage: sums over rows
     kt = _ref._k32(a)
     step = _rows_per_chunk(a, block, _ref.DEFAULT_BUDGET)
+    scratch = torch.empty(h * step * min(a.n_k, step + w + block), device=dev)  # every chunk's scores
     for r0 in range(0, a.n_q, step):
         r1 = min(a.n_q, r0 + step)
         c = r1 - r0
         p0 = a.q_offset + r0
         kend = _ref._kend(a, r1)
         k0 = max(0, p0 - w + 1) // block * block  # the chunk's first visible key, down to a block edge
-        t = _ref.scores(a, r0, r1, kt, k0, kend)  # (H, c, kend - k0), causal band masked
-        m = t.amax(-1, keepdim=True)
-        t.sub_(m)
-        e = torch.exp(t)
+        # (H, c, kend - k0), causal band masked, in bits (exp2 of them is exp of the scores)
+        t = _ref.scores(a, r0, r1, kt, k0, kend, base2=True, out=scratch)
+        m2 = t.amax(-1, keepdim=True)
+        t.sub_(m2)
+        e = torch.exp2(t)
+        m = m2.mul_(_ref.LN2)  # the row maxima in nats
         cb, inv, log_denom, sink_p = _ref.block_denominators(a, e, m, block)
         lse[:, r0:r1] = m[..., 0] + log_denom
         # hidden keys hold t = -inf and e = 0: made finite first (-inf * 0 would be nan)
-        sums[0] += _ref.entropy_of(t.clamp_(min=torch.finfo(t.dtype).min).mul_(e).sum(-1), inv, log_denom,
-                                   sink_p).sum(1)
+        te = t.clamp_(min=torch.finfo(t.dtype).min).mul_(e).sum(-1).mul_(_ref.LN2)
+        sums[0] += _ref.entropy_of(te, inv, log_denom, sink_p).sum(1)
         del t
         _ref.add_row_blocks(bm, cb.mul_(inv[..., None]), r0, block, k0 // block)
         # sink mass (keys j < sink) and coverage (j < window[0] or distance < window[1]);
