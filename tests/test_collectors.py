@@ -51,6 +51,34 @@ def stats_from_matrix(p, sink=4, window=(8, 32), causal=True):
     }
 
 
+def assert_decode_rows_equal(heads, blocks, attentions, steps, sink, window, block, slot=False):
+    """The heads and blocks rows of single-row steps {sample id: position} equal those rows of
+    the eager matrices ``attentions`` (one per layer, (1, H, N, N)) of the whole sequence;
+    ``slot``: rows' missing mass is a learned sink's (entropy counts it, learned_sink_mass is it)."""
+    for sid, pos in steps.items():
+        for layer, att in enumerate(attentions):
+            r = att[0][:, pos, :pos + 1]  # (H, keys)
+            j = torch.arange(pos + 1)
+            rest = 1 - r.sum(-1)
+            want = {"sink_mass": r[:, :sink].sum(-1),
+                    "stream_coverage": (r * ((j < window[0]) | (pos - j < window[1]))).sum(-1),
+                    "entropy": -torch.nan_to_num(r * r.log()).sum(-1) - (rest * rest.log() if slot else 0)}
+            if slot:
+                want["learned_sink_mass"] = rest
+            got = heads.filter((pl.col("layer") == layer) & (pl.col("sample_id") == sid)).sort("head")
+            assert got["seq_len"].to_list() == [pos + 1] * r.shape[0] and got["n_queries"].to_list() == [1] * r.shape[0]
+            for name, value in want.items():
+                torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), value,
+                                           atol=1e-5, rtol=0)
+            bm = torch.zeros(r.shape[0], -(-(pos + 1) // block), dtype=torch.float64)
+            mine = blocks.filter((pl.col("layer") == layer) & (pl.col("sample_id") == sid))
+            for h, qb, kb, mass in mine.select("head", "q_block", "k_block", "mass").iter_rows():
+                assert qb == 0
+                bm[h, kb] += mass
+            want_bm = torch.nn.functional.pad(r, (0, bm.shape[1] * block - pos - 1)).reshape(r.shape[0], -1, block)
+            torch.testing.assert_close(bm.float(), want_bm.sum(-1), atol=1e-5, rtol=0)
+
+
 def test_llama_statistics_equal_eager_attention(tmp_path):
     model = tiny_llama()
     ids = torch.randint(0, 100, (1, 150), generator=torch.Generator().manual_seed(1))
@@ -243,7 +271,8 @@ def test_gpt_oss_keeps_its_own_attention_and_its_sliding_layer_is_exact(tmp_path
     entropy included: the full layer's and the sliding-window layer's, whose band (8 tokens)
     cuts most rows short (its rows past the window see no sink). The heads rows say which
     layer is windowed; the windowed layer has no pattern ladder. Decoding steps on its
-    sliding cache (key positions unknown) are left out, with a warning, and the run says so."""
+    sliding cache (which keeps the last 7 keys) are placed by their positions: each step's
+    statistics and block map equal its row of the eager matrix of the whole sequence."""
     model = tiny_gpt_oss()
     assert model.config._attn_implementation == "eager"
     ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(5))
@@ -279,16 +308,17 @@ def test_gpt_oss_keeps_its_own_attention_and_its_sliding_layer_is_exact(tmp_path
         model(input_ids=ids[:, :8])  # shorter than the window: it cuts nothing
     assert sorted(within.heads()["layer"].unique().to_list()) == [0, 1] and within.skipped == {}
     assert "local_window" not in within.heads().columns  # no call was cut: no window column
-    with pytest.warns(UserWarning, match=r"layer\(s\) 0 not recorded: steps on its 8-token sliding cache"):
-        with AttentionCollector(model, run=tmp_path / "d", decode=True) as dec, torch.no_grad():
-            model.generate(ids[:, :20], max_new_tokens=3, do_sample=False)
-    why = "steps on its 8-token sliding cache: key positions unknown"
-    assert dec.skipped == {0: why}
-    assert open_run(tmp_path / "d").manifest["params"]["skipped_layers"] == {"0": why}
-    assert f"layer 0 not recorded ({why})" in run_cli("summary", str(tmp_path / "d")).stdout
-    rows = dec.heads()
-    assert rows.filter(pl.col("layer") == 1).height == 4 * 3  # the full layer: the prefill and two steps
-    assert rows.filter(pl.col("layer") == 0).height == 4  # the sliding layer's prefill
+    with AttentionCollector(model, run=tmp_path / "d", decode=True, sink=4, window=(8, 32), block=8) as dec:
+        with torch.no_grad():
+            out = model.generate(ids[:, :30], max_new_tokens=3, do_sample=False)
+    assert dec.skipped == {} and "skipped_layers" not in open_run(tmp_path / "d").manifest["params"]
+    with torch.no_grad():
+        whole = model(input_ids=out, output_attentions=True).attentions
+    rows, blocks = dec.heads(), open_run(tmp_path / "d").scan("blocks").collect()
+    assert rows.filter(pl.col("layer") == 0)["local_window"].to_list() == [8] * 12  # the prefill and two steps
+    # the steps' keys start at 23 (8 back): the kernels saw them moved left by a whole block (8)
+    assert_decode_rows_equal(rows, blocks, whole, {"f2": 30, "f3": 31}, sink=4, window=(8, 32), block=8,
+                             slot=True)
 
 
 def tiny_mistral(window=6, seed=0):
@@ -331,6 +361,69 @@ def test_sliding_window_model_on_sdpa_equals_eager_with_padding_and_recompute(tm
     torch.testing.assert_close(torch.from_numpy(sl.probs), p[10:20], atol=1e-5, rtol=0)
     km = recompute_key_mass(tmp_path / "r", 1, 2, sample="f1.1")
     torch.testing.assert_close(torch.from_numpy(km.mass), p.mean(0), atol=1e-5, rtol=0)
+
+
+def test_sliding_cache_steps_are_placed_by_their_positions():
+    """Mistral (window 6) on SDPA decoding on its sliding caches: a left-padded batch on the
+    dynamic cache (which hands the attention its last 5 keys and the new one) and on the
+    static one (its buffer rolled once full), a short prompt on the static cache (its whole
+    buffer, empty slots last, until the window is full) and a prefill chunk after cached
+    keys. Every step is recorded, each row's statistics and block map equal to the eager
+    matrix of the whole unpadded sequence."""
+    model = tiny_mistral()
+    ids = torch.randint(1, 100, (2, 30), generator=torch.Generator().manual_seed(9))
+    mask = torch.ones(2, 30, dtype=torch.long)
+    mask[1, :5] = 0
+    for cache in ("dynamic", "static"):
+        with AttentionCollector(model, decode=True, sink=4, window=(8, 32), block=8) as col, torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, do_sample=False,
+                                 cache_implementation=cache)
+        assert col.skipped == {}
+        for b, pad in ((0, 0), (1, 5)):
+            whole = eager_attentions(model, out[b:b + 1, pad:]).attentions
+            assert_decode_rows_equal(col.heads(), col.blocks(), whole, {f"f{s}.{b}": 28 - pad + s for s in (2, 3, 4)},
+                                     sink=4, window=(8, 32), block=8)
+    short = ids[:1, :4]
+    with AttentionCollector(model, decode=True, sink=2, window=(2, 3), block=2) as col, torch.no_grad():
+        out = model.generate(input_ids=short, max_new_tokens=6, do_sample=False, cache_implementation="static")
+    assert col.skipped == {}
+    assert_decode_rows_equal(col.heads(), col.blocks(), eager_attentions(model, out).attentions,
+                             {f"f{s}": 2 + s for s in range(2, 7)}, sink=2, window=(2, 3), block=2)
+    with AttentionCollector(model, sink=4, window=(8, 32), block=8) as col, torch.no_grad():
+        cache = model(input_ids=ids[:1, :20], use_cache=True).past_key_values
+        model(input_ids=ids[:1, 20:], cache=cache)
+    assert col.skipped == {}
+    whole = eager_attentions(model, ids[:1]).attentions
+    for layer, p in enumerate(whole):
+        got = col.heads().filter((pl.col("layer") == layer) & (pl.col("sample_id") == "f2")).sort("head")
+        assert got["seq_len"].to_list() == [30] * 4 and got["n_queries"].to_list() == [10] * 4
+        j = torch.arange(30)
+        r = p[0][:, 20:]  # the chunk's rows of the whole sequence's matrix
+        pos = torch.arange(20, 30)[:, None]
+        want = {"sink_mass": r[..., :4].sum(-1).mean(-1),
+                "stream_coverage": (r * ((j < 8) | (pos - j < 32))).sum(-1).mean(-1),
+                "entropy": -torch.nan_to_num(r * r.log()).sum(-1).mean(-1)}
+        for name, value in want.items():
+            torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), value, atol=1e-5, rtol=0)
+
+
+def test_sliding_cache_steps_that_cannot_be_placed_are_named():
+    """cache_geometry refuses, in one line, what it cannot place: no consecutive positions, a
+    mask that is not the band the positions give, a cache that dropped keys the window needs."""
+    from seaview.collectors.attention import cache_geometry
+
+    allowed = torch.ones(1, 1, 1, 6, dtype=torch.bool)
+    assert cache_geometry(allowed, torch.tensor([[40]]), 0, 1, 6, 6) == (40, 0, 6)
+    for positions in (None, torch.tensor([[3.0]]), torch.tensor([[[40]]]), torch.tensor([[40, 42]])):
+        n_q = 1 if positions is None or positions.shape[-1] == 1 else 2
+        with pytest.raises(CollectorError, match="position_ids: not one consecutive position per query row"):
+            cache_geometry(allowed[..., :n_q, :], positions, 0, n_q, 6, 6)
+    hidden = allowed.clone()
+    hidden[..., 2] = False  # a key inside the band hidden: not the band
+    with pytest.raises(CollectorError, match="sliding cache: its mask is not the band"):
+        cache_geometry(hidden, torch.tensor([[40]]), 0, 1, 6, 6)
+    with pytest.raises(CollectorError, match="sliding cache: dropped keys its window still sees"):
+        cache_geometry(allowed[..., :4], torch.tensor([[40]]), 0, 1, 4, 6)  # 3 kept keys: the window needs 5
 
 
 def test_retrieval_scores_leave_out_sliding_window_layers():
@@ -767,7 +860,7 @@ def test_induction_score_equals_eager_prefix_matching(prefix):
 def test_gemma3_local_and_global_layers_equal_eager():
     """Gemma 3: two sliding-window (local) layers to one global, a scale of its own
     (query_pre_attn_scalar): the logits stay SDPA's bit for bit and every layer's statistics
-    equal its eager attention's, the local layers' of their band."""
+    equal its eager attention's, the local layers' of their band; so do its decoding steps."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     torch.manual_seed(0)
@@ -788,6 +881,12 @@ def test_gemma3_local_and_global_layers_equal_eager():
         assert got["local_window"].to_list() == [8 if layer < 2 else None] * 4
         for name, want in stats_from_matrix(p[0]).items():
             torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), want, atol=1e-4, rtol=0)
+    with AttentionCollector(model, decode=True, sink=4, window=(8, 32), block=8) as col, torch.no_grad():
+        # the local layers' cache keeps 7 keys (a mask of ones: token 0 is Gemma's pad id)
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=3, do_sample=False)
+    assert col.skipped == {}
+    assert_decode_rows_equal(col.heads(), col.blocks(), eager_attentions(model, out).attentions, {"f2": 40, "f3": 41},
+                             sink=4, window=(8, 32), block=8)
 
 
 def test_triton_collector_computes_sliding_layers_over_their_band():
@@ -809,4 +908,11 @@ def test_triton_collector_computes_sliding_layers_over_their_band():
             model(input_ids=ids)
         rows[impl] = col.heads().sort("layer", "head")
     assert rows["triton"]["local_window"].to_list() == [8] * 4 + [None] * 4
+    assert_frame_equal(rows["torch"], rows["triton"], check_exact=False, rel_tol=1e-4, abs_tol=1e-5)
+    for impl in ("torch", "triton"):  # decoding steps on the sliding cache, moved left by a block (16)
+        with AttentionCollector(model, impl=impl, decode=True, window=(4, 8), block=16) as col, torch.no_grad():
+            model.generate(ids[:, :40], max_new_tokens=3, do_sample=False)
+        assert col.skipped == {}
+        rows[impl] = col.heads().sort("sample_id", "layer", "head")
+        assert rows[impl].height == 3 * 8
     assert_frame_equal(rows["torch"], rows["triton"], check_exact=False, rel_tol=1e-4, abs_tol=1e-5)

@@ -30,7 +30,7 @@ def head_atlas(heads: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
 
 def skipped_layers(manifest: dict) -> dict[int, str]:
     """Layers some of whose calls a collector left out and why (run.json
-    ``params.skipped_layers``: decoding steps on a sliding-window cache), {} when none or when
+    ``params.skipped_layers``: steps on a sliding-window cache whose keys could not be placed), {} when none or when
     the field is not that shape."""
     params = manifest.get("params")
     raw = params.get("skipped_layers") if isinstance(params, dict) else None

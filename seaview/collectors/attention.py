@@ -18,8 +18,10 @@ forward's layers of one shape go through it together at the end of the forward, 
 stacked (see ``DEFER_BYTES``). A sliding-window layer's statistics are of its banded
 attention (rows see their last W positions), read from its mask, and computed exactly over
 the band only (``seaview.kernels.banded``, one Triton launch on a GPU; ``local_window`` in the heads rows;
-no pattern ladder: the layer is sparse by construction); its decoding steps on a sliding cache, whose key positions the
-cache no longer says, are not recorded (``skipped``). Attention logit soft-capping (Gemma 2)
+no pattern ladder: the layer is sparse by construction); its steps on a sliding cache (decoding, or a
+prefill chunk after cached keys), which keeps only the window's last keys, are placed by
+the rows' ``position_ids`` and checked against the mask (``cache_geometry``); a step that
+cannot be placed is not recorded (``skipped``). Attention logit soft-capping (Gemma 2)
 is refused.
 """
 
@@ -94,7 +96,7 @@ def _seaview_attention(module, query, key, value, attention_mask, *args, **kwarg
         collector, layer, _ = entry
         collector._observe(module, layer, query, key, attention_mask, kwargs.get("scaling"), lse,
                            kwargs.get("sliding_window", getattr(module, "sliding_window", None)),
-                           getattr(module, "sinks", None) if sinks is None else sinks)
+                           getattr(module, "sinks", None) if sinks is None else sinks, kwargs.get("position_ids"))
     return out, weights
 
 
@@ -195,6 +197,51 @@ def mask_geometry(mask: torch.Tensor | None, b: int, n_q: int, n_k: int, module_
     )
 
 
+def cache_geometry(mask: torch.Tensor | None, positions: torch.Tensor | None, b: int, n_q: int, n_k: int,
+                   window: int) -> tuple[int, int, int]:
+    """A step of a sliding-window layer on a cache (a decoding step, or a prefill chunk after
+    cached keys): where its keys sit, read from the rows' positions (``position_ids``) and
+    checked against the mask. A cache hands the attention either the keys it kept up to and
+    including the new rows' own (a dynamic cache; a static one once full), so that key j of
+    batch element b is at position P0 - (N_k - N_q) + j, P0 the first row's position, keys
+    before position 0 being left padding; or its whole buffer from position 0 with empty slots
+    last (a static cache not yet full), which the mask hides. Returns (P0, k_lo, k_hi): keys
+    k_lo:k_hi, the last at the last row's position. Raises CollectorError when neither holds:
+    no consecutive positions to read, a mask that is not the band those positions give, or a
+    cache that already dropped keys the window still sees."""
+    if (not isinstance(positions, torch.Tensor) or positions.dim() != 2 or positions.shape[1] != n_q
+            or positions.is_floating_point() or not (positions.shape[0] == 1 or b < positions.shape[0])):
+        raise CollectorError("position_ids", "not one consecutive position per query row: key positions unknown")
+    row = positions[b if positions.shape[0] > 1 else 0].tolist()
+    p0 = int(row[0])
+    if row != list(range(p0, p0 + n_q)) or p0 < 0:
+        raise CollectorError("position_ids", "not one consecutive position per query row: key positions unknown")
+    first = p0 - (n_k - n_q)  # the position of key 0 when the keys end at the last row
+    x = torch.arange(first, first + n_k)
+    pos = torch.arange(p0, p0 + n_q)[:, None]
+    want = (x >= 0) & (x <= pos) & (x > pos - window)
+    if mask is None:
+        if bool(want.all()):  # no mask: SDPA lets every row see every key
+            return p0, 0, n_k
+    else:
+        m = mask[b, 0] if mask.dim() == 4 else mask[b]
+        allowed = m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
+        if torch.equal(allowed.expand(n_q, n_k).cpu(), want):
+            if first > max(0, p0 - window + 1):
+                raise CollectorError("sliding cache", "dropped keys its window still sees")
+            return p0, max(0, -first), n_k
+        try:  # keys from position 0 on, in order (a static cache not yet full)
+            causal, off, k_lo, k_hi, r_lo, r_hi, band = mask_geometry(mask, b, n_q, n_k, True, window)
+        except CollectorError:
+            pass
+        else:
+            whole = not causal and n_q == 1  # one row seeing all its keys: causal, at the last of them
+            if ((causal and off == p0 or whole) and (r_lo, r_hi) == (0, n_q) and k_hi - k_lo == p0 + n_q
+                    and band == (window if window < p0 + n_q else None)):
+                return p0, k_lo, k_hi
+    raise CollectorError("sliding cache", "its mask is not the band its keys' positions give")
+
+
 class AttentionCollector:
     """Record per-(layer, head) attention statistics of every forward inside the context.
 
@@ -202,7 +249,8 @@ class AttentionCollector:
     streaming cache whose coverage is measured; block: pooled block-map size; keep_qk: store
     post-RoPE q/k rows and row lse (for ``qk_layers``, default all collected layers) so
     slices can be recomputed later; patterns: MInference pattern recall (causal only);
-    decode: also record single-token decode steps (off: only prefills are recorded); warn: a
+    decode: also record single-token decode steps (off: only prefills are recorded; steps on
+    a sliding-window cache are placed by their positions and keep no q/k rows); warn: a
     Python warning the first time a layer's calls are not recorded (``skipped`` says which and
     why either way; a run the collector writes to gets them as ``params.skipped_layers``).
     """
@@ -384,7 +432,7 @@ class AttentionCollector:
     @torch.no_grad()
     def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling,
                  lse: torch.Tensor | None = None, window: int | None = None,
-                 sinks: torch.Tensor | None = None) -> None:
+                 sinks: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> None:
         """Record one attention call: its queries and keys are held (views) until the
         statistics of the held calls are computed together (``_finish``), on the device, and
         copied to the host asynchronously: nothing here waits for the GPU (results are read
@@ -399,12 +447,19 @@ class AttentionCollector:
         if n_q == 1 and not self.decode:
             return
         n_k = key.shape[2]
-        if window and n_q != n_k and n_k >= window:
-            # a step on a sliding cache, which keeps only the last keys: their positions are unknown
-            self.skipped[layer] = f"steps on its {window}-token sliding cache: key positions unknown"
-            return
         h_kv = key.shape[1]
         keep_qk = self.keep_qk and (self.qk_layers is None or layer in self.qk_layers)
+        if window and n_q != n_k and n_k >= window:  # a step on a cache that may have dropped keys: placed first
+            try:
+                placed = self._cache_geometry(mask, positions, batch, n_q, n_k, window)
+            except CollectorError as e:
+                self.skipped[layer] = f"steps on its {window}-token sliding cache: {e.problem}"
+                return
+            for b, (p0, k_lo, k_hi) in enumerate(placed):
+                self._hold_cache_step(query[b].detach(), key[b, :, k_lo:k_hi].detach(), p0, window, layer,
+                                      self._sample_id(b, batch), scaling, None if lse is None else lse[b], sinks)
+            self._finish_if_full(query)
+            return
         try:
             geometry = self._mask_geometry(mask, batch, n_q, n_k, bool(getattr(module, "is_causal", True)), window)
         except CollectorError:
@@ -423,8 +478,44 @@ class AttentionCollector:
             call = _Deferred(pending, q, k, None if lse is None else lse[b, :, r_lo:r_hi], sinks, keep_qk)
             self._deferred.append(call)
             self._held += call.nbytes
+        self._finish_if_full(query)
+
+    def _finish_if_full(self, query: torch.Tensor) -> None:
         if self._held > (DEFER_BYTES if query.device.type == "cuda" or self.impl == "triton" else 0):
             self._finish()
+
+    def _cache_geometry(self, mask, positions, batch: int, n_q: int, n_k: int, window: int) -> list[tuple[int, int, int]]:
+        """:func:`cache_geometry` of every batch element, once per forward (as ``_mask_geometry``)."""
+        key = ("cache", id(mask), id(positions), n_q, n_k, window)
+        cached = self._geometry.get(key)
+        if cached is not None and cached[0] is mask and cached[1] is positions:
+            return cached[2]
+        placed = [cache_geometry(mask, positions, b, n_q, n_k, window) for b in range(batch)]
+        self._geometry[key] = (mask, positions, placed)
+        return placed
+
+    def _hold_cache_step(self, q: torch.Tensor, k: torch.Tensor, p0: int, window: int, layer: int, sid: str,
+                         scaling, lse: torch.Tensor | None, sinks: torch.Tensor | None) -> None:
+        """Hold a step on a sliding cache: rows at positions p0.., keys ``k`` (H_kv, n, D) at
+        positions p0 + N_q - n.. (every key the rows' band needs). The kernels take keys from
+        position 0, so the problem is moved left by a multiple of the block size: the keys
+        start at ``k_start`` = the first kept key's position less room for the sink and the
+        streaming window's first keys, rounded down to a block; the room (fewer than
+        block + max(sink, window[0]) positions, all left of every row's band, so masked)
+        is filled with zeros. Block maps go back to their columns at heads time; statistics
+        of the band do not depend on where it sits. No q/k rows are kept for such a step."""
+        n_q, n = q.shape[1], k.shape[1]
+        first = p0 + n_q - n  # the first kept key's position
+        room = max(self.sink, self.window[0])
+        k_start = max(0, first - room) // self.block * self.block
+        if first > k_start:
+            k = torch.cat([k.new_zeros(k.shape[0], first - k_start, k.shape[2]), k], dim=1)
+        pending = _Pending(sid=sid, layer=layer, h_q=q.shape[0], h_kv=k.shape[0], seq_len=p0 + n_q, n_queries=n_q,
+                           causal=True, scale=scaling, q_offset=p0 - k_start, step=self.step, qk=None,
+                           local_window=window if window < p0 + n_q else None, k_start=k_start)
+        call = _Deferred(pending, q, k, lse, sinks, False)
+        self._deferred.append(call)
+        self._held += call.nbytes
 
     def _finish(self) -> None:
         """The held calls' statistics, computed together: the calls of one shape (a forward's
@@ -454,7 +545,7 @@ class AttentionCollector:
                         causal=p0.causal, q_offset=p0.q_offset, scale=p0.scale, sinks=sinks, lse=lse,
                         local_window=p0.local_window, impl=self.impl)
         # of the Triton kernels only head_stats's takes a window: a windowed call's diagonals on the torch path
-        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len, self._period, p0.scale,
+        induction = (_induction(q, k, st.lse, p0.q_offset, p0.seq_len - p0.k_start, self._period, p0.scale,
                                 "auto" if p0.local_window is not None else self.impl, p0.local_window)
                      if p0.causal else None)
         per_head = self._host(_per_head(st, induction, sinks))  # one copy of each kind for all the calls
@@ -660,6 +751,7 @@ class _Pending:
     per_head: torch.Tensor | None = None  # (H, len(_PER_HEAD)); these two once the statistics are finished
     block_mass: torch.Tensor | None = None
     local_window: int | None = None  # a sliding-window layer's band (None: the window cuts no row)
+    k_start: int = 0  # the position of the kernels' key 0 (a step on a sliding cache: a multiple of the block)
 
 
 def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
@@ -714,7 +806,7 @@ def _landed_tables(landed: Sequence[_Pending], block: int) -> tuple[list[pa.Tabl
     """The block-map rows and, where kept, the q/k rows of calls whose statistics landed."""
     blocks, qk = [], []
     for p in landed:
-        blocks.append(_block_table(p.sid, p.layer, block, p.block_mass))
+        blocks.append(_block_table(p.sid, p.layer, block, p.block_mass, p.k_start // block))
         if p.qk is not None:
             q, k, lse = p.qk
             qk.append(encode_qk(p.sid, p.layer, q.float().numpy(), k.float().numpy(), lse.double().numpy(),
@@ -722,15 +814,15 @@ def _landed_tables(landed: Sequence[_Pending], block: int) -> tuple[list[pa.Tabl
     return blocks, qk
 
 
-def _block_table(sid: str, layer: int, block: int, bm: torch.Tensor) -> pa.Table:
+def _block_table(sid: str, layer: int, block: int, bm: torch.Tensor, k_block0: int = 0) -> pa.Table:
     """The block map's nonzero tiles as rows (4M a layer for Llama-3-8B at 32k tokens: built
-    from arrays, no Python object per row)."""
+    from arrays, no Python object per row); ``k_block0``: the key block of the map's column 0."""
     h, i, j = torch.nonzero(bm > 0, as_tuple=True)
     n = len(h)
     return pa.table({
         "sample_id": repeated_string(sid, n), "layer": repeated_int(layer, n),
         "head": pa.array(h.numpy()), "block": repeated_int(block, n),  # nonzero's indices: int64 already
-        "q_block": pa.array(i.numpy()), "k_block": pa.array(j.numpy()),
+        "q_block": pa.array(i.numpy()), "k_block": pa.array((j + k_block0).numpy()),
         "mass": pa.array(bm[h, i, j].double().numpy()),
     })
 
