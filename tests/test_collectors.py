@@ -426,13 +426,26 @@ def test_sliding_cache_steps_that_cannot_be_placed_are_named():
         cache_geometry(allowed[..., :4], torch.tensor([[40]]), 0, 1, 4, 6)  # 3 kept keys: the window needs 5
 
 
-def test_retrieval_scores_leave_out_sliding_window_layers():
-    """A sliding-window head sees only its last keys (and a sliding cache's key indices stop
-    being positions): retrieval decoding scores the full layers only."""
+def test_retrieval_decoding_places_sliding_layers_keys_by_position():
+    """Retrieval decoding reads every layer's top-1 key: a sliding-window layer's over its band,
+    from a cache that holds only its last 7 keys, placed back at their positions. Each step's
+    top-1 positions equal the argmax of that row of the eager matrix of the whole sequence,
+    in the full layer and the sliding one; both layers are scored."""
+    from seaview.collectors.retrieval import greedy_with_argmax
+
     model = tiny_gpt_oss()
     prompt = torch.randint(0, 100, (30,), generator=torch.Generator().manual_seed(6)).tolist()
+    tokens, steps = greedy_with_argmax(model, prompt, max_new_tokens=4)
+    with torch.no_grad():
+        whole = model(input_ids=torch.tensor([prompt + tokens[:-1]]), output_attentions=True).attentions
+    for t, step in enumerate(steps):
+        for layer in (0, 1):
+            want = whole[layer][0, :, 29 + t].argmax(-1)
+            assert step[layer].tolist() == want.tolist(), (t, layer)
+            if layer == 0:
+                assert min(want.tolist()) > 29 + t - 8  # inside the band
     ret = retrieval_scores(model, [prompt], [(3, 6)], max_new_tokens=3)
-    assert ret["layer"].unique().to_list() == [1] and ret.height == 4
+    assert ret["layer"].unique().sort().to_list() == [0, 1] and ret.height == 8
 
 
 def test_models_whose_attention_the_statistics_cannot_follow_are_refused():

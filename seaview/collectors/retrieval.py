@@ -30,9 +30,13 @@ def _contains(seq: Sequence[int], sub: Sequence[int]) -> bool:
 def greedy_with_argmax(model, prompt: Sequence[int], max_new_tokens: int, impl: str = "auto",
                        eos: Sequence[int] = ()) -> tuple[list[int], list[dict[int, torch.Tensor]]]:
     """Greedy-decode ``prompt``; for each emitted token, the top-1 key position of every
-    head in every layer for the query row that produced it: [{layer: (H,) positions}]."""
+    head in every layer for the query row that produced it: [{layer: (H,) positions}].
+    A sliding-window layer's row looks over its band (its last W positions); its cache hands
+    over only the last keys, which end, as every cache's do, at the row's own position, so
+    key j sits at that position - (N_k - 1) + j."""
     steps: list[dict[int, torch.Tensor]] = []
     current: dict[int, torch.Tensor] = {}
+    row_position = len(prompt) - 1  # of the row that predicts the next token
 
     def observe(module, layer, query, key, mask, scaling, window=None):
         q = query[0, :, -1:]  # the row that predicts the next token
@@ -41,9 +45,10 @@ def greedy_with_argmax(model, prompt: Sequence[int], max_new_tokens: int, impl: 
         if query.shape[2] > 1 and n_k > query.shape[2]:
             k = k[:, : query.shape[2]]  # pre-allocated cache during prefill
             n_k = k.shape[1]
-        if window and n_k >= window:  # a sliding-window layer: the row sees only its last keys, and a
-            return  # sliding cache's key indices are no longer positions (its heads retrieve nothing far)
-        current[layer] = row_argmax(q, k, causal=True, q_offset=n_k - 1, scale=scaling, impl=impl)[:, 0]
+        # of the Triton kernels only head_stats takes a window: a band the torch path's
+        top = row_argmax(q, k, causal=True, q_offset=n_k - 1, scale=scaling, local_window=window or None,
+                         impl="auto" if window and impl == "triton" else impl)[:, 0]
+        current[layer] = top + (row_position - (n_k - 1))
 
     device = next(model.parameters()).device
     ids = torch.tensor([list(prompt)], device=device)
@@ -66,6 +71,7 @@ def greedy_with_argmax(model, prompt: Sequence[int], max_new_tokens: int, impl: 
                 steps.append({})
             tok = int(both[-1])
             out_tokens.append(tok)
+            row_position += 1
             if tok in eos:
                 break
             ids = torch.tensor([[tok]], device=device)
