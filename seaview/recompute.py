@@ -39,9 +39,17 @@ class _Head:
     def q_span(self) -> tuple[int, int]:
         return int(self.q["pos"][0]), int(self.q["pos"][-1]) + 1
 
+    @property
+    def k_span(self) -> tuple[int, int]:
+        """The stored key positions: from 0, or, for a step on a sliding cache, from the first
+        key the cache kept."""
+        return int(self.k["pos"][0]), int(self.k["pos"][-1]) + 1
+
     def rows(self, a: int, b: int):
         """Query rows a:b (checked against the stored span) as kernel inputs: q (1, b-a, D),
-        k (1, N, D), their stored lse (1, b-a), and the call's scale, causality and sliding window."""
+        k (1, N, D) (the stored keys, from position ``k_span[0]``), their stored lse (1, b-a),
+        and the call's scale, causality and sliding window. Keys stored from a position k0 > 0
+        must lie left of every row's band (checked), so the rows see nothing before them."""
         import torch
 
         q0, q1 = self.q_span
@@ -52,12 +60,18 @@ class _Head:
             raise SeaviewError(self.where, f"the stored q rows of positions {a}:{b} are not one per position "
                                f"({qsel.height} rows, {qsel['pos'].n_unique()} positions)")
         n_k = self.k.height
-        if n_k and (int(self.k["pos"][0]) != 0 or int(self.k["pos"][-1]) != n_k - 1 or self.k["pos"].n_unique() != n_k):
-            raise SeaviewError(self.where, f"the stored k rows are not one per position 0:{n_k}")
+        k0, k1 = self.k_span
+        if k0 < 0 or k1 - k0 != n_k or self.k["pos"].n_unique() != n_k:
+            raise SeaviewError(self.where, f"the stored k rows are not one per position {k0}:{k1}")
+        options = call_options(qsel)
+        window = options[2]
+        if k0 > 0 and (window is None or a - window + 1 < k0):
+            raise SeaviewError(self.where, f"the stored k rows start at position {k0}, but rows {a}:{b} see keys "
+                               f"from {max(0, a - window + 1) if window else 0}")
         qt = torch.from_numpy(decode_vectors(qsel))[None]
         kt = torch.from_numpy(decode_vectors(self.k))[None]
         lse = torch.tensor(qsel["lse"].to_numpy(), dtype=torch.float32)[None]
-        return (qt, kt, lse, *call_options(qsel))
+        return (qt, kt, lse, *options)
 
 
 def _stored_head(run: Run, layer: int, head: int, sample: str | None) -> _Head:
@@ -101,13 +115,16 @@ def recompute_slice(run: Run | str, layer: int, head: int, rows: tuple[int, int]
 
     run = open_run(run) if not isinstance(run, Run) else run
     h = _stored_head(run, layer, head, sample)
-    (a, b), (c, d), n_k = rows, cols, h.k.height
+    (a, b), (c, d), (k0, n_k) = rows, cols, h.k_span
     qt, kt, lse, scale, causal, window = h.rows(a, b)
     if not (0 <= c < d <= n_k):
         raise SeaviewError(h.where, f"cols {c}:{d} outside the stored key positions 0:{n_k}")
-    probs = attention_slice(qt, kt, (0, b - a), (c, d), causal=causal, q_offset=a, scale=scale, lse=lse,
-                            local_window=window, impl=impl)
-    return Slice(h.sample, layer, head, rows, cols, probs[0].numpy())
+    probs = np.zeros((b - a, d - c), np.float32)  # keys left of k0 are outside every row's band
+    if max(c, k0) < d:
+        part = attention_slice(qt, kt, (0, b - a), (max(c, k0) - k0, d - k0), causal=causal, q_offset=a - k0,
+                               scale=scale, lse=lse, local_window=window, impl=impl)
+        probs[:, max(c, k0) - c:] = part[0].numpy()
+    return Slice(h.sample, layer, head, rows, cols, probs)
 
 
 @dataclass
@@ -129,6 +146,7 @@ def recompute_key_mass(run: Run | str, layer: int, head: int, rows: tuple[int, i
     h = _stored_head(run, layer, head, sample)
     a, b = rows if rows is not None else h.q_span
     qt, kt, lse, scale, causal, window = h.rows(a, b)
-    mass = key_mass(qt, kt, causal=causal, q_offset=a, scale=scale, lse=lse, local_window=window,
+    k0 = h.k_span[0]
+    mass = key_mass(qt, kt, causal=causal, q_offset=a - k0, scale=scale, lse=lse, local_window=window,
                     impl=impl)[0] / (b - a)
-    return KeyMass(h.sample, layer, head, (a, b), mass.numpy())
+    return KeyMass(h.sample, layer, head, (a, b), np.concatenate([np.zeros(k0, np.float32), mass.numpy()]))

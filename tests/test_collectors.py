@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from seaview.collectors import AttentionCollector, CollectorError, retrieval_scores  # noqa: E402
@@ -405,6 +406,42 @@ def test_sliding_cache_steps_are_placed_by_their_positions():
                 "entropy": -torch.nan_to_num(r * r.log()).sum(-1).mean(-1)}
         for name, value in want.items():
             torch.testing.assert_close(torch.tensor(got[name].to_list(), dtype=torch.float32), value, atol=1e-5, rtol=0)
+
+
+def test_sliding_cache_steps_keep_their_q_k_rows_at_their_positions(tmp_path):
+    """keep_qk on decoding steps of a sliding cache: the step's q row and the keys the cache
+    kept are stored at their positions (no zeros), and slices and key masses recomputed from
+    them equal the eager matrix's row, zero left of the band; rows whose band would reach
+    left of the stored keys are refused in one line."""
+    model = tiny_mistral()
+    ids = torch.randint(1, 100, (1, 30), generator=torch.Generator().manual_seed(9))
+    with AttentionCollector(model, run=tmp_path / "r", decode=True, keep_qk=True, block=8) as col, torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=3, do_sample=False)
+    assert col.skipped == {}
+    p = eager_attentions(model, out).attentions[1][0, 2]  # layer 1, head 2
+    qk = open_run(tmp_path / "r").scan("qk").filter((pl.col("sample_id") == "f3") & (pl.col("layer") == 1)).collect()
+    assert qk.filter(pl.col("which") == "q")["pos"].unique().to_list() == [31]
+    assert sorted(qk.filter((pl.col("which") == "k") & (pl.col("head") == 0))["pos"].to_list()) == list(range(26, 32))
+    sl = recompute_slice(tmp_path / "r", 1, 2, (31, 32), (0, 32), sample="f3")
+    torch.testing.assert_close(torch.from_numpy(sl.probs), p[31:32, :32], atol=1e-5, rtol=0)
+    assert float(p[31, :26].abs().max()) == 0 and not sl.probs[0, :26].any()
+    assert not recompute_slice(tmp_path / "r", 1, 2, (31, 32), (0, 8), sample="f3").probs.any()
+    km = recompute_key_mass(tmp_path / "r", 1, 2, sample="f3")
+    assert km.mass.shape == (32,)
+    torch.testing.assert_close(torch.from_numpy(km.mass), p[31, :32], atol=1e-5, rtol=0)
+    res = run_cli("recompute", str(tmp_path / "r"), "--layer", "1", "--head", "2", "--rows", "31:32", "--cols",
+                  "28:32", "--sample", "f3")
+    assert res.returncode == 0, res.stderr
+    assert [float(v) for v in res.stdout.splitlines()[2].split()[1:]] == pytest.approx(p[31, 28:32].tolist(), abs=1e-5)
+    from seaview.store import RunWriter  # a run whose keys start past a row's band: refused
+
+    with RunWriter(tmp_path / "bad") as w:
+        from seaview.store.qk import encode_qk
+
+        w.append("qk", encode_qk("s", 0, np.ones((1, 2, 4), np.float32), np.ones((1, 3, 4), np.float32),
+                                 np.zeros((1, 2)), 5, None, True, 2, k_offset=5))
+    with pytest.raises(SeaviewError, match="stored k rows start at position 5, but rows 5:7 see keys from 4"):
+        recompute_slice(tmp_path / "bad", 0, 0, (5, 7), (0, 8))
 
 
 def test_sliding_cache_steps_that_cannot_be_placed_are_named():

@@ -250,7 +250,7 @@ class AttentionCollector:
     post-RoPE q/k rows and row lse (for ``qk_layers``, default all collected layers) so
     slices can be recomputed later; patterns: MInference pattern recall (causal only);
     decode: also record single-token decode steps (off: only prefills are recorded; steps on
-    a sliding-window cache are placed by their positions and keep no q/k rows); warn: a
+    a sliding-window cache are placed by their positions); warn: a
     Python warning the first time a layer's calls are not recorded (``skipped`` says which and
     why either way; a run the collector writes to gets them as ``params.skipped_layers``).
     """
@@ -457,7 +457,8 @@ class AttentionCollector:
                 return
             for b, (p0, k_lo, k_hi) in enumerate(placed):
                 self._hold_cache_step(query[b].detach(), key[b, :, k_lo:k_hi].detach(), p0, window, layer,
-                                      self._sample_id(b, batch), scaling, None if lse is None else lse[b], sinks)
+                                      self._sample_id(b, batch), scaling, None if lse is None else lse[b], sinks,
+                                      keep_qk)
             self._finish_if_full(query)
             return
         try:
@@ -495,7 +496,7 @@ class AttentionCollector:
         return placed
 
     def _hold_cache_step(self, q: torch.Tensor, k: torch.Tensor, p0: int, window: int, layer: int, sid: str,
-                         scaling, lse: torch.Tensor | None, sinks: torch.Tensor | None) -> None:
+                         scaling, lse: torch.Tensor | None, sinks: torch.Tensor | None, keep_qk: bool) -> None:
         """Hold a step on a sliding cache: rows at positions p0.., keys ``k`` (H_kv, n, D) at
         positions p0 + N_q - n.. (every key the rows' band needs). The kernels take keys from
         position 0, so the problem is moved left by a multiple of the block size: the keys
@@ -503,17 +504,19 @@ class AttentionCollector:
         streaming window's first keys, rounded down to a block; the room (fewer than
         block + max(sink, window[0]) positions, all left of every row's band, so masked)
         is filled with zeros. Block maps go back to their columns at heads time; statistics
-        of the band do not depend on where it sits. No q/k rows are kept for such a step."""
+        of the band do not depend on where it sits. Kept q/k rows are the rows and the kept
+        keys at their positions (no zeros)."""
         n_q, n = q.shape[1], k.shape[1]
         first = p0 + n_q - n  # the first kept key's position
         room = max(self.sink, self.window[0])
         k_start = max(0, first - room) // self.block * self.block
-        if first > k_start:
+        if first > k_start:  # the room: zeros
             k = torch.cat([k.new_zeros(k.shape[0], first - k_start, k.shape[2]), k], dim=1)
         pending = _Pending(sid=sid, layer=layer, h_q=q.shape[0], h_kv=k.shape[0], seq_len=p0 + n_q, n_queries=n_q,
                            causal=True, scale=scaling, q_offset=p0 - k_start, step=self.step, qk=None,
-                           local_window=window if window < p0 + n_q else None, k_start=k_start)
-        call = _Deferred(pending, q, k, lse, sinks, False)
+                           local_window=window if window < p0 + n_q else None, k_start=k_start,
+                           k_pad=first - k_start)
+        call = _Deferred(pending, q, k, lse, sinks, keep_qk)
         self._deferred.append(call)
         self._held += call.nbytes
 
@@ -553,8 +556,8 @@ class AttentionCollector:
         for i, c in enumerate(calls):
             rows = slice(i * p0.h_q, (i + 1) * p0.h_q)
             c.pending.per_head, c.pending.block_mass = per_head[rows], maps[rows]  # hold data once the copies land
-            if c.keep_qk:
-                c.pending.qk = (self._host(c.q), self._host(c.k), self._host(st.lse[rows]))
+            if c.keep_qk:  # the keys without the room a step on a sliding cache was given
+                c.pending.qk = (self._host(c.q), self._host(c.k[:, c.pending.k_pad:]), self._host(st.lse[rows]))
 
     def _drain(self) -> None:
         """Wait for the pending host copies and turn the per-head statistics into rows; block
@@ -752,6 +755,7 @@ class _Pending:
     block_mass: torch.Tensor | None = None
     local_window: int | None = None  # a sliding-window layer's band (None: the window cuts no row)
     k_start: int = 0  # the position of the kernels' key 0 (a step on a sliding cache: a multiple of the block)
+    k_pad: int = 0  # zero keys the kernels were given before the first real one (ditto)
 
 
 def _head_table(landed: Sequence[_Pending], patterns: bool) -> pa.Table:
@@ -810,7 +814,7 @@ def _landed_tables(landed: Sequence[_Pending], block: int) -> tuple[list[pa.Tabl
         if p.qk is not None:
             q, k, lse = p.qk
             qk.append(encode_qk(p.sid, p.layer, q.float().numpy(), k.float().numpy(), lse.double().numpy(),
-                                p.q_offset, p.scale, p.causal, p.local_window))
+                                p.k_start + p.q_offset, p.scale, p.causal, p.local_window, p.k_start + p.k_pad))
     return blocks, qk
 
 

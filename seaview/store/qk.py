@@ -5,7 +5,8 @@ One row per (head, position) of q or k: ``vec`` holds the D floats; q rows carry
 row log-sum-exp ``lse`` (k rows: null), the logit ``scale``, whether the call was
 ``causal`` and, for a sliding-window layer, its ``local_window``, so a slice can be
 recomputed exactly later. Positions are absolute: q rows sit
-at q_offset + i, k rows at j. numpy in, numpy out: no torch here.
+at q_offset + i, k rows at k_offset + j (k_offset 0 but for a step on a sliding cache, which
+holds only the window's last keys). numpy in, numpy out: no torch here.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ def _vector_column(x: np.ndarray) -> pa.Array:
 
 
 def encode_qk(sample_id: str, layer: int, q: np.ndarray, k: np.ndarray, lse: np.ndarray, q_offset: int,
-              scale: float | None, causal: bool, local_window: int | None = None) -> pa.Table:
+              scale: float | None, causal: bool, local_window: int | None = None, k_offset: int = 0) -> pa.Table:
     """Rows of the qk table for q (H_q, N_q, D), k (H_kv, N_k, D) and the q rows' lse (H_q, N_q).
-    ``scale`` None means 1 / sqrt(D). A sliding-window call adds the column ``local_window``."""
+    ``scale`` None means 1 / sqrt(D). A sliding-window call adds the column ``local_window``;
+    ``k_offset``: the first key's position (a step on a sliding cache, whose rows' band starts
+    there or later: the keys before it are not stored)."""
     hq, nq, d = q.shape
     sc = float(scale) if scale is not None else 1 / np.sqrt(d)
     parts = []
-    for which, x, pos0, lse_v in (("q", q, q_offset, lse), ("k", k, 0, None)):
+    for which, x, pos0, lse_v in (("q", q, q_offset, lse), ("k", k, k_offset, None)):
         heads, n = x.shape[0], x.shape[1]
         m = heads * n
         parts.append(pa.table({
