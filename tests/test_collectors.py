@@ -461,6 +461,8 @@ def test_sliding_cache_steps_that_cannot_be_placed_are_named():
         cache_geometry(hidden, torch.tensor([[40]]), 0, 1, 6, 6)
     with pytest.raises(CollectorError, match="sliding cache: dropped keys its window still sees"):
         cache_geometry(allowed[..., :4], torch.tensor([[40]]), 0, 1, 4, 6)  # 3 kept keys: the window needs 5
+    with pytest.raises(CollectorError, match="sliding cache: dropped keys its window still sees"):
+        cache_geometry(None, torch.tensor([[40]]), 0, 1, 4, 6)  # no mask: every key seen, but too few kept
 
 
 def test_retrieval_decoding_places_sliding_layers_keys_by_position():

@@ -217,6 +217,8 @@ def cache_geometry(mask: torch.Tensor | None, positions: torch.Tensor | None, b:
     if row != list(range(p0, p0 + n_q)) or p0 < 0:
         raise CollectorError("position_ids", "not one consecutive position per query row: key positions unknown")
     first = p0 - (n_k - n_q)  # the position of key 0 when the keys end at the last row
+    if first > max(0, p0 - window + 1):  # (a buffer from position 0 has first <= 0)
+        raise CollectorError("sliding cache", "dropped keys its window still sees")
     x = torch.arange(first, first + n_k)
     pos = torch.arange(p0, p0 + n_q)[:, None]
     want = (x >= 0) & (x <= pos) & (x > pos - window)
@@ -227,8 +229,6 @@ def cache_geometry(mask: torch.Tensor | None, positions: torch.Tensor | None, b:
         m = mask[b, 0] if mask.dim() == 4 else mask[b]
         allowed = m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
         if torch.equal(allowed.expand(n_q, n_k).cpu(), want):
-            if first > max(0, p0 - window + 1):
-                raise CollectorError("sliding cache", "dropped keys its window still sees")
             return p0, max(0, -first), n_k
         try:  # keys from position 0 on, in order (a static cache not yet full)
             causal, off, k_lo, k_hi, r_lo, r_hi, band = mask_geometry(mask, b, n_q, n_k, True, window)
