@@ -1,6 +1,6 @@
 """Attention-collector benchmark (issues: attention collectors; attention collection at GPU speed).
 
-One prefill, four ways:
+One prefill (or, with --decode N on the CPU, N decoding steps after it), four ways:
 
 - plain: the model's own SDPA forward;
 - collect: inside AttentionCollector, statistics for every layer (sink mass, streaming
@@ -24,6 +24,7 @@ building the block-map rows a flush writes (millions of rows a layer at 32k) is 
 off the forward, printed apart.
 
     python benchmarks/collector.py [--tokens 2048] [--reps 2] [--modes plain,collect,collect-nopatterns,eager]
+    python benchmarks/collector.py --tokens 2048 --decode 32    # decoding steps after the prefill, a step
     python benchmarks/collector.py --device cuda --shape llama8b --tokens 32768
     python benchmarks/collector.py --device cuda --shape gemma3-4b --tokens 32768
 """
@@ -44,9 +45,10 @@ def hwm():
     for line in open('/proc/self/status'):
         if line.startswith('VmHWM:'):
             return int(line.split()[1]) * 1024
-mode, n = sys.argv[1], int(sys.argv[2])
+mode, n, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 from seaview.collectors.models import load_model
 from seaview.collectors import AttentionCollector
+from seaview.collectors.generation import cache_keyword, output_cache
 model, tok = load_model("smollm2")
 ids = torch.randint(100, 40000, (1, n), generator=torch.Generator().manual_seed(0))
 if mode == "eager":
@@ -56,7 +58,23 @@ with torch.no_grad():
     model(input_ids=ids[:, :128], logits_to_keep=1, **kw)  # warm up
 base = hwm()
 with torch.no_grad():
-    if mode.startswith("collect"):
+    if steps:  # decoding steps after an uncollected prefill: seconds a step
+        cache = {cache_keyword(model): output_cache(model(input_ids=ids, use_cache=True, logits_to_keep=1))}
+        def decode():
+            for _ in range(steps):
+                model(input_ids=ids[:, -1:], logits_to_keep=1, **cache, **kw)
+        if mode.startswith("collect"):
+            with AttentionCollector(model, decode=True, patterns=(mode == "collect")) as col:
+                t = time.perf_counter()
+                decode()
+                dt = time.perf_counter() - t
+            assert col.heads().height == steps * 30 * 9
+        else:
+            t = time.perf_counter()
+            decode()
+            dt = time.perf_counter() - t
+        dt /= steps
+    elif mode.startswith("collect"):
         with AttentionCollector(model, patterns=(mode == "collect")) as col:
             t = time.perf_counter()
             model(input_ids=ids, logits_to_keep=1)
@@ -99,13 +117,15 @@ def build_model(shape: str, tokens: int, device: str):
         return Model(cfg).to(torch.bfloat16).eval()
 
 
-def cpu(tokens: int, reps: int, modes: tuple[str, ...] = MODES) -> None:
+def cpu(tokens: int, reps: int, modes: tuple[str, ...] = MODES, decode: int = 0) -> None:
     """Each mode in its own process; the modes take turns rep by rep, so a drift in this
-    machine's speed touches them alike (best time and worst peak of the reps are kept)."""
+    machine's speed touches them alike (best time and worst peak of the reps are kept).
+    ``decode`` > 0: that many decoding steps after a ``tokens`` prefill, timed a step."""
     runs: dict[str, list[dict]] = {m: [] for m in modes}
     for _ in range(reps):
         for mode in [m for m in modes if m in runs]:
-            out = subprocess.run([sys.executable, "-c", CHILD, mode, str(tokens)], capture_output=True, text=True)
+            out = subprocess.run([sys.executable, "-c", CHILD, mode, str(tokens), str(decode)], capture_output=True,
+                                 text=True)
             if out.returncode != 0:
                 print(f"{mode}: failed: {out.stderr.strip().splitlines()[-1]}")
                 del runs[mode]
@@ -116,8 +136,10 @@ def cpu(tokens: int, reps: int, modes: tuple[str, ...] = MODES) -> None:
     if "plain" not in res:
         return
     plain = res["plain"]
+    scale, unit = (1e3, "ms a step") if decode else (1, "s")
     for mode, r in res.items():
-        print(f"{mode:>19}: {r['seconds']:6.2f} s ({r['seconds'] / plain['seconds']:.2f}x)  peak RSS {r['peak'] / 2**20:6.0f} MB "
+        print(f"{mode:>19}: {r['seconds'] * scale:6.2f} {unit} ({r['seconds'] / plain['seconds']:.2f}x)  "
+              f"peak RSS {r['peak'] / 2**20:6.0f} MB "
               f"({r['peak'] / plain['peak']:.2f}x)  beyond the loaded model {r['extra'] / 2**20:6.0f} MB")
 
 
@@ -207,12 +229,14 @@ def main() -> None:
     ap.add_argument("--shape", choices=sorted(SHAPES), default="smollm2", help="model shape on the GPU")
     ap.add_argument("--profile", action="store_true", help="GPU: then the CUDA kernels of one collected forward, by time")
     ap.add_argument("--modes", default=",".join(MODES), help="CPU: the modes to run, comma-separated (plain always)")
+    ap.add_argument("--decode", type=int, default=0,
+                    help="CPU: time this many decoding steps after the --tokens prefill, a step (collect: decode=True)")
     a = ap.parse_args()
     if a.device.startswith("cuda"):
         gpu(a.shape, a.tokens, a.reps, a.device, a.profile)
     else:
         modes = ("plain", *[m for m in a.modes.split(",") if m in MODES and m != "plain"])
-        cpu(a.tokens, a.reps, modes)
+        cpu(a.tokens, a.reps, modes, a.decode)
 
 
 if __name__ == "__main__":

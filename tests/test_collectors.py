@@ -664,6 +664,31 @@ def test_triton_collector_equals_torch_collector(monkeypatch):
         assert (qa["lse"].fill_null(0) - qb["lse"].fill_null(0)).abs().max() < 1e-4
 
 
+def test_cpu_collector_stacks_small_calls_and_computes_large_ones_alone(monkeypatch):
+    """On the CPU, calls of few scores (decoding steps, short prefills) are held back and a
+    forward's go through one head_stats call, their heads stacked (their cost is dispatch);
+    a call of more than CPU_DEFER_SCORES scores is computed at once, in the forward. The
+    rows are the same either way."""
+    from polars.testing import assert_frame_equal
+
+    from seaview.collectors import attention
+
+    calls = []
+    real = attention.head_stats
+    monkeypatch.setattr(attention, "head_stats", lambda q, k, **kw: calls.append(q.shape[0]) or real(q, k, **kw))
+    model = tiny_llama(seed=3)
+    ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(4))
+    rows = []
+    for limit in (attention.CPU_DEFER_SCORES, 4 * 40 * 40 - 1):  # the default; one call's scores fill it
+        monkeypatch.setattr(attention, "CPU_DEFER_SCORES", limit)
+        with torch.no_grad(), AttentionCollector(model, decode=True, window=(4, 8), block=16) as col:
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=3, do_sample=False)
+        rows.append(col.heads())
+    assert calls[:3] == [2 * 4] * 3  # the prefill and two steps: both layers in one call each
+    assert calls[3:5] == [4, 4] and calls[5:] == [2 * 4] * 2  # the prefill a layer at a time, the steps stacked
+    assert_frame_equal(rows[0], rows[1])
+
+
 def _count_flash_calls(monkeypatch):
     from seaview.collectors import sdpa
 

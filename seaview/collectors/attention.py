@@ -57,10 +57,14 @@ EAGER_NAME = "seaview-eager"  # stands for the model's own eager attention
 # forward's calls of one shape get their statistics together, their heads stacked: one set
 # of launches for many layers, which is what small models pay for. Past this many bytes the
 # held calls are computed at once: a SmolLM2 layer at 2k tokens holds 3 MiB in bf16 (all 30
-# go together), a Llama-3-8B layer at 4k 40 MiB (two at a time), at 32k 320 MiB (one). The
-# CPU's torch path has no launches to save and keeps its chunks in cache one call at a time:
-# it holds nothing back.
+# go together), a Llama-3-8B layer at 4k 40 MiB (two at a time), at 32k 320 MiB (one).
 DEFER_BYTES = 64 << 20
+# The CPU's torch path keeps a large call's chunks in cache one call at a time (stacked, a 2k
+# SmolLM2 prefill took 2.31x the plain forward instead of 1.89x); it holds back only calls
+# this small (heads x rows x keys scores held together): a forward's decoding steps, whose
+# statistics cost a fixed handful of operations per call (dispatch, not arithmetic), then go
+# through one call. A prefill of 512 tokens on a SmolLM2 layer (2.4M scores) is computed at once.
+CPU_DEFER_SCORES = 1 << 20
 
 
 class CollectorError(SeaviewError):
@@ -297,6 +301,7 @@ class AttentionCollector:
         self._landed: list[_Pending] = []  # on the host, their block and qk tables not built yet
         self._deferred: list[_Deferred] = []  # calls whose statistics are not computed yet
         self._held = 0  # bytes of their queries and keys
+        self._held_scores = 0  # and their scores, heads x rows x keys
         self._host = _HostCopies()
         self._geometry: dict[tuple, tuple] = {}  # this forward's masks read
         self._writes: ThreadPoolExecutor | None = None  # writes the Parquet parts of a run the collector opened
@@ -479,10 +484,15 @@ class AttentionCollector:
             call = _Deferred(pending, q, k, None if lse is None else lse[b, :, r_lo:r_hi], sinks, keep_qk)
             self._deferred.append(call)
             self._held += call.nbytes
+            self._held_scores += call.scores
         self._finish_if_full(query)
 
     def _finish_if_full(self, query: torch.Tensor) -> None:
-        if self._held > (DEFER_BYTES if query.device.type == "cuda" or self.impl == "triton" else 0):
+        if query.device.type == "cuda" or self.impl == "triton":
+            full = self._held > DEFER_BYTES
+        else:
+            full = self._held_scores > CPU_DEFER_SCORES
+        if full:
             self._finish()
 
     def _cache_geometry(self, mask, positions, batch: int, n_q: int, n_k: int, window: int) -> list[tuple[int, int, int]]:
@@ -519,6 +529,7 @@ class AttentionCollector:
         call = _Deferred(pending, q, k, lse, sinks, keep_qk)
         self._deferred.append(call)
         self._held += call.nbytes
+        self._held_scores += call.scores
 
     def _finish(self) -> None:
         """The held calls' statistics, computed together: the calls of one shape (a forward's
@@ -526,7 +537,7 @@ class AttentionCollector:
         one :func:`head_stats` call (every statistic is per head), so a forward of a small
         model costs a fixed handful of launches instead of a handful per layer. Their copies
         to the host start here; nothing waits for the device."""
-        deferred, self._deferred, self._held = self._deferred, [], 0
+        deferred, self._deferred, self._held, self._held_scores = self._deferred, [], 0, 0
         groups: dict[tuple, list[_Deferred]] = {}
         for call in deferred:
             groups.setdefault(call.shape_key(), []).append(call)
@@ -728,6 +739,10 @@ class _Deferred:
     @property
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.q, self.k))
+
+    @property
+    def scores(self) -> int:
+        return self.q.shape[0] * self.q.shape[1] * self.k.shape[1]
 
     def shape_key(self) -> tuple:
         """Calls with equal keys are computed together, their heads stacked."""
