@@ -235,6 +235,32 @@ def test_a_shape_recall_equals_window_mass():
         torch.testing.assert_close(pr.recall[:, 0, di], (kept / total).cpu(), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("n_q, q_offset, n_k", [(1, 299, 300), (3, 200, 260), (1, 99, 140), (40, 0, 40)])
+def test_vertical_slash_selection_orders_only_the_ranks_a_budget_can_reach(n_q, q_offset, n_k):
+    """vs_selection orders only the first ranks any budget can reach (a top-k: a decoding
+    row's budgets reach 30% of its keys at most); its budgets n and the kept columns and
+    diagonals equal those of the whole stable sort, keys past the rows (seen by none) included."""
+    from seaview.kernels.patterns import vs_order, vs_selection, visible_entries
+
+    g = torch.Generator().manual_seed(n_q + n_k)
+    p_last = torch.rand(4, n_q, n_k, generator=g)
+    pos = torch.arange(q_offset, q_offset + n_q)
+    p_last *= (torch.arange(n_k)[None, :] <= pos[:, None]).float()  # causal: keys past a row get nothing
+    dens = (0.05, 0.1, 0.2, 0.3)
+    visible = visible_entries(q_offset, n_q)
+    v, s, n = vs_selection(p_last, pos, q_offset, n_q, n_k, dens, visible)
+    scores = torch.stack([p_last.sum(1), torch.zeros(4, n_k).scatter_add_(
+        1, (pos[:, None] - torch.arange(n_k)[None, :]).clamp(min=0).reshape(1, -1).expand(4, -1), p_last.reshape(4, -1))])
+    full, n_full = vs_order(scores, q_offset, n_q, dens, visible)
+    assert torch.equal(n, n_full) and int(n.max()) < v.shape[1] <= n_k
+    assert v.shape[1] < n_k or n_q > 3  # a decoding row's columns were not all sorted
+    for h in range(4):
+        for di in range(len(dens)):
+            m = int(n[h, di])
+            assert set(v[h, :m].tolist()) == set(full[0, h, :m].tolist())
+            assert set(s[h, :m].tolist()) == set(full[1, h, :m].tolist())
+
+
 def test_pattern_recall_triton_matches_torch():
     q, k = make(2, 1, 48, 48, 16, torch.float32, seed=6)
     a = K.pattern_recall(q, k, sink=4, last_q=16, block=16, impl="triton")

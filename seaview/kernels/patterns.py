@@ -94,27 +94,38 @@ def vs_selection(p_last: torch.Tensor, lpos: torch.Tensor, q_offset: int, n_q: i
                  densities: tuple[float, ...], visible: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """MInference's vertical-slash estimate from the last queries' probabilities
     p_last (H, L, N_k) at positions lpos, for rows at q_offset..q_offset+n_q-1: the column
-    order, the diagonal order and the budgets n of :func:`vs_order`."""
+    order, the diagonal order and the budgets n of :func:`vs_order`. Only the first ranks
+    any budget can reach are ordered (``top``): a decoding step's row keeps at most 30% of
+    its keys, so its columns need no full sort."""
     h = p_last.shape[0]
     dev = p_last.device
     scores = torch.empty(2, h, n_k, device=dev)
     torch.sum(p_last, 1, out=scores[0])
     dist = (lpos[:, None] - torch.arange(n_k, device=dev)[None, :]).clamp(min=0)
     scores[1].zero_().scatter_add_(1, dist.reshape(1, -1).expand(h, -1), p_last.reshape(h, -1))
-    order, n = vs_order(scores, q_offset, n_q, densities, visible)
+    # a column (or distance) some row sees costs >= 1 entry, the ones no row sees 0: the top r
+    # of both cost >= 2 (r - unseen), so no budget reaches past rank max budget / 2 + unseen
+    unseen = max(0, n_k - (q_offset + n_q))
+    order, n = vs_order(scores, q_offset, n_q, densities, visible,
+                        top=int(max(densities) * visible) // 2 + unseen + 1)
     return order[0], order[1], n
 
 
 def vs_order(scores: torch.Tensor, q_offset: int, n_q: int, densities: tuple[float, ...],
-             visible: float) -> tuple[torch.Tensor, torch.Tensor]:
+             visible: float, top: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Columns and diagonals ranked by the last queries' mass, and per density the number n
     of each kept so that their entries fit the budget. ``scores`` (2, H, N_k): the mass per
     key column, then per distance; the rows are at q_offset..q_offset+n_q-1. Runs on the
     scores' device in a fixed handful of operations (both rankings at once), no host sync.
-    Returns (order (2, H, N_k): columns, then distances, by mass; n (H, len(densities)))."""
+    Returns (order (2, H, min(top, N_k)): columns, then distances, by mass; n (H,
+    len(densities))). ``top``: order only the first ``top`` ranks (a top-k, not a sort: ties
+    among them in no set order), where the caller knows no budget reaches rank ``top``."""
     _, h, n_k = scores.shape
     dev = scores.device
-    order = scores.argsort(dim=2, descending=True, stable=True)
+    if top is not None and top < n_k:
+        order = scores.topk(top, dim=2, sorted=True).indices
+    else:
+        order = scores.argsort(dim=2, descending=True, stable=True)
     # the entries a column (or a distance) holds: the rows seeing it; cost is non-decreasing along dim 1
     cost = _rows_seeing(dev, q_offset, n_q, n_k)[order].cumsum_(2).sum(0)
     budget = host_tensor([[d * visible for d in densities]] * h, torch.float32, dev)  # (H, D) entries
@@ -129,11 +140,12 @@ def _rows_seeing(device: torch.device, q_offset: int, n_q: int, n_k: int) -> tor
     return (q_offset + n_q - j.clamp(min=q_offset)).clamp_(min=0).float()
 
 
-def vs_masks(v_order: torch.Tensor, s_order: torch.Tensor, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Boolean (H, N_k) column and distance masks of the top-n (n: (H,)) of each order."""
+def vs_masks(v_order: torch.Tensor, s_order: torch.Tensor, n: torch.Tensor, n_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boolean (H, N_k) column and distance masks of the top-n (n: (H,)) of each order (the
+    orders may hold only their first ranks)."""
     rank = torch.arange(v_order.shape[1], device=v_order.device)[None, :] < n[:, None]
-    cols = torch.zeros_like(rank).scatter_(1, v_order, rank)
-    offs = torch.zeros_like(rank).scatter_(1, s_order, rank)
+    cols = rank.new_zeros(rank.shape[0], n_k).scatter_(1, v_order, rank)
+    offs = rank.new_zeros(rank.shape[0], n_k).scatter_(1, s_order, rank)
     return cols, offs
 
 
@@ -272,7 +284,7 @@ def pattern_recall(
     p_last = attention_slice(q, k, (a.n_q - lq, a.n_q), (0, a.n_k), lse=lse, **kw)  # (H, lq, N_k)
     v_order, s_order, n = vs_selection(p_last, pos[a.n_q - lq:], a.q_offset, a.n_q, a.n_k, densities, visible)
     for di in range(len(densities)):
-        cols, offs = vs_masks(v_order, s_order, n[:, di])
+        cols, offs = vs_masks(v_order, s_order, n[:, di], a.n_k)
         recall[:, 1, di] = masked_mass(q, k, columns=cols, offsets=offs, lse=lse, **kw).sum(1) / total
 
     recall[:, 2, :] = block_sparse_kept(bm, q, k, block, a.q_offset, densities) / total[:, None]
