@@ -157,6 +157,12 @@ def attention_modules(model: torch.nn.Module) -> list[tuple[int, torch.nn.Module
     return out
 
 
+def _allowed(mask: torch.Tensor, b: int, n_q: int, n_k: int) -> torch.Tensor:
+    """Batch element b's (N_q, N_k) boolean mask from an SDPA-style (bool or additive) one."""
+    m = mask[b, 0] if mask.dim() == 4 else mask[b]
+    return (m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2).expand(n_q, n_k)
+
+
 def mask_geometry(mask: torch.Tensor | None, b: int, n_q: int, n_k: int, module_causal: bool,
                   window: int | None = None):
     """From an SDPA-style mask, the shape of batch element b's attention:
@@ -171,9 +177,7 @@ def mask_geometry(mask: torch.Tensor | None, b: int, n_q: int, n_k: int, module_
         off = n_k - n_q if module_causal else 0
         cut = window if module_causal and window and window < off + n_q else None
         return module_causal, off, 0, n_k, 0, n_q, cut
-    m = mask[b, 0] if mask.dim() == 4 else mask[b]
-    allowed = m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
-    allowed = allowed.expand(n_q, n_k)
+    allowed = _allowed(mask, b, n_q, n_k)
     rows = allowed.any(1).nonzero()
     cols = allowed.any(0).nonzero()
     if len(rows) == 0:
@@ -230,9 +234,7 @@ def cache_geometry(mask: torch.Tensor | None, positions: torch.Tensor | None, b:
         if bool(want.all()):  # no mask: SDPA lets every row see every key
             return p0, 0, n_k
     else:
-        m = mask[b, 0] if mask.dim() == 4 else mask[b]
-        allowed = m if m.dtype == torch.bool else m > torch.finfo(m.dtype).min / 2
-        if torch.equal(allowed.expand(n_q, n_k).cpu(), want):
+        if torch.equal(_allowed(mask, b, n_q, n_k).cpu(), want):
             return p0, max(0, -first), n_k
         try:  # keys from position 0 on, in order (a static cache not yet full)
             causal, off, k_lo, k_hi, r_lo, r_hi, band = mask_geometry(mask, b, n_q, n_k, True, window)
@@ -426,13 +428,19 @@ class AttentionCollector:
         gets the same mask object (one for the full layers, one for the sliding ones), and
         reading it is the collector's only host synchronisation (none at all when the model
         passes no mask, as for one unpadded sequence)."""
-        key = (id(mask), n_q, n_k, module_causal, window)
+        return self._read_once((mask,), (n_q, n_k, module_causal, window),
+                               lambda b: mask_geometry(mask, b, n_q, n_k, module_causal, window), batch)
+
+    def _read_once(self, held: tuple, args: tuple, read, batch: int) -> list:
+        """``read(b)`` of every batch element, once per forward for the same tensors ``held``
+        (masks, positions: every layer gets the same objects) and ``args``."""
+        key = (*map(id, held), *args)
         cached = self._geometry.get(key)
-        if cached is not None and cached[0] is mask:
+        if cached is not None and all(x is y for x, y in zip(cached[0], held)):
             return cached[1]
-        geo = [mask_geometry(mask, b, n_q, n_k, module_causal, window) for b in range(batch)]
-        self._geometry[key] = (mask, geo)  # holding the mask: its id is not reused within the forward
-        return geo
+        out = [read(b) for b in range(batch)]
+        self._geometry[key] = (held, out)  # holding the tensors: their ids are not reused within the forward
+        return out
 
     @torch.no_grad()
     def _observe(self, module, layer: int, query: torch.Tensor, key: torch.Tensor, mask, scaling,
@@ -481,11 +489,13 @@ class AttentionCollector:
                 n_queries=r_hi - r_lo, causal=causal, scale=scaling, q_offset=off, step=self.step, qk=None,
                 local_window=band,
             )
-            call = _Deferred(pending, q, k, None if lse is None else lse[b, :, r_lo:r_hi], sinks, keep_qk)
-            self._deferred.append(call)
-            self._held += call.nbytes
-            self._held_scores += call.scores
+            self._hold(_Deferred(pending, q, k, None if lse is None else lse[b, :, r_lo:r_hi], sinks, keep_qk))
         self._finish_if_full(query)
+
+    def _hold(self, call: _Deferred) -> None:
+        self._deferred.append(call)
+        self._held += call.nbytes
+        self._held_scores += call.scores
 
     def _finish_if_full(self, query: torch.Tensor) -> None:
         if query.device.type == "cuda" or self.impl == "triton":
@@ -497,13 +507,8 @@ class AttentionCollector:
 
     def _cache_geometry(self, mask, positions, batch: int, n_q: int, n_k: int, window: int) -> list[tuple[int, int, int]]:
         """:func:`cache_geometry` of every batch element, once per forward (as ``_mask_geometry``)."""
-        key = ("cache", id(mask), id(positions), n_q, n_k, window)
-        cached = self._geometry.get(key)
-        if cached is not None and cached[0] is mask and cached[1] is positions:
-            return cached[2]
-        placed = [cache_geometry(mask, positions, b, n_q, n_k, window) for b in range(batch)]
-        self._geometry[key] = (mask, positions, placed)
-        return placed
+        return self._read_once((mask, positions), ("cache", n_q, n_k, window),
+                               lambda b: cache_geometry(mask, positions, b, n_q, n_k, window), batch)
 
     def _hold_cache_step(self, q: torch.Tensor, k: torch.Tensor, p0: int, window: int, layer: int, sid: str,
                          scaling, lse: torch.Tensor | None, sinks: torch.Tensor | None, keep_qk: bool) -> None:
@@ -526,10 +531,7 @@ class AttentionCollector:
                            causal=True, scale=scaling, q_offset=p0 - k_start, step=self.step, qk=None,
                            local_window=window if window < p0 + n_q else None, k_start=k_start,
                            k_pad=first - k_start)
-        call = _Deferred(pending, q, k, lse, sinks, keep_qk)
-        self._deferred.append(call)
-        self._held += call.nbytes
-        self._held_scores += call.scores
+        self._hold(_Deferred(pending, q, k, lse, sinks, keep_qk))
 
     def _finish(self) -> None:
         """The held calls' statistics, computed together: the calls of one shape (a forward's

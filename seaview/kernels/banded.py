@@ -21,11 +21,11 @@ from ._args import Attn
 
 def _rows_per_chunk(a: Attn, block: int, budget: int) -> int:
     """Rows a chunk takes: a multiple of ``block`` whose scores against its keys (the band
-    plus the chunk) fit ``budget`` with their temporaries."""
+    plus the chunk) fit ``budget`` with their temporaries, or all the rows when they fit."""
     rows = block
     while rows < a.n_q and a.h_q * (2 * rows) * (2 * rows + a.local_window) * 4 * 3 <= budget:
         rows *= 2
-    return rows
+    return min(rows, a.n_q)
 
 
 def banded_stats(a: Attn, backend, sink: int, window: tuple[int, int], block: int) -> tuple[torch.Tensor, ...]:
@@ -50,7 +50,7 @@ def banded_stats_torch(a: Attn, sink: int, window: tuple[int, int], block: int) 
     sums = torch.zeros(3, h, device=dev)  # entropy, sink mass, coverage: sums over rows
     kt = _ref._k32(a)
     step = _rows_per_chunk(a, block, _ref.DEFAULT_BUDGET)
-    scratch = torch.empty(h * min(step, a.n_q) * min(a.n_k, step + w + block), device=dev)  # every chunk's scores
+    scratch = torch.empty(h * step * min(a.n_k, step + w + block), device=dev)  # every chunk's scores
     for r0 in range(0, a.n_q, step):
         r1 = min(a.n_q, r0 + step)
         c = r1 - r0

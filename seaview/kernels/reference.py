@@ -19,10 +19,12 @@ LN2 = 0.6931471805599453
 
 
 def _chunk_rows(a: Attn, multiple: int = 1, budget: int | None = None) -> int:
+    """Rows a chunk takes: a multiple of ``multiple`` whose scores fit ``budget``, or all the
+    rows when they fit (a decoding step's one row, not a block of them: buffers are sized by it)."""
     per_row = a.h_q * a.n_k * 4 * 3  # scores, plus temporaries of the same size
     rows = max(1, (DEFAULT_BUDGET if budget is None else budget) // per_row)
     rows = max(multiple, rows // multiple * multiple)
-    return min(rows, -(-a.n_q // multiple) * multiple)
+    return min(rows, a.n_q)
 
 
 def _k32(a: Attn) -> torch.Tensor:

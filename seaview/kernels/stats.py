@@ -218,14 +218,13 @@ def _fused_torch(a: Attn, sink: int, window: tuple[int, int], block: int, patter
     diag = torch.zeros(h, w_right + pos_max + 1, device=dev)
     # half the reference budget: a chunk's scores and exponentials then stay in a CPU's L3 cache
     step = _ref._chunk_rows(a, multiple=block, budget=_ref.DEFAULT_BUDGET // 2)
-    rows = min(step, a.n_q)  # a chunk's rows at most (a decoding step's one row: not a block of them)
-    lpad = rows
+    lpad = step
     rpad = 0 if a.causal else w_right + max(0, pos_max + 1 - a.n_k)
     width = lpad + a.n_k + rpad
-    buf = torch.empty(h, rows, width, device=dev)
+    buf = torch.empty(h, step, width, device=dev)
     buf[..., :lpad].zero_()  # the diagonal view reads the padding; a chunk's exponentials fill the rest
     buf[..., lpad + a.n_k:].zero_()
-    scratch = torch.empty(h * rows * a.n_k, device=dev)  # every chunk's scores, one allocation
+    scratch = torch.empty(h * step * a.n_k, device=dev)  # every chunk's scores, one allocation
 
     pairs = [(sink, 0), window]  # (sink keys, recent window): sink mass, streaming coverage, A-shape
     if patterns:
