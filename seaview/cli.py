@@ -12,6 +12,7 @@ import typer
 
 from . import __version__
 from .importers import formats as import_formats
+from .panics import panic_reports_held_back
 
 app = typer.Typer(
     name="seaview",
@@ -502,10 +503,12 @@ def main() -> None:
             raise SystemExit(EXIT_USAGE)
         from .tui.app import run_app
 
-        run_app(args)
+        with panic_reports_held_back():
+            run_app(args)
         return
     try:
-        app()
+        with panic_reports_held_back():
+            app()
     except (SystemExit, KeyboardInterrupt):  # every command's end: nothing to look at (nor polars to import)
         raise
     except BaseException as e:  # polars's PanicException (a Rust panic on damaged pages) is no Exception

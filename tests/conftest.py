@@ -33,6 +33,22 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
+def scramble_page_body(part: Path, column: int = 0) -> None:
+    """Damage the body of ``part``'s first data page of ``column``, keeping the page's header
+    and the footer: the run opens (footers and page headers read), its pages do not."""
+    import pyarrow.parquet as pq
+
+    from seaview.store.pages import CompactReader
+
+    data = bytearray(part.read_bytes())
+    start = pq.read_metadata(part).row_group(0).column(column).data_page_offset
+    header = CompactReader(bytes(data[start:]))
+    body = header.struct()[3]  # its compressed size
+    for i in range(start + header.pos, start + header.pos + min(36, body)):
+        data[i] ^= 0xFF
+    part.write_bytes(bytes(data))
+
+
 @contextlib.contextmanager
 def s3_server(bucket: str):
     """An S3-compatible server (moto) on localhost with ``bucket`` created, its endpoint and

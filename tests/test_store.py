@@ -15,7 +15,7 @@ import pytest
 from seaview.errors import RunFormatError, SeaviewError
 from seaview.store import SCHEMAS, BadPartWarning, RunWriter, open_run, validate_run
 
-from .conftest import run_cli
+from .conftest import run_cli, scramble_page_body
 
 
 def _lengths(n: int, start: int = 0) -> dict[str, list]:
@@ -206,13 +206,7 @@ def test_bad_parts_are_named_by_open_validate_and_cli(good_run, kind, expect):
 
 def test_corrupt_data_page_with_intact_footer_is_found_by_validate(good_run):
     part = _part(good_run)
-    data = bytearray(part.read_bytes())
-    meta = pq.read_metadata(part)
-    col = meta.row_group(0).column(SCHEMAS["lengths"].get_field_index("prompt_id"))
-    start = col.data_page_offset
-    for i in range(start + 4, start + 40):  # scramble the page header/body, keep the footer
-        data[i] ^= 0xFF
-    part.write_bytes(bytes(data))
+    scramble_page_body(part, SCHEMAS["lengths"].get_field_index("prompt_id"))  # a damaged header: test_pages.py
     problems, _ = validate_run(good_run)
     assert len(problems) == 1 and str(part) in problems[0]
     # summary reads footers only, so it still works (and proves it never touched the pages)

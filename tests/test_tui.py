@@ -19,6 +19,7 @@ from seaview.store import RunWriter  # noqa: E402
 from seaview.tui.app import RunScreen, RunsScreen, SeaviewApp  # noqa: E402
 from seaview.tui.screens import DiffScreen  # noqa: E402
 from seaview.tui.steps import StepViewer  # noqa: E402
+from .conftest import scramble_page_body  # noqa: E402
 
 HOSTILE = "\x1b[2J\x1b]52;c;ZXZpbA==\x07[bold red]PWNED[/bold red] \x1b[31mred \u202egnp.exe"
 
@@ -277,17 +278,6 @@ async def test_heads_tab_names_the_layers_a_collector_left_out(tmp_path):
         assert "local_window" not in str(heads.query_one("#head-detail").render())
 
 
-def _scramble_pages(part):
-    """Damage a part's first data page, keeping its footer (open_run reads footers only)."""
-    import pyarrow.parquet as pq
-
-    data = bytearray(part.read_bytes())
-    start = pq.read_metadata(part).row_group(0).column(0).data_page_offset
-    for i in range(start + 4, start + 40):
-        data[i] ^= 0xFF
-    part.write_bytes(bytes(data))
-
-
 async def test_a_part_with_damaged_pages_is_a_red_line_naming_it_not_a_crash(runs_root):
     """The lengths run's parts read fine at open (footers) but not when the tabs read their
     pages: each tab says which part, in its status line and a toast, and the app goes on
@@ -295,7 +285,7 @@ async def test_a_part_with_damaged_pages_is_a_red_line_naming_it_not_a_crash(run
     run = runs_root / "lengths"
     parts = {t: next((run / t).glob("*.parquet")) for t in ("lengths", "kv")}
     for part in parts.values():
-        _scramble_pages(part)
+        scramble_page_body(part)
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(140, 45)) as pilot:
         await _wait(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.entries) == 1)

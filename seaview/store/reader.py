@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from ..errors import RunFormatError
 from .location import Location, locate
 from .manifest import MANIFEST, parse_manifest
+from .pages import page_header_problem
 from .schema import FORMAT_VERSION, SCHEMAS, column_types, schema_problems
 from .writer import PART_RE
 
@@ -187,11 +188,16 @@ def read_part_footer(location: Location, table: str, filename: str) -> tuple[Par
         with location.fs.open_input_file(location.join(table, filename)) as f:
             meta = pq.ParquetFile(f).metadata
             schema = meta.schema.to_arrow_schema()
+            clash = _chunk_type_clash(meta)
+            if clash:
+                return None, f"unreadable Parquet ({clash})"
+            # polars aborts the process on some damaged page headers: checked here, where a
+            # header read is cheap (a remote run's would be a request a page)
+            pages = page_header_problem(f, meta, f.size()) if location.is_local else None
     except (pa.ArrowException, OSError, ValueError) as e:
         return None, f"unreadable Parquet ({_short(e)})"
-    clash = _chunk_type_clash(meta)
-    if clash:
-        return None, f"unreadable Parquet ({clash})"
+    if pages:
+        return None, pages
     problems = list(_schema_problems(table, schema))
     kv = schema.metadata or {}
     version = kv.get(b"seaview.format_version")
