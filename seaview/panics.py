@@ -10,11 +10,14 @@ panic crosses polars' threads.
 and Python's own ``sys.stderr`` (and ``sys.__stderr__``, which Textual draws on) at a copy of
 the real one, so everything Python writes reaches the terminal at once, as before. What was
 written to descriptor 2 underneath (Rust, C libraries, child processes) is copied to the real
-stderr when the command ends, from the first panic report on left out.
+stderr when the command ends, from the first panic report on left out. Should native code
+abort the process, what it wrote is lost with the spill, but Python's fault handler, pointed
+at the real stderr meanwhile, says that it aborted and where.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import re
 import sys
@@ -59,9 +62,17 @@ def panic_reports_held_back() -> Iterator[None]:
                        errors="backslashreplace")
     os.dup2(spill.fileno(), 2)
     sys.stderr = sys.__stderr__ = stream
+    # native code that aborts the process (what it wrote stays in the spill) still leaves a
+    # word on the real stderr: "Fatal Python error: Aborted" and where
+    handler_was_on = faulthandler.is_enabled()
+    faulthandler.enable(file=stream)
     try:
         yield
     finally:
+        if handler_was_on:
+            faulthandler.enable(file=saved[0])
+        else:
+            faulthandler.disable()
         sys.stderr, sys.__stderr__ = saved
         os.dup2(real, 2)
         try:

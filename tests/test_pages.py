@@ -199,3 +199,12 @@ def test_a_page_polars_panics_on_is_one_line_with_a_backtrace_asked_for(run_dir)
     res = subprocess.run([sys.executable, "-m", "seaview.cli", "diff", str(run_dir), str(run_dir)],
                          capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 2 and res.stderr == f"seaview: error: {problems[0]}\n", res.stderr
+
+
+def test_an_abort_in_native_code_still_says_so_on_stderr():
+    code = ("import os\nfrom seaview.panics import panic_reports_held_back\n"
+            "with panic_reports_held_back():\n"
+            "    os.write(2, b'memory allocation of 2305843009213693928 bytes failed\\n')\n"
+            "    os.abort()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "Fatal Python error: Aborted" in res.stderr
