@@ -248,8 +248,60 @@ def test_summary_prompts_match_per_prompt():
                        "finish_reason": ["stop", "stop", "length", "stop", "stop", "stop"]})
     s = summarize_lengths(df)
     assert s.models == {"m", "n"} and s.histogram.sum() == 5
-    assert s.prompts.equals(per_prompt(df).select("prompt_id", "n", "mean", "degenerate"))
-    assert s.prompts["degenerate"].to_list() == [False, True, False, False] and s.prompts["mean"][3] is None
+    # a row per model and prompt (several models), the rows without a model last
+    assert s.prompts.equals(per_prompt(df, by=["model", "prompt_id"]).select("model", "prompt_id", "n", "mean", "degenerate"))
+    assert s.prompts.select("model", "prompt_id").rows() == [("m", "a"), ("m", "b"), ("m", "c"), ("m", "d"), ("n", "a"), (None, "b")]
+    assert s.prompts["degenerate"].to_list() == [False] * 5 + [True] and s.prompts["mean"][3] is None
+    one = summarize_lengths(df.filter(pl.col("model") == "m"), models=frozenset({"m"}))  # grouped by prompt, model added
+    assert one.prompts.equals(per_prompt(df.filter(pl.col("model") == "m")).select(
+        pl.lit("m").alias("model"), "prompt_id", "n", "mean", "degenerate"))
+
+
+def _mixed(mix: dict[str, tuple[int, int]], prompts: int = 20) -> pl.DataFrame:
+    """Every prompt answered by each model ``m`` in ``mix``: (samples, length) — the same length
+    each time, so only the mix of models differs between two such runs."""
+    rows = [(f"p{i}", m, length) for i in range(prompts) for m, (k, length) in mix.items() for _ in range(k)]
+    return pl.DataFrame(rows, schema=["prompt_id", "model", "response_tokens"], orient="row")
+
+
+def test_paired_comparison_pairs_a_models_samples_of_a_prompt_not_the_pooled_mix():
+    """Two runs of models x and y where no model's length changed, only how many samples each
+    drew: x 9 × 100 tokens and y 1 × 10 tokens a prompt, then 1 and 9. Pooled per prompt the
+    mean fell by 72 tokens a prompt (91 → 19), which the paired comparison used to report with
+    a CI far from 0; paired per model and prompt it is 0."""
+    a, b = _mixed({"x": (9, 100), "y": (1, 10)}), _mixed({"x": (1, 100), "y": (9, 10)})
+    c = compare_lengths(a, b, n_boot=100)
+    assert c.paired_by == ("model", "prompt_id") and c.paired_prompts == 40
+    assert c.paired_mean_delta == 0 and c.paired_ci == (0, 0) and c.paired_share_longer == 0
+    assert c.deltas["mean"].delta == pytest.approx(19 - 91)  # the whole-run distributions did move
+    # runs of different models: a pair is a prompt, each run's models pooled
+    c = compare_lengths(a, _mixed({"z": (2, 50)}), n_boot=100)
+    assert c.paired_by == ("prompt_id",) and c.paired_prompts == 20 and c.paired_mean_delta == pytest.approx(50 - 91)
+    # one model in common: its pairs only
+    c = compare_lengths(a, _mixed({"x": (3, 110), "z": (2, 50)}), n_boot=100)
+    assert c.paired_by == ("model", "prompt_id") and c.paired_prompts == 20 and c.paired_mean_delta == pytest.approx(10)
+    # and without a model column, by prompt as before
+    c = compare_lengths(a.drop("model"), b.drop("model"), n_boot=100)
+    assert c.paired_by == ("prompt_id",) and c.paired_mean_delta == pytest.approx(19 - 91)
+
+
+def test_diff_pairs_by_model_and_prompt_where_runs_share_models(tmp_path):
+    from seaview.store import RunWriter
+
+    for name, mix in (("a", {"x": (9, 100), "y": (1, 10)}), ("b", {"x": (1, 100), "y": (9, 10)}), ("x", {"x": (4, 130)})):
+        with RunWriter(tmp_path / name) as w:
+            w.append("lengths", _mixed(mix).with_columns(sample=pl.int_range(pl.len())).to_arrow())
+    res = run_cli("diff", "-f", "json", *(str(tmp_path / n) for n in ("a", "b", "x")))
+    assert res.returncode == 0, res.stderr
+    rows = {(c["run"], c["model"]): c for c in json.loads(res.stdout)["lengths"]["comparisons"]}
+    whole = rows[("b", None)]
+    assert whole["paired_by"] == ["model", "prompt_id"] and whole["paired_prompts"] == 40 and whole["paired_mean_delta"] == 0
+    assert rows[("b", "x")]["paired_mean_delta"] == 0 and rows[("b", "y")]["paired_mean_delta"] == 0
+    single = rows[("x", None)]  # a run of one model (its footers say so) against two: model x's pairs
+    assert single["paired_by"] == ["model", "prompt_id"] and single["paired_prompts"] == 20
+    assert single["paired_mean_delta"] == pytest.approx(30)
+    md = run_cli("diff", *(str(tmp_path / n) for n in ("a", "b"))).stdout
+    assert "model × prompt_id" in md
 
 
 def test_paired_comparison_leaves_out_prompts_without_a_mean_on_one_side():

@@ -35,7 +35,8 @@ DIFF_SCHEMA = {
               "rows: [{task, outcomes: [..], success_rate}]}}",
     "lengths": "{comparisons: [{run, model, n_a, n_b, ks_stat, ks_p, wasserstein, mw_u, mw_p, deltas: {mean, p50, "
                "p90, p99: {a, b, delta, ci_low, ci_high}}, paired_prompts, paired_mean_delta, paired_ci, "
-               "degenerate_rate: {baseline, run}}]}",
+               "paired_by: [model, prompt_id] where the runs share a model (a pair is one model's samples of one "
+               "prompt) else [prompt_id] (each run's models pooled), degenerate_rate: {baseline, run}}]}",
     "kv": "{runs: {run: {peak_tokens, p95_tokens, peak_usage, p95_usage, evicted_tokens, ...}}}",
     "heads": "{comparisons: [{run, common_heads, kind_changes: [{layer, head, baseline, run}], per_layer: "
              "[{layer, sink_mass_delta, retrieval_delta, induction_delta}], crossings: [{layer, head, metric, level, "
@@ -157,7 +158,7 @@ def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple
                 "deltas": {k: {f: _num(getattr(d, f)) for f in ("a", "b", "delta", "ci_low", "ci_high")}
                            for k, d in c.deltas.items()},
                 "paired_prompts": c.paired_prompts, "paired_mean_delta": _num(c.paired_mean_delta),
-                "paired_ci": [_num(x) for x in c.paired_ci] if c.paired_ci else None,
+                "paired_ci": [_num(x) for x in c.paired_ci] if c.paired_ci else None, "paired_by": list(c.paired_by),
                 "degenerate_rate": {"baseline": _num(rate(base)), "run": _num(rate(s))} if model is None else None,
             })
             if model is None and c.paired_prompts == 0:

@@ -77,11 +77,11 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                          fmt_value(c["wasserstein"]), fmt_value(c["mw_p"], 4), _ci(d["mean"]), _ci(d["p50"]), _ci(d["p90"]), _ci(d["p99"])])
         out.append((f"Response lengths vs {runs[0]} (Δ = run − baseline, 95% bootstrap CI)",
                     ["run", "model", "n base", "n run", "KS", "KS p", "W1", "MW p", "Δ mean", "Δ p50", "Δ p90", "Δ p99"], rows))
-        paired = [[c["run"], fmt_value(c["paired_prompts"]), fmt_value(c["paired_mean_delta"]),
+        paired = [[c["run"], " × ".join(c["paired_by"]), fmt_value(c["paired_prompts"]), fmt_value(c["paired_mean_delta"]),
                    f"[{fmt_value(c['paired_ci'][0])}, {fmt_value(c['paired_ci'][1])}]" if c["paired_ci"] else "–",
                    fmt_value((c["degenerate_rate"] or {}).get("baseline"), 3), fmt_value((c["degenerate_rate"] or {}).get("run"), 3)]
                   for c in ln["comparisons"] if c["model"] is None]
-        out.append(("Paired prompts and degenerate rate", ["run", "common prompts", "mean Δ per prompt", "95% CI",
+        out.append(("Paired prompts and degenerate rate", ["run", "pair", "pairs", "mean Δ per pair", "95% CI",
                                                            "degenerate (base)", "degenerate (run)"], paired))
     kv = report.get("kv")
     if kv:
