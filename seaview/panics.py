@@ -69,12 +69,14 @@ def panic_reports_held_back() -> Iterator[None]:
     try:
         yield
     finally:
-        if handler_was_on:
-            faulthandler.enable(file=saved[0])
-        else:
-            faulthandler.disable()
         sys.stderr, sys.__stderr__ = saved
         os.dup2(real, 2)
+        faulthandler.disable()
+        if handler_was_on:  # back on the process's stderr (whatever file it had is not known)
+            try:
+                faulthandler.enable(file=sys.__stderr__ or 2)
+            except (OSError, ValueError, AttributeError):
+                faulthandler.enable(file=2)
         try:
             stream.close()  # a writer still holding it meets a closed file, not a reused descriptor
         except OSError:
