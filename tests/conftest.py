@@ -38,7 +38,7 @@ def scramble_page_body(part: Path, column: int = 0) -> None:
     and the footer: the run opens (footers and page headers read), its pages do not."""
     import pyarrow.parquet as pq
 
-    from seaview.store.pages import CompactReader
+    from seaview.store.integrity import CompactReader
 
     data = bytearray(part.read_bytes())
     start = pq.read_metadata(part).row_group(0).column(column).data_page_offset

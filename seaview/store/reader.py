@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from ..errors import RunFormatError
 from .location import Location, locate
 from .manifest import MANIFEST, parse_manifest
-from .pages import page_header_problem
+from .integrity import footer_problem, page_header_problem
 from .schema import FORMAT_VERSION, SCHEMAS, column_types, schema_problems
 from .writer import PART_RE
 
@@ -188,11 +188,12 @@ def read_part_footer(location: Location, table: str, filename: str) -> tuple[Par
         with location.fs.open_input_file(location.join(table, filename)) as f:
             meta = pq.ParquetFile(f).metadata
             schema = meta.schema.to_arrow_schema()
-            clash = _chunk_type_clash(meta)
-            if clash:
-                return None, f"unreadable Parquet ({clash})"
-            # polars aborts the process on some damaged page headers: checked here, where a
+            # damage pyarrow or polars would abort the process on (store/integrity.py): the
+            # footer before anything asks pyarrow for a column chunk; the page headers where a
             # header read is cheap (a remote run's would be a request a page)
+            footer = footer_problem(f, f.size(), [meta.schema.column(j).path for j in range(meta.num_columns)])
+            if footer:
+                return None, f"unreadable Parquet ({footer})"
             pages = page_header_problem(f, meta, f.size()) if location.is_local else None
     except (pa.ArrowException, OSError, ValueError) as e:
         return None, f"unreadable Parquet ({_short(e)})"
@@ -216,22 +217,6 @@ def read_part_footer(location: Location, table: str, filename: str) -> tuple[Par
 @functools.lru_cache(maxsize=64)
 def _schema_problems(table: str, schema: pa.Schema) -> tuple[str, ...]:
     return tuple(schema_problems(table, schema))  # a run's parts mostly share one schema
-
-
-def _chunk_type_clash(meta: pq.FileMetaData) -> str | None:
-    """A column chunk whose physical type is not its schema column's (a damaged footer).
-    pyarrow aborts the whole process when such a chunk's statistics are read, so this is
-    checked before anything reads them."""
-    want = [meta.schema.column(j).physical_type for j in range(meta.num_columns)]
-    for i in range(meta.num_row_groups):
-        rg = meta.row_group(i)
-        if rg.num_columns != len(want):
-            return f"row group {i} has {rg.num_columns} columns, the schema {len(want)}"
-        for j, w in enumerate(want):
-            got = rg.column(j).physical_type
-            if got != w:
-                return f"row group {i}: column '{meta.schema.column(j).name}' is stored as {got}, its schema says {w}"
-    return None
 
 
 def _short(e: BaseException) -> str:

@@ -1,12 +1,19 @@
-"""Parquet page headers checked before polars decodes the pages.
+"""What a damaged Parquet part would make pyarrow or polars abort on, checked first.
 
-polars trusts the counts in a page header: one damaged byte there (a negative number of
-values, a size past its column chunk) makes it ask for exabytes and abort the whole process,
-or panic. pyarrow checks them (its errors are what `seaview validate` reports), but reading
-every page through it would cost as much as the read itself. :func:`page_header_problem`
-walks each column chunk's page headers instead (a few dozen bytes a page, in Thrift's
-compact protocol: parquet-format's ``PageHeader``) and checks every count against the chunk
-the footer describes.
+Some damage is no error but the end of the process. pyarrow (C++) throws from where it cannot
+be caught when it builds a column chunk's metadata whose size statistics disagree with the
+schema (a level histogram of the wrong length, byte counts on a column that holds no byte
+arrays) or whose type is not its schema column's: "terminate called after throwing an
+instance of 'parquet::ParquetException'". polars trusts the counts in a page header: one
+damaged byte there (a negative number of values, a size past its column chunk) makes it ask
+for exabytes and abort, or panic. pyarrow checks page headers (its errors are what
+`seaview validate` reports), but reading every page through it would cost as much as the read.
+
+:func:`footer_problem` reads the footer's Thrift itself and checks what pyarrow would abort
+on, before anything asks pyarrow for a column chunk; :func:`page_header_problem` then walks
+each column chunk's page headers (a few dozen bytes a page) and checks every count against the
+chunk. Both read Thrift's compact protocol (parquet-format's ``FileMetaData`` and
+``PageHeader``) with :class:`CompactReader`.
 """
 
 from __future__ import annotations
@@ -30,12 +37,15 @@ class Damaged(Exception):
 
 
 class CompactReader:
-    """The parts of Thrift's compact protocol a page header uses: a struct read as
-    {field id: value}, nested structs as dicts, lists, maps and binaries skipped. Reading past
-    the buffer raises :class:`Short`."""
+    """Thrift's compact protocol as far as these checks need it: a struct read as {field id:
+    value}, ints as ints, nested structs as dicts, lists as lists, maps and binaries skipped
+    (None). Reading past the buffer raises :class:`Short`. With ``where`` (a dict) it also
+    records where each value starts, by its path of field ids and list indexes (tests use it
+    to damage one field)."""
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: bytes, where: dict[tuple[int, ...], int] | None = None) -> None:
         self.buf, self.pos = buf, 0
+        self.where, self.path = where, []  # type: ignore[var-annotated]
 
     def _skip(self, n: int) -> None:
         if n < 0 or self.pos + n > len(self.buf):
@@ -85,10 +95,10 @@ class CompactReader:
             self._skip(1)
         elif kind == 7:
             self._skip(8)
-        elif kind in (9, 10):  # list, set
+        elif kind in (9, 10):  # list, set: their values
             head = self.byte()
             size = head >> 4
-            self._elements(self.varint() if size == 15 else size, (head & 0x0F,), depth)
+            return self._elements(self.varint() if size == 15 else size, (head & 0x0F,), depth)
         elif kind == 11:  # map
             size = self.varint()
             if size:
@@ -98,15 +108,28 @@ class CompactReader:
             raise Damaged(f"unknown field type {kind}")
         return None
 
-    def _elements(self, size: int, kinds: tuple[int, ...], depth: int) -> None:
+    def _elements(self, size: int, kinds: tuple[int, ...], depth: int) -> list[Any]:
         if size > len(self.buf) - self.pos:  # every element takes a byte at least
             raise Short
-        for _ in range(size):
+        out = []
+        for i in range(size):
             for kind in kinds:
+                self._mark(i)
                 if kind in (1, 2):  # bools in a list take a byte each
-                    self._skip(1)
+                    out.append(self.byte() == 1)
                 else:
-                    self.value(kind, depth)
+                    out.append(self.value(kind, depth))
+                self._unmark()
+        return out
+
+    def _mark(self, key: int) -> None:
+        if self.where is not None:
+            self.path.append(key)
+            self.where[tuple(self.path)] = self.pos
+
+    def _unmark(self) -> None:
+        if self.where is not None:
+            self.path.pop()
 
     def struct(self, depth: int = 0) -> dict[int, Any]:
         if depth > _MAX_DEPTH:
@@ -119,7 +142,9 @@ class CompactReader:
                 return fields
             delta = head >> 4
             last = last + delta if delta else self.zigzag()
+            self._mark(last)
             fields[last] = self.value(head & 0x0F, depth)
+            self._unmark()
 
 
 def _read_header(f: Any, pos: int, end: int) -> tuple[dict[int, Any], int]:
@@ -196,4 +221,87 @@ def page_header_problem(f: Any, meta: pq.FileMetaData, file_size: int) -> str | 
                 problem = str(e)
             if problem is not None:
                 return f"corrupt page header in column '{column.path_in_schema}' of row group {g} ({problem})"
+    return None
+
+
+# parquet.thrift Type: the physical types
+_PHYSICAL = ("BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY")
+_BYTE_ARRAY = 6
+_REQUIRED, _OPTIONAL, _REPEATED = 0, 1, 2
+
+
+def _type_name(t: Any) -> str:
+    return _PHYSICAL[t] if isinstance(t, int) and 0 <= t < len(_PHYSICAL) else str(t)
+
+
+def _leaves(elements: list[Any]) -> list[tuple[int, int, int]]:
+    """(physical type, max definition level, max repetition level) of each leaf column of a
+    footer's schema (its elements in depth-first order, the root first)."""
+    leaves: list[tuple[int, int, int]] = []
+
+    def walk(i: int, d: int, r: int) -> int:
+        if not isinstance(elements[i], dict):
+            raise Damaged("a schema element that is no struct")
+        e = elements[i]
+        children = e.get(5) or 0
+        if i:  # the root's repetition counts for nothing
+            rep = e.get(3, _REQUIRED)
+            d += rep in (_OPTIONAL, _REPEATED)
+            r += rep == _REPEATED
+        if not children:
+            leaves.append((e.get(1), d, r))
+            return i + 1
+        if children < 0 or children > len(elements):
+            raise Damaged("a schema element with a bad number of children")
+        j = i + 1
+        for _ in range(children):
+            if j >= len(elements):
+                raise Damaged("a schema whose elements end before its children")
+            j = walk(j, d, r)
+        return j
+
+    if not elements or walk(0, 0, 0) != len(elements):
+        raise Damaged("a schema whose elements do not form one tree")
+    return leaves
+
+
+def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> str | None:
+    """What is wrong with the footer of the open Parquet file ``f`` that pyarrow would abort
+    the process on when asked for a column chunk: None when nothing is (or the footer is
+    encrypted, or too damaged to be read: pyarrow's own error names that). ``names``: the leaf
+    columns' names, for the message."""
+    if file_size < 12:
+        return None
+    f.seek(file_size - 8)
+    tail = f.read(8)
+    length = int.from_bytes(tail[:4], "little")
+    if tail[4:] != b"PAR1" or not 0 < length <= file_size - 12:
+        return None
+    f.seek(file_size - 8 - length)
+    try:
+        meta = CompactReader(f.read(length)).struct()
+        leaves = _leaves(meta.get(2) or [])
+    except (Short, Damaged, RecursionError):
+        return None
+    for g, group in enumerate(meta.get(4) or []):
+        columns = group.get(1) if isinstance(group, dict) else None
+        if not isinstance(columns, list):
+            continue
+        if len(columns) != len(leaves):
+            return f"row group {g} has {len(columns)} columns, the schema {len(leaves)}"
+        for j, (chunk, (kind, max_def, max_rep)) in enumerate(zip(columns, leaves)):
+            cm = chunk.get(3) if isinstance(chunk, dict) else None
+            if not isinstance(cm, dict):
+                continue
+            where = f"row group {g}: column '{names[j]}'" if names and j < len(names) else f"row group {g}: column {j}"
+            if cm.get(1) != kind:
+                return f"{where} is stored as {_type_name(cm.get(1))}, its schema says {_type_name(kind)}"
+            sizes = cm.get(16)  # SizeStatistics
+            if isinstance(sizes, dict):
+                if sizes.get(1) is not None and kind != _BYTE_ARRAY:
+                    return f"{where}: byte-array sizes on a column of {_type_name(kind)}"
+                for field, level, what in ((2, max_rep, "repetition"), (3, max_def, "definition")):
+                    hist = sizes.get(field)
+                    if hist and len(hist) != level + 1:
+                        return f"{where}: a {what}-level histogram of {len(hist)} counts for {level + 1} levels"
     return None

@@ -16,7 +16,7 @@ import pytest
 from seaview.errors import RunFormatError
 from seaview.panics import without_panic_reports
 from seaview.store import RunWriter, open_run, validate_run
-from seaview.store.pages import CompactReader, Damaged, Short, page_header_problem
+from seaview.store.integrity import _PHYSICAL, CompactReader, Damaged, Short, _leaves, footer_problem, page_header_problem
 
 from .conftest import run_cli
 
@@ -38,7 +38,7 @@ def _zigzag(v: int, length: int | None = None) -> bytes:
     return _varint((v << 1) ^ (v >> 63), length)
 
 
-def test_compact_reader_reads_structs_and_skips_what_a_header_does_not_need():
+def test_compact_reader_reads_structs_and_lists_and_skips_what_the_checks_do_not_need():
     buf = (b"\x15" + _zigzag(-3)  # field 1, i32
            + b"\x11\x12"  # fields 2 and 3: bools true, false
            + b"\x05" + _zigzag(40) + _zigzag(-7)  # field 40 in the long form (delta 0, then the id), i32
@@ -49,10 +49,14 @@ def test_compact_reader_reads_structs_and_skips_what_a_header_does_not_need():
            + b"\x1c" + b"\x15" + _zigzag(99) + b"\x00"  # field 45, struct {1: 99}
            + b"\x13\x7f" + b"\x17" + b"\x00" * 8  # field 46 byte, 47 double
            + b"\x00")
-    r = CompactReader(buf)
+    where: dict = {}
+    r = CompactReader(buf, where)
     got = r.struct()
-    assert got == {1: -3, 2: True, 3: False, 40: -7, 41: None, 42: None, 43: None, 44: None, 45: {1: 99}, 46: None, 47: None}
+    assert got == {1: -3, 2: True, 3: False, 40: -7, 41: None, 42: [1, 2, 3], 43: list(range(20)), 44: None, 45: {1: 99},
+                   46: None, 47: None}
     assert r.pos == len(buf)
+    assert where[(1,)] == 1 and where[(40,)] == buf.index(_zigzag(-7), 4) and buf[where[(45, 1)]] == _zigzag(99)[0]
+    assert [buf[where[(42, i)]] for i in range(3)] == [2, 4, 6]  # zigzag 1, 2, 3
     for cut in range(len(buf)):  # every prefix is short, never something else
         with pytest.raises(Short):
             CompactReader(buf[:cut]).struct()
@@ -208,3 +212,63 @@ def test_an_abort_in_native_code_still_says_so_on_stderr():
             "    os.abort()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and "Fatal Python error: Aborted" in res.stderr
+
+
+def _footer(path):
+    """(offset of the footer, its bytes, where each of its values starts)."""
+    data = path.read_bytes()
+    length = int.from_bytes(data[-8:-4], "little")
+    start = len(data) - 8 - length
+    where: dict = {}
+    meta = CompactReader(data[start:-8], where).struct()
+    return start, data, where, meta
+
+
+def test_footer_leaves_have_pyarrows_types_and_levels(tmp_path):
+    """The footer's schema walked as a tree gives each leaf column pyarrow's physical type and
+    maximum definition and repetition levels (nested lists and structs, required and not)."""
+    t = pa.table({"i": pa.array([1, None], pa.int64()), "r": pa.array([1, 2], pa.int32()),
+                  "l": [[1, None], None], "ll": [[[1.0]], [[2.0, None]]], "st": [{"a": "x", "b": [True]}, None],
+                  "m": pa.array([[("k", 1)], None], pa.map_(pa.string(), pa.int64())), "fx": pa.array([b"ab", b"cd"], pa.binary(2))})
+    schema = t.schema.set(t.schema.get_field_index("r"), pa.field("r", pa.int32(), nullable=False))
+    pq.write_table(t.cast(schema), tmp_path / "n.parquet")
+    meta = pq.read_metadata(tmp_path / "n.parquet")
+    want = [(_PHYSICAL.index(c.physical_type), c.max_definition_level, c.max_repetition_level)
+            for c in (meta.schema.column(j) for j in range(meta.num_columns))]
+    assert _leaves(_footer(tmp_path / "n.parquet")[3][2]) == want
+    assert {w[1] for w in want} >= {0, 1, 3} and {w[2] for w in want} >= {0, 1, 2}  # the cases are there
+    with open(tmp_path / "n.parquet", "rb") as f:
+        assert footer_problem(f, os.path.getsize(tmp_path / "n.parquet")) is None
+
+
+@pytest.mark.parametrize("damage, column, expect", [
+    ("repetition", "response_tokens", "column 'response_tokens': a definition-level histogram of 2 counts for 1 levels"),
+    ("type", "prompt_id", "column 'prompt_id' is stored as BOOLEAN, its schema says BYTE_ARRAY"),
+])
+def test_a_footer_pyarrow_would_abort_on_is_one_line_naming_the_part(run_dir, damage, column, expect):
+    """One damaged byte of a footer pyarrow parses: the schema says a column is required while
+    its chunk's size statistics count two definition levels, or a chunk's type is not its
+    column's. pyarrow threw from where it cannot be caught when asked for that column chunk
+    ("terminate called after throwing an instance of 'parquet::ParquetException'")."""
+    part = run_dir / "lengths" / "part-0-000001.parquet"
+    start, data, where, meta = _footer(part)
+    schema = pq.read_metadata(part).schema
+    j = schema.names.index(column)
+    assert len(meta[2]) == len(schema.names) + 1  # the root, then one element a (flat) column
+    if damage == "repetition":
+        sizes = meta[4][0][1][j][3].get(16)
+        if not sizes or not sizes.get(3):
+            pytest.skip("this pyarrow writes no definition-level histograms")
+        at = start + where[(2, j + 1, 3)]  # the column's schema element: its repetition, OPTIONAL (zigzag 2)
+        assert data[at] == 2
+    else:
+        at = start + where[(4, 0, 1, j, 3, 1)]  # row group 0, its column j: the chunk's type, BYTE_ARRAY (zigzag 12)
+        assert data[at] == 12
+    part.write_bytes(data[:at] + b"\x00" + data[at + 1:])
+    with pytest.raises(RunFormatError) as e:
+        open_run(run_dir)
+    msg = str(e.value)
+    assert str(part) in msg and expect in msg and "\n" not in msg
+    assert validate_run(run_dir)[0] == [msg]
+    res = run_cli("summary", str(run_dir))
+    assert res.returncode == 2 and res.stderr == f"seaview: error: {msg}\n", res.stderr
