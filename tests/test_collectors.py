@@ -678,15 +678,21 @@ def test_cpu_collector_stacks_small_calls_and_computes_large_ones_alone(monkeypa
     monkeypatch.setattr(attention, "head_stats", lambda q, k, **kw: calls.append(q.shape[0]) or real(q, k, **kw))
     model = tiny_llama(seed=3)
     ids = torch.randint(0, 100, (1, 40), generator=torch.Generator().manual_seed(4))
-    rows = []
-    for limit in (attention.CPU_DEFER_SCORES, 4 * 40 * 40 - 1):  # the default; one call's scores fill it
+    rows, counts = [], []
+    # the default; one call's scores fill it; every call alone (nothing stacked)
+    for limit in (attention.CPU_DEFER_SCORES, 4 * 40 * 40 - 1, -1):
         monkeypatch.setattr(attention, "CPU_DEFER_SCORES", limit)
         with torch.no_grad(), AttentionCollector(model, decode=True, window=(4, 8), block=16) as col:
-            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=3, do_sample=False)
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=5, do_sample=False)
         rows.append(col.heads())
-    assert calls[:3] == [2 * 4] * 3  # the prefill and two steps: both layers in one call each
-    assert calls[3:5] == [4, 4] and calls[5:] == [2 * 4] * 2  # the prefill a layer at a time, the steps stacked
+        counts.append(calls[:])
+        calls.clear()
+    assert counts[0] == [2 * 4] * 5  # the prefill and four steps: both layers in one call each
+    assert counts[1] == [4, 4] + [2 * 4] * 4  # the prefill a layer at a time, the steps stacked
+    assert counts[2] == [4] * 10
+    # stacked, the rows are those of every call computed alone
     assert_frame_equal(rows[0], rows[1])
+    assert_frame_equal(rows[0], rows[2])
 
 
 def _count_flash_calls(monkeypatch):
