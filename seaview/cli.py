@@ -517,8 +517,10 @@ def main() -> None:
         if not is_read_error(e):
             raise
         # a part whose footer reads but whose pages do not (open_run reads footers only):
-        # name it, as `seaview validate` would
-        sys.stderr.write(f"seaview: error: {_unreadable(args, e)}\n")
+        # name it, as `seaview validate` would (reading it again may panic again)
+        with panic_reports_held_back():
+            line = _unreadable(args, e)
+        sys.stderr.write(f"seaview: error: {line}\n")
         raise SystemExit(EXIT_USAGE) from None
 
 

@@ -244,12 +244,15 @@ def test_footer_leaves_have_pyarrows_types_and_levels(tmp_path):
 @pytest.mark.parametrize("damage, column, expect", [
     ("repetition", "response_tokens", "column 'response_tokens': a definition-level histogram of 2 counts for 1 levels"),
     ("type", "prompt_id", "column 'prompt_id' is stored as BOOLEAN, its schema says BYTE_ARRAY"),
+    ("rows", "prompt_id", "the footer says 100 rows, its row groups 99"),
 ])
-def test_a_footer_pyarrow_would_abort_on_is_one_line_naming_the_part(run_dir, damage, column, expect):
-    """One damaged byte of a footer pyarrow parses: the schema says a column is required while
+def test_a_damaged_footer_pyarrow_parses_is_one_line_naming_the_part(run_dir, damage, column, expect):
+    """One damaged value of a footer pyarrow parses. The schema says a column is required while
     its chunk's size statistics count two definition levels, or a chunk's type is not its
-    column's. pyarrow threw from where it cannot be caught when asked for that column chunk
-    ("terminate called after throwing an instance of 'parquet::ParquetException'")."""
+    column's: pyarrow threw from where it cannot be caught when asked for that column chunk
+    ("terminate called after throwing an instance of 'parquet::ParquetException'"). A row
+    group's count of rows is not its chunks': polars panicked ("assertion `left == right`
+    failed") where pyarrow read the pages."""
     part = run_dir / "lengths" / "part-0-000001.parquet"
     start, data, where, meta = _footer(part)
     schema = pq.read_metadata(part).schema
@@ -261,10 +264,15 @@ def test_a_footer_pyarrow_would_abort_on_is_one_line_naming_the_part(run_dir, da
             pytest.skip("this pyarrow writes no definition-level histograms")
         at = start + where[(2, j + 1, 3)]  # the column's schema element: its repetition, OPTIONAL (zigzag 2)
         assert data[at] == 2
-    else:
+        data = data[:at] + b"\x00" + data[at + 1:]  # REQUIRED
+    elif damage == "type":
         at = start + where[(4, 0, 1, j, 3, 1)]  # row group 0, its column j: the chunk's type, BYTE_ARRAY (zigzag 12)
         assert data[at] == 12
-    part.write_bytes(data[:at] + b"\x00" + data[at + 1:])
+        data = data[:at] + b"\x00" + data[at + 1:]  # BOOLEAN
+    else:
+        assert meta[4][0][3] == 100
+        data = _set_varint(data, start + where[(4, 0, 3)], 99)  # row group 0's number of rows
+    part.write_bytes(data)
     with pytest.raises(RunFormatError) as e:
         open_run(run_dir)
     msg = str(e.value)

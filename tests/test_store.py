@@ -433,3 +433,33 @@ def test_a_polars_panic_reading_data_is_one_line_not_a_traceback(good_run, monke
     assert e.value.code == 2
     assert capsys.readouterr().err == ("seaview: error: cannot read the data (PanicException: internal error: "
                                        "entered unreachable code: invalid num_bits 37)\n")
+
+
+def test_a_part_only_polars_cannot_read_is_named_when_pyarrow_reads_it(good_run, monkeypatch, capsys):
+    """Some damage pyarrow reads past makes polars panic: `validate` (pyarrow) finds nothing, so
+    the one line names the first part polars itself cannot read whole."""
+    import sys
+
+    import seaview.analysis.diff as diff_module
+    from seaview.cli import main
+
+    bad = str(_part(good_run))
+    real = pl.read_parquet
+
+    def read(path, *args, **kwargs):
+        if str(path) == bad:
+            raise pl.exceptions.PanicException("assertion `left == right` failed")
+        return real(path, *args, **kwargs)
+
+    def panics(*args, **kwargs):
+        raise pl.exceptions.PanicException("assertion `left == right` failed")
+
+    monkeypatch.setattr(pl, "read_parquet", read)
+    monkeypatch.setattr(diff_module, "diff_runs", panics)
+    monkeypatch.setattr(sys, "argv", ["seaview", "diff", str(good_run), str(good_run)])
+    assert validate_run(good_run)[0] == []
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (f"seaview: error: {bad}: polars cannot read its pages "
+                                       "(assertion `left == right` failed)\n")

@@ -283,12 +283,17 @@ def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> st
         leaves = _leaves(meta.get(2) or [])
     except (Short, Damaged, RecursionError):
         return None
-    for g, group in enumerate(meta.get(4) or []):
+    groups = meta.get(4) or []
+    counted = [g.get(3) for g in groups if isinstance(g, dict)]
+    if isinstance(meta.get(3), int) and all(isinstance(n, int) for n in counted) and sum(counted) != meta[3]:
+        return f"the footer says {meta[3]} rows, its row groups {sum(counted)}"  # polars panicked on this
+    for g, group in enumerate(groups):
         columns = group.get(1) if isinstance(group, dict) else None
         if not isinstance(columns, list):
             continue
         if len(columns) != len(leaves):
             return f"row group {g} has {len(columns)} columns, the schema {len(leaves)}"
+        rows = group.get(3)
         for j, (chunk, (kind, max_def, max_rep)) in enumerate(zip(columns, leaves)):
             cm = chunk.get(3) if isinstance(chunk, dict) else None
             if not isinstance(cm, dict):
@@ -296,6 +301,8 @@ def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> st
             where = f"row group {g}: column '{names[j]}'" if names and j < len(names) else f"row group {g}: column {j}"
             if cm.get(1) != kind:
                 return f"{where} is stored as {_type_name(cm.get(1))}, its schema says {_type_name(kind)}"
+            if max_rep == 0 and isinstance(rows, int) and cm.get(5) != rows:  # a value a row, nulls counted
+                return f"{where} holds {cm.get(5)} values, its row group {rows} rows"
             sizes = cm.get(16)  # SizeStatistics
             if isinstance(sizes, dict):
                 if sizes.get(1) is not None and kind != _BYTE_ARRAY:

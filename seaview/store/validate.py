@@ -75,7 +75,8 @@ def is_read_error(e: BaseException) -> bool:
 def describe_read_error(paths: list[str], error: BaseException, tables: tuple[str, ...] | None = None) -> str:
     """One line for an error met reading tables: the first problem ``validate_run`` finds in
     the runs at ``paths``, in ``tables`` first (a part whose footer reads but whose pages do
-    not names itself there; opening a run reads footers only), else the error itself."""
+    not names itself there; opening a run reads footers only); else the first part polars
+    itself cannot read (some damage pyarrow reads past makes polars panic); else the error."""
     for only in ((tables, None) if tables else (None,)):
         for path in paths:
             try:
@@ -84,4 +85,30 @@ def describe_read_error(paths: list[str], error: BaseException, tables: tuple[st
                 continue
             if problems:
                 return problems[0]
+    for path in paths:
+        found = _polars_unreadable(path, tables)
+        if found:
+            return found
     return f"cannot read the data ({type(error).__name__}: {' '.join(str(error).split())[:300]})"
+
+
+def _polars_unreadable(path: str, tables: tuple[str, ...] | None) -> str | None:
+    """The first part of the run at ``path`` (in ``tables``, if given) that polars cannot read
+    whole, named with its error; None when every part reads."""
+    import polars as pl
+
+    from .reader import open_run
+
+    try:
+        run = open_run(path)
+    except Exception:
+        return None
+    for table in tables or tuple(run.parts):
+        for part in run.parts.get(table, []):
+            try:
+                pl.read_parquet(part.path)
+            except BaseException as e:  # a panic is no Exception
+                if not is_read_error(e):
+                    raise
+                return f"{part.path}: polars cannot read its pages ({_short(e)})"
+    return None
