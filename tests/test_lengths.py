@@ -212,6 +212,28 @@ def test_compare_lengths_against_brute_force():
     assert c.ks_p < 0.01 and c.mw_p < 0.01
 
 
+def test_compare_lengths_over_a_run_with_one_endless_response():
+    """One response of 5M tokens among a few hundred: every statistic is taken over the
+    lengths the runs hold, so the 2 x 200 resamples do not each walk 5M empty bins (a diff of
+    such a run took hours); the numbers are the brute-force ones."""
+    rng = np.random.default_rng(8)
+    a = np.append(rng.poisson(300, 400), 5_000_000)
+    b = rng.poisson(320, 400)
+    c = compare_lengths(pl.DataFrame({"response_tokens": a}), pl.DataFrame({"response_tokens": b}), n_boot=200)
+    assert c.ks_stat == pytest.approx(_brute_ks(a, b))
+    u = (a[:, None] > b[None, :]).sum() + 0.5 * (a[:, None] == b[None, :]).sum()
+    assert c.mw_u == pytest.approx(u)
+    grid = np.union1d(a, b)  # W1: the area between the CDFs, constant between the lengths held
+    fa = np.searchsorted(np.sort(a), grid, "right") / a.size
+    fb = np.searchsorted(np.sort(b), grid, "right") / b.size
+    assert c.wasserstein == pytest.approx(np.dot(np.abs(fa - fb)[:-1], np.diff(grid)))
+    d = c.deltas["mean"]
+    assert d.a == pytest.approx(a.mean()) and d.ci_low < d.delta < d.ci_high
+    assert c.deltas["p99"].a == pytest.approx(np.percentile(a, 99)) and c.deltas["p50"].b == pytest.approx(np.median(b))
+    # the mean's resamples see the long response about as often as it is there (1 in 401)
+    assert d.ci_high - d.ci_low > 5_000_000 / 401
+
+
 def test_compare_lengths_same_distribution_and_determinism():
     rng = np.random.default_rng(2)
     a = pl.DataFrame({"prompt_id": [f"p{i % 50}" for i in range(2000)], "response_tokens": rng.poisson(30, 2000)})
