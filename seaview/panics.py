@@ -57,7 +57,8 @@ def panic_reports_held_back() -> Iterator[None]:
         yield
         return
     saved = sys.stderr, sys.__stderr__
-    sys.stderr.flush()
+    if sys.stderr is not None:
+        sys.stderr.flush()
     stream = os.fdopen(real, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
                        errors="backslashreplace")
     os.dup2(spill.fileno(), 2)
