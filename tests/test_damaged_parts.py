@@ -280,3 +280,42 @@ def test_a_damaged_footer_pyarrow_parses_is_one_line_naming_the_part(run_dir, da
     assert validate_run(run_dir)[0] == [msg]
     res = run_cli("summary", str(run_dir))
     assert res.returncode == 2 and res.stderr == f"seaview: error: {msg}\n", res.stderr
+
+
+def test_every_damaged_byte_gives_the_checks_an_answer_not_an_exception(run_dir):
+    """Each byte of a part set to 0, 1, 127 and 255: the footer and page-header checks return
+    a problem or None, never raise (a list damaged into a bool once reached len())."""
+    import io
+
+    part = run_dir / "lengths" / "part-0-000001.parquet"
+    data = part.read_bytes()
+    meta = pq.read_metadata(part)
+    footer = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    found = {"footer": 0, "pages": 0}
+    for at in range(4, len(data) - 8):
+        for v in (0, 1, 127, 255):
+            f = io.BytesIO(data[:at] + bytes([v]) + data[at + 1:])
+            if at >= footer:
+                found["footer"] += footer_problem(f, len(data), meta.schema.names) is not None
+            else:
+                found["pages"] += page_header_problem(f, meta, len(data)) is not None
+    assert found["footer"] > 0 and found["pages"] > 0  # and some damage is found in each
+
+
+def test_a_timestamp_past_pythons_dates_in_the_footer_statistics_is_no_traceback(tmp_path):
+    """Footer statistics are read as Python values (a run's time span, a column's single
+    value): a timestamp past year 9999 has none, and `summary` said "OverflowError: date value
+    out of range"."""
+    run = tmp_path / "far"
+    with RunWriter(run) as w:
+        w.append("lengths", {"prompt_id": ["p", "q"], "sample": [0, 1], "response_tokens": [3, 4]})
+    part = next((run / "lengths").glob("*.parquet"))
+    t = pq.read_table(part)
+    i = t.schema.get_field_index("timestamp")
+    far = pa.array([2**62, 2**62], t.schema.field(i).type)  # microseconds: year ~146,000
+    pq.write_table(t.set_column(i, t.schema.field(i), far), part)
+    r = open_run(run)
+    assert r.footer_values("lengths", "timestamp") is None
+    for args in (("summary", str(run)), ("summary", "--deep", str(run)), ("summary", "-f", "json", str(run))):
+        res = run_cli(*args)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr

@@ -234,6 +234,11 @@ def _type_name(t: Any) -> str:
     return _PHYSICAL[t] if isinstance(t, int) and 0 <= t < len(_PHYSICAL) else str(t)
 
 
+def _list(x: Any) -> list[Any]:
+    """A footer field read as a list, or [] (absent, or damaged into another type)."""
+    return x if isinstance(x, list) else []
+
+
 def _leaves(elements: list[Any]) -> list[tuple[int, int, int]]:
     """(physical type, max definition level, max repetition level) of each leaf column of a
     footer's schema (its elements in depth-first order, the root first)."""
@@ -244,6 +249,8 @@ def _leaves(elements: list[Any]) -> list[tuple[int, int, int]]:
             raise Damaged("a schema element that is no struct")
         e = elements[i]
         children = e.get(5) or 0
+        if not isinstance(children, int):
+            raise Damaged("a schema element whose number of children is no number")
         if i:  # the root's repetition counts for nothing
             rep = e.get(3, _REQUIRED)
             d += rep in (_OPTIONAL, _REPEATED)
@@ -280,10 +287,10 @@ def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> st
     f.seek(file_size - 8 - length)
     try:
         meta = CompactReader(f.read(length)).struct()
-        leaves = _leaves(meta.get(2) or [])
+        leaves = _leaves(_list(meta.get(2)))
     except (Short, Damaged, RecursionError):
         return None
-    groups = meta.get(4) or []
+    groups = _list(meta.get(4))
     counted = [g.get(3) for g in groups if isinstance(g, dict)]
     if isinstance(meta.get(3), int) and all(isinstance(n, int) for n in counted) and sum(counted) != meta[3]:
         return f"the footer says {meta[3]} rows, its row groups {sum(counted)}"  # polars panicked on this
@@ -309,6 +316,8 @@ def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> st
                     return f"{where}: byte-array sizes on a column of {_type_name(kind)}"
                 for field, level, what in ((2, max_rep, "repetition"), (3, max_def, "definition")):
                     hist = sizes.get(field)
+                    if hist is not None and not isinstance(hist, list):
+                        return f"{where}: a {what}-level histogram that is no list"
                     if hist and len(hist) != level + 1:
                         return f"{where}: a {what}-level histogram of {len(hist)} counts for {level + 1} levels"
     return None

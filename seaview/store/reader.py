@@ -101,9 +101,10 @@ class Run:
                 return None
             if st.null_count == rows:
                 continue
-            if not st.has_min_max or st.min != st.max:
+            bounds = footer_min_max(st)
+            if bounds is None or bounds[0] != bounds[1]:
                 return None
-            values.add(st.min)
+            values.add(bounds[0])
         return frozenset(values)
 
     def scan(self, table: str) -> pl.LazyFrame:
@@ -146,6 +147,17 @@ _POLARS = {pa.int8(): pl.Int8, pa.int16(): pl.Int16, pa.int32(): pl.Int32, pa.in
            pa.uint8(): pl.UInt8, pa.uint16(): pl.UInt16, pa.uint32(): pl.UInt32, pa.uint64(): pl.UInt64,
            pa.float32(): pl.Float32, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean, pa.null(): pl.Null,
            pa.string(): pl.String, pa.large_string(): pl.String, pa.date32(): pl.Date}
+
+
+def footer_min_max(st: pq.Statistics | None) -> tuple[Any, Any] | None:
+    """A row group's (min, max) from its footer statistics as Python values, or None when not
+    recorded or not a Python value (a damaged or far-off timestamp: "date value out of range")."""
+    if st is None or not st.has_min_max:
+        return None
+    try:
+        return st.min, st.max
+    except (OverflowError, ValueError, pa.ArrowException):
+        return None
 
 
 @functools.lru_cache(maxsize=256)

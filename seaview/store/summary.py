@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .reader import Run
+from .reader import Run, footer_min_max
 from .schema import TIME_COLUMNS
 
 
@@ -21,12 +21,11 @@ def _column_range(run: Run, table: str, column: str) -> tuple[Any, Any] | None:
         if idx < 0:
             continue
         for rg in range(meta.num_row_groups):
-            col = meta.row_group(rg).column(idx)
-            stats = col.statistics
-            if stats is None or not stats.has_min_max:
+            bounds = footer_min_max(meta.row_group(rg).column(idx).statistics)
+            if bounds is None:
                 continue
-            lo = stats.min if lo is None else min(lo, stats.min)
-            hi = stats.max if hi is None else max(hi, stats.max)
+            lo = bounds[0] if lo is None else min(lo, bounds[0])
+            hi = bounds[1] if hi is None else max(hi, bounds[1])
     return None if lo is None else (lo, hi)
 
 
