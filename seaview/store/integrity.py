@@ -93,8 +93,10 @@ class CompactReader:
             return kind == 1
         elif kind == 3:
             self._skip(1)
-        elif kind == 7:
+        elif kind == 7:  # double
             self._skip(8)
+        elif kind == 13:  # uuid (Thrift 0.19's compact protocol; pyarrow's parser takes it)
+            self._skip(16)
         elif kind in (9, 10):  # list, set: their values
             head = self.byte()
             size = head >> 4
@@ -275,8 +277,8 @@ def _leaves(elements: list[Any]) -> list[tuple[int, int, int]]:
 def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> str | None:
     """What is wrong with the footer of the open Parquet file ``f`` that pyarrow would abort
     the process on when asked for a column chunk: None when nothing is (or the footer is
-    encrypted, or too damaged to be read: pyarrow's own error names that). ``names``: the leaf
-    columns' names, for the message."""
+    encrypted). A footer this reader cannot parse is a problem too, since pyarrow, which read
+    past it, may then abort. ``names``: the leaf columns' names, for the message."""
     if file_size < 12:
         return None
     f.seek(file_size - 8)
@@ -288,8 +290,12 @@ def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> st
     try:
         meta = CompactReader(f.read(length)).struct()
         leaves = _leaves(_list(meta.get(2)))
-    except (Short, Damaged, RecursionError):
-        return None
+    except Short:
+        return "a footer that ends inside its last field"
+    except Damaged as e:  # pyarrow may have read past it: what it read is not known to be sound
+        return f"a footer that is no Thrift struct ({e})"
+    except RecursionError:
+        return "a footer nested too deep"
     groups = _list(meta.get(4))
     counted = [g.get(3) for g in groups if isinstance(g, dict)]
     if isinstance(meta.get(3), int) and all(isinstance(n, int) for n in counted) and sum(counted) != meta[3]:
