@@ -318,9 +318,10 @@ def compare_lengths(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFra
     per-prompt mean deltas where both runs have the same prompt_ids (``prompts``: the runs'
     :func:`per_prompt` frames when already computed). Seeded: same inputs, same numbers."""
     la, lb = _lazy(a), _lazy(b)
-    if prompts is None and all("prompt_id" in f.collect_schema().names() for f in (la, lb)):
-        prompts = tuple(per_prompt(f, column=column, by=["model", "prompt_id"] if "model" in f.collect_schema().names()
-                                   else None) for f in (la, lb))  # type: ignore[assignment]
+    names = [f.collect_schema().names() for f in (la, lb)]
+    if prompts is None and all("prompt_id" in n for n in names):
+        prompts = tuple(per_prompt(f, column=column, by=["model", "prompt_id"] if "model" in n else None)
+                        for f, n in zip((la, lb), names))  # type: ignore[assignment]
     return compare_histograms(length_histogram(la, column), length_histogram(lb, column), n_boot=n_boot,
                               confidence=confidence, seed=seed, prompts=prompts)
 

@@ -274,6 +274,29 @@ def _leaves(elements: list[Any]) -> list[tuple[int, int, int]]:
     return leaves
 
 
+def _chunk_meta_problem(cm: dict[int, Any], leaf: tuple[int, int, int], rows: Any) -> str | None:
+    """What in a column chunk's ColumnMetaData ``cm`` disagrees with its schema ``leaf`` (type,
+    max definition and repetition levels) or its row group's ``rows``: the rest of a sentence
+    that begins with the column, or None."""
+    kind, max_def, max_rep = leaf
+    if cm.get(1) != kind:
+        return f" is stored as {_type_name(cm.get(1))}, its schema says {_type_name(kind)}"
+    if max_rep == 0 and isinstance(rows, int) and cm.get(5) != rows:  # a value a row, nulls counted
+        return f" holds {cm.get(5)} values, its row group {rows} rows"
+    sizes = cm.get(16)  # SizeStatistics
+    if not isinstance(sizes, dict):
+        return None
+    if sizes.get(1) is not None and kind != _BYTE_ARRAY:
+        return f": byte-array sizes on a column of {_type_name(kind)}"
+    for field, level, what in ((2, max_rep, "repetition"), (3, max_def, "definition")):
+        hist = sizes.get(field)
+        if hist is not None and not isinstance(hist, list):
+            return f": a {what}-level histogram that is no list"
+        if hist and len(hist) != level + 1:
+            return f": a {what}-level histogram of {len(hist)} counts for {level + 1} levels"
+    return None
+
+
 def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> str | None:
     """What is wrong with the footer of the open Parquet file ``f`` that pyarrow would abort
     the process on when asked for a column chunk: None when nothing is (or the footer is
@@ -306,24 +329,10 @@ def footer_problem(f: Any, file_size: int, names: list[str] | None = None) -> st
             continue
         if len(columns) != len(leaves):
             return f"row group {g} has {len(columns)} columns, the schema {len(leaves)}"
-        rows = group.get(3)
-        for j, (chunk, (kind, max_def, max_rep)) in enumerate(zip(columns, leaves)):
+        for j, (chunk, leaf) in enumerate(zip(columns, leaves)):
             cm = chunk.get(3) if isinstance(chunk, dict) else None
-            if not isinstance(cm, dict):
-                continue
-            where = f"row group {g}: column '{names[j]}'" if names and j < len(names) else f"row group {g}: column {j}"
-            if cm.get(1) != kind:
-                return f"{where} is stored as {_type_name(cm.get(1))}, its schema says {_type_name(kind)}"
-            if max_rep == 0 and isinstance(rows, int) and cm.get(5) != rows:  # a value a row, nulls counted
-                return f"{where} holds {cm.get(5)} values, its row group {rows} rows"
-            sizes = cm.get(16)  # SizeStatistics
-            if isinstance(sizes, dict):
-                if sizes.get(1) is not None and kind != _BYTE_ARRAY:
-                    return f"{where}: byte-array sizes on a column of {_type_name(kind)}"
-                for field, level, what in ((2, max_rep, "repetition"), (3, max_def, "definition")):
-                    hist = sizes.get(field)
-                    if hist is not None and not isinstance(hist, list):
-                        return f"{where}: a {what}-level histogram that is no list"
-                    if hist and len(hist) != level + 1:
-                        return f"{where}: a {what}-level histogram of {len(hist)} counts for {level + 1} levels"
+            problem = _chunk_meta_problem(cm, leaf, group.get(3)) if isinstance(cm, dict) else None
+            if problem:
+                where = f"column '{names[j]}'" if names and j < len(names) else f"column {j}"
+                return f"row group {g}: {where}{problem}"
     return None

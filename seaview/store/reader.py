@@ -15,9 +15,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from ..errors import RunFormatError
+from .integrity import footer_problem, page_header_problem
 from .location import Location, locate
 from .manifest import MANIFEST, parse_manifest
-from .integrity import footer_problem, page_header_problem
 from .schema import FORMAT_VERSION, SCHEMAS, column_types, schema_problems
 from .writer import PART_RE
 
@@ -73,7 +73,7 @@ class Run:
         """Row count from Parquet footers (no data pages read)."""
         return sum(p.num_rows for p in self.parts.get(table, []))
 
-    def _column_statistics(self, table: str, column: str) -> Iterator[tuple[int, Any]]:
+    def column_statistics(self, table: str, column: str) -> Iterator[tuple[int, Any]]:
         """(rows, footer statistics or None) of each row group of the parts that have ``column``
         (an older part without it holds only nulls there)."""
         for p in self.parts.get(table, []):
@@ -89,14 +89,14 @@ class Run:
         """Whether some row of ``table`` has a non-null ``column``, from the Parquet footers'
         statistics (no data read; a row group without statistics counts as having values)."""
         return any(st is None or not st.has_null_count or st.null_count < rows
-                   for rows, st in self._column_statistics(table, column))
+                   for rows, st in self.column_statistics(table, column))
 
     def footer_values(self, table: str, column: str) -> frozenset[Any] | None:
         """The distinct non-null values of ``column`` read from the Parquet footers'
         statistics, when every row group holds at most one (min == max, or only nulls): a
         single-model run's models without reading data. None when the footers cannot tell."""
         values: set[Any] = set()
-        for rows, st in self._column_statistics(table, column):
+        for rows, st in self.column_statistics(table, column):
             if st is None or not st.has_null_count:
                 return None
             if st.null_count == rows:
@@ -203,10 +203,11 @@ def read_part_footer(location: Location, table: str, filename: str) -> tuple[Par
             # damage pyarrow or polars would abort the process on (store/integrity.py): the
             # footer before anything asks pyarrow for a column chunk; the page headers where a
             # header read is cheap (a remote run's would be a request a page)
-            footer = footer_problem(f, f.size(), [meta.schema.column(j).path for j in range(meta.num_columns)])
+            size = f.size()
+            footer = footer_problem(f, size, [meta.schema.column(j).path for j in range(meta.num_columns)])
             if footer:
                 return None, f"unreadable Parquet ({footer})"
-            pages = page_header_problem(f, meta, f.size()) if location.is_local else None
+            pages = page_header_problem(f, meta, size) if location.is_local else None
     except (pa.ArrowException, OSError, ValueError) as e:
         return None, f"unreadable Parquet ({_short(e)})"
     if pages:

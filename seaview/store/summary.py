@@ -12,20 +12,12 @@ from .schema import TIME_COLUMNS
 def _column_range(run: Run, table: str, column: str) -> tuple[Any, Any] | None:
     """(min, max) of a column from row-group statistics, or None if not recorded."""
     lo = hi = None
-    for part in run.parts.get(table, []):
-        meta = part.metadata
-        try:
-            idx = meta.schema.to_arrow_schema().get_field_index(column)
-        except KeyError:
-            idx = -1
-        if idx < 0:
+    for _, st in run.column_statistics(table, column):
+        bounds = footer_min_max(st)
+        if bounds is None:
             continue
-        for rg in range(meta.num_row_groups):
-            bounds = footer_min_max(meta.row_group(rg).column(idx).statistics)
-            if bounds is None:
-                continue
-            lo = bounds[0] if lo is None else min(lo, bounds[0])
-            hi = bounds[1] if hi is None else max(hi, bounds[1])
+        lo = bounds[0] if lo is None else min(lo, bounds[0])
+        hi = bounds[1] if hi is None else max(hi, bounds[1])
     return None if lo is None else (lo, hi)
 
 
