@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import atif, inspect_ai, mini_swe_agent, openhands, swe_agent, swebench
+from . import atif, inspect_ai, mini_swe_agent, openhands, openhands_sdk, swe_agent, swebench
 
 TRAJECTORY_SUFFIXES = (".traj", ".traj.json", ".json", ".jsonl", ".eval", ".csv", ".log", ".txt", ".prom")
 
@@ -32,7 +32,7 @@ def format_of_data(data: Any) -> str | None:
         return "mini-swe-agent"
     if inspect_ai.looks_like(data):
         return "inspect"
-    if openhands.looks_like_events(data) or (isinstance(data, dict) and openhands.looks_like_events(data.get("trajectory"))):
+    if openhands_sdk.looks_like_events(data) or openhands.looks_like_events(data) or (isinstance(data, dict) and openhands.looks_like_events(data.get("trajectory"))):
         return "openhands"
     if swebench.looks_like(data):
         return "swebench-report"

@@ -15,7 +15,8 @@ class ImportFormat(NamedTuple):
 TABLE: tuple[ImportFormat, ...] = (
     ImportFormat("swe-agent", "agents", "SWE-agent .traj files (v0.x and v1.x)"),
     ImportFormat("mini-swe-agent", "agents", "mini-swe-agent .traj.json trajectories"),
-    ImportFormat("openhands", "agents", "OpenHands trajectory exports and output.jsonl"),
+    ImportFormat("openhands", "agents", "OpenHands trajectory exports and output.jsonl; OpenHands 1.x (Agent SDK) "
+                 "conversation folders (base_state.json + events/), event lists and JSON lines"),
     ImportFormat("inspect", "agents", "Inspect AI logs (.eval and .json)"),
     ImportFormat("atif", "agents", "ATIF trajectory.json (Harbor, Terminal-Bench; a Harbor trial's reward.txt gives the outcome)"),
     ImportFormat("swebench-report", "agents", "SWE-bench harness reports and predictions/results files"),

@@ -1,10 +1,13 @@
 """OpenHands: the UI trajectory export (a list of events; observations point at their
-action through `cause`) and evaluation `output.jsonl` (one instance a line with `history`)."""
+action through `cause`) and evaluation `output.jsonl` (one instance a line with `history`).
+OpenHands 1.x (Software Agent SDK) events, typed by a `kind`, are read by `openhands_sdk`:
+an export or a history made of them is handed there."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import openhands_sdk
 from .common import Episode, as_dict, as_float, as_int, as_text, load_json, load_jsonl, parse_time, shape_error, stem
 
 _SKIP_ACTIONS = {"change_agent_state", "system", "recall"}
@@ -131,6 +134,8 @@ def parse_export(path: str, data: Any = None) -> list[Episode]:
         data = load_json(path)
     if isinstance(data, dict) and isinstance(data.get("trajectory"), list):
         data = data["trajectory"]  # some exports wrap the event list
+    if openhands_sdk.looks_like_events(data):
+        return openhands_sdk.parse_events(path, data)
     if not looks_like_events(data):
         raise shape_error(path, "an OpenHands event list", data)
     steps, facts = events_to_steps(data, path)
@@ -150,42 +155,54 @@ def parse_export(path: str, data: Any = None) -> list[Episode]:
 
 
 def parse_output_jsonl(path: str) -> list[Episode]:
-    episodes = []
-    for n, obj in enumerate(load_jsonl(path), 1):
-        where = f"{path} [line {n}]"
-        if not looks_like_output_line(obj):
-            raise shape_error(where, "an OpenHands evaluation record with 'instance_id' and 'history'", obj)
-        history = obj.get("history") or []
-        if not isinstance(history, list):
-            raise shape_error(f"{where} [history]", "a list of events", history)
-        steps, facts = events_to_steps(history, where)
-        metrics = obj.get("metrics") if isinstance(obj.get("metrics"), dict) else {}
-        usage = metrics.get("accumulated_token_usage") if isinstance(metrics.get("accumulated_token_usage"), dict) else {}
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        llm = meta.get("llm_config") if isinstance(meta.get("llm_config"), dict) else {}
-        test = obj.get("test_result") if isinstance(obj.get("test_result"), dict) else {}
-        report = obj.get("report") if isinstance(obj.get("report"), dict) else {}
-        error = as_text(obj.get("error"))
-        outcome = "unknown"
-        if error:
-            outcome = "error"
-        elif isinstance(report.get("resolved"), bool):
-            outcome = "resolved" if report["resolved"] else "unresolved"
-        iid = str(obj["instance_id"])
-        episodes.append(
-            Episode(
-                episode_id=iid,
-                task=iid,
-                source_file=path,
-                model=as_text(llm.get("model")) or facts["model"],
-                exit_status=f"error: {error}" if error else as_text(facts["state"]),
-                outcome=outcome,
-                tokens_in=as_int(usage.get("prompt_tokens")),
-                tokens_out=as_int(usage.get("completion_tokens")),
-                cost_usd=as_float(metrics.get("accumulated_cost")) if metrics else facts["cost"],
-                submission=as_text(test.get("git_patch")),
-                started_at=facts["start"],
-                steps=steps,
-            )
-        )
-    return episodes
+    """Evaluation records, one a line (V0 or SDK histories), or one conversation's SDK
+    events one a line."""
+    lines = load_jsonl(path)
+    if lines and all(isinstance(o, dict) and isinstance(o.get("kind"), str) for o in lines):
+        return openhands_sdk.parse_events(path, lines)
+    return [_record(path, n, obj) for n, obj in enumerate(lines, 1)]
+
+
+def _record(path: str, n: int, obj: Any) -> Episode:
+    """One evaluation record of output.jsonl."""
+    where = f"{path} [line {n}]"
+    if not looks_like_output_line(obj):
+        raise shape_error(where, "an OpenHands evaluation record with 'instance_id' and 'history'", obj)
+    history = obj.get("history") or []
+    if not isinstance(history, list):
+        raise shape_error(f"{where} [history]", "a list of events", history)
+    metrics = as_dict(obj.get("metrics"))
+    meta = as_dict(obj.get("metadata"))
+    test = as_dict(obj.get("test_result"))
+    report = as_dict(obj.get("report"))
+    error = as_text(obj.get("error"))
+    outcome = "unknown"
+    if error:
+        outcome = "error"
+    elif isinstance(report.get("resolved"), bool):
+        outcome = "resolved" if report["resolved"] else "unresolved"
+    iid = str(obj["instance_id"])
+    if openhands_sdk.looks_like_events(history):
+        ep = openhands_sdk.episode(iid, path, history, where, metrics, as_text(as_dict(meta.get("llm")).get("model")),
+                                   f"error: {error}" if error else None, outcome=outcome,
+                                   submission=as_text(test.get("git_patch")))
+        if obj.get("instruction") is not None:
+            ep.extra["problem"] = as_text(obj.get("instruction"))
+        return ep
+    steps, facts = events_to_steps(history, where)
+    usage = as_dict(metrics.get("accumulated_token_usage"))
+    llm = as_dict(meta.get("llm_config"))
+    return Episode(
+        episode_id=iid,
+        task=iid,
+        source_file=path,
+        model=as_text(llm.get("model")) or facts["model"],
+        exit_status=f"error: {error}" if error else as_text(facts["state"]),
+        outcome=outcome,
+        tokens_in=as_int(usage.get("prompt_tokens")),
+        tokens_out=as_int(usage.get("completion_tokens")),
+        cost_usd=as_float(metrics.get("accumulated_cost")) if metrics else facts["cost"],
+        submission=as_text(test.get("git_patch")),
+        started_at=facts["start"],
+        steps=steps,
+    )

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from ..errors import ImportFormatError, SeaviewError
 from .common import Episode, Outcomes, load_json, shape_error
+from . import openhands_sdk
 from .detect import TRAJECTORY_SUFFIXES, format_of_data, format_of_name
 from .formats import FORMATS, LENGTH_FORMATS
 from .lengths import detect_length_format, parse_length_file
@@ -68,6 +69,9 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
         if os.path.isdir(p):
             for root, dirs, names in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                if openhands_sdk.is_conversation_dir(root):  # one episode: its state, its events read with it
+                    dirs.remove(openhands_sdk.EVENTS_DIR)
+                    names = [openhands_sdk.BASE_STATE]
                 for n in sorted(names):
                     if n.endswith(TRAJECTORY_SUFFIXES) and not n.startswith("."):
                         files.append((os.path.join(root, n), False))
@@ -90,6 +94,8 @@ def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, list[Episo
         raise ImportFormatError(path, "unknown shape: not a BurstGPT CSV, vLLM metrics snapshot, or vLLM/SGLang log")
     if fmt in ("auto", "inspect") and path.endswith(".eval"):
         return "inspect", inspect_ai.parse_eval(path)
+    if os.path.basename(path) == openhands_sdk.BASE_STATE and fmt in ("auto", "openhands"):
+        return "openhands", openhands_sdk.parse_conversation(path)
     if path.endswith(".jsonl"):
         if fmt not in ("auto", "openhands"):
             raise ImportFormatError(path, f"a .jsonl file cannot be {fmt}")

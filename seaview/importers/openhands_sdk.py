@@ -1,0 +1,316 @@
+"""OpenHands 1.x (the OpenHands Software Agent SDK): typed events, each an object with a
+``kind`` (ActionEvent, ObservationEvent, MessageEvent, AgentErrorEvent, ...), ``id``,
+``timestamp`` and ``source``.
+
+Read from: a persisted conversation folder (``base_state.json`` beside ``events/``, one
+``event-NNNNN-<id>.json`` a event), a JSON list or JSON-lines file of events (or the agent
+server's ``{"items": [...]}`` page), and evaluation ``output.jsonl`` records of
+OpenHands/benchmarks whose ``history`` holds these events (``openhands`` hands them here).
+
+Every ActionEvent is a step (thought: its ``thought`` text, else its reasoning; action: a
+terminal command, ``<command> <path>`` for file edits, else ``tool(arguments)``); its
+ObservationEvent (found by ``action_id``, else ``tool_call_id``) is the step's observation,
+an error when the observation says ``is_error``, the command timed out or exited non-zero;
+MessageEvents are steps of their source. Tokens of a step come from the metrics'
+``token_usages`` by the action's ``llm_response_id`` (once per response: parallel tool
+calls share one); episode totals and cost from the last statistics the conversation holds,
+summed over its LLMs (agent and condenser). The final ``execution_status`` is the exit
+status; a ConversationErrorEvent (``MaxIterationsReached: ...``) or the stuck detector is
+the exit message the failure-side rules read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from ..errors import ImportFormatError
+from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error
+
+BASE_STATE = "base_state.json"
+EVENTS_DIR = "events"
+_EVENT_FILE = re.compile(r"^event-(\d+)(?:-[0-9A-Za-z-]+)?\.json$")  # event-00012-<id>.json (older: no id)
+_STEP_KINDS = {"ActionEvent", "ObservationEvent", "MessageEvent", "AgentErrorEvent", "UserRejectObservation"}
+_ROLES = {"agent": "assistant", "user": "user", "environment": "environment"}
+
+
+def looks_like_events(data: Any) -> bool:
+    """A list of SDK events (every element an object with a string ``kind``, one of them a
+    message, action or observation)."""
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        data = data["items"]
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and all(isinstance(e, dict) and isinstance(e.get("kind"), str) for e in data)
+        and any(e["kind"] in _STEP_KINDS for e in data)
+    )
+
+
+def is_conversation_dir(path: str) -> bool:
+    """A persisted conversation: base_state.json beside an events/ folder."""
+    return os.path.isfile(os.path.join(path, BASE_STATE)) and os.path.isdir(os.path.join(path, EVENTS_DIR))
+
+
+def _texts(parts: Any) -> str | None:
+    """The text of content parts ([{type: text, text}, {type: image, ...}]), images noted."""
+    if isinstance(parts, str):
+        return parts
+    if not isinstance(parts, list):
+        return as_text(parts)
+    out = []
+    for p in parts:
+        if isinstance(p, dict) and isinstance(p.get("text"), str):
+            out.append(p["text"])
+        elif isinstance(p, dict) and p.get("type") == "image":
+            out.append("[image]")
+        elif p is not None:
+            out.append(as_text(p) or "")
+    return "\n".join(out) if out else None
+
+
+def _action_text(e: dict[str, Any]) -> str:
+    action = as_dict(e.get("action"))
+    tool = as_text(e.get("tool_name")) or as_text(action.get("kind")) or "action"
+    command = action.get("command")
+    if isinstance(command, str) and action.get("path") is not None:
+        return f"{command} {as_text(action['path'])}"  # file editor: view /repo/x.py
+    if isinstance(command, str):
+        return command  # terminal
+    call = as_dict(e.get("tool_call"))
+    args = call.get("arguments")
+    if args is None and action:
+        args = {k: v for k, v in action.items() if k != "kind"}
+    text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False, sort_keys=True)
+    return f"{tool}({text})"
+
+
+def _first_line(text: str) -> str:
+    """An error's gist: its first non-empty line (the whole text stays the observation)."""
+    line = next((x.strip() for x in text.splitlines() if x.strip()), "error")
+    return line if len(line) <= 300 else line[:299] + "…"
+
+
+def _observation(e: dict[str, Any]) -> tuple[str, str | None]:
+    """(text, error or None) of an ObservationEvent, AgentErrorEvent or UserRejectObservation."""
+    kind = e.get("kind")
+    if kind == "AgentErrorEvent":
+        text = as_text(e.get("error")) or "error"
+        return text, _first_line(text)
+    if kind == "UserRejectObservation":
+        reason = as_text(e.get("rejection_reason")) or ""
+        return f"rejected by {as_text(e.get('rejection_source')) or 'user'}: {reason}".rstrip(": "), None
+    obs = as_dict(e.get("observation"))
+    text = _texts(obs.get("content")) or ""
+    code = obs.get("exit_code")
+    if code is None:
+        code = as_dict(obs.get("metadata")).get("exit_code")
+    if obs.get("is_error") is True:
+        return text, _first_line(text)
+    if obs.get("timeout") is True:
+        return text, "command timed out"
+    if isinstance(code, int) and not isinstance(code, bool) and code not in (0, -1):
+        return text, f"exit code {code}"
+    return text, None
+
+
+def _usages(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-LLM metrics of a statistics value: ``{usage_to_metrics: {id: Metrics}}`` (a
+    conversation's stats) or one Metrics (an evaluation record's ``metrics``)."""
+    by_usage = metrics.get("usage_to_metrics")
+    if isinstance(by_usage, dict):
+        return [m for m in by_usage.values() if isinstance(m, dict)]
+    return [metrics] if metrics else []
+
+
+class _Facts:
+    """What the events say about the episode as a whole."""
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.state: str | None = None
+        self.stats: dict[str, Any] = {}
+        self.problem: str | None = None
+        self.exit_message: str | None = None
+        self.times: list[Any] = []
+
+    def take_state(self, key: Any, value: Any) -> None:
+        if key == "execution_status":
+            self.state = as_text(value)
+        elif key == "stats" and isinstance(value, dict):
+            self.stats = value
+        elif key == "full_state" and isinstance(value, dict):
+            self.state = as_text(value.get("execution_status")) or self.state
+            self.stats = as_dict(value.get("stats")) or self.stats
+            self.model = as_text(as_dict(as_dict(value.get("agent")).get("llm")).get("model")) or self.model
+
+    def totals(self) -> tuple[int | None, int | None, float | None, str | None]:
+        """(tokens in, tokens out, cost, model) over every LLM of the last statistics."""
+        usages = _usages(self.stats)
+        if not usages:
+            return None, None, None, self.model
+        acc = [as_dict(u.get("accumulated_token_usage")) for u in usages]
+        tin = [as_int(a.get("prompt_tokens")) for a in acc]
+        tout = [as_int(a.get("completion_tokens")) for a in acc]
+        cost = [as_float(u.get("accumulated_cost")) for u in usages]
+        busiest = max(zip(tin, usages), key=lambda t: t[0] or 0)[1]  # the agent's LLM, not the condenser's
+        model = self.model or as_text(busiest.get("model_name")) or as_text(
+            as_dict(busiest.get("accumulated_token_usage")).get("model"))
+
+        def total(xs: list[Any]) -> Any:
+            xs = [x for x in xs if x is not None]
+            return sum(xs) if xs else None
+
+        return total(tin), total(tout), total(cost), model
+
+
+def _response_tokens(stats: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:
+    """response id -> (prompt, completion) tokens, from every LLM's ``token_usages``."""
+    out: dict[str, tuple[int | None, int | None]] = {}
+    for u in _usages(stats):
+        for t in u.get("token_usages") or []:
+            if isinstance(t, dict) and isinstance(t.get("response_id"), str) and t["response_id"]:
+                out[t["response_id"]] = (as_int(t.get("prompt_tokens")), as_int(t.get("completion_tokens")))
+    return out
+
+
+def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None = None
+                    ) -> tuple[list[dict[str, Any]], _Facts]:
+    """Steps from SDK events, plus what they say about the episode. ``stats``: statistics
+    held outside the events (base_state.json, an evaluation record's metrics)."""
+    facts = _Facts()
+    for i, e in enumerate(events):
+        if not isinstance(e, dict) or not isinstance(e.get("kind"), str):
+            raise shape_error(f"{where} [event {i}]", "an OpenHands event object with a 'kind'", e)
+        if e["kind"] == "ConversationStateUpdateEvent":
+            facts.take_state(e.get("key"), e.get("value"))
+    if stats and _usages(stats):  # held outside the events and written last: the whole statistics
+        facts.stats = stats
+    tokens = _response_tokens(facts.stats)
+    steps: list[dict[str, Any]] = []
+    by_action: dict[Any, dict[str, Any]] = {}
+    by_call: dict[Any, dict[str, Any]] = {}
+    seen_responses: set[str] = set()
+    for e in events:
+        kind = e["kind"]
+        ts = parse_time(e.get("timestamp"))
+        if ts is not None:
+            facts.times.append(ts)
+        if kind == "ConversationErrorEvent":
+            code, detail = as_text(e.get("code")), as_text(e.get("detail"))
+            facts.exit_message = ": ".join(x for x in (code, detail) if x) or facts.exit_message
+        elif kind == "MessageEvent":
+            msg = as_dict(e.get("llm_message"))
+            text = _texts(msg.get("content"))
+            source = str(e.get("source", "user"))
+            if source == "user" and facts.problem is None:
+                facts.problem = text
+            steps.append({"role": _ROLES.get(source, source), "thought": text, "action": "message",
+                          "observation": None, "timestamp": ts, "event_id": as_text(e.get("id")),
+                          "action_kind": "message"})
+        elif kind == "ActionEvent":
+            response = e.get("llm_response_id") if isinstance(e.get("llm_response_id"), str) else None
+            t_in, t_out = tokens.get(response, (None, None)) if response and response not in seen_responses else (None, None)
+            if response:
+                seen_responses.add(response)
+            thought = _texts(e.get("thought")) or as_text(e.get("reasoning_content")) or None
+            step = {"role": "assistant", "thought": thought, "action": _action_text(e), "observation": None,
+                    "tokens_in": t_in, "tokens_out": t_out, "timestamp": ts, "event_id": as_text(e.get("id")),
+                    "action_kind": as_text(e.get("tool_name")) or as_text(as_dict(e.get("action")).get("kind"))}
+            steps.append(step)
+            if isinstance(e.get("id"), str):
+                by_action[e["id"]] = step
+            if isinstance(e.get("tool_call_id"), str):
+                by_call[e["tool_call_id"]] = step
+        elif kind in ("ObservationEvent", "AgentErrorEvent", "UserRejectObservation"):
+            step = by_action.get(e.get("action_id")) if isinstance(e.get("action_id"), str) else None
+            if step is None and isinstance(e.get("tool_call_id"), str):
+                step = by_call.get(e["tool_call_id"])
+            text, error = _observation(e)
+            if step is None:  # a result of no action in the log (an unknown tool's error, a trimmed log)
+                steps.append({"role": "assistant", "thought": None, "action": as_text(e.get("tool_name")),
+                              "observation": text, "error": error, "timestamp": ts,
+                              "event_id": as_text(e.get("id")), "action_kind": as_text(e.get("tool_name"))})
+                continue
+            step["observation"] = text if step["observation"] is None else step["observation"] + "\n" + text
+            if error:
+                step["error"] = error
+            if ts is not None and step.get("timestamp") is not None:
+                step["duration_s"] = max(0.0, (ts - step["timestamp"]).total_seconds())
+    for i, s in enumerate(steps):
+        s["step"] = i
+    return steps, facts
+
+
+def episode(episode_id: str, path: str, events: list[Any], where: str, stats: dict[str, Any] | None = None,
+            model: str | None = None, status: str | None = None, **fields: Any) -> Episode:
+    """One episode from SDK events (``status``: the final execution status when known
+    outside the events; ``fields``: Episode fields the caller knows better)."""
+    steps, facts = events_to_steps(events, where, stats)
+    t_in, t_out, cost, stats_model = facts.totals()
+    times = facts.times
+    status = status or facts.state
+    exit_message = facts.exit_message
+    if status == "stuck" and exit_message is None:
+        exit_message = "stuck in a loop (OpenHands stuck detection)"
+    values = dict(
+        episode_id=episode_id, task=episode_id, source_file=path, model=model or stats_model,
+        exit_status=status, tokens_in=t_in, tokens_out=t_out, cost_usd=cost,
+        started_at=min(times) if times else None,
+        duration_s=(max(times) - min(times)).total_seconds() if len(times) > 1 else None,
+        steps=steps, extra={"problem": facts.problem, "exit_message": exit_message},
+    )
+    values.update({k: v for k, v in fields.items() if v is not None})
+    return Episode(**values)
+
+
+def parse_events(path: str, data: Any) -> list[Episode]:
+    """A JSON list (or agent-server page) of SDK events: one episode named after the file."""
+    events = data["items"] if isinstance(data, dict) else data
+    if not looks_like_events(events):
+        raise shape_error(path, "a list of OpenHands SDK events", data)
+    name = os.path.basename(path)
+    for suffix in (".jsonl", ".json"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return [episode(name, path, events, path)]
+
+
+def _damaged(where: str, expected: str, data: Any) -> ImportFormatError:
+    """A file of a conversation folder that is not what the layout says it is (reported,
+    not skipped as a file of no known format)."""
+    return ImportFormatError(where, shape_error(where, expected, data).problem.replace("unknown shape", "damaged conversation", 1))
+
+
+def read_event_files(folder: str) -> list[Any]:
+    """A conversation's events/ folder in the order written (by the index in each name)."""
+    events_dir = os.path.join(folder, EVENTS_DIR)
+    try:
+        names = os.listdir(events_dir)
+    except OSError as e:
+        raise ImportFormatError(events_dir, f"cannot read ({e.strerror or e})") from None
+    events = []
+    for _, name in sorted((int(m.group(1)), n) for n in names if (m := _EVENT_FILE.match(n))):
+        path = os.path.join(events_dir, name)
+        e = load_json(path)
+        if not isinstance(e, dict) or not isinstance(e.get("kind"), str):
+            raise _damaged(path, "an OpenHands event object with a 'kind'", e)
+        events.append(e)
+    return events
+
+
+def parse_conversation(state_path: str) -> list[Episode]:
+    """A persisted conversation, given its base_state.json: the state (model, final status,
+    statistics) and every event file beside it."""
+    state = load_json(state_path)
+    if not isinstance(state, dict) or not isinstance(state.get("agent"), dict):
+        raise _damaged(state_path, "an OpenHands conversation state (with 'agent')", state)
+    folder = os.path.dirname(os.path.abspath(state_path))
+    events = read_event_files(folder)
+    conv_id = as_text(state.get("id")) or os.path.basename(folder)
+    # the state file is written last: its status is the final one
+    return [episode(conv_id, state_path, events, state_path, as_dict(state.get("stats")),
+                    as_text(as_dict(as_dict(state.get("agent")).get("llm")).get("model")),
+                    as_text(state.get("execution_status")))]

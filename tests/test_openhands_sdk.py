@@ -1,0 +1,274 @@
+"""OpenHands 1.x (Software Agent SDK) conversations: events written as the SDK serialises
+them (field for field as its pydantic models dump them, mode json), laid out as it persists
+them (base_state.json beside events/event-NNNNN-<id>.json), as an event list or JSON lines,
+and as OpenHands/benchmarks output.jsonl records. Known answers throughout."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from seaview.importers import import_paths
+from seaview.store import open_run
+
+from .conftest import run_cli
+
+
+def _text(t):
+    return [{"cache_prompt": False, "type": "text", "text": t}]
+
+
+def _event(kind, ts, source, **fields):
+    return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, kind + ts)), "timestamp": f"2026-06-16T05:{ts}",
+            "source": source, **fields, "kind": kind}
+
+
+def _action(ts, tool, action, response, call, thought="", reasoning=None):
+    return _event("ActionEvent", ts, "agent", thought=_text(thought) if thought else [], reasoning_content=reasoning,
+                  thinking_blocks=[], responses_reasoning_item=None, action=action, tool_name=tool,
+                  tool_call_id=call, tool_call={"id": call, "responses_item_id": None, "name": tool,
+                                                "arguments": json.dumps({k: v for k, v in action.items() if k != "kind"}),
+                                                "origin": "completion"},
+                  llm_response_id=response, security_risk="LOW", critic_result=None, summary=None)
+
+
+def _terminal_obs(ts, action, call, text, exit_code, is_error=False):
+    return _event("ObservationEvent", ts, "environment", tool_name="terminal", tool_call_id=call,
+                  observation={"content": _text(text), "is_error": is_error, "command": "x", "exit_code": exit_code,
+                               "timeout": False, "metadata": {"exit_code": exit_code, "pid": 7, "username": "u",
+                                                               "hostname": "h", "working_dir": "/repo",
+                                                               "py_interpreter_path": None, "prefix": "", "suffix": ""},
+                               "full_output_save_dir": None, "kind": "TerminalObservation"},
+                  action_id=action["id"])
+
+
+def _metrics(model, prompt, completion, cost, usages):
+    return {"model_name": model, "accumulated_cost": cost, "max_budget_per_task": None,
+            "accumulated_token_usage": {"model": model, "prompt_tokens": prompt, "completion_tokens": completion,
+                                        "cache_read_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
+                                        "context_window": 200000, "per_turn_token": 0, "response_id": ""},
+            "costs": [], "response_latencies": [],
+            "token_usages": [{"model": model, "prompt_tokens": p, "completion_tokens": c, "cache_read_tokens": 0,
+                              "cache_write_tokens": 0, "reasoning_tokens": 0, "context_window": 200000,
+                              "per_turn_token": p + c, "response_id": r} for r, p, c in usages]}
+
+
+STATS = {"usage_to_metrics": {
+    "agent": _metrics("anthropic/claude-sonnet-4-5", 3000, 160, 0.25, [("r1", 1000, 60), ("r2", 2000, 100)]),
+    "condenser": _metrics("openai/gpt-5-mini", 500, 40, 0.01, [("c1", 500, 40)]),
+}}
+
+
+def _events():
+    """A conversation: the task, a command that works, two parallel calls of one response
+    (an edit and a failing test run), an unknown tool's error, a rejected action, then the
+    iteration limit."""
+    a1 = _action("39:20", "terminal", {"command": "ls", "is_input": False, "timeout": None, "reset": False,
+                                        "kind": "TerminalAction"}, "r1", "call-1", thought="Look first.")
+    a2 = _action("39:30", "file_editor", {"command": "str_replace", "path": "/repo/calc.py", "file_text": None,
+                                           "old_str": "a-b", "new_str": "a+b", "insert_line": None,
+                                           "view_range": None, "kind": "FileEditorAction"},
+                 "r2", "call-2", reasoning="The sign is wrong.")
+    a3 = _action("39:31", "terminal", {"command": "pytest -q", "is_input": False, "timeout": None, "reset": False,
+                                        "kind": "TerminalAction"}, "r2", "call-3")
+    a4 = _action("39:50", "terminal", {"command": "rm -rf /", "is_input": False, "timeout": None, "reset": False,
+                                        "kind": "TerminalAction"}, "r3", "call-5")
+    return [
+        _event("ConversationStateUpdateEvent", "39:00", "environment", key="execution_status", value="running"),
+        _event("SystemPromptEvent", "39:01", "agent", system_prompt=_text("You are OpenHands."), tools=[],
+               dynamic_context=None),
+        _event("MessageEvent", "39:02", "user", llm_message={"role": "user", "content": _text("Fix add() in calc.py"),
+                                                              "tool_calls": None, "tool_call_id": None, "name": None,
+                                                              "reasoning_content": None, "thinking_blocks": [],
+                                                              "responses_reasoning_item": None},
+               llm_response_id=None, activated_skills=[], extended_content=[], sender=None, critic_result=None),
+        a1, _terminal_obs("39:22", a1, "call-1", "calc.py test_calc.py", 0),
+        a2, a3,
+        _event("ObservationEvent", "39:32", "environment", tool_name="file_editor", tool_call_id="call-2",
+               observation={"content": _text("The file /repo/calc.py has been edited."), "is_error": False,
+                            "command": "str_replace", "path": "/repo/calc.py", "prev_exist": True,
+                            "old_content": "a-b", "new_content": "a+b", "kind": "FileEditorObservation"},
+               action_id=a2["id"]),
+        _terminal_obs("39:40", a3, "call-3", "1 failed", 2),
+        _event("AgentErrorEvent", "39:45", "agent", tool_name="browser", tool_call_id="call-4",
+               error="Tool 'browser' not found.\nAvailable: ['terminal', 'file_editor']", classification=None),
+        a4,
+        _event("UserRejectObservation", "39:55", "environment", tool_name="terminal", tool_call_id="call-5",
+               rejection_reason="too dangerous", rejection_source="user", action_id=a4["id"]),
+        _event("ConversationStateUpdateEvent", "39:58", "environment", key="execution_status", value="error"),
+        _event("ConversationErrorEvent", "39:59", "environment", code="MaxIterationsReached",
+               detail="Agent reached maximum iterations limit (5).", classification=None),
+    ]
+
+
+def _base_state(conv_id, status="error"):
+    return {"id": conv_id, "agent": {"llm": {"model": "anthropic/claude-sonnet-4-5", "api_key": "**********",
+                                             "usage_id": "agent"}, "tools": [{"name": "terminal", "params": {}}],
+                                     "kind": "Agent"},
+            "workspace": {"working_dir": "/repo", "kind": "LocalWorkspace"}, "persistence_dir": "/p",
+            "max_iterations": 5, "stuck_detection": True, "execution_status": status,
+            "confirmation_policy": {"kind": "NeverConfirm"}, "activated_knowledge_skills": [], "blocked_actions": {},
+            "blocked_messages": {}, "stats": STATS, "secret_registry": {"secret_sources": {}}, "agent_state": {}}
+
+
+def write_conversation(folder, events, conv_id="0f4c1f5e-8d7a-4b6e-9c11-2a9e0b7d3c55", status="error"):
+    """The SDK's layout: base_state.json, events/event-NNNNN-<id>.json, a lock file."""
+    (folder / "events").mkdir(parents=True)
+    (folder / "base_state.json").write_text(json.dumps(_base_state(conv_id, status), indent=2))
+    for i, e in reversed(list(enumerate(events))):  # written in any order: the index in the name orders them
+        (folder / "events" / f"event-{i:05d}-{e['id']}.json").write_text(json.dumps(e))
+    (folder / "events" / ".eventlog.lock").write_text("")
+    return folder
+
+
+def _read(out):
+    run = open_run(out)
+    return run.scan("episodes").collect(), run.scan("steps").collect().sort("step")
+
+
+def test_persisted_conversation_folder(tmp_path):
+    conv = write_conversation(tmp_path / "conversations" / "0f4c1f5e8d7a4b6e9c112a9e0b7d3c55", _events())
+    rep = import_paths("auto", [str(tmp_path / "conversations")], str(tmp_path / "run"), workers=1)
+    assert rep.bad == [] and rep.skipped == [] and rep.formats == {"openhands": 1} and rep.episodes == 1
+    eps, steps = _read(tmp_path / "run")
+    ep = eps.row(0, named=True)
+    assert ep["episode_id"] == "0f4c1f5e-8d7a-4b6e-9c11-2a9e0b7d3c55"
+    assert ep["source_file"] == str(conv / "base_state.json")
+    assert ep["model"] == "anthropic/claude-sonnet-4-5"
+    assert ep["exit_status"] == "error" and ep["failure_side"] == "llm"  # the iteration limit: the agent's side
+    assert ep["exit_message"] == "MaxIterationsReached: Agent reached maximum iterations limit (5)."
+    assert ep["problem"] == "Fix add() in calc.py"
+    # totals over both LLMs of the conversation (agent and condenser)
+    assert (ep["tokens_in"], ep["tokens_out"]) == (3500, 200) and ep["cost_usd"] == pytest.approx(0.26)
+    assert ep["duration_s"] == 59.0 and ep["n_steps"] == steps.height == 6
+    assert steps["role"].to_list() == ["user", "assistant", "assistant", "assistant", "assistant", "assistant"]
+    assert steps["action"].to_list() == ["message", "ls", "str_replace /repo/calc.py", "pytest -q", "browser", "rm -rf /"]
+    assert steps["action_kind"].to_list() == ["message", "terminal", "file_editor", "terminal", "browser", "terminal"]
+    assert steps["thought"].to_list()[:4] == ["Fix add() in calc.py", "Look first.", "The sign is wrong.", None]
+    # a response's tokens once, on its first action (the two parallel calls share r2)
+    assert steps["tokens_in"].to_list() == [None, 1000, 2000, None, None, None]
+    assert steps["tokens_out"].to_list() == [None, 60, 100, None, None, None]
+    assert steps["observation"].to_list() == [None, "calc.py test_calc.py", "The file /repo/calc.py has been edited.",
+                                              "1 failed", "Tool 'browser' not found.\nAvailable: ['terminal', 'file_editor']",
+                                              "rejected by user: too dangerous"]
+    # an error's gist is its first line; the whole text is the observation
+    assert steps["error"].to_list() == [None, None, None, "exit code 2", "Tool 'browser' not found.", None]
+    assert steps["duration_s"].to_list() == [None, 2.0, 2.0, 9.0, None, 5.0]
+
+
+def test_error_observations(tmp_path):
+    """is_error (the terminal refusing a command) and a timed-out command are errors; the
+    soft-timeout exit code -1 alone is not."""
+    a = _action("39:20", "terminal", {"command": "a; b", "kind": "TerminalAction"}, "r1", "c1")
+    b = _action("39:30", "terminal", {"command": "sleep 999", "kind": "TerminalAction"}, "r2", "c2")
+    c = _action("39:40", "terminal", {"command": "tail -f log", "kind": "TerminalAction"}, "r3", "c3")
+    timed_out = _terminal_obs("39:35", b, "c2", "", -1)
+    timed_out["observation"]["timeout"] = True
+    events = [a, _terminal_obs("39:21", a, "c1", "\nCannot execute multiple commands at once.\nRun each alone.", None,
+                               is_error=True), b, timed_out, c, _terminal_obs("39:45", c, "c3", "still running", -1)]
+    path = tmp_path / "e.json"
+    path.write_text(json.dumps(events))
+    import_paths("auto", [str(path)], str(tmp_path / "run"), workers=1)
+    _, steps = _read(tmp_path / "run")
+    assert steps["error"].to_list() == ["Cannot execute multiple commands at once.", "command timed out", None]
+
+
+def test_conversation_statuses_and_the_stuck_detector(tmp_path):
+    events = [e for e in _events() if e["kind"] not in ("ConversationErrorEvent",)]
+    write_conversation(tmp_path / "a", events, "a", status="stuck")
+    write_conversation(tmp_path / "b", events, "b", status="finished")
+    rep = import_paths("auto", [str(tmp_path / "a"), str(tmp_path / "b")], str(tmp_path / "run"), workers=1)
+    assert rep.bad == [] and rep.episodes == 2
+    eps = open_run(tmp_path / "run").scan("episodes").collect().sort("episode_id")
+    assert eps["exit_status"].to_list() == ["stuck", "finished"]  # base_state.json, written last, has the final one
+    assert eps["failure_side"].to_list() == ["llm", "none"]
+    assert eps["exit_message"].to_list()[0] == "stuck in a loop (OpenHands stuck detection)"
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "list", "items"])
+def test_event_streams_give_the_same_steps(tmp_path, layout):
+    events = _events()
+    write_conversation(tmp_path / "conv", events)
+    if layout == "jsonl":
+        path = tmp_path / "events.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    else:
+        path = tmp_path / "events.json"
+        path.write_text(json.dumps(events if layout == "list" else {"items": events, "next_page_id": None}))
+    rep = import_paths("auto", [str(path)], str(tmp_path / "one"), workers=1)
+    assert rep.bad == [] and rep.formats == {"openhands": 1}
+    import_paths("auto", [str(tmp_path / "conv")], str(tmp_path / "two"), workers=1)
+    eps, steps = _read(tmp_path / "one")
+    _, want = _read(tmp_path / "two")
+    cols = ["step", "role", "thought", "action", "observation", "error", "duration_s", "action_kind"]
+    assert steps.select(cols).equals(want.select(cols))
+    ep = eps.row(0, named=True)
+    assert ep["episode_id"] == "events" and ep["exit_status"] == "error"  # the last status update
+    # no statistics in the events: totals are the steps' (none), the model unknown
+    assert ep["tokens_in"] is None and ep["model"] is None
+
+
+def test_statistics_in_the_events(tmp_path):
+    """A stream that carries its statistics as state updates: the last snapshot counts."""
+    snap = {"usage_to_metrics": {"agent": {**STATS["usage_to_metrics"]["agent"], "token_usages": []}}}
+    early = {"usage_to_metrics": {"agent": _metrics("m", 1, 1, 0.0, [])}}
+    events = [_event("ConversationStateUpdateEvent", "38:00", "environment", key="stats", value=early),
+              *_events(), _event("ConversationStateUpdateEvent", "59:00", "environment", key="stats", value=snap)]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events))
+    import_paths("auto", [str(path)], str(tmp_path / "run"), workers=1)
+    ep = open_run(tmp_path / "run").scan("episodes").collect().row(0, named=True)
+    assert (ep["tokens_in"], ep["tokens_out"], ep["model"]) == (3000, 160, "anthropic/claude-sonnet-4-5")
+    assert ep["cost_usd"] == pytest.approx(0.25)
+
+
+def test_benchmarks_output_jsonl(tmp_path):
+    """OpenHands/benchmarks' EvalOutput records whose history holds SDK events, beside a
+    record of the older kind: outcome from error / report, patch, instruction, model."""
+    metrics = _metrics("anthropic/claude-sonnet-4-5", 3000, 160, 0.25, [("r1", 1000, 60), ("r2", 2000, 100)])
+    base = {"attempt": 1, "instruction": "Fix add()", "metadata": {"llm": {"model": "anthropic/claude-sonnet-4-5"},
+                                                                   "dataset": "princeton-nlp/SWE-bench_Verified"},
+            "history": _events(), "metrics": metrics, "instance": None}
+    lines = [
+        {**base, "instance_id": "calc-1", "test_result": {"git_patch": "diff --git a/calc.py b/calc.py"},
+         "error": None, "report": {"resolved": True}},
+        {**base, "instance_id": "calc-2", "test_result": {}, "error": "RuntimeError: sandbox died"},
+        {"instance_id": "old-1", "history": [], "test_result": {}, "metadata": {"llm_config": {"model": "gpt-4o"}}},
+    ]
+    path = tmp_path / "output.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    rep = import_paths("auto", [str(path)], str(tmp_path / "run"), workers=1)
+    assert rep.bad == [] and rep.episodes == 3
+    eps, steps = _read(tmp_path / "run")
+    eps = eps.sort("episode_id")
+    assert eps["outcome"].to_list() == ["resolved", "error", "unknown"]
+    assert eps["exit_status"].to_list() == ["error", "error: RuntimeError: sandbox died", None]
+    assert eps["submission"].to_list() == ["diff --git a/calc.py b/calc.py", None, None]
+    assert eps["model"].to_list() == ["anthropic/claude-sonnet-4-5", "anthropic/claude-sonnet-4-5", "gpt-4o"]
+    assert eps["problem"].to_list()[:2] == ["Fix add()", "Fix add()"]
+    assert eps["tokens_in"].to_list()[:2] == [3000, 3000] and eps["n_steps"].to_list() == [6, 6, 0]
+    one = steps.filter(episode_id="calc-1")
+    assert one["tokens_in"].to_list() == [None, 1000, 2000, None, None, None]
+
+
+def test_a_damaged_event_file_names_itself_and_loses_nothing_else(tmp_path):
+    good = write_conversation(tmp_path / "convs" / "good", _events(), "good")
+    bad = write_conversation(tmp_path / "convs" / "bad", _events(), "bad")
+    broken = sorted((bad / "events").glob("event-00003-*.json"))[0]
+    broken.write_text('{"id": "x", "kind": "ActionEv')
+    r = run_cli("import", str(tmp_path / "convs"), "--out", str(tmp_path / "run"))
+    assert r.returncode == 1, r.stderr  # some files bad, the rest imported
+    assert f"{broken}: malformed JSON at line 1 column" in r.stdout + r.stderr
+    eps = open_run(tmp_path / "run").scan("episodes").collect()
+    assert eps["episode_id"].to_list() == ["good"] and good.exists()
+    # an event that is no event object, and a state without an agent, are one line each too
+    broken.write_text("[1, 2]")
+    (good / "base_state.json").write_text(json.dumps({"id": "good"}))
+    r = run_cli("import", str(tmp_path / "convs"), "--out", str(tmp_path / "run2"))
+    said = r.stdout + r.stderr
+    assert r.returncode == 2 and "Traceback" not in said
+    assert f"{broken}: damaged conversation: expected an OpenHands event object with a 'kind', found list" in said
+    assert f"{good / 'base_state.json'}: damaged conversation: expected an OpenHands conversation state" in said
+    assert not (tmp_path / "run2").exists()
