@@ -452,6 +452,7 @@ def test_kv_log_parsers(tmp_path):
     v = kv.filter(pl.col("phase") == "stats").sort("t_s")
     assert v["usage_frac"].to_list() == [0.125, 0.91] and v["t_s"].to_list() == [0.0, 10.0]
     assert v["running"].to_list() == [3, 5] and v["waiting"].to_list() == [1, 0]
+    assert v["dp_rank"].to_list() == [None, 0] and v["preemptions"].to_list() == [None, 0.0]
     s = kv.filter(pl.col("phase").is_in(["prefill", "decode"])).sort("t_s")
     assert s["tokens"].to_list() == [None, 1234] and s["waiting"].to_list() == [0, 2] and s["t_s"].to_list() == [0.0, 2.0]
     m = kv.filter(pl.col("phase") == "snapshot").row(0, named=True)
@@ -459,6 +460,40 @@ def test_kv_log_parsers(tmp_path):
     assert run.manifest["params"]["vllm_histograms"]["request_generation_tokens"] == [[128.0, 5.0], [float("inf"), 9.0]]
     st = kv_stats(v, threshold=0.9)
     assert st["peak_usage"] == 0.91
+
+
+def test_vllm_v1_multi_engine_log_with_preemptions(tmp_path):
+    """Current vLLM: one line per data-parallel engine, "Preemptions: N" between Waiting and
+    the cache usage when the engine preempted in the interval (such lines were dropped: the
+    fullest moments of the cache), the prefix cache's hit rate. Time above 90% is the worst
+    engine's, not the interleaving of both."""
+    def line(hms, engine, run, kv, pre=None, hit=4.0):
+        preempt = f"Preemptions: {pre}, " if pre is not None else ""
+        return (f"\x1b[1;36m(APIServer pid=7)\x1b[0;0m INFO 11-05 11:{hms} [loggers.py:257] Engine {engine:03d}: "
+                f"Avg prompt throughput: 10.0 tokens/s, Avg generation throughput: 300.0 tokens/s, Running: {run} reqs, "
+                f"Waiting: 2 reqs, {preempt}GPU KV cache usage: {kv}%, Prefix cache hit rate: {hit}%\n")
+
+    (tmp_path / "dp2.log").write_text(
+        "INFO 11-05 11:00:00 [kv_cache_utils.py:1087] GPU KV cache size: 100,000 tokens\n"
+        + line("27:00", 0, 8, 50.0) + line("27:00", 1, 9, 95.0, pre=3, hit=12.5)
+        + line("27:10", 0, 8, 60.0) + line("27:10", 1, 9, 97.5, pre=2)
+        + line("27:20", 0, 8, 92.0) + line("27:20", 1, 9, 40.0)
+        + line("27:30", 0, 8, 10.0) + line("27:30", 1, 9, 10.0))
+    rep = import_paths("auto", [str(tmp_path / "dp2.log")], str(tmp_path / "out"), workers=1)
+    assert rep.formats == {"vllm-log": 1} and rep.rows == {"kv": 8}
+    kv = open_run(tmp_path / "out").scan("kv").collect().sort("step")
+    assert kv["dp_rank"].to_list() == [0, 1] * 4
+    assert kv["usage_frac"].to_list() == pytest.approx([0.5, 0.95, 0.6, 0.975, 0.92, 0.4, 0.1, 0.1])
+    assert kv["preemptions"].to_list() == [0, 3, 0, 5, 0, 5, 0, 5]  # each engine's since the log began
+    assert kv["prefix_hit_frac"].to_list()[:2] == [0.04, 0.125]
+    assert kv["capacity_tokens"].unique().to_list() == [100_000]
+    st = kv_stats(kv)
+    # engine 1 sat above 90% from 0 s to 20 s, engine 0 from 20 s to 30 s: the worst is 20 s of 30
+    assert (st["ranks"], st["seconds_above"], st["share_above"]) == (2, 20.0, pytest.approx(2 / 3))
+    assert st["peak_usage"] == 0.975 and st["preemptions"] == 5
+    # the same lines of one engine, and the V0 line, carry no rank; V0 no preemption count
+    one = kv.filter(pl.col("dp_rank") == 1)
+    assert kv_stats(one)["seconds_above"] == 20.0 and "ranks" not in kv_stats(one)
 
 
 def test_generation_recorder_kv_bytes_and_sliding_window(tmp_path):

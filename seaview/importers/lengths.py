@@ -281,10 +281,14 @@ def parse_vllm_metrics(path: str, text: str | None = None, snapshot: int = 0) ->
 
 # -- vLLM / SGLang stats lines ----------------------------------------------------------
 
+# vLLM's periodic stats line: V0 ("Swapped", "Pending") and V1 ("Engine 00N: " for each
+# data-parallel engine, "N Engines Aggregated: ", "Preemptions: N" when it preempted in the
+# interval, then "Prefix cache hit rate")
 _VLLM_LINE = re.compile(
-    r"(?P<md>\d\d-\d\d) (?P<hms>\d\d:\d\d:\d\d).*?Avg prompt throughput: (?P<pt>[\d.]+) tokens/s, "
+    r"(?P<md>\d\d-\d\d) (?P<hms>\d\d:\d\d:\d\d).*?(?:Engine (?P<engine>\d+): )?Avg prompt throughput: (?P<pt>[\d.]+) tokens/s, "
     r"Avg generation throughput: (?P<gt>[\d.]+) tokens/s, Running: (?P<run>\d+) reqs?,"
-    r"(?: Swapped: (?P<sw>\d+) reqs?,)? (?:Pending|Waiting): (?P<wait>\d+) reqs?, GPU KV cache usage: (?P<kv>[\d.]+)%")
+    r"(?: Swapped: (?P<sw>\d+) reqs?,)? (?:Pending|Waiting): (?P<wait>\d+) reqs?,(?: Preemptions: (?P<pre>\d+),)?"
+    r" GPU KV cache usage: (?P<kv>[\d.]+)%(?:, Prefix cache hit rate: (?P<hit>[\d.]+)%)?")
 _VLLM_CAPACITY = re.compile(r"GPU KV cache size: (?P<n>[\d,]+) tokens")
 # SGLang: "[ts] Prefill batch. ..." (older) or "[ts DP0 TP0 EP0] Prefill batch, ..." (current)
 _SGL_LINE = re.compile(
@@ -307,13 +311,18 @@ def looks_like_sglang_log(text: str) -> bool:
 
 def parse_vllm_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
     """The periodic 'Avg prompt throughput ... GPU KV cache usage' lines of a vLLM log, with
-    the cache's capacity from its 'GPU KV cache size: N tokens' line (V1 engines)."""
+    the cache's capacity from its 'GPU KV cache size: N tokens' line (V1 engines). V1 lines
+    keep their engine (``dp_rank``: one engine per data-parallel rank; null for the
+    aggregated line), the preemptions of the interval (0 when the line names none) and the
+    prefix cache's hit rate."""
     text = _ANSI.sub("", read_text(path) if text is None else text)
     rows: dict[str, list[Any]] = {k: [] for k in ("t_s", "step", "usage_frac", "running", "waiting", "swapped",
-                                                   "prompt_tps", "generation_tps", "phase", "capacity_tokens")}
+                                                   "prompt_tps", "generation_tps", "phase", "capacity_tokens",
+                                                   "dp_rank", "preemptions", "prefix_hit_frac")}
     first_cap = _VLLM_CAPACITY.search(text)
     capacity = int(first_cap["n"].replace(",", "")) if first_cap else None
     t0 = None
+    preempted: dict[int | None, float] = {}
     for n, line in enumerate(text.splitlines(), 1):
         if (c := _VLLM_CAPACITY.search(line)) is not None:
             capacity = int(c["n"].replace(",", ""))  # a restarted engine reports its own
@@ -333,9 +342,17 @@ def parse_vllm_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
         rows["prompt_tps"].append(float(m["pt"]))
         rows["generation_tps"].append(float(m["gt"]))
         rows["phase"].append("stats")
+        engine = int(m["engine"]) if m["engine"] else None
+        rows["dp_rank"].append(engine)
+        v1 = m["hit"] is not None  # V1 names its preemptions only when there were some
+        if m["pre"] or v1:  # cumulative per engine, as the metrics endpoint's counter
+            preempted[engine] = preempted.get(engine, 0.0) + float(m["pre"] or 0)
+        rows["preemptions"].append(preempted.get(engine))
+        rows["prefix_hit_frac"].append(float(m["hit"]) / 100 if v1 else None)
     if not rows["t_s"]:
         raise ImportFormatError(path, "no vLLM stats lines ('Avg prompt throughput: ...') found")
-    return {"kv": _table(rows, {"swapped": pa.int64(), "capacity_tokens": pa.int64()})}
+    return {"kv": _table(rows, {"swapped": pa.int64(), "capacity_tokens": pa.int64(), "dp_rank": pa.int64(),
+                                "preemptions": pa.float64(), "prefix_hit_frac": pa.float64()})}
 
 
 def parse_sglang_log(path: str, text: str | None = None) -> dict[str, pa.Table]:

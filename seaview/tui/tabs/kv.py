@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ...analysis.kv import kv_stats
+from ...analysis.kv import RANK, kv_stats, ranks_of
 from ...analysis.tables import fmt_stat
 from ..data import reads_runs
 from .common import LoadsWhenShown, _plot, _thin
@@ -53,10 +53,13 @@ class KVPane(LoadsWhenShown, Vertical, can_focus=True):
         y = "tokens" if df["tokens"].drop_nulls().len() else ("usage_frac" if "usage_frac" in df.columns else "tokens")
         width = max(40, (self.size.width or 100) - 4)
 
+        ranks = ranks_of(df)
+
         def draw(p):
-            t = _thin(df["t_s"].to_list())
-            p.plot(t, _thin(df[y].fill_null(0).to_list()))
-            key = [y]  # keyed in the title: plotext's legend sits on the data
+            for part in [df.filter(pl.col(RANK) == r) for r in ranks] or [df]:  # a line per data-parallel engine
+                p.plot(_thin(part["t_s"].to_list()), _thin(part[y].fill_null(0).to_list()))
+            # keyed in the title: plotext's legend sits on the data
+            key = [f"{y}, a line per DP rank ({len(ranks)})" if ranks else y]
             cap = df["capacity_tokens"].drop_nulls() if y == "tokens" else pl.Series([1.0])
             if cap.len():
                 p.hline(float(cap.max()), "red")
