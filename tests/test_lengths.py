@@ -496,6 +496,35 @@ def test_vllm_v1_multi_engine_log_with_preemptions(tmp_path):
     assert kv_stats(one)["seconds_above"] == 20.0 and "ranks" not in kv_stats(one)
 
 
+def test_sglang_retractions_and_forward_iters(tmp_path):
+    """SGLang: "KV cache pool is full. Retract requests." warnings are its preemptions,
+    counted per rank (each TP rank may print the warning; the batch lines are one rank's),
+    a retraction after a rank's last batch line included; "Decode batch [N]," lines (forward
+    iterations logged) are read like the others."""
+    def batch(hms, dp, tokens, usage, it=None):
+        tag = f" [{it}]" if it is not None else ""
+        return (f"[2026-07-22 01:{hms} DP{dp} TP0] Decode batch{tag}, #running-req: 4, #token: {tokens}, "
+                f"token usage: {usage}, cuda graph: True, gen throughput (token/s): 100.00, #queue-req: 1\n")
+
+    def retract(hms, dp, tp, n):
+        return (f"[2026-07-22 01:{hms} DP{dp} TP{tp}] KV cache pool is full. Retract requests. "
+                f"#retracted_reqs: {n}, #new_token_ratio: 0.1427 -> 0.3414\n")
+
+    (tmp_path / "sgl.log").write_text(
+        batch("22:00", 0, 900, 0.90) + batch("22:00", 1, 100, 0.10, it=7)
+        + retract("22:01", 0, 0, 2) + retract("22:01", 0, 1, 2)  # DP0's two TP ranks warn alike
+        + batch("22:02", 0, 990, 0.99) + batch("22:02", 1, 120, 0.12, it=9)
+        + retract("22:03", 0, 0, 1) + retract("22:03", 1, 0, 3))
+    rep = import_paths("auto", [str(tmp_path / "sgl.log")], str(tmp_path / "out"), workers=1)
+    assert rep.formats == {"sglang-log": 1} and rep.rows == {"kv": 4}
+    kv = open_run(tmp_path / "out").scan("kv").collect().sort("step")
+    assert kv["dp_rank"].to_list() == [0, 1, 0, 1] and kv["tokens"].to_list() == [900, 100, 990, 120]
+    assert kv["preemptions"].to_list() == [0, 0, 3, 3]  # DP0: 2 then 1 after its last line; DP1: 3 at the end
+    st = kv_stats(kv)
+    assert st["preemptions"] == 6 and st["ranks"] == 2
+    assert st["seconds_above"] == 2.0  # DP0 at 0.90 from 0 s to 2 s (its last row holds no time)
+
+
 def test_generation_recorder_kv_bytes_and_sliding_window(tmp_path):
     torch = pytest.importorskip("torch")
     from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM

@@ -291,8 +291,14 @@ _VLLM_LINE = re.compile(
     r" GPU KV cache usage: (?P<kv>[\d.]+)%(?:, Prefix cache hit rate: (?P<hit>[\d.]+)%)?")
 _VLLM_CAPACITY = re.compile(r"GPU KV cache size: (?P<n>[\d,]+) tokens")
 # SGLang: "[ts] Prefill batch. ..." (older) or "[ts DP0 TP0 EP0] Prefill batch, ..." (current)
+# (with SGLANG_LOG_FORWARD_ITERS: "Decode batch [1234], ...")
 _SGL_LINE = re.compile(
-    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<tags>[^\]]*)\] (?P<phase>Prefill|Decode) batch[.,] (?P<rest>.*)")
+    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<tags>[^\]]*)\] (?P<phase>Prefill|Decode) batch(?: \[\d+\])?[.,] "
+    r"(?P<rest>.*)")
+# the warning SGLang prints when the KV pool is full and running requests are retracted
+_SGL_RETRACT = re.compile(
+    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<tags>[^\]]*)\] KV cache pool is full\. Retract requests\. "
+    r"#retracted_reqs: (?P<n>\d+)")
 _SGL_RANK = re.compile(r"\b(DP|TP|EP|PP)(\d+)\b")
 _SGL_FIELD = re.compile(r"(#?[a-z][a-z \-]*?(?:\(token/s\))?): ([\d.]+)%?")
 
@@ -358,18 +364,35 @@ def parse_vllm_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
 def parse_sglang_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
     """The 'Prefill batch' / 'Decode batch' lines of an SGLang server log, older ('batch.')
     and current ('batch,', '[ts DPx TPy EPz]' rank tags kept as dp/tp/ep/pp_rank columns,
-    '#full token' / '#swa token' of hybrid sliding-window models, 'npu graph' on Ascend)."""
+    '#full token' / '#swa token' of hybrid sliding-window models, 'npu graph' on Ascend).
+    The "KV cache pool is full. Retract requests." warnings count into ``preemptions``: the
+    requests its rank retracted so far (a retraction is SGLang's preemption)."""
     text = read_text(path) if text is None else text
     ranks = ("dp_rank", "tp_rank", "ep_rank", "pp_rank")
     rows: dict[str, list[Any]] = {k: [] for k in ("t_s", "step", "tokens", "usage_frac", "swa_tokens", "swa_usage_frac",
-                                                   "running", "waiting", "generation_tps", "new_tokens", "phase", *ranks)}
+                                                   "running", "waiting", "generation_tps", "new_tokens", "phase",
+                                                   "preemptions", *ranks)}
+    # requests retracted so far, by the rank tags of the warning: a batch line takes its own
+    # rank's (every TP rank may warn; one of them logs the batches)
+    retracted: dict[tuple, float] = {}
+    last_row: dict[tuple, int] = {}
+
+    def rank_tags(tags: str) -> dict[str, int]:
+        return {f"{kind.lower()}_rank": int(num) for kind, num in _SGL_RANK.findall(tags)}
+
     t0 = None
     for n, line in enumerate(_ANSI.sub("", text).splitlines(), 1):
         m = _SGL_LINE.search(line)
         if not m:
+            if (ret := _SGL_RETRACT.search(line)) is not None:
+                key = tuple(rank_tags(ret["tags"]).get(r) for r in ranks)
+                retracted[key] = retracted.get(key, 0.0) + float(ret["n"])
             continue
         fields = {k.strip(): float(v) for k, v in _SGL_FIELD.findall(m["rest"])}
-        tags = {f"{kind.lower()}_rank": int(num) for kind, num in _SGL_RANK.findall(m["tags"])}
+        tags = rank_tags(m["tags"])
+        key = tuple(tags.get(r) for r in ranks)
+        last_row[key] = len(rows["t_s"])
+        rows["preemptions"].append(retracted.get(key, 0.0))
         t = dt.datetime.strptime(m["ts"], "%Y-%m-%d %H:%M:%S")
         t0 = t0 or t
         tokens = fields.get("#token", fields.get("#full token"))
@@ -388,8 +411,10 @@ def parse_sglang_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
             rows[r].append(tags.get(r))
     if not rows["t_s"]:
         raise ImportFormatError(path, "no SGLang 'Prefill batch' / 'Decode batch' lines found")
+    for key, i in last_row.items():  # retractions after a rank's last batch line: on that line
+        rows["preemptions"][i] = retracted.get(key, 0.0)
     ints, floats = ("tokens", "swa_tokens", "running", "waiting", "new_tokens", *ranks), \
-        ("usage_frac", "swa_usage_frac", "generation_tps")
+        ("usage_frac", "swa_usage_frac", "generation_tps", "preemptions")
     return {"kv": _table(rows, {**{c: pa.int64() for c in ints}, **{c: pa.float64() for c in floats}})}
 
 
