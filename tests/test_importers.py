@@ -341,6 +341,30 @@ def test_inspect_zstd_eval_and_json_written_by_inspect_import_every_message(tmp_
     assert se.filter(pl.col("action").is_not_null())["action"].str.starts_with("add(").all()
 
 
+def test_typed_content_parts_read_as_text(tmp_path):
+    """A reasoning model's assistant message as current Inspect logs it (content parts:
+    reasoning, then text) and a user message with an image: the thought is the reasoning,
+    marked, then the answer, an image a placeholder (was the parts' JSON); a redacted
+    reasoning part says so."""
+    raw = json.loads(INSPECT_JSON.read_text())
+    sample = raw["samples"][0]
+    answer = next(m for m in sample["messages"] if m["role"] == "assistant" and not m.get("tool_calls"))
+    answer["content"] = [{"type": "reasoning", "reasoning": "2 + 2 is 4.", "signature": "sig", "redacted": False},
+                         {"type": "text", "text": "The answer is 4.", "refusal": None}]
+    user = next(m for m in sample["messages"] if m["role"] == "user")
+    user["content"] = [{"type": "text", "text": "What is this?"}, {"type": "image", "image": "attachment://0f3a", "detail": "auto"}]
+    system = next(m for m in sample["messages"] if m["role"] == "system")
+    system["content"] = [{"type": "reasoning", "reasoning": "", "redacted": True}, {"type": "text", "text": "Be careful."}]
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(raw))
+    _, eps, steps = _import([path], tmp_path / "r")
+    one = steps.filter(pl.col("episode_id") == eps.sort("episode_id")["episode_id"][0])
+    texts = dict(zip(one["role"], zip(one["thought"], one["observation"])))
+    assert texts["assistant"][0] == "[reasoning] 2 + 2 is 4.\nThe answer is 4."
+    assert texts["user"][1] == "What is this?\n[image]"
+    assert texts["system"][1] == "[reasoning redacted]\nBe careful."
+
+
 def test_folder_with_bad_files_imports_the_good_ones_and_names_the_bad(shared_data, tmp_path):
     """One truncated .eval, one latin-1 .jsonl and one binary file beside good files of
     several formats (a zstd .eval among them): every good file imports, each bad one is

@@ -136,14 +136,29 @@ def as_dict(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
+def _content_part(x: dict[str, Any]) -> str:
+    """One typed content part as text: its text, a reasoning part's reasoning (marked), and
+    a placeholder naming any other kind (image, audio, document, ...)."""
+    if isinstance(x.get("text"), str):
+        return x["text"]
+    if x.get("type") in ("reasoning", "thinking"):
+        said = x.get("reasoning", x.get("thinking"))
+        return f"[reasoning] {said}" if isinstance(said, str) and not x.get("redacted") else "[reasoning redacted]"
+    return f"[{x.get('type')}]"
+
+
 def as_text(v: Any) -> str | None:
-    """Text as stored: strings verbatim, structured content as compact JSON."""
+    """Text as stored: strings verbatim, content parts (OpenAI, Anthropic, Inspect, OpenHands:
+    text, reasoning, images, ...) as their text, other structured content as compact JSON."""
     if v is None:
         return None
     if isinstance(v, str):
         return v
     if isinstance(v, list) and all(isinstance(x, dict) and "text" in x for x in v):
         return "\n".join(str(x["text"]) for x in v)  # OpenAI/Anthropic content parts
+    if (isinstance(v, list) and v and all(isinstance(x, dict) and isinstance(x.get("type"), str) for x in v)
+            and any(isinstance(x.get("text"), str) or x["type"] in ("reasoning", "thinking") for x in v)):
+        return "\n".join(_content_part(x) for x in v)
     return json.dumps(v, ensure_ascii=False, default=str)
 
 

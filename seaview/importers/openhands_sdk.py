@@ -54,23 +54,6 @@ def is_conversation_dir(path: str) -> bool:
     return os.path.isfile(os.path.join(path, BASE_STATE)) and os.path.isdir(os.path.join(path, EVENTS_DIR))
 
 
-def _texts(parts: Any) -> str | None:
-    """The text of content parts ([{type: text, text}, {type: image, ...}]), images noted."""
-    if isinstance(parts, str):
-        return parts
-    if not isinstance(parts, list):
-        return as_text(parts)
-    out = []
-    for p in parts:
-        if isinstance(p, dict) and isinstance(p.get("text"), str):
-            out.append(p["text"])
-        elif isinstance(p, dict) and p.get("type") == "image":
-            out.append("[image]")
-        elif p is not None:
-            out.append(as_text(p) or "")
-    return "\n".join(out) if out else None
-
-
 def _action_text(e: dict[str, Any]) -> str:
     action = as_dict(e.get("action"))
     tool = as_text(e.get("tool_name")) or as_text(action.get("kind")) or "action"
@@ -103,7 +86,7 @@ def _observation(e: dict[str, Any]) -> tuple[str, str | None]:
         reason = as_text(e.get("rejection_reason")) or ""
         return f"rejected by {as_text(e.get('rejection_source')) or 'user'}: {reason}".rstrip(": "), None
     obs = as_dict(e.get("observation"))
-    text = _texts(obs.get("content")) or ""
+    text = as_text(obs.get("content")) or ""
     code = obs.get("exit_code")
     if code is None:
         code = as_dict(obs.get("metadata")).get("exit_code")
@@ -203,7 +186,7 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
             facts.exit_message = ": ".join(x for x in (code, detail) if x) or facts.exit_message
         elif kind == "MessageEvent":
             msg = as_dict(e.get("llm_message"))
-            text = _texts(msg.get("content"))
+            text = as_text(msg.get("content"))
             source = str(e.get("source", "user"))
             if source == "user" and facts.problem is None:
                 facts.problem = text
@@ -215,7 +198,7 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
             t_in, t_out = tokens.get(response, (None, None)) if response and response not in seen_responses else (None, None)
             if response:
                 seen_responses.add(response)
-            thought = _texts(e.get("thought")) or as_text(e.get("reasoning_content")) or None
+            thought = as_text(e.get("thought")) or as_text(e.get("reasoning_content")) or None
             step = {"role": "assistant", "thought": thought, "action": _action_text(e), "observation": None,
                     "tokens_in": t_in, "tokens_out": t_out, "timestamp": ts, "event_id": as_text(e.get("id")),
                     "action_kind": as_text(e.get("tool_name")) or as_text(as_dict(e.get("action")).get("kind"))}
