@@ -153,7 +153,7 @@ def _response_tokens(stats: dict[str, Any]) -> dict[str, tuple[int | None, int |
     """response id -> (prompt, completion) tokens, from every LLM's ``token_usages``."""
     out: dict[str, tuple[int | None, int | None]] = {}
     for u in _usages(stats):
-        for t in u.get("token_usages") or []:
+        for t in u.get("token_usages") if isinstance(u.get("token_usages"), list) else []:
             if isinstance(t, dict) and isinstance(t.get("response_id"), str) and t["response_id"]:
                 out[t["response_id"]] = (as_int(t.get("prompt_tokens")), as_int(t.get("completion_tokens")))
     return out
