@@ -494,6 +494,11 @@ def test_vllm_v1_multi_engine_log_with_preemptions(tmp_path):
     # the same lines of one engine, and the V0 line, carry no rank; V0 no preemption count
     one = kv.filter(pl.col("dp_rank") == 1)
     assert kv_stats(one)["seconds_above"] == 20.0 and "ranks" not in kv_stats(one)
+    # the diff's KV table names the preemptions
+    res = run_cli("diff", str(tmp_path / "out"), str(tmp_path / "out"))
+    assert res.returncode == 0, res.stderr
+    table = res.stdout[res.stdout.index("KV occupancy"):]
+    assert "preemptions" in table.splitlines()[1] and table.splitlines()[3].split()[-1] == "5"
 
 
 def test_sglang_retractions_and_forward_iters(tmp_path):
