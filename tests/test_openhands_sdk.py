@@ -316,3 +316,38 @@ def test_fields_of_any_type_are_read_or_refused_never_crash():
                 parse().row()
             except ImportFormatError:
                 pass
+
+
+def test_a_rewound_conversation_keeps_its_active_branch(tmp_path):
+    """The SDK's conversation tree: events name their parent; base_state.json's
+    leaf_event_id is the head. A conversation rewound to after the first command and
+    continued differently: the abandoned branch's events are left out (counted), the state
+    updates and errors kept; events of before the tree (no parent_id) chain by index."""
+    events = _events()
+    msg, a1, o1 = events[2], events[3], events[4]
+    a1["parent_id"] = msg["id"]  # the tree starts at the first action; earlier events are legacy
+    for prev, e in zip(events[3:], events[4:]):
+        if e["kind"] not in ("ConversationStateUpdateEvent", "ConversationErrorEvent"):
+            e["parent_id"] = prev["id"] if prev["kind"] not in ("ConversationStateUpdateEvent",
+                                                                "ConversationErrorEvent") else events[events.index(prev) - 1]["id"]
+    retry = _action("59:30", "terminal", {"command": "git diff", "kind": "TerminalAction"}, "r9", "call-9",
+                    thought="Start over from the listing.")
+    retry["parent_id"] = o1["id"]
+    events.append(retry)
+    conv = write_conversation(tmp_path / "conv", events)
+    state = json.loads((conv / "base_state.json").read_text())
+    state["leaf_event_id"] = retry["id"]
+    (conv / "base_state.json").write_text(json.dumps(state))
+    rep = import_paths("auto", [str(conv)], str(tmp_path / "run"), workers=1)
+    assert rep.bad == []
+    eps, steps = _read(tmp_path / "run")
+    assert steps["action"].to_list() == ["message", "ls", "git diff"]
+    assert steps["observation"].to_list()[1] == "calc.py test_calc.py"
+    ep = eps.row(0, named=True)
+    assert ep["abandoned_events"] == 7  # the edit, the test run, their results, the unknown tool, the rejected rm
+    assert ep["exit_message"].startswith("MaxIterationsReached")  # not a tree node: kept
+    # without a head the whole log is one branch
+    del state["leaf_event_id"]
+    (conv / "base_state.json").write_text(json.dumps(state))
+    import_paths("auto", [str(conv)], str(tmp_path / "run2"), workers=1)
+    assert _read(tmp_path / "run2")[1].height == 7

@@ -3,7 +3,7 @@
 ``timestamp`` and ``source``.
 
 Read from: a persisted conversation folder (``base_state.json`` beside ``events/``, one
-``event-NNNNN-<id>.json`` a event), a JSON list or JSON-lines file of events (or the agent
+``event-NNNNN-<id>.json`` an event; its active branch when the conversation was rewound), a JSON list or JSON-lines file of events (or the agent
 server's ``{"items": [...]}`` page), and evaluation ``output.jsonl`` records of
 OpenHands/benchmarks whose ``history`` holds these events (``openhands`` hands them here).
 
@@ -284,6 +284,31 @@ def read_event_files(folder: str) -> list[Any]:
     return events
 
 
+_NOT_TREE_NODES = ("ConversationStateUpdateEvent", "ConversationErrorEvent")
+_ROOT = "__root__"  # the SDK's parent_id of a root made after the conversation was emptied
+
+
+def active_branch(events: list[dict[str, Any]], leaf: Any) -> tuple[list[dict[str, Any]], int]:
+    """(the events on the branch ending at ``leaf``, how many were left out): the SDK keeps a
+    conversation as a tree (each event names its ``parent_id``; an event from before the tree
+    names none and follows the one before it) whose head base_state.json names. A rewound or
+    forked conversation's abandoned branches are left out; state updates and errors are no
+    tree nodes and stay. No head, or one not in the log: every event."""
+    index = {e.get("id"): i for i, e in enumerate(events) if isinstance(e.get("id"), str)}
+    if not isinstance(leaf, str) or leaf not in index:
+        return events, 0
+    on: set[int] = set()
+    i: int | None = index[leaf]
+    while i is not None and i not in on:
+        on.add(i)
+        parent = events[i].get("parent_id")
+        if parent == _ROOT:
+            break
+        i = index.get(parent) if isinstance(parent, str) else (i - 1 if i > 0 else None)
+    kept = [e for j, e in enumerate(events) if j in on or e.get("kind") in _NOT_TREE_NODES]
+    return kept, len(events) - len(kept)
+
+
 def parse_conversation(state_path: str) -> list[Episode]:
     """A persisted conversation, given its base_state.json: the state (model, final status,
     statistics) and every event file beside it."""
@@ -293,7 +318,11 @@ def parse_conversation(state_path: str) -> list[Episode]:
     folder = os.path.dirname(os.path.abspath(state_path))
     events = read_event_files(folder)
     conv_id = as_text(state.get("id")) or os.path.basename(folder)
+    events, abandoned = active_branch(events, state.get("leaf_event_id"))
     # the state file is written last: its status is the final one
-    return [episode(conv_id, state_path, events, state_path, as_dict(state.get("stats")),
-                    as_text(as_dict(as_dict(state.get("agent")).get("llm")).get("model")),
-                    as_text(state.get("execution_status")))]
+    ep = episode(conv_id, state_path, events, state_path, as_dict(state.get("stats")),
+                 as_text(as_dict(as_dict(state.get("agent")).get("llm")).get("model")),
+                 as_text(state.get("execution_status")))
+    if abandoned:
+        ep.extra["abandoned_events"] = abandoned
+    return [ep]
