@@ -3,9 +3,10 @@
 ``timestamp`` and ``source``.
 
 Read from: a persisted conversation folder (``base_state.json`` beside ``events/``, one
-``event-NNNNN-<id>.json`` an event; its active branch when the conversation was rewound), a JSON list or JSON-lines file of events (or the agent
-server's ``{"items": [...]}`` page), and evaluation ``output.jsonl`` records of
-OpenHands/benchmarks whose ``history`` holds these events (``openhands`` hands them here).
+``event-NNNNN-<id>.json`` an event; its active branch when the conversation was rewound),
+a JSON list or JSON-lines file of events (or the agent server's ``{"items": [...]}`` page),
+and evaluation ``output.jsonl`` records of OpenHands/benchmarks whose ``history`` holds
+these events (``openhands`` hands them here).
 
 Every ActionEvent is a step (thought: its ``thought`` text, else its reasoning; action: a
 terminal command, ``<command> <path>`` for file edits, else ``tool(arguments)``); its
@@ -27,7 +28,7 @@ import re
 from typing import Any
 
 from ..errors import ImportFormatError
-from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error
+from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error, stem
 
 BASE_STATE = "base_state.json"
 EVENTS_DIR = "events"
@@ -254,17 +255,14 @@ def parse_events(path: str, data: Any) -> list[Episode]:
     events = data["items"] if isinstance(data, dict) else data
     if not looks_like_events(events):
         raise shape_error(path, "a list of OpenHands SDK events", data)
-    name = os.path.basename(path)
-    for suffix in (".jsonl", ".json"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    return [episode(name, path, events, path)]
+    return [episode(stem(path, (".jsonl", ".json")), path, events, path)]
 
 
 def _damaged(where: str, expected: str, data: Any) -> ImportFormatError:
     """A file of a conversation folder that is not what the layout says it is (reported,
     not skipped as a file of no known format)."""
-    return ImportFormatError(where, shape_error(where, expected, data).problem.replace("unknown shape", "damaged conversation", 1))
+    problem = shape_error(where, expected, data).problem
+    return ImportFormatError(where, problem.replace("unknown shape", "damaged conversation", 1))
 
 
 def read_event_files(folder: str) -> list[Any]:
