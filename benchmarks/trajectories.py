@@ -2,10 +2,12 @@
 
 1. Import 1,000 SWE-agent trajectories of ~100 KB each, against just `json.loads` of the
    same files (target: at most 3x, using both cores).
-2. Trajectory analysis (outcomes, failure sides, first wrong step, action types, flips,
+2. Import 200 OpenHands 1.x conversation folders (base_state.json and one file an event,
+   ~120 events each) against `json.loads` of the same files (same target: at most 3x).
+3. Trajectory analysis (outcomes, failure sides, first wrong step, action types, flips,
    task matrix) on two runs of 10k episodes / 1M steps each (target: under 2 s).
 
-    python benchmarks/trajectories.py [--files 1000] [--steps 1000000]
+    python benchmarks/trajectories.py [--files 1000] [--conversations 200] [--steps 1000000]
 
 The trajectories are synthetic, written in SWE-agent 1.0's shape with observation sizes
 drawn so files average ~100 KB.
@@ -73,6 +75,63 @@ def bench_import(n_files: int, tmp: str) -> None:
           f"(target <= 3x, {os.cpu_count()} cores)")
 
 
+def write_conversation(folder: str, rng: random.Random, n_actions: int) -> None:
+    """An OpenHands SDK conversation as the SDK persists it: terminal actions, each with its
+    observation and a statistics update, one file an event."""
+    os.makedirs(os.path.join(folder, "events"))
+    events = [{"id": "m0", "timestamp": "2026-06-16T05:00:00", "source": "user", "kind": "MessageEvent",
+               "llm_message": {"role": "user", "content": [{"type": "text", "text": "Fix the bug."}]}}]
+    usages = []
+    for a in range(n_actions):
+        ts = f"2026-06-16T05:{a // 60:02d}:{a % 60:02d}"
+        out = "\n".join(f"line {n} of output {'#' * rng.randint(0, 40)}" for n in range(rng.randint(5, 60)))
+        usages.append({"model": "m", "prompt_tokens": 1000 * a, "completion_tokens": 50, "response_id": f"r{a}"})
+        events += [
+            {"id": f"a{a}", "timestamp": ts, "source": "agent", "kind": "ActionEvent", "tool_name": "terminal",
+             "tool_call_id": f"c{a}", "llm_response_id": f"r{a}", "thought": [{"type": "text", "text": "Next."}],
+             "action": {"command": rng.choice(ACTIONS), "kind": "TerminalAction"},
+             "tool_call": {"id": f"c{a}", "name": "terminal", "arguments": "{}"}},
+            {"id": f"o{a}", "timestamp": ts, "source": "environment", "kind": "ObservationEvent", "tool_name": "terminal",
+             "tool_call_id": f"c{a}", "action_id": f"a{a}",
+             "observation": {"content": [{"type": "text", "text": out}], "is_error": False, "exit_code": 0,
+                             "kind": "TerminalObservation"}},
+            {"id": f"s{a}", "timestamp": ts, "source": "environment", "kind": "ConversationStateUpdateEvent",
+             "key": "execution_status", "value": "running"}]
+    for i, e in enumerate(events):
+        with open(os.path.join(folder, "events", f"event-{i:05d}-{e['id']}.json"), "w") as f:
+            json.dump(e, f)
+    with open(os.path.join(folder, "base_state.json"), "w") as f:
+        json.dump({"id": os.path.basename(folder), "agent": {"llm": {"model": "m"}}, "execution_status": "finished",
+                   "stats": {"usage_to_metrics": {"agent": {"model_name": "m", "accumulated_cost": 1.0,
+                                                            "accumulated_token_usage": {"prompt_tokens": 1, "completion_tokens": 1},
+                                                            "token_usages": usages}}}}, f)
+
+
+def bench_conversations(n_conv: int, tmp: str) -> None:
+    src = os.path.join(tmp, "conversations")
+    rng = random.Random(1)
+    for i in range(n_conv):
+        write_conversation(os.path.join(src, f"{i:032x}"), rng, 40)
+    files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names]
+    size = sum(os.path.getsize(f) for f in files)
+
+    def loads_only():
+        for f in files:
+            with open(f, "rb") as fh:
+                json.loads(fh.read())
+
+    def do_import():
+        out = os.path.join(tmp, "imported-oh")
+        shutil.rmtree(out, ignore_errors=True)
+        import_paths("auto", [src], out)
+
+    t_json = best_of(3, loads_only)
+    t_imp = best_of(3, do_import)
+    print(f"import {n_conv} OpenHands 1.x conversations ({len(files):,} files, {size / 2**20:.0f} MB): "
+          f"seaview import {t_imp:.2f} s, json.loads only {t_json:.2f} s, ratio {t_imp / t_json:.2f}x "
+          f"(target <= 3x, {os.cpu_count()} cores)")
+
+
 def bench_analysis(n_steps: int, tmp: str) -> None:
     synth = os.path.join(os.path.dirname(__file__), "synth.py")
     for name, flip in (("a", 0.0), ("b", 0.1)):
@@ -96,11 +155,13 @@ def bench_analysis(n_steps: int, tmp: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=1000)
+    ap.add_argument("--conversations", type=int, default=200)
     ap.add_argument("--steps", type=int, default=1_000_000)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="seaview-bench-")
     try:
         bench_import(a.files, tmp)
+        bench_conversations(a.conversations, tmp)
         bench_analysis(a.steps, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

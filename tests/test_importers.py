@@ -401,8 +401,11 @@ def test_wrong_typed_fields_found_by_fuzzing(shared_data, tmp_path):
     big = json.loads((shared_data / V0).read_text())
     big["info"]["model_stats"]["tokens_sent"] = 10**30
     (tmp_path / "big.traj").write_text(json.dumps(big))
-    rep, eps, _ = _import([tmp_path / "big.traj", shared_data / V1], tmp_path / "r1")
-    assert eps.height == 1 and len(rep.bad) == 1
+    rep, eps, steps = _import([tmp_path / "big.traj", shared_data / V1, tmp_path / "big.traj"], tmp_path / "r1")
+    assert eps.height == 1 and len(rep.bad) == 2
+    # the good file between two bad ones keeps exactly its own steps
+    assert steps.height == len(json.loads((shared_data / V1).read_text())["trajectory"])
+    assert steps["episode_id"].unique().to_list() == eps["episode_id"].to_list()
     assert "big.traj" in rep.bad[0] and "'tokens_in'" in rep.bad[0] and "out of range" in rep.bad[0]
 
     events = json.loads((shared_data / OH).read_text())

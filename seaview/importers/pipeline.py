@@ -163,15 +163,9 @@ def parse_chunk(items: list[tuple[str, str, bool, int]]) -> ParsedChunk:
     spans: list[tuple[int, int]] = []
     for item in items:
         start = len(rows)
-        parsed = parse_file(item, rows)
-        if parsed.episodes:
-            try:  # a value no column can hold (a 10^30 token count) makes this file bad, not the import
-                conform("episodes", parsed.episodes, where=parsed.path)
-            except SeaviewError as e:
-                parsed = ParsedFile(parsed.path, error=str(e))
-                del rows[start:]
-        files.append(parsed)
+        files.append(parse_file(item, rows))
         spans.append((start, len(rows)))
+    rows, spans = _storable_episodes(files, rows, spans)
     if not rows:
         return ParsedChunk(files, None)
     try:
@@ -192,6 +186,37 @@ def parse_chunk(items: list[tuple[str, str, bool, int]]) -> ParsedChunk:
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return ParsedChunk(files, sink.getvalue().to_pybytes())
+
+
+def _storable_episodes(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]
+                       ) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """Check that the chunk's episode rows fit their columns: all in one table (one
+    conversion, not one a file), and only when that fails file by file; a file holding a
+    value no column can hold (a 10^30 token count) becomes bad, not the import, and its steps
+    leave ``rows``. Returns the rows and spans kept."""
+    from ..store.writer import conform
+
+    episodes = [e for f in files for e in f.episodes]
+    if not episodes:
+        return rows, spans
+    try:
+        conform("episodes", episodes, where=files[0].path)
+        return rows, spans
+    except SeaviewError:
+        pass
+    kept: list[dict[str, Any]] = []
+    kept_spans = []
+    for i, (f, (a, b)) in enumerate(zip(files, spans)):
+        start = len(kept)
+        try:
+            if f.episodes:
+                conform("episodes", f.episodes, where=f.path)
+        except SeaviewError as e:
+            files[i] = ParsedFile(f.path, error=str(e))
+        else:
+            kept += rows[a:b]
+        kept_spans.append((start, len(kept)))
+    return kept, kept_spans
 
 
 def _chunks(items: list[Any], n: int) -> list[list[Any]]:
