@@ -212,6 +212,27 @@ async def test_tab_keys_work_as_soon_as_the_tab_is_shown(tmp_path):
         assert lengths.sort_i == 1
 
 
+async def test_kv_of_a_multi_engine_serving_log_draws_each_rank_and_its_preemptions(tmp_path):
+    """Two data-parallel engines' cache usage (as vLLM's log gives them): a line each, the
+    rows where an engine's preemptions rose marked, the worst engine's time above 90% and the
+    preemptions of both in the status line."""
+    run = tmp_path / "dp2"
+    with RunWriter(run) as w:
+        w.append("kv", {"t_s": [0.0, 0.0, 10.0, 10.0, 20.0, 20.0], "step": list(range(6)),
+                        "usage_frac": [0.5, 0.95, 0.6, 0.97, 0.92, 0.4], "dp_rank": [0, 1] * 3,
+                        "preemptions": [0.0, 3.0, 0.0, 5.0, 0.0, 5.0], "phase": ["stats"] * 6})
+    app = SeaviewApp([str(run)])
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _open_only_run(pilot)
+        kv = app.screen.query_one("#kv")
+        await _wait(pilot, lambda: kv.frame is not None)
+        await pilot.pause()
+        plot = str(kv.query_one("#kv-plot").content)
+        status = str(kv.query_one("#kv-status").content)
+    assert "a line per DP rank (2)" in plot and "preemptions (*)" in plot and plot.count("*") >= 3
+    assert "ranks 2" in status and "preemptions 5" in status and "seconds_above 20" in status
+
+
 async def test_lengths_of_many_models_page_and_switch_to_a_log_axis(tmp_path):
     """Eight models at two temperatures: the six with the most samples are drawn first, with a
     key naming them (organisations dropped, hostile text inert), m shows the other two, l a

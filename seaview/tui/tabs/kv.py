@@ -16,8 +16,15 @@ from ..data import reads_runs
 from .common import LoadsWhenShown, _plot, _thin
 
 
+def _rose(col: str) -> pl.Expr:
+    """Rows where the counter ``col`` is above the row before (the first row: above 0)."""
+    c = pl.col(col).fill_null(0)
+    return (c - c.shift(1).fill_null(0)) > 0
+
+
 class KVPane(LoadsWhenShown, Vertical, can_focus=True):
-    """Occupancy over time against capacity; [ ] cycle all layers / one layer; evictions marked."""
+    """Occupancy over time against capacity; [ ] cycle all layers / one layer; evictions and
+    preemptions marked; a line per data-parallel rank of a serving log."""
 
     BINDINGS = [Binding("right_square_bracket", "layer(1)", "next layer"), Binding("left_square_bracket", "layer(-1)", "prev layer")]
 
@@ -55,8 +62,15 @@ class KVPane(LoadsWhenShown, Vertical, can_focus=True):
 
         ranks = ranks_of(df)
 
+        parts = [df.filter(pl.col(RANK) == r) for r in ranks] or [df]  # a line per data-parallel engine
+        # where a counter rose (each rank's own): evictions, and a serving engine's preemptions
+        marks = [(col, marker, label) for col, marker, label in (("evicted_tokens", "x", "evictions (x)"),
+                                                                  ("preemptions", "*", "preemptions (*)"))
+                 if col in df.columns]
+        rose = {col: pl.concat([part.filter(_rose(col)) for part in parts]) for col, _, _ in marks}
+
         def draw(p):
-            for part in [df.filter(pl.col(RANK) == r) for r in ranks] or [df]:  # a line per data-parallel engine
+            for part in parts:
                 p.plot(_thin(part["t_s"].to_list()), _thin(part[y].fill_null(0).to_list()))
             # keyed in the title: plotext's legend sits on the data
             key = [f"{y}, a line per DP rank ({len(ranks)})" if ranks else y]
@@ -64,10 +78,11 @@ class KVPane(LoadsWhenShown, Vertical, can_focus=True):
             if cap.len():
                 p.hline(float(cap.max()), "red")
                 key.append("capacity (red line)")
-            ev = df.filter(pl.col("evicted_tokens").fill_null(0).diff().fill_null(0) > 0)
-            if ev.height:
-                p.scatter(_thin(ev["t_s"].to_list(), 200), _thin(ev[y].fill_null(0).to_list(), 200), marker="x")
-                key.append("evictions (x)")
+            for col, marker, label in marks:
+                at = rose[col]
+                if at.height:
+                    p.scatter(_thin(at["t_s"].to_list(), 200), _thin(at[y].fill_null(0).to_list(), 200), marker=marker)
+                    key.append(label)
             p.title(" · ".join(key))
             p.xlabel("t (s)")
 
