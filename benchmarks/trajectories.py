@@ -55,23 +55,28 @@ def bench_import(n_files: int, tmp: str) -> None:
     for i in range(n_files):
         with open(os.path.join(src, f"repo__task-{i}.traj"), "w") as f:
             json.dump(make_traj(rng, i), f)
-    files = sorted(os.listdir(src))
-    size = sum(os.path.getsize(os.path.join(src, f)) for f in files)
+    size = sum(os.path.getsize(os.path.join(src, f)) for f in os.listdir(src))
+    time_import("swe-agent", src, tmp, f"{n_files} SWE-agent trajectories ({size / n_files / 1024:.0f} KB each, "
+                                        f"{size / 2**20:.0f} MB)")
+
+
+def time_import(fmt: str, src: str, tmp: str, what: str) -> None:
+    """Print seaview's import of the folder ``src`` against json.loads of its files."""
+    files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names]
 
     def loads_only():
         for f in files:
-            with open(os.path.join(src, f), "rb") as fh:
+            with open(f, "rb") as fh:
                 json.loads(fh.read())
 
     def do_import():
         out = os.path.join(tmp, "imported")
         shutil.rmtree(out, ignore_errors=True)
-        import_paths("swe-agent", [src], out)
+        import_paths(fmt, [src], out)
 
     t_json = best_of(3, loads_only)
     t_imp = best_of(3, do_import)
-    print(f"import {n_files} SWE-agent trajectories ({size / n_files / 1024:.0f} KB each, {size / 2**20:.0f} MB): "
-          f"seaview import {t_imp:.2f} s, json.loads only {t_json:.2f} s, ratio {t_imp / t_json:.2f}x "
+    print(f"import {what}: seaview import {t_imp:.2f} s, json.loads only {t_json:.2f} s, ratio {t_imp / t_json:.2f}x "
           f"(target <= 3x, {os.cpu_count()} cores)")
 
 
@@ -114,22 +119,7 @@ def bench_conversations(n_conv: int, tmp: str) -> None:
         write_conversation(os.path.join(src, f"{i:032x}"), rng, 40)
     files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names]
     size = sum(os.path.getsize(f) for f in files)
-
-    def loads_only():
-        for f in files:
-            with open(f, "rb") as fh:
-                json.loads(fh.read())
-
-    def do_import():
-        out = os.path.join(tmp, "imported-oh")
-        shutil.rmtree(out, ignore_errors=True)
-        import_paths("auto", [src], out)
-
-    t_json = best_of(3, loads_only)
-    t_imp = best_of(3, do_import)
-    print(f"import {n_conv} OpenHands 1.x conversations ({len(files):,} files, {size / 2**20:.0f} MB): "
-          f"seaview import {t_imp:.2f} s, json.loads only {t_json:.2f} s, ratio {t_imp / t_json:.2f}x "
-          f"(target <= 3x, {os.cpu_count()} cores)")
+    time_import("auto", src, tmp, f"{n_conv} OpenHands 1.x conversations ({len(files):,} files, {size / 2**20:.0f} MB)")
 
 
 def bench_analysis(n_steps: int, tmp: str) -> None:

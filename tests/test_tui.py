@@ -191,15 +191,21 @@ def _kv_layers_run(run, lengths: bool = False):
     return run
 
 
+async def _open_kv(pilot, app):
+    """Open the only run (its first tab: KV) and wait until the KV pane has drawn."""
+    await _open_only_run(pilot)
+    kv = app.screen.query_one("#kv")
+    await _wait(pilot, lambda: kv.frame is not None)
+    await pilot.pause()
+    return kv
+
+
 async def test_tab_keys_work_as_soon_as_the_tab_is_shown(tmp_path):
     """KV's [ ] and Lengths' s answer without pressing Tab first (the shown tab takes focus)."""
     run = _kv_layers_run(tmp_path / "kv-layers", lengths=True)
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(160, 50)) as pilot:
-        await _open_only_run(pilot)
-        kv = app.screen.query_one("#kv")
-        await _wait(pilot, lambda: kv.frame is not None)
-        await pilot.pause()
+        kv = await _open_kv(pilot, app)
         await pilot.press("right_square_bracket")
         assert kv.layer_i == 1 and kv.layer_ids == [None, 0, 1]
         await pilot.press("left_square_bracket", "left_square_bracket")
@@ -223,10 +229,7 @@ async def test_kv_of_a_multi_engine_serving_log_draws_each_rank_and_its_preempti
                         "preemptions": [0.0, 3.0, 0.0, 5.0, 0.0, 5.0], "phase": ["stats"] * 6})
     app = SeaviewApp([str(run)])
     async with app.run_test(size=(160, 50)) as pilot:
-        await _open_only_run(pilot)
-        kv = app.screen.query_one("#kv")
-        await _wait(pilot, lambda: kv.frame is not None)
-        await pilot.pause()
+        kv = await _open_kv(pilot, app)
         plot = str(kv.query_one("#kv-plot").content)
         status = str(kv.query_one("#kv-status").content)
     assert "a line per DP rank (2)" in plot and "preemptions (*)" in plot and plot.count("*") >= 3
