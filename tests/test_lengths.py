@@ -494,6 +494,14 @@ def test_vllm_v1_multi_engine_log_with_preemptions(tmp_path):
     # the same lines of one engine, and the V0 line, carry no rank; V0 no preemption count
     one = kv.filter(pl.col("dp_rank") == 1)
     assert kv_stats(one)["seconds_above"] == 20.0 and "ranks" not in kv_stats(one)
+    # vLLM's aggregated line over all engines carries no rank
+    (tmp_path / "agg.log").write_text(
+        "INFO 11-05 11:27:00 [loggers.py:257] 2 Engines Aggregated: Avg prompt throughput: 1.0 tokens/s, Avg generation "
+        "throughput: 2.0 tokens/s, Running: 3 reqs, Waiting: 0 reqs, Preemptions: 4, GPU KV cache usage: 88.0%, "
+        "Prefix cache hit rate: 1.0%\n")
+    import_paths("auto", [str(tmp_path / "agg.log")], str(tmp_path / "agg"), workers=1)
+    agg = open_run(tmp_path / "agg").scan("kv").collect().row(0, named=True)
+    assert (agg["dp_rank"], agg["preemptions"], agg["usage_frac"]) == (None, 4.0, 0.88)
     # the diff's KV table names the preemptions
     res = run_cli("diff", str(tmp_path / "out"), str(tmp_path / "out"))
     assert res.returncode == 0, res.stderr
