@@ -6,12 +6,16 @@ import re
 
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/SOS/PM/APC
 # (ESC P/X/^/_ ... ST), and two-byte escapes. Also the 8-bit C1 forms (0x9b CSI, 0x9d OSC).
+# A string sequence's body stops at the next ESC or C1 control (its ST is one of them): an
+# unterminated opener then costs a scan to the next one, not to the end of the text (with many openers
+# and no terminator, a lazy ".*?" took time quadratic in the text's length). One left
+# unterminated is removed as a two-byte escape; what follows it stays visible.
 _ANSI = re.compile(
     r"""
-    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]           # CSI
-  | (?:\x1b\]|\x9d).*?(?:\x07|\x1b\\|\x9c)     # OSC ... BEL/ST
-  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f]).*?(?:\x1b\\|\x9c)  # DCS, SOS, PM, APC
-  | \x1b[@-Z\\-_]                             # other two-byte escapes
+    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]                     # CSI
+  | (?:\x1b\]|\x9d)[^\x07\x1b\x90-\x9f]*(?:\x07|\x1b\\|\x9c)     # OSC ... BEL/ST
+  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x90-\x9f]*(?:\x1b\\|\x9c)  # DCS, SOS, PM, APC ... ST
+  | \x1b[@-Z\\-_]                                       # other two-byte escapes
   """,
     re.VERBOSE | re.DOTALL,
 )

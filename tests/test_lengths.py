@@ -538,6 +538,33 @@ def test_sglang_retractions_and_forward_iters(tmp_path):
     assert st["seconds_above"] == 2.0  # DP0 at 0.90 from 0 s to 2 s (its last row holds no time)
 
 
+def test_serving_logs_with_hostile_lines_import_in_linear_time(tmp_path):
+    """A megabyte line of timestamps with no stats after them (vLLM), of SGLang line openers
+    with no closing bracket, of lowercase letters where batch fields go, of Prometheus label
+    names with no closing quote: each regex used to take time quadratic in the line (hours
+    at this size); the import must finish within the subprocess's 60 s. Impossible times and
+    numbers ("13-45", "1.2.3") make a line no stats line, not an exception."""
+    good_vllm = ("INFO 11-05 11:27:00 [loggers.py:257] Engine 000: Avg prompt throughput: 1.0 tokens/s, Avg generation "
+                 "throughput: 2.0 tokens/s, Running: 3 reqs, Waiting: 0 reqs, GPU KV cache usage: 50.0%, "
+                 "Prefix cache hit rate: 1.0%\n")
+    (tmp_path / "vllm.log").write_text(
+        good_vllm + "11-05 11:27:00 " * 70000 + "\n" + good_vllm.replace("11-05", "13-45")
+        + good_vllm.replace("50.0%", "5.0.0%") + "GPU KV cache size: , tokens\n" + good_vllm)
+    good_sgl = ("[2026-07-22 01:22:40 DP0 TP0] Decode batch, #running-req: 4, #token: 900, token usage: 0.90, "
+                "gen throughput (token/s): 100.00, #queue-req: 1\n")
+    (tmp_path / "sglang.log").write_text(
+        good_sgl + "[2026-07-22 01:22:40 " * 50000 + "\n" + good_sgl.replace("token usage: 0.90", "a" * 1000000)
+        + good_sgl.replace("2026-07-22", "2026-13-45"))
+    (tmp_path / "m.prom").write_text('vllm:kv_cache_usage_perc{model_name="m"} 0.25\n'
+                                     "vllm:num_requests_running{" + "a" * 400000 + '="' + "x" * 400000 + "} 1\n")
+    res = run_cli("import", str(tmp_path / "vllm.log"), str(tmp_path / "sglang.log"), str(tmp_path / "m.prom"),
+                  "--out", str(tmp_path / "run"), timeout=60)
+    assert res.returncode == 0, res.stderr
+    kv = open_run(tmp_path / "run").scan("kv").collect()
+    assert kv.filter(pl.col("phase") == "stats")["usage_frac"].to_list() == [0.5, 0.5]  # the two sound lines
+    assert kv.filter(pl.col("phase") == "decode").height == 2  # the sound line and the one of letters (no usage)
+
+
 def test_generation_recorder_kv_bytes_and_sliding_window(tmp_path):
     torch = pytest.importorskip("torch")
     from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM

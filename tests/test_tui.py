@@ -343,6 +343,24 @@ def test_strip_control_on_ascii_and_unicode_text():
     assert strip_control("id\u202egnp.exe \u2067x\u2069 \u200f") == "id<U+202E>gnp.exe <U+2067>x<U+2069> \u200f"
 
 
+def test_strip_control_takes_linear_time_on_unterminated_sequences():
+    """Many string-sequence openers (OSC, DCS, their 8-bit forms) and no terminator: a lazy
+    ".*?" to the terminator scanned to the end of the text from every opener (8,000 OSC
+    openers: 4 s; an observation of 100,000: about ten minutes for the step viewer). Now
+    each scan stops at the next opener: 600,000 openers and 1 MB of text well inside the
+    subprocess's 60 s. What follows an unterminated opener stays visible."""
+    import subprocess
+
+    code = ("from seaview.textsafe import strip_control\n"
+            "for op in ('\\x1b]', '\\x9d', '\\x1bP', '\\x90', '\\x1b_'):\n"
+            "    assert strip_control(op * 120000 + 'a' * 200000 + op + 'kept') == 'a' * 200000 + 'kept'\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    from seaview.textsafe import strip_control
+
+    assert strip_control("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b\x1bPq#0\x1b\\c") == "alinkbc"  # terminated: removed
+
+
 async def test_hostile_text_is_inert(runs_root):
     app = SeaviewApp([str(runs_root / "agent-a")])
     async with app.run_test(size=(140, 45)) as pilot:

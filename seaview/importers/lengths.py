@@ -214,7 +214,7 @@ def parse_burstgpt(path: str) -> dict[str, pa.Table]:
 # -- vLLM Prometheus snapshots ------------------------------------------------------
 
 _PROM = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)(?:\s+(\d+))?\s*$')
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_LABEL = re.compile(r'\b(\w+)="((?:[^"\\]|\\.)*)"')  # \b: one try a word, not one a character
 
 
 def looks_like_vllm_metrics(text: str) -> bool:
@@ -283,32 +283,56 @@ def parse_vllm_metrics(path: str, text: str | None = None, snapshot: int = 0) ->
 
 # vLLM's periodic stats line: V0 ("Swapped", "Pending") and V1 ("Engine 00N: " for each
 # data-parallel engine, "N Engines Aggregated: ", "Preemptions: N" when it preempted in the
-# interval, then "Prefix cache hit rate")
-_VLLM_LINE = re.compile(
-    r"(?P<md>\d\d-\d\d) (?P<hms>\d\d:\d\d:\d\d).*?(?:Engine (?P<engine>\d+): )?Avg prompt throughput: (?P<pt>[\d.]+) tokens/s, "
-    r"Avg generation throughput: (?P<gt>[\d.]+) tokens/s, Running: (?P<run>\d+) reqs?,"
+# interval, then "Prefix cache hit rate"). Matched where the stats start, the time searched
+# before them: one regex searching for a time followed, anywhere later, by the stats took
+# time quadratic in a hostile line's length.
+_VLLM_STATS_AT = "Avg prompt throughput: "
+_VLLM_STATS = re.compile(
+    r"Avg prompt throughput: (?P<pt>\d+(?:\.\d+)?) tokens/s, "
+    r"Avg generation throughput: (?P<gt>\d+(?:\.\d+)?) tokens/s, Running: (?P<run>\d+) reqs?,"
     r"(?: Swapped: (?P<sw>\d+) reqs?,)? (?:Pending|Waiting): (?P<wait>\d+) reqs?,(?: Preemptions: (?P<pre>\d+),)?"
-    r" GPU KV cache usage: (?P<kv>[\d.]+)%(?:, Prefix cache hit rate: (?P<hit>[\d.]+)%)?")
-_VLLM_CAPACITY = re.compile(r"GPU KV cache size: (?P<n>[\d,]+) tokens")
+    r" GPU KV cache usage: (?P<kv>\d+(?:\.\d+)?)%(?:, Prefix cache hit rate: (?P<hit>\d+(?:\.\d+)?)%)?")
+_VLLM_TIME = re.compile(r"(?P<md>\d\d-\d\d) (?P<hms>\d\d:\d\d:\d\d)")
+_VLLM_ENGINE = re.compile(r"Engine (?P<engine>\d+): $")
+_VLLM_CAPACITY = re.compile(r"GPU KV cache size: (?P<n>\d[\d,]*) tokens")
 # SGLang: "[ts] Prefill batch. ..." (older) or "[ts DP0 TP0 EP0] Prefill batch, ..." (current)
 # (with SGLANG_LOG_FORWARD_ITERS: "Decode batch [1234], ...")
 _SGL_LINE = re.compile(
-    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<tags>[^\]]*)\] (?P<phase>Prefill|Decode) batch(?: \[\d+\])?[.,] "
+    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<tags>[^\]]{0,200})\] (?P<phase>Prefill|Decode) batch(?: \[\d+\])?[.,] "
     r"(?P<rest>.*)")
 # the warning SGLang prints when the KV pool is full and running requests are retracted
 _SGL_RETRACT = re.compile(
-    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<tags>[^\]]*)\] KV cache pool is full\. Retract requests\. "
+    r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?P<tags>[^\]]{0,200})\] KV cache pool is full\. Retract requests\. "
     r"#retracted_reqs: (?P<n>\d+)")
 _SGL_RANK = re.compile(r"\b(DP|TP|EP|PP)(\d+)\b")
-_SGL_FIELD = re.compile(r"(#?[a-z][a-z \-]*?(?:\(token/s\))?): ([\d.]+)%?")
+# (tags and field names bounded: unbounded, a hostile line took time quadratic in its length)
+_SGL_FIELD = re.compile(r"(#?[a-z][a-z \-]{0,60}?(?:\(token/s\))?): (\d+(?:\.\d+)?)%?")
 
 
 # colour codes some servers print (vLLM V1, SGLang warnings): stripped before parsing
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
+def _vllm_stats(line: str) -> dict[str, Any] | None:
+    """The fields of a vLLM stats line (md, hms, engine, and _VLLM_STATS' groups), or None;
+    a time that is no calendar time makes it no stats line."""
+    at = line.find(_VLLM_STATS_AT)
+    if at < 0:
+        return None
+    t = _VLLM_TIME.search(line, 0, at)
+    m = _VLLM_STATS.match(line, at)
+    if t is None or m is None:
+        return None
+    try:
+        when = dt.datetime.strptime(f"2000-{t['md']} {t['hms']}", "%Y-%m-%d %H:%M:%S")  # logs carry no year
+    except ValueError:
+        return None
+    engine = _VLLM_ENGINE.search(line, max(0, at - 24), at)
+    return {**m.groupdict(), "when": when, "engine": engine["engine"] if engine else None}
+
+
 def looks_like_vllm_log(text: str) -> bool:
-    return bool(_VLLM_LINE.search(_ANSI.sub("", text)))
+    return any(_vllm_stats(line) for line in _ANSI.sub("", text).splitlines() if _VLLM_STATS_AT in line)
 
 
 def looks_like_sglang_log(text: str) -> bool:
@@ -333,11 +357,11 @@ def parse_vllm_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
         if (c := _VLLM_CAPACITY.search(line)) is not None:
             capacity = int(c["n"].replace(",", ""))  # a restarted engine reports its own
             continue
-        m = _VLLM_LINE.search(line)
+        m = _vllm_stats(line)
         if not m:
             continue
         rows["capacity_tokens"].append(capacity)
-        t = dt.datetime.strptime(f"2000-{m['md']} {m['hms']}", "%Y-%m-%d %H:%M:%S")  # logs carry no year
+        t = m["when"]
         t0 = t0 or t
         rows["t_s"].append((t - t0).total_seconds())
         rows["step"].append(n)
@@ -388,12 +412,15 @@ def parse_sglang_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
                 key = tuple(rank_tags(ret["tags"]).get(r) for r in ranks)
                 retracted[key] = retracted.get(key, 0.0) + float(ret["n"])
             continue
+        try:
+            t = dt.datetime.strptime(m["ts"], "%Y-%m-%d %H:%M:%S")
+        except ValueError:  # no calendar time: no batch line
+            continue
         fields = {k.strip(): float(v) for k, v in _SGL_FIELD.findall(m["rest"])}
         tags = rank_tags(m["tags"])
         key = tuple(tags.get(r) for r in ranks)
         last_row[key] = len(rows["t_s"])
         rows["preemptions"].append(retracted.get(key, 0.0))
-        t = dt.datetime.strptime(m["ts"], "%Y-%m-%d %H:%M:%S")
         t0 = t0 or t
         tokens = fields.get("#token", fields.get("#full token"))
         rows["t_s"].append((t - t0).total_seconds())
