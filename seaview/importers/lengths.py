@@ -343,8 +343,8 @@ def parse_vllm_log(path: str, text: str | None = None) -> dict[str, pa.Table]:
     """The periodic 'Avg prompt throughput ... GPU KV cache usage' lines of a vLLM log, with
     the cache's capacity from its 'GPU KV cache size: N tokens' line (V1 engines). V1 lines
     keep their engine (``dp_rank``: one engine per data-parallel rank; null for the
-    aggregated line), the preemptions of the interval (0 when the line names none) and the
-    prefix cache's hit rate."""
+    aggregated line), its preemptions since the log began (a line names those of its
+    interval, and only when there were some) and the prefix cache's hit rate."""
     text = _ANSI.sub("", read_text(path) if text is None else text)
     rows: dict[str, list[Any]] = {k: [] for k in ("t_s", "step", "usage_frac", "running", "waiting", "swapped",
                                                    "prompt_tps", "generation_tps", "phase", "capacity_tokens",
