@@ -365,6 +365,32 @@ def test_typed_content_parts_read_as_text(tmp_path):
     assert texts["system"][1] == "[reasoning redacted]\nBe careful."
 
 
+def test_a_step_fed_many_results_imports_in_linear_time(tmp_path):
+    """One action followed by 80,000 results (mini-swe-agent user messages, OpenHands 1.x
+    observations of one action): each result was added to the step's observation by copying
+    all before it (154 s for the mini-swe-agent file); inside the subprocess's 60 s now, the
+    observation every result joined by newlines."""
+    n = 80_000
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "task"},
+            {"role": "assistant", "content": "```bash\nls\n```"}]
+    msgs += [{"role": "user", "content": f"out {i:06d} " + "x" * 90} for i in range(n)]
+    (tmp_path / "many.traj.json").write_text(json.dumps({"trajectory_format": "mini-swe-agent-1.1", "info": {},
+                                                         "messages": msgs}))
+    action = {"id": "a", "kind": "ActionEvent", "source": "agent", "timestamp": "2026-06-16T05:00:00",
+              "tool_name": "terminal", "tool_call_id": "c", "action": {"command": "ls", "kind": "TerminalAction"}}
+    obs = [{"id": f"o{i}", "kind": "ObservationEvent", "source": "environment", "timestamp": "2026-06-16T05:00:01",
+            "action_id": "a", "tool_name": "terminal", "tool_call_id": "c",
+            "observation": {"content": [{"type": "text", "text": f"out {i:06d}"}], "kind": "TerminalObservation"}}
+           for i in range(n)]
+    (tmp_path / "many.jsonl").write_text("\n".join(json.dumps(e) for e in [action, *obs]))
+    res = run_cli("import", str(tmp_path / "many.traj.json"), str(tmp_path / "many.jsonl"), "--out",
+                  str(tmp_path / "r"), timeout=60)
+    assert res.returncode == 0, res.stderr
+    steps = open_run(tmp_path / "r").scan("steps").collect()
+    assert sorted(steps["observation"].to_list()) == sorted(["\n".join(f"out {i:06d}" for i in range(n)),
+                                                             "\n".join(m["content"] for m in msgs[3:])])
+
+
 def test_folder_with_bad_files_imports_the_good_ones_and_names_the_bad(shared_data, tmp_path):
     """One truncated .eval, one latin-1 .jsonl and one binary file beside good files of
     several formats (a zstd .eval among them): every good file imports, each bad one is

@@ -179,6 +179,22 @@ def parse_time(v: Any) -> dt.datetime | None:
     return None
 
 
+def add_observation(step: dict[str, Any], text: str) -> None:
+    """Add ``text`` to what a step observed (each message or result that follows its action).
+    The parts are joined once, by ``join_observations``: adding strings one by one copied the
+    whole observation every time, quadratic in a step fed many results (80,000 tool outputs
+    after one action: 154 s)."""
+    step.setdefault("_observed", []).append(text)
+
+
+def join_observations(steps: list[dict[str, Any]]) -> None:
+    """Each step's observation: what it had, then the parts added, joined by newlines."""
+    for s in steps:
+        parts = s.pop("_observed", None)
+        if parts is not None:
+            s["observation"] = "\n".join(parts if s.get("observation") is None else [s["observation"], *parts])
+
+
 def stem(path: str, suffixes: tuple[str, ...]) -> str:
     name = os.path.basename(path)
     for s in suffixes:

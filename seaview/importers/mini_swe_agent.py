@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error, stem
+from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, join_observations, load_json,
+                     parse_time, shape_error, stem)
 
 _BLOCK = re.compile(r"```(?:bash|sh|mswea_bash_command)?[ \t]*\n(.*?)```", re.DOTALL)
 
@@ -85,10 +86,11 @@ def parse(path: str, data: Any = None) -> list[Episode]:
             }
             steps.append(current)
         elif role in ("user", "tool") and current is not None:
-            current["observation"] = text if current["observation"] is None else current["observation"] + "\n" + text
+            add_observation(current, text)
             rc = extra.get("returncode")
             if isinstance(rc, int) and rc != 0:
                 current["error"] = f"exit code {rc}"
+    join_observations(steps)
     for i, s in enumerate(steps):
         s["step"] = i
     stats = as_dict(info.get("model_stats"))

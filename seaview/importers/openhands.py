@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import openhands_sdk
-from .common import Episode, as_dict, as_float, as_int, as_text, load_json, load_jsonl, parse_time, shape_error, stem
+from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, join_observations, load_json,
+                     load_jsonl, parse_time, shape_error, stem)
 
 _SKIP_ACTIONS = {"change_agent_state", "system", "recall"}
 
@@ -115,7 +116,7 @@ def events_to_steps(events: list[Any], where: str) -> tuple[list[dict[str, Any]]
             text = as_text(e.get("content")) or ""
             if e.get("observation") == "null" and not text:
                 continue
-            step["observation"] = text if step["observation"] is None else step["observation"] + "\n" + text
+            add_observation(step, text)
             extras = e.get("extras") if isinstance(e.get("extras"), dict) else {}
             code = (extras.get("metadata") or {}).get("exit_code") if isinstance(extras.get("metadata"), dict) else extras.get("exit_code")
             if e.get("observation") == "error":
@@ -124,6 +125,7 @@ def events_to_steps(events: list[Any], where: str) -> tuple[list[dict[str, Any]]
                 step["error"] = f"exit code {code}"
             if ts is not None and step.get("timestamp") is not None:
                 step["duration_s"] = max(0.0, (ts - step["timestamp"]).total_seconds())
+    join_observations(steps)
     for i, s in enumerate(steps):
         s["step"] = i
     return steps, facts

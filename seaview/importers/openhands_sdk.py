@@ -28,7 +28,8 @@ import re
 from typing import Any
 
 from ..errors import ImportFormatError
-from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error, stem
+from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, join_observations, load_json,
+                     parse_time, shape_error, stem)
 
 BASE_STATE = "base_state.json"
 EVENTS_DIR = "events"
@@ -218,11 +219,12 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
                               "observation": text, "error": error, "timestamp": ts,
                               "event_id": as_text(e.get("id")), "action_kind": as_text(e.get("tool_name"))})
                 continue
-            step["observation"] = text if step["observation"] is None else step["observation"] + "\n" + text
+            add_observation(step, text)
             if error:
                 step["error"] = error
             if ts is not None and step.get("timestamp") is not None:
                 step["duration_s"] = max(0.0, (ts - step["timestamp"]).total_seconds())
+    join_observations(steps)
     for i, s in enumerate(steps):
         s["step"] = i
     return steps, facts
