@@ -164,11 +164,37 @@ def test_lcs_alignment_is_a_longest_common_subsequence():
     for _ in range(200):
         a = [rng.choice("abcd") for _ in range(rng.randint(0, 14))]
         b = [rng.choice("abcd") for _ in range(rng.randint(0, 14))]
-        pairs = lcs_pairs(a, b)
-        assert [i for i, _ in pairs if i is not None] == list(range(len(a)))  # every step once, in order
-        assert [j for _, j in pairs if j is not None] == list(range(len(b)))
-        matched = [(i, j) for i, j in pairs if i is not None and j is not None]
-        assert all(a[i] == b[j] for i, j in matched) and len(matched) == lcs_len(a, b)
+        for cells in (1 << 24, 4, 40):  # the whole table, and the linear-memory split down to tiny tables
+            pairs = lcs_pairs(a, b, cells)
+            assert [i for i, _ in pairs if i is not None] == list(range(len(a)))  # every step once, in order
+            assert [j for _, j in pairs if j is not None] == list(range(len(b)))
+            matched = [(i, j) for i, j in pairs if i is not None and j is not None]
+            assert all(a[i] == b[j] for i, j in matched) and len(matched) == lcs_len(a, b)
+
+
+def test_aligning_long_episodes_takes_linear_memory():
+    """Two episodes of 12,000 steps: the whole LCS table would be 576 MB (two of 100,000
+    steps: 40 GB, past any machine); the alignment holds a few rows instead and still
+    matches a longest common subsequence (checked against the table on a prefix)."""
+    import random
+    import tracemalloc
+
+    from seaview.analysis.alignment import lcs_pairs
+
+    rng = random.Random(5)
+    a = [rng.choice("abcdefgh") for _ in range(12_000)]
+    b = [rng.choice("abcdefgh") for _ in range(12_000)]
+    tracemalloc.start()
+    pairs = lcs_pairs(a, b)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 150 * 2**20, peak
+    assert [i for i, _ in pairs if i is not None] == list(range(len(a)))
+    matched = [(i, j) for i, j in pairs if i is not None and j is not None]
+    assert all(a[i] == b[j] for i, j in matched)
+    whole = lcs_pairs(a[:3000], b[:3000])  # within the table's size: the table's answer
+    assert sum(i is not None and j is not None for i, j in lcs_pairs(a[:3000], b[:3000], 1 << 10)) == \
+        sum(i is not None and j is not None for i, j in whole)
 
 
 def test_diff_task_prints_the_alignment_headless(tmp_path):
