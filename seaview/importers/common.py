@@ -181,18 +181,20 @@ def parse_time(v: Any) -> dt.datetime | None:
 
 def add_observation(step: dict[str, Any], text: str) -> None:
     """Add ``text`` to what a step observed (each message or result that follows its action).
-    The parts are joined once, by ``join_observations``: adding strings one by one copied the
+    The parts are joined once, by ``finish_steps``: adding strings one by one copied the
     whole observation every time, quadratic in a step fed many results (80,000 tool outputs
     after one action: 154 s)."""
     step.setdefault("_observed", []).append(text)
 
 
-def join_observations(steps: list[dict[str, Any]]) -> None:
-    """Each step's observation: what it had, then the parts added, joined by newlines."""
-    for s in steps:
+def finish_steps(steps: list[dict[str, Any]]) -> None:
+    """Steps as stored: each one's observation what it had, then the parts added, joined by
+    newlines; numbered from 0 in order."""
+    for i, s in enumerate(steps):
         parts = s.pop("_observed", None)
         if parts is not None:
             s["observation"] = "\n".join(parts if s.get("observation") is None else [s["observation"], *parts])
+        s["step"] = i
 
 
 def stem(path: str, suffixes: tuple[str, ...]) -> str:

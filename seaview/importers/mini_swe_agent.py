@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, join_observations, load_json,
+from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, finish_steps, load_json,
                      parse_time, shape_error, stem)
 
 _BLOCK = re.compile(r"```(?:bash|sh|mswea_bash_command)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -90,9 +90,7 @@ def parse(path: str, data: Any = None) -> list[Episode]:
             rc = extra.get("returncode")
             if isinstance(rc, int) and rc != 0:
                 current["error"] = f"exit code {rc}"
-    join_observations(steps)
-    for i, s in enumerate(steps):
-        s["step"] = i
+    finish_steps(steps)
     stats = as_dict(info.get("model_stats"))
     model = as_dict(as_dict(info.get("config")).get("model")).get("model_name")
     task = str(data.get("instance_id")) if isinstance(data, dict) and data.get("instance_id") else stem(path, (".traj.json", ".json"))

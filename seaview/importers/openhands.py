@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import openhands_sdk
-from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, join_observations, load_json,
+from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, finish_steps, load_json,
                      load_jsonl, parse_time, shape_error, stem)
 
 _SKIP_ACTIONS = {"change_agent_state", "system", "recall"}
@@ -125,9 +125,7 @@ def events_to_steps(events: list[Any], where: str) -> tuple[list[dict[str, Any]]
                 step["error"] = f"exit code {code}"
             if ts is not None and step.get("timestamp") is not None:
                 step["duration_s"] = max(0.0, (ts - step["timestamp"]).total_seconds())
-    join_observations(steps)
-    for i, s in enumerate(steps):
-        s["step"] = i
+    finish_steps(steps)
     return steps, facts
 
 

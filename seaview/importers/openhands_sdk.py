@@ -28,7 +28,7 @@ import re
 from typing import Any
 
 from ..errors import ImportFormatError
-from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, join_observations, load_json,
+from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, finish_steps, load_json,
                      parse_time, shape_error, stem)
 
 BASE_STATE = "base_state.json"
@@ -224,9 +224,7 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
                 step["error"] = error
             if ts is not None and step.get("timestamp") is not None:
                 step["duration_s"] = max(0.0, (ts - step["timestamp"]).total_seconds())
-    join_observations(steps)
-    for i, s in enumerate(steps):
-        s["step"] = i
+    finish_steps(steps)
     return steps, facts
 
 
