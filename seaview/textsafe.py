@@ -7,9 +7,9 @@ import re
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/SOS/PM/APC
 # (ESC P/X/^/_ ... ST), and two-byte escapes. Also the 8-bit C1 forms (0x9b CSI, 0x9d OSC).
 # A string sequence's body stops at the next ESC or C1 control (its ST is one of them): an
-# unterminated opener then costs a scan to the next one, not to the end of the text (with many openers
-# and no terminator, a lazy ".*?" took time quadratic in the text's length). One left
-# unterminated is removed as a two-byte escape; what follows it stays visible.
+# unterminated opener then costs a scan to the next one, not to the end of the text (with
+# many openers and no terminator, a lazy ".*?" took time quadratic in the text's length).
+# One left unterminated is removed as a two-byte escape; what follows it stays visible.
 _ANSI = re.compile(
     r"""
     (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]                     # CSI

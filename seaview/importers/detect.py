@@ -32,7 +32,8 @@ def format_of_data(data: Any) -> str | None:
         return "mini-swe-agent"
     if inspect_ai.looks_like(data):
         return "inspect"
-    if openhands_sdk.looks_like_events(data) or openhands.looks_like_events(data) or (isinstance(data, dict) and openhands.looks_like_events(data.get("trajectory"))):
+    if (openhands_sdk.looks_like_events(data) or openhands.looks_like_events(data)
+            or (isinstance(data, dict) and openhands.looks_like_events(data.get("trajectory")))):
         return "openhands"
     if swebench.looks_like(data):
         return "swebench-report"

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import ImportFormatError, SeaviewError
-from .common import Episode, Outcomes, load_json, shape_error
 from . import openhands_sdk
+from .common import Episode, Outcomes, load_json, shape_error
 from .detect import TRAJECTORY_SUFFIXES, format_of_data, format_of_name
 from .formats import FORMATS, LENGTH_FORMATS
 from .lengths import detect_length_format, parse_length_file

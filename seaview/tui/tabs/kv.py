@@ -61,12 +61,10 @@ class KVPane(LoadsWhenShown, Vertical, can_focus=True):
         width = max(40, (self.size.width or 100) - 4)
 
         ranks = ranks_of(df)
-
         parts = [df.filter(pl.col(RANK) == r) for r in ranks] or [df]  # a line per data-parallel engine
         # where a counter rose (each rank's own): evictions, and a serving engine's preemptions
-        marks = [(col, marker, label) for col, marker, label in (("evicted_tokens", "x", "evictions (x)"),
-                                                                  ("preemptions", "*", "preemptions (*)"))
-                 if col in df.columns]
+        marks = [m for m in (("evicted_tokens", "x", "evictions (x)"), ("preemptions", "*", "preemptions (*)"))
+                 if m[0] in df.columns]
         rose = {col: pl.concat([part.filter(_rose(col)) for part in parts]) for col, _, _ in marks}
 
         def draw(p):
