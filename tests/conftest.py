@@ -72,3 +72,22 @@ def s3_server(bucket: str):
             else:
                 os.environ[k] = v
         server.stop()
+
+
+ODD_VALUES = [None, 1, -1, 2**70, 1.5, float("nan"), "x", "", [], {}, [1], {"a": 1}, True, ["x"], [{"type": "image"}],
+              [{"type": 3}], "2026-13-45T99:99"]
+
+
+def mutate(obj, rng) -> None:
+    """Put a value of another type (ODD_VALUES) somewhere inside ``obj`` (a dict or list), at
+    any depth: the importers' fuzz tests feed them files no tool writes."""
+    import copy
+
+    keys = list(obj) if isinstance(obj, dict) else list(range(len(obj)))
+    if not keys:
+        return
+    k = rng.choice(keys)
+    if isinstance(obj[k], (dict, list)) and obj[k] and rng.random() < 0.6:
+        mutate(obj[k], rng)
+    else:
+        obj[k] = copy.deepcopy(rng.choice(ODD_VALUES))

@@ -16,7 +16,7 @@ from seaview.errors import SeaviewError
 from seaview.importers import import_paths
 from seaview.store import open_run
 
-from .conftest import run_cli
+from .conftest import mutate, run_cli
 
 V0 = "sweagent_v0_gpt4_test-repo-i1.traj"
 V1 = "sweagent_v1_test-repo_6e44b9__sweagenttestrepo-1c2844.traj"
@@ -339,6 +339,115 @@ def test_inspect_zstd_eval_and_json_written_by_inspect_import_every_message(tmp_
     tool_steps = se.filter(pl.col("role") == "tool")
     assert tool_steps.height == 2 and set(tool_steps["observation"].to_list()) == {"4"}
     assert se.filter(pl.col("action").is_not_null())["action"].str.starts_with("add(").all()
+
+
+# an agent eval written by Inspect AI 0.3.285 itself (tests/data/make_inspect_agent_log.py says how):
+# scripted tool calls by mockllm/model, usage reported as a caching provider does
+INSPECT_AGENT = DATA / "inspect_agent_zstd.eval"
+
+
+def _agent_samples():
+    from seaview.importers.inspect_ai import _read_member
+
+    with zipfile.ZipFile(INSPECT_AGENT) as zf:
+        header = _read_member(zf, "header.json", str(INSPECT_AGENT))
+        samples = [_read_member(zf, n, str(INSPECT_AGENT)) for n in sorted(zf.namelist()) if n.startswith("samples/")]
+    return header, samples
+
+
+def _as_json_log(tmp_path, header, samples, name="log.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps({**header, "samples": samples}))
+    return path
+
+
+def _call_events(sample, kind):
+    return [e for e in sample["events"] if e["event"] == kind]
+
+
+def test_inspect_agent_log_steps_carry_their_calls_tokens_cost_and_time(tmp_path):
+    """Each assistant step has the tokens, cost and working time of the model call that
+    wrote it, each tool step its tool call's time (joined by message id); a sample's prompt
+    tokens count the cache reads and writes that Inspect >= 0.3.184 keeps apart from
+    `input_tokens` (a1: 100 + 0 + 50 and 110 + 1000 + 50 = 1,310, not 210); its cost is the
+    usage's `total_cost`, its API calls its model events, its submission the final answer."""
+    header, samples = _agent_samples()
+    _, eps, steps = _import([INSPECT_AGENT], tmp_path / "r")
+    eps = {r["task"]: r for r in eps.iter_rows(named=True)}
+    assert [eps[t]["tokens_in"] for t in ("a1", "a2", "a3")] == [1310, 9540, 18630]
+    assert [eps[t]["tokens_out"] for t in ("a1", "a2", "a3")] == [11, 24, 33]
+    assert [eps[t]["cost_usd"] for t in ("a1", "a2", "a3")] == pytest.approx([0.003, 0.012, 0.021])
+    assert [eps[t]["api_calls"] for t in ("a1", "a2", "a3")] == [2, 3, 3]
+    assert [eps[t]["submission"] for t in ("a1", "a2")] == ["3", "1"]
+    assert eps["a3"]["exit_status"] == "limit: message" and eps["a3"]["outcome"] == "unresolved"
+    for sample in samples:
+        ep = eps[sample["id"]]
+        mine = steps.filter(pl.col("episode_id") == ep["episode_id"]).sort("step")
+        assistant = mine.filter(pl.col("role") == "assistant")
+        usage = [e["output"]["usage"] for e in _call_events(sample, "model")]
+        assert assistant["tokens_in"].to_list() == [
+            u["input_tokens"] + u["input_tokens_cache_read"] + u["input_tokens_cache_write"] for u in usage]
+        assert assistant["tokens_out"].to_list() == [u["output_tokens"] for u in usage]
+        assert assistant["cost_usd"].to_list() == [u["total_cost"] for u in usage]
+        assert assistant["duration_s"].to_list() == [e["working_time"] for e in _call_events(sample, "model")]
+        tool = mine.filter(pl.col("role") == "tool")
+        assert tool["duration_s"].to_list() == [e["working_time"] for e in _call_events(sample, "tool")]
+        assert mine.filter(pl.col("role").is_in(["system", "user"]))["tokens_in"].null_count() == 2
+        assert sum(assistant["tokens_in"]) == ep["tokens_in"]  # the steps add up to the sample's usage
+    assert steps.filter(pl.col("error").is_not_null())["error"].to_list() == [
+        "negative numbers are not supported: " + "x" * 120]
+
+
+def test_inspect_logs_without_message_ids_and_before_cache_normalisation(tmp_path):
+    """Inspect before message ids: an assistant message takes the next model call whose text
+    is its own (a3's three identical messages take its three calls in order; a message no
+    call wrote gets none), tool steps their call by tool call id. Inspect before 0.3.184 left
+    OpenAI's cache reads inside `input_tokens` (then input + reads + output exceeds
+    `total_tokens`): the reads are not counted twice. inspect_evals' SWE-bench scorer keeps
+    the patch in its score's metadata: that is the submission."""
+    header, samples = _agent_samples()
+    for sample in samples:
+        for m in sample["messages"]:
+            del m["id"]
+        for e in _call_events(sample, "model"):
+            del e["output"]["choices"][0]["message"]["id"]
+        for e in _call_events(sample, "tool"):
+            del e["message_id"]
+    a3 = samples[2]
+    a3["messages"].append({"role": "assistant", "content": "not from any call", "source": "generate"})
+    usage = _call_events(a3, "model")[0]["output"]["usage"]
+    usage.update(input_tokens=5150, input_tokens_cache_read=5000, input_tokens_cache_write=0, total_tokens=5160)
+    a3["model_usage"] = {"openai/gpt-4o": usage}
+    a3["scores"]["includes"]["metadata"] = {"model_patch": "diff --git a/x b/x"}
+    _, eps, steps = _import([_as_json_log(tmp_path, header, samples)], tmp_path / "r")
+    a3_steps = steps.filter(pl.col("episode_id") == "arith/a3/epoch1").sort("step")
+    assert a3_steps.filter(pl.col("role") == "assistant")["tokens_in"].to_list() == [5150, 6210, 7220, None]
+    assert a3_steps.filter(pl.col("role") == "tool")["duration_s"].to_list() == [
+        e["working_time"] for e in _call_events(a3, "tool")]
+    a3_ep = eps.filter(pl.col("task") == "a3").row(0, named=True)
+    assert a3_ep["tokens_in"] == 5150 and a3_ep["submission"] == "diff --git a/x b/x"
+    a2_steps = steps.filter(pl.col("episode_id") == "arith/a2/epoch1")
+    assert a2_steps.filter(pl.col("role") == "assistant")["tokens_in"].to_list() == [2170, 3180, 4190]
+
+
+def test_inspect_fields_of_any_type_are_read_or_refused_never_crash():
+    """Values of other types anywhere in an agent sample (messages, events, usage, scores,
+    attachments; seeded): an episode or one ImportFormatError, never another exception."""
+    import random
+
+    from seaview.errors import ImportFormatError
+    from seaview.importers.inspect_ai import sample_episode
+
+    header, samples = _agent_samples()
+    rng = random.Random(7)
+    for _ in range(600):
+        sample = copy.deepcopy(rng.choice(samples))
+        for _ in range(rng.randint(1, 4)):
+            mutate(sample, rng)
+        try:
+            sample_episode(sample, header, "p", "w").row()
+        except ImportFormatError:
+            pass
 
 
 def test_typed_content_parts_read_as_text(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from seaview.importers import import_paths
 from seaview.store import open_run
 
-from .conftest import run_cli
+from .conftest import mutate, run_cli
 
 
 def _text(t):
@@ -274,24 +274,6 @@ def test_a_damaged_event_file_names_itself_and_loses_nothing_else(tmp_path):
     assert not (tmp_path / "run2").exists()
 
 
-_ODD = [None, 1, -1, 2**70, 1.5, float("nan"), "x", "", [], {}, [1], {"a": 1}, True, ["x"], [{"type": "image"}],
-        [{"type": 3}], "2026-13-45T99:99"]
-
-
-def _mutate(obj, rng):
-    """Put an odd value somewhere inside ``obj`` (a dict or list), at any depth."""
-    import copy
-
-    keys = list(obj) if isinstance(obj, dict) else list(range(len(obj)))
-    if not keys:
-        return
-    k = rng.choice(keys)
-    if isinstance(obj[k], (dict, list)) and obj[k] and rng.random() < 0.6:
-        _mutate(obj[k], rng)
-    else:
-        obj[k] = copy.deepcopy(rng.choice(_ODD))
-
-
 def test_fields_of_any_type_are_read_or_refused_never_crash():
     """Every field of the events, the statistics and an evaluation record replaced by values
     of other types (seeded): the importer gives an episode or one ImportFormatError, never
@@ -309,7 +291,7 @@ def test_fields_of_any_type_are_read_or_refused_never_crash():
                   "metrics": _metrics("m", 1, 2, 0.1, [("r1", 1, 2)]), "test_result": {"git_patch": "d"},
                   "error": None, "report": {"resolved": True}}
         for _ in range(rng.randint(1, 4)):
-            _mutate(rng.choice([events, stats, record]), rng)
+            mutate(rng.choice([events, stats, record]), rng)
         for parse in (lambda: openhands_sdk.episode("x", "p", events, "w", stats),
                       lambda: openhands._record("p", 1, record)):
             try:

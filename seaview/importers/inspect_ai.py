@@ -11,7 +11,9 @@ import json
 import struct
 import zipfile
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ImportFormatError
@@ -74,35 +76,155 @@ def _input_text(value: Any) -> str | None:
     return as_text(value)
 
 
-def _usage(sample: dict[str, Any]) -> tuple[int | None, int | None]:
+def prompt_tokens(usage: dict[str, Any]) -> int | None:
+    """A model call's whole prompt from Inspect's ModelUsage. Since Inspect 0.3.184
+    `input_tokens` counts only the tokens charged at full rate, the cache reads and writes
+    apart; before, OpenAI's cache reads were inside it (then input + reads + writes + output
+    overshoots `total_tokens`, and the reads are not added again)."""
+    tin = as_int(usage.get("input_tokens"))
+    if tin is None:
+        return None
+    read = as_int(usage.get("input_tokens_cache_read")) or 0
+    write = as_int(usage.get("input_tokens_cache_write")) or 0
+    total = as_int(usage.get("total_tokens"))
+    if read and total and tin + read + write + (as_int(usage.get("output_tokens")) or 0) > total:
+        read = 0
+    return tin + read + write
+
+
+def _usage(sample: dict[str, Any]) -> tuple[int | None, int | None, float | None]:
+    """A sample's prompt tokens, output tokens and cost over every model it used."""
     usage = sample.get("model_usage")
-    if isinstance(usage, dict) and usage:
-        tin = sum(as_int(as_dict(u).get("input_tokens")) or 0 for u in usage.values())
-        tout = sum(as_int(as_dict(u).get("output_tokens")) or 0 for u in usage.values())
-        return tin, tout
-    u = as_dict(as_dict(sample.get("output")).get("usage"))
-    return as_int(u.get("input_tokens")), as_int(u.get("output_tokens"))
+    if not (isinstance(usage, dict) and usage):
+        usage = {"output": as_dict(as_dict(sample.get("output")).get("usage"))}
+    each = [as_dict(u) for u in usage.values()]
+    prompts = [t for u in each if (t := prompt_tokens(u)) is not None]
+    outs = [t for u in each if (t := as_int(u.get("output_tokens"))) is not None]
+    costs = [c for u in each if (c := as_float(u.get("total_cost"))) is not None]
+    return (sum(prompts) if prompts else None, sum(outs) if outs else None, sum(costs) if costs else None)
+
+
+ATTACHMENT = "attachment://"  # Inspect stores event text over 100 characters once, in the sample's `attachments`
+
+
+@dataclass
+class _Calls:
+    """What a sample's events say about its messages: each model call's tokens, cost and
+    time by the id of the message it produced, each tool call's time by its message's id and
+    its tool call id; model calls whose message has no id (Inspect before message ids) in
+    order, with their text; and how many model calls the sample made."""
+
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unlabelled: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
+    model_calls: int = 0
+
+
+def _seconds(event: dict[str, Any], fallback: float | None = None) -> float | None:
+    """An event's working time (Inspect leaves out waits for rate limits and retries), else
+    the span from its timestamp to its completion."""
+    working = as_float(event.get("working_time"))
+    if working is not None and working >= 0:
+        return working
+    start, end = parse_time(event.get("timestamp")), parse_time(event.get("completed"))
+    if start is not None and end is not None and end >= start:
+        return (end - start).total_seconds()
+    return fallback
+
+
+def _resolved(content: Any, attachments: dict[str, Any]) -> Any:
+    """Message content with `attachment://` references replaced by the text they stand for."""
+    def one(v: Any) -> Any:
+        return attachments.get(v[len(ATTACHMENT):], v) if isinstance(v, str) and v.startswith(ATTACHMENT) else v
+    if isinstance(content, list):
+        return [{**x, **{k: one(x[k]) for k in ("text", "reasoning") if k in x}} if isinstance(x, dict) else x
+                for x in content]
+    return one(content)
+
+
+def _calls(events: Any, attachments: dict[str, Any]) -> _Calls:
+    """Model and tool calls of a sample's events (nested ones, as older Inspect logged
+    subtasks and tools, included)."""
+    calls = _Calls()
+    pending = [events] if isinstance(events, list) else []
+    while pending:
+        for e in pending.pop():
+            if not isinstance(e, dict):
+                continue
+            if isinstance(e.get("events"), list):
+                pending.append(e["events"])
+            if e.get("event") == "model":
+                calls.model_calls += 1
+                out = as_dict(e.get("output"))
+                usage = as_dict(out.get("usage"))
+                facts = {"tokens_in": prompt_tokens(usage), "tokens_out": as_int(usage.get("output_tokens")),
+                         "cost_usd": as_float(usage.get("total_cost")),
+                         "duration_s": _seconds(e, as_float(out.get("time")))}
+                choices = out.get("choices")
+                message = as_dict(as_dict(choices[0]).get("message")) if isinstance(choices, list) and choices else {}
+                if isinstance(message.get("id"), str):
+                    calls.by_id.setdefault(message["id"], facts)
+                else:
+                    calls.unlabelled.append((as_text(_resolved(message.get("content"), attachments)), facts))
+            elif e.get("event") == "tool":
+                facts = {"duration_s": _seconds(e)}
+                for key in (e.get("message_id"), e.get("id")):
+                    if isinstance(key, str):
+                        calls.by_id.setdefault(key, facts)
+    return calls
+
+
+def _add_calls(steps: list[dict[str, Any]], messages: list[Any], calls: _Calls) -> None:
+    """Each step's tokens, cost and time from the call that made its message: an assistant
+    message's model call, a tool message's tool call (by message id, else tool call id); an
+    assistant message without an id takes the next model call without one whose text is its
+    own."""
+    positions: dict[str | None, list[int]] = {}
+    for j, (text, _) in enumerate(calls.unlabelled):
+        positions.setdefault(text, []).append(j)
+    after = 0
+    for step, m in zip(steps, messages):
+        mid = m.get("id")
+        found = calls.by_id.get(mid) if isinstance(mid, str) else None
+        if found is None and step["role"] == "tool" and isinstance(m.get("tool_call_id"), str):
+            found = calls.by_id.get(m["tool_call_id"])
+        if found is None and step["role"] == "assistant" and not isinstance(mid, str):
+            same = positions.get(as_text(m.get("content")), [])
+            k = bisect_left(same, after)
+            if k < len(same):
+                found, after = calls.unlabelled[same[k]][1], same[k] + 1
+        if found:
+            step.update({key: v for key, v in found.items() if v is not None})
+
+
+def _submission(scores: Any, output: dict[str, Any]) -> str | None:
+    """What the sample submitted: a scorer's `model_patch` (inspect_evals' SWE-bench), else
+    the final completion."""
+    for score in (scores.values() if isinstance(scores, dict) else ()):
+        patch = as_dict(as_dict(score).get("metadata")).get("model_patch")
+        if isinstance(patch, str):
+            return patch
+    return as_text(output.get("completion")) or None
 
 
 def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -> Episode:
     if not isinstance(sample, dict) or "id" not in sample:
         raise shape_error(where, "an Inspect sample with an 'id'", sample)
-    ev = header.get("eval") or {}
+    ev = as_dict(header.get("eval"))
     messages = sample.get("messages") or []
     if not isinstance(messages, list):
         raise shape_error(f"{where} [messages]", "a list", messages)
     steps = _steps(messages, where)
-    tin, tout = _usage(sample)
+    tin, tout, cost = _usage(sample)
     out = as_dict(sample.get("output"))
     choices = out.get("choices")
     stop = as_dict(choices[0]).get("stop_reason") if isinstance(choices, list) and choices else None
     error = sample.get("error")
     limit = sample.get("limit")
     if error:
-        exit_status = "error: " + (as_text(error.get("message")) if isinstance(error, dict) else as_text(error) or "")
+        exit_status = "error: " + (as_text(error.get("message") if isinstance(error, dict) else error) or "")
         outcome = "error"
     elif limit:
-        exit_status = "limit: " + (as_text(limit.get("type")) if isinstance(limit, dict) else as_text(limit) or "")
+        exit_status = "limit: " + (as_text(limit.get("type") if isinstance(limit, dict) else limit) or "")
         outcome = _outcome(sample.get("scores"))
     else:
         exit_status = as_text(stop)
@@ -112,6 +234,8 @@ def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -
     start = parse_time(sample.get("started_at"))
     if start is None and isinstance(events, list) and events and isinstance(events[0], dict):
         start = parse_time(events[0].get("timestamp"))
+    calls = _calls(events, as_dict(sample.get("attachments")))
+    _add_calls(steps, messages, calls)
     sid = str(sample["id"])
     epoch = as_int(sample.get("epoch")) or 1
     scores = sample.get("scores")
@@ -131,7 +255,10 @@ def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -
         outcome=outcome,
         tokens_in=tin,
         tokens_out=tout,
+        cost_usd=cost,
         duration_s=as_float(sample.get("total_time")),
+        api_calls=calls.model_calls if isinstance(events, list) else None,
+        submission=_submission(scores, out),
         started_at=start,
         steps=steps,
         extra=extra,
