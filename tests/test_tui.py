@@ -167,6 +167,33 @@ async def test_open_run_episodes_and_step_viewer_keys(runs_root):
         assert isinstance(app.screen, RunScreen)
 
 
+async def test_step_viewer_shows_what_each_step_cost(tmp_path):
+    """An Inspect agent log (written by Inspect itself): the header names the step's role,
+    tokens, cost and time (cents would round $0.001 to $0.00, seconds 0.2 s to 0), and the
+    overview gives tokens and time a column each, a tool's output its first words."""
+    from seaview.importers import import_paths
+
+    from .test_importers import INSPECT_AGENT
+
+    import_paths("auto", [str(INSPECT_AGENT)], str(tmp_path / "inspect"), workers=1)
+    app = SeaviewApp([str(tmp_path / "inspect")])
+    async with app.run_test(size=(150, 40)) as pilot:
+        pane = await _open_episodes(pilot)
+        pane.open_episode("arith/a1/epoch1")
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
+        viewer = app.screen
+        header = lambda: str(viewer.query_one("#step-header").render())  # noqa: E731
+        assert "step 1/6 system" in header() and "cost $0.003" in header() and "time 196 ms" in header()
+        await pilot.press("l", "l")
+        assert "step 3/6 assistant · tokens 150/5 · cost $0.001 · time 0.116 ms" in header()
+        await pilot.press("l")
+        assert "step 4/6 tool · time 24.4 ms" in header() and "tokens 150" not in header()
+        await pilot.press("v")
+        lines = str(viewer.query_one("#step-body")._renderable).splitlines()
+        assert lines[4].split() == ["5", "1,160/6", "0.128", "ms", 'submit({"answer":', '"3"})']
+        assert lines[3].split()[:5] == ["▶", "4", "24.4", "ms", "tool:"] and "long output" in lines[3]
+
+
 async def test_editor_failure_is_a_toast_not_a_crash(runs_root, monkeypatch):
     monkeypatch.setenv("EDITOR", "/no/such/editor-binary")
     app = SeaviewApp([str(runs_root / "agent-a")])

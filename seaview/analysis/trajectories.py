@@ -272,7 +272,8 @@ def search_steps(steps: pl.LazyFrame | pl.DataFrame, needle: str, limit: int = 1
     return rows.select("episode_id", "step", "field").with_columns(pl.Series("snippet", snippets, pl.String))
 
 
-STEP_COLUMNS = ("step", "role", "thought", "action", "observation", "error", "tokens_in", "tokens_out")
+STEP_COLUMNS = ("step", "role", "thought", "action", "observation", "error", "tokens_in", "tokens_out", "cost_usd",
+                "duration_s")
 
 
 def episode_steps(steps: pl.LazyFrame | pl.DataFrame, episode_id: str) -> pl.DataFrame:

@@ -30,19 +30,49 @@ def _looks_like_diff(text: str) -> bool:
     return text.startswith(("diff --git", "--- ", "@@ ")) or "\n+++ " in text[:2000]
 
 
+def _money(v: float | None) -> str:
+    """Dollars: cents from a dollar up, three significant digits below (an agent step or a
+    short episode costs fractions of a cent)."""
+    if v is None:
+        return "–"
+    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.3g}"
+
+
+def _seconds(v: float | None) -> str:
+    """A duration: milliseconds below a second, seconds above."""
+    if v is None:
+        return "–"
+    return f"{v * 1000:.3g} ms" if abs(v) < 1 else f"{v:,.1f} s"
+
+
+def _tokens(t_in: int | None, t_out: int | None) -> str:
+    return "–" if t_in is None and t_out is None else \
+        f"{format(t_in, ',') if t_in is not None else '–'}/{format(t_out, ',') if t_out is not None else '–'}"
+
+
 def _episode_line(ep: dict | None) -> Text:
     """The header's second line: task, outcome, exit status, failure side, tokens, cost, time."""
     if not ep:
         return Text("")
-    def num(v, fmt):
-        return format(v, fmt) if v is not None else "–"
     parts = [("task ", "dim"), safe_text(str(ep.get("task") or "–"), "bold"), ("  outcome ", "dim"),
              safe_text(str(ep.get("outcome") or "–"), "green" if ep.get("outcome") == "resolved" else "red"),
              ("  exit ", "dim"), safe_text(str(ep.get("exit_status") or "–")[:40]),
              ("  side ", "dim"), safe_text(str(ep.get("failure_side") or "–")),
-             ("  tokens ", "dim"), f"{num(ep.get('tokens_in'), ',')}/{num(ep.get('tokens_out'), ',')}",
-             ("  cost ", "dim"), f"${num(ep.get('cost_usd'), ',.2f')}" if ep.get("cost_usd") is not None else "–",
-             ("  time ", "dim"), f"{num(ep.get('duration_s'), ',.0f')} s" if ep.get("duration_s") is not None else "–"]
+             ("  tokens ", "dim"), _tokens(ep.get("tokens_in"), ep.get("tokens_out")),
+             ("  cost ", "dim"), _money(ep.get("cost_usd")), ("  time ", "dim"), _seconds(ep.get("duration_s"))]
+    return Text.assemble(*parts)
+
+
+def _step_facts(r: dict) -> Text:
+    """What a step cost, after its number in the header: role, tokens in/out, cost, time (the
+    ones the run recorded)."""
+    parts: list = [" ", safe_text(r["role"], "dim")] if r.get("role") else []
+    for label, value, shown in (("tokens", r.get("tokens_in") is not None or r.get("tokens_out") is not None,
+                                 _tokens(r.get("tokens_in"), r.get("tokens_out"))),
+                                ("cost", r.get("cost_usd") is not None, _money(r.get("cost_usd"))),
+                                ("time", r.get("duration_s") is not None, _seconds(r.get("duration_s")))):
+        if value:
+            parts += [(f" · {label} ", "dim"), shown]
     return Text.assemble(*parts)
 
 
@@ -105,9 +135,10 @@ class StepViewer(Screen):
         eid = self.episode_ids[self.index]
         n = self.steps.height if self.steps is not None else 0
         status = f"{self.step_i + 1}/{n}" if n else ("loading…" if self.steps is None else "no steps")
+        facts = _step_facts(self.steps.row(self.step_i, named=True)) if n else Text("")
         header = Text.assemble(("episode ", "dim"), safe_text(eid, "bold"),
                                (f"  {self.index + 1}/{len(self.episode_ids)}", "dim"), ("   step ", "dim"), (status, "bold"),
-                               ("   i problem · p patch · v overview", "dim"), "\n", _episode_line(self.episode))
+                               facts, ("   i problem · p patch · v overview", "dim"), "\n", _episode_line(self.episode))
         self.query_one("#step-header", Static).update(header, layout=False)  # two lines high (CSS)
         content = self.query_one("#step-body", StripView)
         if self.steps is None:
@@ -130,10 +161,20 @@ class StepViewer(Screen):
             lo = max(0, self.step_i - 20)  # a screenful around the current step keeps long episodes fast
             if lo:
                 lines.append(f"  … {lo} earlier steps\n", style="dim")
+            metered = {c: self.steps[c].null_count() < n for c in ("tokens_in", "tokens_out", "duration_s")}
             for r in self.steps.slice(lo, 60).iter_rows(named=True):
                 mark = "▶ " if r["step"] == self.steps["step"][self.step_i] else "  "
                 lines.append(f"{mark}{r['step'] + 1:>4} ", style="bold" if mark.strip() else "dim")
-                lines.append_text(safe_text(" ".join(strip_control(r["action"] or "").split())[:150]))
+                if metered["tokens_in"] or metered["tokens_out"]:  # tokens and time a column each, to spot the big steps
+                    shown = _tokens(r["tokens_in"], r["tokens_out"])
+                    lines.append(f"{'' if shown == '–' else shown:>15} ", style="cyan")
+                if metered["duration_s"]:
+                    lines.append(f"{'' if r['duration_s'] is None else _seconds(r['duration_s']):>9} ", style="cyan")
+                if r["action"]:
+                    lines.append_text(safe_text(" ".join(strip_control(r["action"]).split())[:150]))
+                elif r["observation"] or r["thought"]:  # a message or a tool's output: who, and how it starts
+                    said = " ".join(strip_control(r["observation"] or r["thought"])[:400].split())[:100]
+                    lines.append_text(safe_text(f"{r['role'] or 'step'}: {said}", "dim"))
                 if r["error"]:
                     lines.append("  ✗ " + strip_control(r["error"])[:60], style="red")
                 lines.append("\n")
