@@ -150,6 +150,60 @@ def test_openhands_output_jsonl(shared_data, tmp_path):
     assert e["todo-2"]["outcome"] == "error" and e["todo-2"]["failure_side"] == "infra"
 
 
+# saved by mini-swe-agent 2.4.6 itself for a Responses-API model (tests/data/make_mini_swe_agent_responses_traj.py)
+MSWEA_RESPONSES = __import__("pathlib").Path(__file__).parent / "data" / "minisweagent_responses.traj.json"
+
+
+def test_mini_swe_agent_responses_api_trajectory(tmp_path):
+    """mini-swe-agent's Responses-API models save each model turn as the API's response
+    object and each result as a function_call_output item (no `role`): seaview refused the
+    file ("unknown shape"). Now each turn is a step: its reasoning summary and message as the
+    thought, its commands as the action, its usage as tokens, the result (and a failed
+    command's exit code) as the observation, the time until the result as the duration."""
+    raw = json.loads(MSWEA_RESPONSES.read_text())
+    rep, eps, steps = _import([MSWEA_RESPONSES], tmp_path / "r")
+    assert rep.bad == [] and rep.formats == {"mini-swe-agent": 1}
+    ep = eps.row(0, named=True)
+    assert (ep["exit_status"], ep["submission"], ep["api_calls"], ep["n_steps"]) == ("Submitted", "diff --git a/x b/x\n", 3, 3)
+    steps = steps.sort("step")
+    turns = [m for m in raw["messages"] if m.get("object") == "response"]
+    results = [m for m in raw["messages"] if m.get("type") == "function_call_output"]
+    assert steps["action"].to_list() == [t["extra"]["actions"][0]["command"] for t in turns]
+    assert steps["thought"][1] == "[reasoning] step 1\nI will run echo."
+    assert steps["tokens_in"].to_list() == [1000, 2000, 3000] and steps["tokens_out"].to_list() == [50, 51, 52]
+    assert steps["observation"].to_list()[:2] == [r["output"] for r in results]
+    assert steps["error"].to_list() == ["exit code 2", None, None]
+    assert steps["duration_s"].to_list()[:2] == pytest.approx(
+        [r["extra"]["timestamp"] - t["extra"]["timestamp"] for t, r in zip(turns, results)], abs=2e-6)  # µs times
+    assert steps["duration_s"][2] is None  # the submission ends the run: no result follows
+
+
+def test_mini_swe_agent_fields_of_any_type_are_read_or_refused_never_crash():
+    """Values of other types anywhere in a trajectory (Responses-API turns and results,
+    chat messages, info; seeded): an episode or one ImportFormatError, never another
+    exception."""
+    import random
+
+    from seaview.errors import ImportFormatError
+    from seaview.importers import mini_swe_agent
+
+    responses = json.loads(MSWEA_RESPONSES.read_text())
+    chat = {**responses, "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "task"},
+                                      {"role": "assistant", "content": "x", "tool_calls": [
+                                          {"id": "c", "function": {"name": "bash", "arguments": "{}"}}],
+                                       "extra": {"actions": [{"command": "ls"}], "response": {"usage": {"prompt_tokens": 3}}}},
+                                      {"role": "tool", "content": "out", "extra": {"returncode": 1, "timestamp": 1.0}}]}
+    rng = random.Random(11)
+    for _ in range(600):
+        data = copy.deepcopy(rng.choice([responses, chat]))
+        for _ in range(rng.randint(1, 4)):
+            mutate(data, rng)
+        try:
+            [e.row() for e in mini_swe_agent.parse("p", data)]
+        except ImportFormatError:
+            pass
+
+
 def test_inspect_json_and_eval_agree(shared_data, tmp_path):
     raw = json.loads((shared_data / "inspect_ai_log_formats.json").read_text())
     _, ej, sj = _import([shared_data / "inspect_ai_log_formats.json"], tmp_path / "j", "inspect")

@@ -1,5 +1,9 @@
 """mini-swe-agent `.traj.json`: a bare message list, `mini-swe-agent-1` and `-1.1`
-(messages with an `extra` field carrying actions, usage, cost and timestamps)."""
+(messages with an `extra` field carrying actions, usage, cost and timestamps). With a
+Responses-API model (mini-swe-agent 2's `litellm_response` and `openrouter_response`
+models: GPT-5, Codex) the messages are that API's items: each model turn a whole `response`
+object (its `output` items: messages, reasoning, function calls; its `usage`), each result a
+`function_call_output`."""
 
 from __future__ import annotations
 
@@ -12,34 +16,60 @@ from .common import (Episode, add_observation, as_dict, as_float, as_int, as_tex
 _BLOCK = re.compile(r"```(?:bash|sh|mswea_bash_command)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
-def _is_messages(x: Any) -> bool:
-    return isinstance(x, list) and all(isinstance(m, dict) and "role" in m for m in x)
+_RESPONSE_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
+
+
+def _is_messages(x: Any, items: bool = False) -> bool:
+    """Chat messages (each with a role); with ``items``, Responses-API items too."""
+    return isinstance(x, list) and all(
+        isinstance(m, dict) and ("role" in m or (items and (m.get("object") == "response" or m.get("type") in _RESPONSE_ITEMS)))
+        for m in x)
 
 
 def looks_like(data: Any) -> bool:
     if isinstance(data, dict):
         fmt = str(data.get("trajectory_format", ""))
-        return fmt.startswith("mini-swe-agent") or (_is_messages(data.get("messages")) and "info" in data)
+        return fmt.startswith("mini-swe-agent") or (_is_messages(data.get("messages"), items=True) and "info" in data)
     return _is_messages(data) and bool(data)
+
+
+def _turn(m: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """A message's role, text and tool calls (``name(arguments)``), whichever API wrote it."""
+    if m.get("object") == "response":  # a Responses-API model turn: its output items
+        texts, calls = [], []
+        for item in m.get("output") if isinstance(m.get("output"), list) else []:
+            kind = as_dict(item).get("type")
+            if kind == "message":
+                texts.append(as_text(item.get("content")) or "")
+            elif kind == "reasoning":
+                summary = item.get("summary")
+                said = "\n".join(str(x["text"]) for x in summary if isinstance(x, dict) and "text" in x) \
+                    if isinstance(summary, list) else ""
+                if said:
+                    texts.append(f"[reasoning] {said}")
+            elif kind == "function_call":
+                calls.append(f"{as_text(item.get('name')) or ''}({as_text(item.get('arguments')) or ''})")
+        return "assistant", "\n".join(texts), calls
+    if m.get("type") == "function_call_output":
+        return "tool", as_text(m.get("output")) or "", []
+    calls = [f"{as_text(as_dict(as_dict(c).get('function')).get('name')) or ''}"
+             f"({as_text(as_dict(as_dict(c).get('function')).get('arguments')) or ''})"
+             for c in (m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else [])]
+    return str(m.get("role")), _content(m), calls
 
 
 def _content(m: dict[str, Any]) -> str:
     return as_text(m.get("content")) or ""
 
 
-def _action(m: dict[str, Any], text: str) -> str | None:
-    extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
+def _action(extra: dict[str, Any], calls: list[str], text: str) -> str | None:
+    """The commands a turn ran: its parsed actions, else its tool calls, else its code block."""
     acts = extra.get("actions")
     if isinstance(acts, list) and acts:
         cmds = [a.get("command") if isinstance(a, dict) else a for a in acts]
         return "\n".join(str(c) for c in cmds if c is not None)
-    calls = m.get("tool_calls")
-    if isinstance(calls, list) and calls:
-        parts = []
-        for c in calls:
-            fn = (c or {}).get("function") or {}
-            parts.append(f"{fn.get('name', '')}({as_text(fn.get('arguments')) or ''})")
-        return "\n".join(parts)
+    if calls:
+        return "\n".join(calls)
     blocks = _BLOCK.findall(text)
     return blocks[0].strip("\n") if blocks else None
 
@@ -50,8 +80,8 @@ def parse(path: str, data: Any = None) -> list[Episode]:
     if not looks_like(data):
         raise shape_error(path, "a mini-swe-agent trajectory (message list, or 'messages' with 'info')", data)
     messages = data if isinstance(data, list) else data["messages"]
-    if not _is_messages(messages):
-        raise shape_error(f"{path} [messages]", "a list of {role, content} objects", messages)
+    if not _is_messages(messages, items=isinstance(data, dict)):
+        raise shape_error(f"{path} [messages]", "a list of {role, content} objects or Responses-API items", messages)
     info = data.get("info", {}) if isinstance(data, dict) else {}
     info = info if isinstance(info, dict) else {}
     steps: list[dict[str, Any]] = []
@@ -59,30 +89,31 @@ def parse(path: str, data: Any = None) -> list[Episode]:
     times = []  # every message's timestamp: the episode's wall-clock span
     problem = exit_message = None
     for m in messages:
-        role = str(m.get("role"))
-        text = _content(m)
-        extra = m.get("extra") if isinstance(m.get("extra"), dict) else {}
-        if (t := parse_time(extra.get("timestamp"))) is not None:
-            times.append(t)
+        role, text, calls = _turn(m)
+        extra = as_dict(m.get("extra"))
+        when = parse_time(extra.get("timestamp"))
+        if when is not None:
+            times.append(when)
         if role == "user" and problem is None:
             problem = text  # the task as the agent was given it
         if role == "exit":
             exit_message = as_text(extra.get("exception_str")) or text or None
         if role == "assistant":
-            usage = ((extra.get("response") or {}).get("usage") or {}) if isinstance(extra.get("response"), dict) else {}
-            action = _action(m, text)
+            # usage: chat completions keep the response in extra, the Responses API is the response
+            usage = as_dict(as_dict(extra.get("response")).get("usage") or m.get("usage"))
+            action = _action(extra, calls, text)
             thought = text
-            if action and not extra.get("actions") and not m.get("tool_calls"):
+            if action and not extra.get("actions") and not calls:
                 thought = _BLOCK.sub("", text).strip()  # the code block is the action
             current = {
                 "role": "assistant",
                 "thought": thought,
                 "action": action,
                 "observation": None,
-                "tokens_in": as_int(usage.get("prompt_tokens")),
-                "tokens_out": as_int(usage.get("completion_tokens")),
+                "tokens_in": as_int(usage.get("prompt_tokens", usage.get("input_tokens"))),
+                "tokens_out": as_int(usage.get("completion_tokens", usage.get("output_tokens"))),
                 "cost_usd": as_float(extra.get("cost")),
-                "timestamp": parse_time(extra.get("timestamp")),
+                "timestamp": when,
             }
             steps.append(current)
         elif role in ("user", "tool") and current is not None:
@@ -90,6 +121,8 @@ def parse(path: str, data: Any = None) -> list[Episode]:
             rc = extra.get("returncode")
             if isinstance(rc, int) and rc != 0:
                 current["error"] = f"exit code {rc}"
+            if when is not None and current["timestamp"] is not None and when >= current["timestamp"]:
+                current["duration_s"] = (when - current["timestamp"]).total_seconds()  # its commands ran until then
     finish_steps(steps)
     stats = as_dict(info.get("model_stats"))
     model = as_dict(as_dict(info.get("config")).get("model")).get("model_name")
