@@ -34,6 +34,21 @@ def fmt_stat(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
 
 
+def fmt_money(v: float | None) -> str:
+    """Dollars: cents from a dollar up, three significant digits below (an agent step or a
+    short episode costs fractions of a cent)."""
+    if v is None:
+        return "–"
+    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.3g}"
+
+
+def fmt_seconds(v: float | None) -> str:
+    """A duration: milliseconds below a second, seconds above."""
+    if v is None:
+        return "–"
+    return f"{v * 1000:.3g} ms" if abs(v) < 1 else f"{v:,.1f} s"
+
+
 def _ci(d: dict[str, Any]) -> str:
     if d.get("delta") is None:
         return "–"

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..analysis.summary import summarize  # noqa: F401  (the CLI's entry: gather, then render)
 from ..analysis.heads import skipped_note, window_notes
-from ..analysis.tables import fmt_stat
+from ..analysis.tables import fmt_money, fmt_seconds, fmt_stat
 from ..textsafe import one_line
 
 
@@ -35,9 +35,9 @@ def _agent_lines(d: dict[str, Any]) -> list[str]:
     if d.get("tokens_in"):
         tot.append(f"tokens in {d['tokens_in']:,} out {d['tokens_out'] or 0:,}")
     if d.get("cost_usd"):
-        tot.append(f"cost ${d['cost_usd']:,.2f}")
+        tot.append(f"cost {fmt_money(d['cost_usd'])}")
     if d.get("duration_s"):
-        tot.append(f"time {d['duration_s']:,.0f} s")
+        tot.append(f"time {fmt_seconds(d['duration_s'])}")
     if tot:
         lines.append("totals    " + ", ".join(tot))
     if d.get("action_types"):

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ..analysis.tables import fmt_money, fmt_seconds
 from ..analysis.trajectories import episode_steps
 from ..textsafe import strip_control
 from .data import reads_runs
@@ -28,21 +29,6 @@ FOLD_LINES = 40
 
 def _looks_like_diff(text: str) -> bool:
     return text.startswith(("diff --git", "--- ", "@@ ")) or "\n+++ " in text[:2000]
-
-
-def _money(v: float | None) -> str:
-    """Dollars: cents from a dollar up, three significant digits below (an agent step or a
-    short episode costs fractions of a cent)."""
-    if v is None:
-        return "–"
-    return f"${v:,.2f}" if abs(v) >= 1 else f"${v:.3g}"
-
-
-def _seconds(v: float | None) -> str:
-    """A duration: milliseconds below a second, seconds above."""
-    if v is None:
-        return "–"
-    return f"{v * 1000:.3g} ms" if abs(v) < 1 else f"{v:,.1f} s"
 
 
 def _tokens(t_in: int | None, t_out: int | None) -> str:
@@ -59,7 +45,7 @@ def _episode_line(ep: dict | None) -> Text:
              ("  exit ", "dim"), safe_text(str(ep.get("exit_status") or "–")[:40]),
              ("  side ", "dim"), safe_text(str(ep.get("failure_side") or "–")),
              ("  tokens ", "dim"), _tokens(ep.get("tokens_in"), ep.get("tokens_out")),
-             ("  cost ", "dim"), _money(ep.get("cost_usd")), ("  time ", "dim"), _seconds(ep.get("duration_s"))]
+             ("  cost ", "dim"), fmt_money(ep.get("cost_usd")), ("  time ", "dim"), fmt_seconds(ep.get("duration_s"))]
     return Text.assemble(*parts)
 
 
@@ -69,8 +55,8 @@ def _step_facts(r: dict) -> Text:
     parts: list = [" ", safe_text(r["role"], "dim")] if r.get("role") else []
     for label, value, shown in (("tokens", r.get("tokens_in") is not None or r.get("tokens_out") is not None,
                                  _tokens(r.get("tokens_in"), r.get("tokens_out"))),
-                                ("cost", r.get("cost_usd") is not None, _money(r.get("cost_usd"))),
-                                ("time", r.get("duration_s") is not None, _seconds(r.get("duration_s")))):
+                                ("cost", r.get("cost_usd") is not None, fmt_money(r.get("cost_usd"))),
+                                ("time", r.get("duration_s") is not None, fmt_seconds(r.get("duration_s")))):
         if value:
             parts += [(f" · {label} ", "dim"), shown]
     return Text.assemble(*parts)
@@ -169,7 +155,7 @@ class StepViewer(Screen):
                     shown = _tokens(r["tokens_in"], r["tokens_out"])
                     lines.append(f"{'' if shown == '–' else shown:>15} ", style="cyan")
                 if metered["duration_s"]:
-                    lines.append(f"{'' if r['duration_s'] is None else _seconds(r['duration_s']):>9} ", style="cyan")
+                    lines.append(f"{'' if r['duration_s'] is None else fmt_seconds(r['duration_s']):>9} ", style="cyan")
                 if r["action"]:
                     lines.append_text(safe_text(" ".join(strip_control(r["action"]).split())[:150]))
                 elif r["observation"] or r["thought"]:  # a message or a tool's output: who, and how it starts
