@@ -22,6 +22,8 @@ from seaview.analysis.trajectories import (
 from seaview.collectors import TrajectoryLogger
 from seaview.store import open_run
 
+from .conftest import run_cli
+
 
 @pytest.mark.parametrize(
     "exit_status, outcome, errors, side",
@@ -259,3 +261,20 @@ def test_trajectory_logger_crash_keeps_flushed_episodes(tmp_path):
     # every episode that landed has its steps, and vice versa (or the step part is the one in flight)
     n_steps = run.scan("steps").collect().height
     assert n_steps in (eps.height, eps.height - 1, eps.height + 1)
+
+
+def test_summary_totals_keep_small_costs_and_short_times(tmp_path):
+    """An agent run of cheap, quick episodes: `summary` said "cost $0.00, time 0 s"; costs
+    under a dollar keep three significant digits, times under a second are in ms."""
+    from seaview.analysis.tables import fmt_money, fmt_seconds
+
+    assert [fmt_money(v) for v in (None, 0.003, 0.0123, 3.04, 1234.5)] == ["–", "$0.003", "$0.0123", "$3.04", "$1,234.50"]
+    assert [fmt_seconds(v) for v in (None, 0.000116, 0.325, 1.5, 4000.0)] == ["–", "0.116 ms", "325 ms", "1.5 s", "4,000.0 s"]
+    with TrajectoryLogger(tmp_path / "r", model="m") as log:
+        for i, (cost, secs) in enumerate([(0.001, 0.2), (0.002, 0.125)]):
+            with log.episode(f"t{i}") as ep:
+                ep.step(action="ls", observation="ok", cost_usd=cost)
+                ep.finish(outcome="resolved", exit_status="submitted", duration_s=secs)
+    res = run_cli("summary", str(tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    assert "cost $0.003, time 325 ms" in res.stdout
