@@ -76,7 +76,7 @@ def _input_text(value: Any) -> str | None:
     return as_text(value)
 
 
-def prompt_tokens(usage: dict[str, Any]) -> int | None:
+def _prompt_tokens(usage: dict[str, Any]) -> int | None:
     """A model call's whole prompt from Inspect's ModelUsage. Since Inspect 0.3.184
     `input_tokens` counts only the tokens charged at full rate, the cache reads and writes
     apart; before, OpenAI's cache reads were inside it (then input + reads + writes + output
@@ -98,7 +98,7 @@ def _usage(sample: dict[str, Any]) -> tuple[int | None, int | None, float | None
     if not (isinstance(usage, dict) and usage):
         usage = {"output": as_dict(as_dict(sample.get("output")).get("usage"))}
     each = [as_dict(u) for u in usage.values()]
-    prompts = [t for u in each if (t := prompt_tokens(u)) is not None]
+    prompts = [t for u in each if (t := _prompt_tokens(u)) is not None]
     outs = [t for u in each if (t := as_int(u.get("output_tokens"))) is not None]
     costs = [c for u in each if (c := as_float(u.get("total_cost"))) is not None]
     return (sum(prompts) if prompts else None, sum(outs) if outs else None, sum(costs) if costs else None)
@@ -156,7 +156,7 @@ def _calls(events: Any, attachments: dict[str, Any]) -> _Calls:
                 calls.model_calls += 1
                 out = as_dict(e.get("output"))
                 usage = as_dict(out.get("usage"))
-                facts = {"tokens_in": prompt_tokens(usage), "tokens_out": as_int(usage.get("output_tokens")),
+                facts = {"tokens_in": _prompt_tokens(usage), "tokens_out": as_int(usage.get("output_tokens")),
                          "cost_usd": as_float(usage.get("total_cost")),
                          "duration_s": _seconds(e, as_float(out.get("time")))}
                 choices = out.get("choices")

@@ -19,11 +19,18 @@ _BLOCK = re.compile(r"```(?:bash|sh|mswea_bash_command)?[ \t]*\n(.*?)```", re.DO
 _RESPONSE_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
 
 
+def _is_item(m: dict[str, Any]) -> bool:
+    return m.get("object") == "response" or m.get("type") in _RESPONSE_ITEMS
+
+
 def _is_messages(x: Any, items: bool = False) -> bool:
     """Chat messages (each with a role); with ``items``, Responses-API items too."""
-    return isinstance(x, list) and all(
-        isinstance(m, dict) and ("role" in m or (items and (m.get("object") == "response" or m.get("type") in _RESPONSE_ITEMS)))
-        for m in x)
+    return isinstance(x, list) and all(isinstance(m, dict) and ("role" in m or (items and _is_item(m))) for m in x)
+
+
+def _call(name: Any, arguments: Any) -> str:
+    """A tool call as the action shows it: ``name(arguments)``."""
+    return f"{as_text(name) or ''}({as_text(arguments) or ''})"
 
 
 def looks_like(data: Any) -> bool:
@@ -48,13 +55,13 @@ def _turn(m: dict[str, Any]) -> tuple[str, str, list[str]]:
                 if said:
                     texts.append(f"[reasoning] {said}")
             elif kind == "function_call":
-                calls.append(f"{as_text(item.get('name')) or ''}({as_text(item.get('arguments')) or ''})")
+                calls.append(_call(item.get("name"), item.get("arguments")))
         return "assistant", "\n".join(texts), calls
     if m.get("type") == "function_call_output":
         return "tool", as_text(m.get("output")) or "", []
-    calls = [f"{as_text(as_dict(as_dict(c).get('function')).get('name')) or ''}"
-             f"({as_text(as_dict(as_dict(c).get('function')).get('arguments')) or ''})"
-             for c in (m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else [])]
+    tool_calls = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
+    functions = [as_dict(as_dict(c).get("function")) for c in tool_calls]
+    calls = [_call(f.get("name"), f.get("arguments")) for f in functions]
     return str(m.get("role")), _content(m), calls
 
 

@@ -53,11 +53,9 @@ def _step_facts(r: dict) -> Text:
     """What a step cost, after its number in the header: role, tokens in/out, cost, time (the
     ones the run recorded)."""
     parts: list = [" ", safe_text(r["role"], "dim")] if r.get("role") else []
-    for label, value, shown in (("tokens", r.get("tokens_in") is not None or r.get("tokens_out") is not None,
-                                 _tokens(r.get("tokens_in"), r.get("tokens_out"))),
-                                ("cost", r.get("cost_usd") is not None, fmt_money(r.get("cost_usd"))),
-                                ("time", r.get("duration_s") is not None, fmt_seconds(r.get("duration_s")))):
-        if value:
+    for label, shown in (("tokens", _tokens(r.get("tokens_in"), r.get("tokens_out"))),
+                         ("cost", fmt_money(r.get("cost_usd"))), ("time", fmt_seconds(r.get("duration_s")))):
+        if shown != "–":
             parts += [(f" · {label} ", "dim"), shown]
     return Text.assemble(*parts)
 
@@ -147,15 +145,16 @@ class StepViewer(Screen):
             lo = max(0, self.step_i - 20)  # a screenful around the current step keeps long episodes fast
             if lo:
                 lines.append(f"  … {lo} earlier steps\n", style="dim")
-            metered = {c: self.steps[c].null_count() < n for c in ("tokens_in", "tokens_out", "duration_s")}
+            # tokens and time a column each (where the run recorded them), to spot the big steps
+            has_tokens = self.steps["tokens_in"].null_count() < n or self.steps["tokens_out"].null_count() < n
+            has_time = self.steps["duration_s"].null_count() < n
             for r in self.steps.slice(lo, 60).iter_rows(named=True):
                 mark = "▶ " if r["step"] == self.steps["step"][self.step_i] else "  "
                 lines.append(f"{mark}{r['step'] + 1:>4} ", style="bold" if mark.strip() else "dim")
-                if metered["tokens_in"] or metered["tokens_out"]:  # tokens and time a column each, to spot the big steps
-                    shown = _tokens(r["tokens_in"], r["tokens_out"])
-                    lines.append(f"{'' if shown == '–' else shown:>15} ", style="cyan")
-                if metered["duration_s"]:
-                    lines.append(f"{'' if r['duration_s'] is None else fmt_seconds(r['duration_s']):>9} ", style="cyan")
+                if has_tokens:
+                    lines.append(f"{_tokens(r['tokens_in'], r['tokens_out']).replace('–', ''):>15} ", style="cyan")
+                if has_time:
+                    lines.append(f"{fmt_seconds(r['duration_s']).replace('–', ''):>9} ", style="cyan")
                 if r["action"]:
                     lines.append_text(safe_text(" ".join(strip_control(r["action"]).split())[:150]))
                 elif r["observation"] or r["thought"]:  # a message or a tool's output: who, and how it starts
