@@ -5,8 +5,11 @@ and as OpenHands/benchmarks output.jsonl records. Known answers throughout."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,9 @@ from seaview.importers import import_paths
 from seaview.store import open_run
 
 from .conftest import mutate, run_cli
+
+# persisted by the SDK itself (1.58.2): tests/data/make_openhands_sdk_conversation.py says how
+SDK_CONVERSATION = Path(__file__).parent / "data" / "openhands_sdk_conversation"
 
 
 def _text(t):
@@ -155,7 +161,8 @@ def test_persisted_conversation_folder(tmp_path):
                                               "rejected by user: too dangerous"]
     # an error's gist is its first line; the whole text is the observation
     assert steps["error"].to_list() == [None, None, None, "exit code 2", "Tool 'browser' not found.", None]
-    assert steps["duration_s"].to_list() == [None, 2.0, 2.0, 9.0, None, 5.0]
+    # action to result; the batch's second call (pytest) ran after the first's result (39:32), not from 39:31
+    assert steps["duration_s"].to_list() == [None, 2.0, 2.0, 8.0, None, 5.0]
 
 
 def test_error_observations(tmp_path):
@@ -285,8 +292,10 @@ def test_fields_of_any_type_are_read_or_refused_never_crash():
     from seaview.importers import openhands, openhands_sdk
 
     rng = random.Random(13)
-    for _ in range(600):
-        events, stats = _events(), copy.deepcopy(STATS)
+    folder = next(SDK_CONVERSATION.iterdir())
+    real_events, real_state = _sdk_events(folder), json.loads((folder / "base_state.json").read_text())
+    for i in range(600):
+        events, stats = (_events(), copy.deepcopy(STATS)) if i % 2 else copy.deepcopy((real_events, real_state["stats"]))
         record = {"instance_id": "i", "instruction": "x", "metadata": {"llm": {"model": "m"}}, "history": _events(),
                   "metrics": _metrics("m", 1, 2, 0.1, [("r1", 1, 2)]), "test_result": {"git_patch": "d"},
                   "error": None, "report": {"resolved": True}}
@@ -333,3 +342,73 @@ def test_a_rewound_conversation_keeps_its_active_branch(tmp_path):
     (conv / "base_state.json").write_text(json.dumps(state))
     import_paths("auto", [str(conv)], str(tmp_path / "run2"), workers=1)
     assert _read(tmp_path / "run2")[1].height == 7
+
+
+def _sdk_events(folder):
+    return [json.loads(p.read_text()) for p in sorted((folder / "events").glob("event-*.json"))]
+
+
+def _gpt4o_cost(prompt, completion, cached):
+    """OpenAI's price of gpt-4o-2024-08-06 per million tokens: $2.50 input, $1.25 cached input, $10 output."""
+    return ((prompt - cached) * 2.5 + cached * 1.25 + completion * 10) / 1e6
+
+
+def test_a_conversation_the_sdk_persisted(tmp_path):
+    """The SDK's own folder (gpt-4o's answers scripted, its tools real): each response's
+    tokens, cost and latency land on its first action; a step's time is the model's latency
+    plus its tool's; the finish tool's message is the submission."""
+    r = run_cli("import", str(SDK_CONVERSATION), "--out", str(tmp_path / "run"))
+    assert r.returncode == 0, r.stderr
+    eps, steps = _read(tmp_path / "run")
+    ep = eps.row(0, named=True)
+    assert ep["episode_id"] == "5b275e58-615d-482e-87b8-00baf063b5cd" and ep["exit_status"] == "finished"
+    assert ep["problem"] == "Fix add() in calc.py: it subtracts." and ep["submission"] == "add() now adds."
+    assert ep["model"] == "openai/gpt-4o-2024-08-06" and ep["api_calls"] == 5
+    assert steps["action_kind"].to_list() == ["message", "terminal", "file_editor", "terminal", "browser", "terminal",
+                                              "finish"]
+    assert steps["action"][1] == "cat calc.py" and steps["action"][5] == "ls nosuchfile"
+    assert steps["error"].to_list()[4:6] == ["Tool 'browser' not found. Available: ['terminal', 'file_editor', "
+                                             "'finish', 'think']", "exit code 2"]
+    # the usages the scripted model reported: (prompt, completion, cached); the two parallel calls share one
+    usage = [None, (1200, 40, 0), (1400, 90, 1100), None, (1650, 25, 1300), (1700, 30, 1600), (1800, 20, 1600)]
+    assert steps["tokens_in"].to_list() == [u and u[0] for u in usage]
+    assert steps["tokens_out"].to_list() == [u and u[1] for u in usage]
+    assert steps["cost_usd"].to_list() == pytest.approx([u and _gpt4o_cost(*u) for u in usage], abs=1e-12)
+    assert (ep["tokens_in"], ep["tokens_out"]) == (7750, 205)
+    assert ep["cost_usd"] == pytest.approx(sum(_gpt4o_cost(*u) for u in usage if u))
+    folder = next(SDK_CONVERSATION.iterdir())
+    events = _sdk_events(folder)
+    at = {(e["kind"], e.get("tool_call_id")): dt.datetime.fromisoformat(e["timestamp"]) for e in events}
+    latency = {x["response_id"]: x["latency"] for x in
+               json.loads((folder / "base_state.json").read_text())["stats"]["usage_to_metrics"]["agent"][
+                   "response_latencies"]}
+    assert min(latency.values()) >= 0.05  # the scripted model slept 50 ms and more
+
+    def tool(call, start=None):
+        return (at["ObservationEvent", call] - (start or at["ActionEvent", call])).total_seconds()
+
+    durations = steps["duration_s"].to_list()
+    assert durations[0] is None
+    assert durations[1] == pytest.approx(latency["chatcmpl-0"] + tool("call_0_0"))
+    assert durations[2] == pytest.approx(latency["chatcmpl-1"] + tool("call_1_0"))
+    # the batch's second call ran once the first one's result was in
+    assert durations[3] == pytest.approx(tool("call_1_1", at["ObservationEvent", "call_1_0"]))
+    assert durations[4] == pytest.approx(latency["chatcmpl-2"] + (
+        at["AgentErrorEvent", "call_2_0"] - at["ActionEvent", "call_2_0"]).total_seconds())
+    assert durations[6] == pytest.approx(latency["chatcmpl-4"] + tool("call_4_0"))
+
+
+def test_costs_that_cannot_be_matched_to_responses_are_left_out(tmp_path):
+    """The SDK records no cost for a free response and its cost records name no response:
+    with one missing, which response each belongs to is unknown, so no step gets one (the
+    tokens and latencies, named by response, stay; the episode's total stays)."""
+    conv = tmp_path / "conv"
+    shutil.copytree(next(SDK_CONVERSATION.iterdir()), conv)
+    state = json.loads((conv / "base_state.json").read_text())
+    del state["stats"]["usage_to_metrics"]["agent"]["costs"][2]
+    (conv / "base_state.json").write_text(json.dumps(state))
+    import_paths("auto", [str(conv)], str(tmp_path / "run"), workers=1)
+    eps, steps = _read(tmp_path / "run")
+    assert steps["cost_usd"].null_count() == steps.height
+    assert steps["tokens_in"].to_list()[1:3] == [1200, 1400] and steps["duration_s"].null_count() == 1
+    assert eps["cost_usd"][0] == pytest.approx(state["stats"]["usage_to_metrics"]["agent"]["accumulated_cost"])

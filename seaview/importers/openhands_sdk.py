@@ -12,12 +12,14 @@ Every ActionEvent is a step (thought: its ``thought`` text, else its reasoning; 
 terminal command, ``<command> <path>`` for file edits, else ``tool(arguments)``); its
 ObservationEvent (found by ``action_id``, else ``tool_call_id``) is the step's observation,
 an error when the observation says ``is_error``, the command timed out or exited non-zero;
-MessageEvents are steps of their source. Tokens of a step come from the metrics'
-``token_usages`` by the action's ``llm_response_id`` (once per response: parallel tool
-calls share one); episode totals and cost from the last statistics the conversation holds,
-summed over its LLMs (agent and condenser). The final ``execution_status`` is the exit
-status; a ConversationErrorEvent (``MaxIterationsReached: ...``) or the stuck detector is
-the exit message the failure-side rules read.
+MessageEvents are steps of their source. A step's tokens, cost and the model's latency come
+from the metrics (``token_usages``, ``costs``, ``response_latencies``) by the action's
+``llm_response_id``, once per response (parallel tool calls share one); its duration is that
+latency plus the tool's time to its result. Episode totals, cost and API calls come from the
+last statistics the conversation holds, summed over its LLMs (agent and condenser); the
+finish tool's message is the submission. The final ``execution_status`` is the exit status; a
+ConversationErrorEvent (``MaxIterationsReached: ...``) or the stuck detector is the exit
+message the failure-side rules read.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class _Facts:
         self.stats: dict[str, Any] = {}
         self.problem: str | None = None
         self.exit_message: str | None = None
+        self.answer: str | None = None  # the finish tool's message
         self.times: list[Any] = []
 
     def take_state(self, key: Any, value: Any) -> None:
@@ -151,14 +154,54 @@ class _Facts:
         return total(tin), total(tout), total(cost), model
 
 
-def _response_tokens(stats: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:
-    """response id -> (prompt, completion) tokens, from every LLM's ``token_usages``."""
-    out: dict[str, tuple[int | None, int | None]] = {}
-    for u in _usages(stats):
-        for t in u.get("token_usages") if isinstance(u.get("token_usages"), list) else []:
-            if isinstance(t, dict) and isinstance(t.get("response_id"), str) and t["response_id"]:
-                out[t["response_id"]] = (as_int(t.get("prompt_tokens")), as_int(t.get("completion_tokens")))
+class _Response:
+    """What the statistics say about one LLM response: tokens, cost, latency (seconds)."""
+
+    __slots__ = ("tokens_in", "tokens_out", "cost", "latency")
+
+    def __init__(self) -> None:
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None
+        self.cost: float | None = None
+        self.latency: float | None = None
+
+
+def _responses(stats: dict[str, Any]) -> dict[str, _Response]:
+    """response id -> its tokens (``token_usages``), latency (``response_latencies``) and cost,
+    over every LLM. A cost record names no response: the SDK appends one per response whose
+    cost was positive, in the order of the latencies, so costs are matched to responses only
+    where there is one for each (a free response leaves the order unknown)."""
+    out: dict[str, _Response] = {}
+
+    def of(record: Any) -> _Response | None:
+        rid = record.get("response_id") if isinstance(record, dict) else None
+        return out.setdefault(rid, _Response()) if isinstance(rid, str) and rid else None
+
+    def records(metrics: dict[str, Any], key: str) -> list[Any]:
+        value = metrics.get(key)
+        return value if isinstance(value, list) else []
+
+    for m in _usages(stats):
+        for t in records(m, "token_usages"):
+            if (r := of(t)) is not None:
+                r.tokens_in, r.tokens_out = as_int(t.get("prompt_tokens")), as_int(t.get("completion_tokens"))
+        latencies = records(m, "response_latencies")
+        for t in latencies:
+            if (r := of(t)) is not None:
+                r.latency = as_float(t.get("latency"))
+        costs = records(m, "costs")
+        if costs and len(costs) == len(latencies):
+            for t, c in zip(latencies, costs):
+                if (r := of(t)) is not None and isinstance(c, dict):
+                    r.cost = as_float(c.get("cost"))
     return out
+
+
+def _api_calls(stats: dict[str, Any]) -> int | None:
+    """LLM calls the statistics recorded (a latency each), over every LLM."""
+    lists = [m.get("response_latencies") for m in _usages(stats)]
+    lists = [x for x in lists if isinstance(x, list)]
+    return sum(len(x) for x in lists) if lists else None
 
 
 def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None = None
@@ -173,11 +216,12 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
             facts.take_state(e.get("key"), e.get("value"))
     if stats and _usages(stats):  # held outside the events and written last: the whole statistics
         facts.stats = stats
-    tokens = _response_tokens(facts.stats)
+    responses = _responses(facts.stats)
     steps: list[dict[str, Any]] = []
     by_action: dict[Any, dict[str, Any]] = {}
     by_call: dict[Any, dict[str, Any]] = {}
     seen_responses: set[str] = set()
+    tool_free_at = None  # when the last result came
     for e in events:
         kind = e["kind"]
         ts = parse_time(e.get("timestamp"))
@@ -197,14 +241,20 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
                           "action_kind": "message"})
         elif kind == "ActionEvent":
             response = e.get("llm_response_id") if isinstance(e.get("llm_response_id"), str) else None
-            t_in, t_out = tokens.get(response, (None, None)) if response and response not in seen_responses else (None, None)
+            # a response's tokens, cost and latency go to its first action (parallel calls share one)
+            r = responses.get(response) if response and response not in seen_responses else None
             if response:
                 seen_responses.add(response)
             thought = as_text(e.get("thought")) or as_text(e.get("reasoning_content")) or None
             step = {"role": "assistant", "thought": thought, "action": _action_text(e), "observation": None,
-                    "tokens_in": t_in, "tokens_out": t_out, "timestamp": ts, "event_id": as_text(e.get("id")),
+                    "tokens_in": r.tokens_in if r else None, "tokens_out": r.tokens_out if r else None,
+                    "cost_usd": r.cost if r else None, "duration_s": r.latency if r else None,
+                    "timestamp": ts, "event_id": as_text(e.get("id")),
                     "action_kind": as_text(e.get("tool_name")) or as_text(as_dict(e.get("action")).get("kind"))}
             steps.append(step)
+            action = as_dict(e.get("action"))
+            if action.get("kind") == "FinishAction":
+                facts.answer = as_text(action.get("message")) or facts.answer
             if isinstance(e.get("id"), str):
                 by_action[e["id"]] = step
             if isinstance(e.get("tool_call_id"), str):
@@ -214,6 +264,10 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
             if step is None and isinstance(e.get("tool_call_id"), str):
                 step = by_call.get(e["tool_call_id"])
             text, error = _observation(e)
+            started = step.get("timestamp") if step else None
+            if started is not None and tool_free_at is not None:
+                started = max(started, tool_free_at)  # a batch's calls run one after another
+            tool_free_at = ts or tool_free_at
             if step is None:  # a result of no action in the log (an unknown tool's error, a trimmed log)
                 steps.append({"role": "assistant", "thought": None, "action": as_text(e.get("tool_name")),
                               "observation": text, "error": error, "timestamp": ts,
@@ -222,8 +276,8 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
             add_observation(step, text)
             if error:
                 step["error"] = error
-            if ts is not None and step.get("timestamp") is not None:
-                step["duration_s"] = max(0.0, (ts - step["timestamp"]).total_seconds())
+            if ts is not None and started is not None:  # the model's latency, then the tool's time
+                step["duration_s"] = (step.get("duration_s") or 0.0) + max(0.0, (ts - started).total_seconds())
     finish_steps(steps)
     return steps, facts
 
@@ -241,10 +295,10 @@ def episode(episode_id: str, path: str, events: list[Any], where: str, stats: di
         exit_message = "stuck in a loop (OpenHands stuck detection)"
     values = dict(
         episode_id=episode_id, task=episode_id, source_file=path, model=model or stats_model,
-        exit_status=status, tokens_in=t_in, tokens_out=t_out, cost_usd=cost,
+        exit_status=status, tokens_in=t_in, tokens_out=t_out, cost_usd=cost, api_calls=_api_calls(facts.stats),
         started_at=min(times) if times else None,
         duration_s=(max(times) - min(times)).total_seconds() if len(times) > 1 else None,
-        steps=steps, extra={"problem": facts.problem, "exit_message": exit_message},
+        submission=facts.answer, steps=steps, extra={"problem": facts.problem, "exit_message": exit_message},
     )
     values.update({k: v for k, v in fields.items() if v is not None})
     return Episode(**values)
