@@ -694,9 +694,9 @@ def test_vllm_v1_log_with_colour_codes_reads_capacity(shared_data, tmp_path):
 
 
 def _atif_trial(root):
-    """A Harbor trial folder as Harbor lays it out: <task>__<id>/agent/trajectory.json (ATIF
-    v1.5, written here from the RFC's schema: Harbor is not installable from PyPI) and the
-    verifier's reward."""
+    """A trial folder reduced to what ATIF and the verifier say: <task>__<id>/agent/trajectory.json
+    (ATIF v1.5, written here from the RFC's schema) and the verifier's reward; Harbor's own
+    trial folders are tests/data/harbor_trials."""
     trial = root / "fix-git__Xy7Qa"
     (trial / "agent").mkdir(parents=True)
     (trial / "verifier").mkdir()
@@ -752,3 +752,107 @@ def test_atif_trajectory_in_a_harbor_trial(tmp_path):
     (path.parent.parent / "verifier" / "reward.txt").write_text("0.0\n")
     _, eps2, _ = _import([path], tmp_path / "r2")
     assert eps2["outcome"].to_list() == ["unresolved"] and eps2["failure_side"].to_list() == ["llm"]
+
+
+HARBOR_TRIALS = DATA / "harbor_trials"  # written by Harbor 0.26.0: tests/data/make_harbor_trials.py
+
+
+def _gpt4o_cost(prompt, completion, cached):
+    """OpenAI's price of gpt-4o-2024-08-06 per million tokens: $2.50 input, $1.25 cached input, $10 output."""
+    return ((prompt - cached) * 2.5 + cached * 1.25 + completion * 10) / 1e6
+
+
+def test_harbor_trials_as_harbor_wrote_them(tmp_path):
+    """Four trials of Harbor's Terminus-2 (scripted model, local shell): one episode each.
+    A context summarization's three sub-agent trajectories and a linear-history continuation
+    are parts of their run, not episodes (they were four more, each 'resolved'); the task is
+    result.json's full name (the folder name cut at '__' said 'calc'); the exception that
+    ended a trial is its exit status; a trial whose environment never started is an episode
+    with no steps, an error on the environment's side."""
+    rep, eps, steps = _import([HARBOR_TRIALS], tmp_path / "r")
+    assert rep.bad == [] and rep.skipped == [] and rep.formats == {"atif": 4}
+    by = {e["episode_id"].split("__")[2]: e for e in eps.iter_rows(named=True)}
+    assert set(eps["task"]) == {"calc__calc-1"}
+    assert {k: (e["outcome"], e["failure_side"], e["exit_status"]) for k, e in by.items()} == {
+        "summarize": ("resolved", "none", None), "linear": ("resolved", "none", None),
+        "timeout": ("unresolved", "llm", "AgentTimeoutError"),
+        "no-env": ("error", "environment", "EnvironmentStartTimeoutError")}
+    assert by["timeout"]["exit_message"] == "AgentTimeoutError: Agent execution timed out after 3.0 seconds"
+    assert by["no-env"]["n_steps"] == 0 and by["no-env"]["model"] == "openai/gpt-4o-2024-08-06"
+    # the scripted model: call i (the second overflows the window) reports 1000 + 400 i prompt
+    # tokens, 500 of them uncached, and 61 + i completion tokens; the totals count the sub-agents' calls
+    usage = [(1000 + 400 * i, 61 + i, 500 + 400 * i) for i in (0, 2, 3, 4, 5, 6, 7)]
+    for name in ("summarize", "linear"):
+        e = by[name]
+        assert (e["tokens_in"], e["tokens_out"]) == (sum(u[0] for u in usage), sum(u[1] for u in usage))
+        assert e["cost_usd"] == pytest.approx(sum(_gpt4o_cost(*u) for u in usage))
+        assert e["subagents"] == 3
+    s = steps.filter(pl.col("episode_id") == by["summarize"]["episode_id"]).sort("step")
+    assert s["role"].to_list() == ["user", "assistant", "system", "user", "assistant", "assistant", "assistant"]
+    assert s["tokens_in"].to_list() == [None, 1000, None, None, 3000, 3400, 3800]  # the main agent's own calls
+    assert "cat calc.py" in s["action"][1] and "a + b" in s["action"][4]
+    assert ("[sub-agent calc__calc-1__summarize__agent-summarization-1-questions "
+            "(trajectory.summarization-1-questions.json)]") in s["observation"][2]
+    # linear history: the continuation's steps follow, the context it copied is not repeated,
+    # the handoff it holds (never in trajectory.json) is kept
+    s = steps.filter(pl.col("episode_id") == by["linear"]["episode_id"]).sort("step")
+    assert by["linear"]["continuations"] == 1 and s.height == 9
+    assert s["observation"].str.starts_with("You are an AI assistant tasked").sum() == 1
+    assert s["observation"][3].startswith("You are picking up work from a previous AI agent")
+    assert s["tokens_in"].to_list()[-3:] == [3000, 3400, 3800]
+    # given the agent/ folder itself, the run is still one episode
+    rep, eps, _ = _import([HARBOR_TRIALS / "calc__calc-1__linear" / "agent"], tmp_path / "r2")
+    assert eps.height == 1 and rep.bad == [] and eps["continuations"][0] == 1
+
+
+def test_harbor_trial_damage_is_named(tmp_path):
+    """A continuation that is no ATIF names itself and loses its run only; without a
+    result.json the verifier's reward.json speaks; a result.json that is no trial result is
+    not taken for one."""
+    import shutil
+
+    jobs = tmp_path / "jobs"
+    shutil.copytree(HARBOR_TRIALS, jobs)
+    cont = jobs / "calc__calc-1__linear" / "agent" / "trajectory.cont-1.json"
+    cont.write_text('{"steps": 3}')
+    timeout = jobs / "calc__calc-1__timeout"
+    (timeout / "result.json").unlink()
+    (timeout / "verifier" / "reward.txt").unlink()
+    (timeout / "verifier" / "reward.json").write_text('{"reward": 1.0}')
+    rep, eps, _ = _import([jobs], tmp_path / "r")
+    assert rep.bad == [f"{cont}: damaged run: expected an ATIF trajectory continuing "
+                       f"{cont.parent / 'trajectory.json'}, found object with keys steps"]
+    assert sorted(e.split("__")[2] for e in eps["episode_id"]) == ["no-env", "summarize", "timeout"]
+    ep = eps.filter(pl.col("episode_id").str.contains("timeout")).row(0, named=True)
+    assert ep["outcome"] == "resolved" and ep["task"] == "calc__calc-1"  # the folder's name less its id
+    no_env = jobs / "calc__calc-1__no-env"
+    (no_env / "result.json").write_text('{"rows": []}')
+    with pytest.raises(SeaviewError, match="nothing imported"):  # and nothing written
+        import_paths("auto", [str(no_env)], str(tmp_path / "r3"), workers=1)
+    assert not (tmp_path / "r3").exists()
+
+
+def test_harbor_fields_of_any_type_are_read_or_refused_never_crash():
+    """Terminus-2's trajectories (head and continuation) and a trial's result.json with
+    fields replaced by values of other types (seeded): an episode or one ImportFormatError."""
+    import random
+
+    from seaview.errors import ImportFormatError
+    from seaview.importers import atif, harbor
+
+    rng = random.Random(7)
+    trials = sorted(p for p in HARBOR_TRIALS.iterdir() if p.is_dir())
+    heads = [(p / "agent" / "trajectory.json") for p in trials if (p / "agent" / "trajectory.json").exists()]
+    raw = {p: json.loads(p.read_text()) for p in heads}
+    results = [json.loads((p / "result.json").read_text()) for p in trials]
+    for _ in range(600):
+        head = rng.choice(heads)
+        data, result = copy.deepcopy(raw[head]), copy.deepcopy(rng.choice(results))
+        for _ in range(rng.randint(1, 4)):
+            mutate(rng.choice([data, result]), rng)
+        try:
+            [e.row() for e in atif.parse(str(head), data)]
+        except ImportFormatError:
+            pass
+        facts = harbor.TrialFacts(str(trials[0]), result)
+        assert facts.outcome in ("resolved", "unresolved", "error", "unknown") and isinstance(facts.task, str)

@@ -1,15 +1,21 @@
 """ATIF (Agent Trajectory Interchange Format, Harbor / Terminal-Bench `trajectory.json`,
-RFC 0001 v1.0-v1.7): a root object with ``schema_version`` "ATIF-v1.x", ``agent``,
+RFC 0001 v1.0-v1.8): a root object with ``schema_version`` "ATIF-v1.x", ``agent``,
 ``steps`` and optional ``final_metrics``.
 
 Every ATIF step becomes one step: its ``source`` (system / user / agent, stored as
 assistant) is the role; an agent step's ``reasoning_content`` and ``message`` are the
 thought, its ``tool_calls`` the action (``name(arguments)``, one per line), its
-``observation.results`` the observation (a delegated sub-agent is noted by its session id
-and trajectory path); per-step ``metrics`` give tokens and cost. The episode takes
-``final_metrics`` totals (else the sums over steps), the first user message as the problem,
-the timestamps' span as the duration, and, inside a Harbor trial folder
-(``<trial>/agent/trajectory.json``), the verifier's ``reward.txt`` as the outcome.
+``observation.results`` the observation (a delegated sub-agent is noted by its session or
+trajectory id and its file); per-step ``metrics`` give tokens and cost, ``llm_call_count``
+the API calls. The episode takes ``final_metrics`` totals (else the sums over steps), the
+first user message as the problem, the timestamps' span as the duration.
+
+A run continued in other files (``continued_trajectory_ref``) is one episode: the
+continuations' steps follow, less the context they copied from before (``is_copied_context``
+steps already in the episode); totals come from the last part (Harbor writes the run's totals
+so far). Inside a Harbor trial folder the trial gives the task, the outcome and the exception
+that ended it (``harbor``), and the run's sub-agent and continuation files are no episodes of
+their own.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import os
 from typing import Any
 
+from . import harbor
 from .common import Episode, as_float, as_int, as_text, load_json, parse_time, shape_error
 
 ROLES = {"agent": "assistant", "user": "user", "system": "system"}
@@ -51,82 +58,99 @@ def _observation(obs: Any) -> tuple[str | None, list[str]]:
             continue
         if (content := as_text(r.get("content"))) is not None:
             texts.append(content)
-        for ref in r.get("subagent_trajectory_ref") or []:
-            if isinstance(ref, dict) and ref.get("session_id") is not None:
-                sid = str(ref["session_id"])
+        found = r.get("subagent_trajectory_ref")
+        for ref in found if isinstance(found, list) else []:
+            sid = as_text(ref.get("session_id") or ref.get("trajectory_id")) if isinstance(ref, dict) else None
+            if sid is not None:
                 subagents.append(sid)
                 where = f" ({ref['trajectory_path']})" if ref.get("trajectory_path") else ""
                 texts.append(f"[sub-agent {sid}{where}]")
     return ("\n".join(texts) if texts else None), subagents
 
 
-def _reward(path: str) -> str:
-    """Outcome from a Harbor trial's verifier reward (1 resolved, else unresolved), if any."""
-    agent_dir = os.path.dirname(os.path.abspath(path))
-    reward = os.path.join(os.path.dirname(agent_dir), "verifier", "reward.txt")
-    if os.path.basename(agent_dir) != "agent" or not os.path.isfile(reward):
-        return "unknown"
-    try:
-        with open(reward, encoding="utf-8") as f:
-            value = float(f.read().strip())
-    except (OSError, ValueError):
-        return "unknown"
-    return "resolved" if value >= 1 else "unresolved"
-
-
 def _task(path: str, data: dict[str, Any]) -> str:
-    agent_dir = os.path.dirname(os.path.abspath(path))
-    if os.path.basename(agent_dir) == "agent":  # <jobs>/<task>__<id>/agent/trajectory.json
-        return os.path.basename(os.path.dirname(agent_dir)).split("__")[0]
     return str(data.get("session_id") or os.path.splitext(os.path.basename(path))[0])
+
+
+def _segments(path: str, data: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The run's files in order: ``path`` and the files continuing it."""
+    if not looks_like(data):
+        raise shape_error(path, "an ATIF trajectory ('schema_version' ATIF-v1.x and a 'steps' list)", data)
+    parts = [(path, data)]
+    if os.path.basename(path) == harbor.HEAD:
+        for cont in harbor.continuations(path, data):
+            more = load_json(cont)
+            if not looks_like(more):
+                raise shape_error(cont, "an ATIF trajectory continuing " + path, more, "damaged run")
+            parts.append((cont, more))
+    return parts
 
 
 def parse(path: str, data: Any = None) -> list[Episode]:
     if data is None:
         data = load_json(path)
-    if not looks_like(data):
-        raise shape_error(path, "an ATIF trajectory ('schema_version' ATIF-v1.x and a 'steps' list)", data)
+    if harbor.part_of_a_run(path):
+        return []  # imported with the run in the trajectory.json beside it
+    segments = _segments(path, data)
     steps: list[dict[str, Any]] = []
+    seen: set[tuple[str, str | None]] = set()  # (role, message) of the steps so far
     times = []
     problem = None
     subagents: list[str] = []
-    for i, s in enumerate(data["steps"]):
-        if not isinstance(s, dict):
-            raise shape_error(f"{path} [steps {i}]", "a step object", s)
-        role = ROLES.get(str(s.get("source")), as_text(s.get("source")) or "unknown")
-        message = as_text(s.get("message"))
-        metrics = s.get("metrics") if isinstance(s.get("metrics"), dict) else {}
-        observation, subs = _observation(s.get("observation"))
-        subagents += subs
-        ts = parse_time(s.get("timestamp"))
-        if ts is not None:
-            times.append(ts)
-        step: dict[str, Any] = {"step": i, "role": role, "thought": None, "action": None, "observation": observation,
-                                "tokens_in": as_int(metrics.get("prompt_tokens")),
-                                "tokens_out": as_int(metrics.get("completion_tokens")),
-                                "cost_usd": as_float(metrics.get("cost_usd")), "timestamp": ts}
-        if role == "assistant":
-            thought = [t for t in (as_text(s.get("reasoning_content")), message) if t]
-            step["thought"] = "\n\n".join(thought) or None
-            step["action"] = _action(s.get("tool_calls"))
-        else:
-            step["observation"] = "\n".join(t for t in (message, observation) if t) or None
-            if role == "user" and problem is None:
-                problem = message
-        steps.append(step)
+    calls: list[int] = []
+    for part, (where, seg) in enumerate(segments):
+        for i, s in enumerate(seg["steps"]):
+            if not isinstance(s, dict):
+                raise shape_error(f"{where} [steps {i}]", "a step object", s)
+            role = ROLES.get(str(s.get("source")), as_text(s.get("source")) or "unknown")
+            message = as_text(s.get("message"))
+            if part and s.get("is_copied_context") is True and (role, message) in seen:
+                continue  # context a continuation copied from the parts before
+            seen.add((role, message))
+            metrics = s.get("metrics") if isinstance(s.get("metrics"), dict) else {}
+            observation, subs = _observation(s.get("observation"))
+            subagents += subs
+            if (n := as_int(s.get("llm_call_count"))) is not None:
+                calls.append(n)
+            ts = parse_time(s.get("timestamp"))
+            if ts is not None:
+                times.append(ts)
+            step: dict[str, Any] = {"step": len(steps), "role": role, "thought": None, "action": None,
+                                    "observation": observation,
+                                    "tokens_in": as_int(metrics.get("prompt_tokens")),
+                                    "tokens_out": as_int(metrics.get("completion_tokens")),
+                                    "cost_usd": as_float(metrics.get("cost_usd")), "timestamp": ts}
+            if role == "assistant":
+                thought = [t for t in (as_text(s.get("reasoning_content")), message) if t]
+                step["thought"] = "\n\n".join(thought) or None
+                step["action"] = _action(s.get("tool_calls"))
+            else:
+                step["observation"] = "\n".join(t for t in (message, observation) if t) or None
+                if role == "user" and problem is None:
+                    problem = message
+            steps.append(step)
     agent = data.get("agent") if isinstance(data.get("agent"), dict) else {}
-    final = data.get("final_metrics") if isinstance(data.get("final_metrics"), dict) else {}
-    return [Episode(
+    final = next((seg["final_metrics"] for _, seg in reversed(segments) if isinstance(seg.get("final_metrics"), dict)),
+                 {})
+    episode = Episode(
         episode_id=str(data.get("session_id") or _task(path, data)),
         task=_task(path, data),
         source_file=path,
         model=as_text(agent.get("model_name")),
-        outcome=_reward(path),
         tokens_in=as_int(final.get("total_prompt_tokens")),
         tokens_out=as_int(final.get("total_completion_tokens")),
         cost_usd=as_float(final.get("total_cost_usd")),
         duration_s=(max(times) - min(times)).total_seconds() if len(times) > 1 else None,
+        api_calls=sum(calls) if calls else None,
         started_at=min(times) if times else None,
         steps=steps,
-        extra={"problem": problem, "agent": as_text(agent.get("name")), "subagents": len(subagents) or None},
-    )]
+        extra={"problem": problem, "agent": as_text(agent.get("name")), "subagents": len(subagents) or None,
+               "continuations": len(segments) - 1 or None},
+    )
+    if (trial := harbor.trial_of(path)) is not None:
+        facts = harbor.TrialFacts(trial)
+        episode.task, episode.outcome, episode.exit_status = facts.task, facts.outcome, facts.exit_status
+        episode.extra["exit_message"] = facts.exit_message
+        if not data.get("session_id"):
+            episode.episode_id = facts.trial_name
+    return [episode]

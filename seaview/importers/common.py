@@ -205,9 +205,12 @@ def stem(path: str, suffixes: tuple[str, ...]) -> str:
     return os.path.splitext(name)[0]
 
 
-def shape_error(path: str, expected: str, data: Any) -> ImportFormatError:
+def shape_error(path: str, expected: str, data: Any, problem: str = "unknown shape") -> ImportFormatError:
+    """``<path>: unknown shape: expected <expected>, found <what data is>``. A file found in a
+    folder walk with an unknown shape is skipped as no file of ours; a part of a run that is
+    not what its run says (``problem`` "damaged ...") is reported."""
     if isinstance(data, dict):
         got = "object with keys " + ", ".join(sorted(map(str, data))[:8])
     else:
         got = type(data).__name__
-    return ImportFormatError(path, f"unknown shape: expected {expected}, found {got}")
+    return ImportFormatError(path, f"{problem}: expected {expected}, found {got}")

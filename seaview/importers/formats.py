@@ -18,7 +18,9 @@ TABLE: tuple[ImportFormat, ...] = (
     ImportFormat("openhands", "agents", "OpenHands trajectory exports and output.jsonl; OpenHands 1.x (Agent SDK) "
                  "conversation folders (base_state.json + events/), event lists and JSON lines"),
     ImportFormat("inspect", "agents", "Inspect AI logs (.eval and .json)"),
-    ImportFormat("atif", "agents", "ATIF trajectory.json (Harbor, Terminal-Bench; a Harbor trial's reward.txt gives the outcome)"),
+    ImportFormat("atif", "agents", "ATIF trajectory.json (Harbor, Terminal-Bench); Harbor job and trial folders (a trial's "
+                 "result.json and reward give task, outcome and the exception that ended it; Terminus-2's "
+                 "sub-agent and continuation files are read with their run)"),
     ImportFormat("swebench-report", "agents", "SWE-bench harness reports and predictions/results files"),
     ImportFormat("castillo", "lengths", "CASTILLO response-length records (JSON / JSONL)"),
     ImportFormat("burstgpt", "lengths", "BurstGPT request traces (CSV)"),

@@ -315,8 +315,7 @@ def parse_events(path: str, data: Any) -> list[Episode]:
 def _damaged(where: str, expected: str, data: Any) -> ImportFormatError:
     """A file of a conversation folder that is not what the layout says it is (reported,
     not skipped as a file of no known format)."""
-    problem = shape_error(where, expected, data).problem
-    return ImportFormatError(where, problem.replace("unknown shape", "damaged conversation", 1))
+    return shape_error(where, expected, data, "damaged conversation")
 
 
 def read_event_files(folder: str) -> list[Any]:

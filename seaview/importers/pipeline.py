@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import ImportFormatError, SeaviewError
-from . import openhands_sdk
+from . import harbor, openhands_sdk
 from .common import Episode, Outcomes, load_json, shape_error
 from .detect import TRAJECTORY_SUFFIXES, format_of_data, format_of_name
 from .formats import FORMATS, LENGTH_FORMATS
@@ -72,6 +72,11 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
                 if openhands_sdk.is_conversation_dir(root):  # one episode: its state, its events read with it
                     dirs.remove(openhands_sdk.EVENTS_DIR)
                     names = [openhands_sdk.BASE_STATE]
+                elif harbor.is_trial_dir(root):  # one episode: its trajectory (or result), the rest read with it
+                    dirs[:] = []
+                    found = harbor.trial_file(root)
+                    files += [(found, False)] if found else []
+                    continue
                 for n in sorted(names):
                     if n.endswith(TRAJECTORY_SUFFIXES) and not n.startswith("."):
                         files.append((os.path.join(root, n), False))
@@ -96,6 +101,8 @@ def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, list[Episo
         return "inspect", inspect_ai.parse_eval(path)
     if os.path.basename(path) == openhands_sdk.BASE_STATE and fmt in ("auto", "openhands"):
         return "openhands", openhands_sdk.parse_conversation(path)
+    if os.path.basename(path) == harbor.RESULT and fmt in ("auto", "atif") and harbor.trial_of(path):
+        return "atif", harbor.parse_result(path)
     if path.endswith(".jsonl"):
         if fmt not in ("auto", "openhands"):
             raise ImportFormatError(path, f"a .jsonl file cannot be {fmt}")
