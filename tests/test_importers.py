@@ -856,3 +856,32 @@ def test_harbor_fields_of_any_type_are_read_or_refused_never_crash():
             pass
         facts = harbor.TrialFacts(str(trials[0]), result)
         assert facts.outcome in ("resolved", "unresolved", "error", "unknown") and isinstance(facts.task, str)
+
+
+SWE_AGENT_1_1 = DATA / "sweagent_v1.1.0_calc-1.traj"  # saved by SWE-agent 1.1.0: tests/data/make_swe_agent_traj.py
+
+
+def test_swe_agent_1_1_as_it_saves_today(tmp_path):
+    """SWE-agent 1.1.0's own trajectory (default config: function calling, review on
+    submit), its logs beside it as it leaves them: one episode, the logs no files of an
+    unknown format; the cost litellm priced from the usage; the patch the submission."""
+    run = tmp_path / "out" / "calc-1"
+    run.mkdir(parents=True)
+    (run / "calc-1.traj").write_bytes(SWE_AGENT_1_1.read_bytes())
+    for log in ("calc-1.debug.log", "calc-1.info.log", "calc-1.trace.log"):
+        (run / log).write_text("2026-12-05 07:59:01,000 - INFO - swea-run - Starting environment\n")
+    (tmp_path / "out" / "vllm.log").write_text("not a log of ours\n")  # a stray log is still named
+    rep, eps, steps = _import([tmp_path / "out"], tmp_path / "r")
+    assert rep.bad == [] and rep.formats == {"swe-agent": 1} and rep.skipped == [str(tmp_path / "out" / "vllm.log")]
+    ep = eps.row(0, named=True)
+    assert (ep["episode_id"], ep["exit_status"], ep["api_calls"], ep["n_steps"]) == ("calc-1", "submitted", 6, 6)
+    # scripted gpt-4o usage, call i: 2000 + 500 i prompt tokens (500 i cached), 40 + i completion tokens
+    assert ep["cost_usd"] == pytest.approx(sum(_gpt4o_cost(2000 + 500 * i, 40 + i, 500 * i) for i in range(6)))
+    assert ep["submission"] == ("diff --git a/calc.py b/calc.py\nindex 12ee743..4693ad3 100644\n--- a/calc.py\n"
+                                "+++ b/calc.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n")
+    s = steps.sort("step")
+    assert s["action"].to_list()[0] == "cat /calcrepo/calc.py" and s["action"].to_list()[4:] == ["submit", "submit"]
+    assert s["thought"][1] == "add() subtracts; fix it." and "has been edited" in s["observation"][1]
+    assert s["observation"][2].strip() == "5" and "cannot access '/nonexistent'" in s["observation"][3]
+    raw = json.loads(SWE_AGENT_1_1.read_text())
+    assert s["duration_s"].to_list() == [t["execution_time"] for t in raw["trajectory"]]

@@ -9,6 +9,16 @@ from typing import Any
 from .common import Episode, as_dict, as_float, as_int, as_text, load_json, shape_error, stem
 
 
+_INSTANCE_LOGS = (".debug.log", ".info.log", ".trace.log")
+
+
+def instance_logs(names: list[str]) -> set[str]:
+    """The log files SWE-agent writes beside an instance's trajectory (``<id>.debug.log``,
+    ``.info.log``, ``.trace.log`` next to ``<id>.traj``): part of its output, no run of ours."""
+    trajs = {n[: -len(".traj")] for n in names if n.endswith(".traj")}
+    return {n for n in names if n.endswith(_INSTANCE_LOGS) and n.rsplit(".", 2)[0] in trajs}
+
+
 def looks_like(data: Any) -> bool:
     return isinstance(data, dict) and (
         isinstance(data.get("trajectory"), list) or isinstance(data.get("attempts"), list)
