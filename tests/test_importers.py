@@ -744,7 +744,7 @@ def test_atif_trajectory_in_a_harbor_trial(tmp_path):
     assert ep["problem"] == "Recover the lost commit."
     s = steps.sort("step")
     assert s["role"].to_list() == ["system", "user", "assistant", "system", "assistant"]
-    assert s["action"][2] == 'bash({"cmd": "git reflog"})\nbash({"cmd": "git status"})'
+    assert s["action"][2] == "git reflog\ngit status"  # a shell tool's calls: the command lines
     assert s["observation"][2] == "abc123 HEAD@{0}: reset\nOn branch main"
     assert s["thought"][2] == "The commit is probably dangling.\n\nLook at the reflog."
     assert "sess-42-summary-1" in s["observation"][3]
@@ -790,7 +790,10 @@ def test_harbor_trials_as_harbor_wrote_them(tmp_path):
     s = steps.filter(pl.col("episode_id") == by["summarize"]["episode_id"]).sort("step")
     assert s["role"].to_list() == ["user", "assistant", "system", "user", "assistant", "assistant", "assistant"]
     assert s["tokens_in"].to_list() == [None, 1000, None, None, 3000, 3400, 3800]  # the main agent's own calls
-    assert "cat calc.py" in s["action"][1] and "a + b" in s["action"][4]
+    # Terminus-2's keystrokes as typed, one call a line; its other tools as calls
+    assert s["action"][1] == "cat calc.py"
+    assert s["action"][4] == "sed -i 's/a - b/a + b/' calc.py\npython3 -c 'import calc; print(calc.add(2, 3))'"
+    assert s["action"][5] == "mark_task_complete({})"
     assert ("[sub-agent calc__calc-1__summarize__agent-summarization-1-questions "
             "(trajectory.summarization-1-questions.json)]") in s["observation"][2]
     # linear history: the continuation's steps follow, the context it copied is not repeated,
@@ -885,3 +888,19 @@ def test_swe_agent_1_1_as_it_saves_today(tmp_path):
     assert s["observation"][2].strip() == "5" and "cannot access '/nonexistent'" in s["observation"][3]
     raw = json.loads(SWE_AGENT_1_1.read_text())
     assert s["duration_s"].to_list() == [t["execution_time"] for t in raw["trajectory"]]
+
+
+def test_atif_shell_calls_read_as_command_lines():
+    """Claude Code's Bash, Codex's shell argv, OpenHands' execute_bash: the command line; an
+    editor that has a 'command' argument, or a shell call without one, stays a call."""
+    from seaview.importers.atif import _action
+
+    def call(name, args):
+        return {"tool_call_id": "c", "function_name": name, "arguments": args}
+
+    assert _action([call("Bash", {"command": "pytest -q", "description": "run tests"}),
+                    call("shell", {"command": ["bash", "-lc", "ls -la"], "workdir": "/repo"}),
+                    call("execute_bash", {"command": "git diff\n"})]) == "pytest -q\nbash -lc 'ls -la'\ngit diff"
+    assert _action([call("str_replace_editor", {"command": "view", "path": "/r/a.py"})]) == \
+        'str_replace_editor({"command": "view", "path": "/r/a.py"})'
+    assert _action([call("bash", {"restart": True})]) == 'bash({"restart": true})'

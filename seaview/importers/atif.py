@@ -4,7 +4,8 @@ RFC 0001 v1.0-v1.8): a root object with ``schema_version`` "ATIF-v1.x", ``agent`
 
 Every ATIF step becomes one step: its ``source`` (system / user / agent, stored as
 assistant) is the role; an agent step's ``reasoning_content`` and ``message`` are the
-thought, its ``tool_calls`` the action (``name(arguments)``, one per line), its
+thought, its ``tool_calls`` the action (one per line: a shell tool's command line as typed,
+else ``name(arguments)``), its
 ``observation.results`` the observation (a delegated sub-agent is noted by its session or
 trajectory id and its file); per-step ``metrics`` give tokens and cost, ``llm_call_count``
 the API calls. The episode takes ``final_metrics`` totals (else the sums over steps), the
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from typing import Any
 
 from . import harbor
@@ -35,15 +37,36 @@ def looks_like(data: Any) -> bool:
             and isinstance(data.get("steps"), list))
 
 
+_SHELL_TOOLS = ("bash", "shell", "terminal", "exec", "command")  # Bash, exec_command, bash_command, execute_bash, ...
+_SHELL_ARGS = ("command", "cmd", "keystrokes")  # Claude Code / OpenHands, Codex, Terminus-2
+
+
+def _shell_command(name: str, args: Any) -> str | None:
+    """The command line of a shell tool's call, as the agent typed it; None for other tools."""
+    if not isinstance(args, dict) or not any(t in name.lower() for t in _SHELL_TOOLS):
+        return None
+    for key in _SHELL_ARGS:
+        value = args.get(key)
+        if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
+            value = shlex.join(value)  # Codex's argv
+        if isinstance(value, str) and value.strip():
+            return value.rstrip("\n")
+    return None
+
+
 def _action(calls: Any) -> str | None:
+    """One line per tool call: a shell tool's command line, else ``name(arguments)``."""
     if not isinstance(calls, list):
         return None
     parts = []
     for c in calls:
         if isinstance(c, dict):
-            args = c.get("arguments")
+            name, args = as_text(c.get("function_name")) or "?", c.get("arguments")
+            if (command := _shell_command(name, args)) is not None:
+                parts.append(command)
+                continue
             text = json.dumps(args, ensure_ascii=False, sort_keys=True) if isinstance(args, (dict, list)) else as_text(args)
-            parts.append(f"{as_text(c.get('function_name')) or '?'}({text or ''})")
+            parts.append(f"{name}({text or ''})")
     return "\n".join(parts) or None
 
 
