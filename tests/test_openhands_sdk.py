@@ -19,7 +19,9 @@ from seaview.store import open_run
 from .conftest import mutate, run_cli
 
 # persisted by the SDK itself (1.58.2): tests/data/make_openhands_sdk_conversation.py says how
-SDK_CONVERSATION = Path(__file__).parent / "data" / "openhands_sdk_conversation"
+SDK_CONVERSATIONS = Path(__file__).parent / "data" / "openhands_sdk_conversation"
+FIX_CALC = SDK_CONVERSATIONS / "5b275e58615d482e87b800baf063b5cd"  # tools in parallel, a missing tool, a failing command
+ECHOES = SDK_CONVERSATIONS / "7a0c5c2e11114b6e9c112a9e0b7d3c55"  # a summarizing condenser at work
 
 
 def _text(t):
@@ -292,10 +294,9 @@ def test_fields_of_any_type_are_read_or_refused_never_crash():
     from seaview.importers import openhands, openhands_sdk
 
     rng = random.Random(13)
-    folder = next(SDK_CONVERSATION.iterdir())
-    real_events, real_state = _sdk_events(folder), json.loads((folder / "base_state.json").read_text())
+    real = [(_sdk_events(f), json.loads((f / "base_state.json").read_text())["stats"]) for f in (FIX_CALC, ECHOES)]
     for i in range(600):
-        events, stats = (_events(), copy.deepcopy(STATS)) if i % 2 else copy.deepcopy((real_events, real_state["stats"]))
+        events, stats = (_events(), copy.deepcopy(STATS)) if i % 2 else copy.deepcopy(real[i // 2 % 2])
         record = {"instance_id": "i", "instruction": "x", "metadata": {"llm": {"model": "m"}}, "history": _events(),
                   "metrics": _metrics("m", 1, 2, 0.1, [("r1", 1, 2)]), "test_result": {"git_patch": "d"},
                   "error": None, "report": {"resolved": True}}
@@ -357,7 +358,7 @@ def test_a_conversation_the_sdk_persisted(tmp_path):
     """The SDK's own folder (gpt-4o's answers scripted, its tools real): each response's
     tokens, cost and latency land on its first action; a step's time is the model's latency
     plus its tool's; the finish tool's message is the submission."""
-    r = run_cli("import", str(SDK_CONVERSATION), "--out", str(tmp_path / "run"))
+    r = run_cli("import", str(FIX_CALC), "--out", str(tmp_path / "run"))
     assert r.returncode == 0, r.stderr
     eps, steps = _read(tmp_path / "run")
     ep = eps.row(0, named=True)
@@ -376,7 +377,7 @@ def test_a_conversation_the_sdk_persisted(tmp_path):
     assert steps["cost_usd"].to_list() == pytest.approx([u and _gpt4o_cost(*u) for u in usage], abs=1e-12)
     assert (ep["tokens_in"], ep["tokens_out"]) == (7750, 205)
     assert ep["cost_usd"] == pytest.approx(sum(_gpt4o_cost(*u) for u in usage if u))
-    folder = next(SDK_CONVERSATION.iterdir())
+    folder = FIX_CALC
     events = _sdk_events(folder)
     at = {(e["kind"], e.get("tool_call_id")): dt.datetime.fromisoformat(e["timestamp"]) for e in events}
     latency = {x["response_id"]: x["latency"] for x in
@@ -403,7 +404,7 @@ def test_costs_that_cannot_be_matched_to_responses_are_left_out(tmp_path):
     with one missing, which response each belongs to is unknown, so no step gets one (the
     tokens and latencies, named by response, stay; the episode's total stays)."""
     conv = tmp_path / "conv"
-    shutil.copytree(next(SDK_CONVERSATION.iterdir()), conv)
+    shutil.copytree(FIX_CALC, conv)
     state = json.loads((conv / "base_state.json").read_text())
     del state["stats"]["usage_to_metrics"]["agent"]["costs"][2]
     (conv / "base_state.json").write_text(json.dumps(state))
@@ -412,3 +413,24 @@ def test_costs_that_cannot_be_matched_to_responses_are_left_out(tmp_path):
     assert steps["cost_usd"].null_count() == steps.height
     assert steps["tokens_in"].to_list()[1:3] == [1200, 1400] and steps["duration_s"].null_count() == 1
     assert eps["cost_usd"][0] == pytest.approx(state["stats"]["usage_to_metrics"]["agent"]["accumulated_cost"])
+
+
+def test_a_condensation_is_a_step_that_costs_the_condenser(tmp_path):
+    """The SDK's summarizing condenser at work (gpt-4o-mini, at most 8 events in view): its
+    Condensation is a system step saying how many events it forgot and the summary, carrying
+    the condenser's call; with it the steps' tokens and cost add up to the conversation's."""
+    import_paths("auto", [str(SDK_CONVERSATIONS)], str(tmp_path / "run"), workers=1)
+    eps, steps = _read(tmp_path / "run")
+    ep = eps.filter(eps["episode_id"] == "7a0c5c2e-1111-4b6e-9c11-2a9e0b7d3c55").row(0, named=True)
+    steps = steps.filter(steps["episode_id"] == ep["episode_id"])
+    assert steps["action"].to_list() == ["message", *[f"echo {i}" for i in range(4)], "condensation", "echo 4", "echo 5",
+                                         'finish({"message": "echoed 0 to 5"})']
+    cond = steps.row(5, named=True)
+    assert cond["role"] == "system" and cond["observation"] == (
+        "context condensed: 8 earlier events forgotten\n\nUSER_CONTEXT: echo 0 to 5, then finish. "
+        "PROGRESS: the earlier echoes ran.")
+    # the summary's usage (3000 prompt, 120 completion tokens) at gpt-4o-mini's price: $0.15/M in, $0.60/M out
+    assert (cond["tokens_in"], cond["tokens_out"]) == (3000, 120)
+    assert cond["cost_usd"] == pytest.approx((3000 * 0.15 + 120 * 0.60) / 1e6)
+    assert steps["tokens_in"].sum() == ep["tokens_in"] and steps["tokens_out"].sum() == ep["tokens_out"]
+    assert steps["cost_usd"].sum() == pytest.approx(ep["cost_usd"]) and ep["api_calls"] == 8

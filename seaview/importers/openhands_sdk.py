@@ -12,7 +12,8 @@ Every ActionEvent is a step (thought: its ``thought`` text, else its reasoning; 
 terminal command, ``<command> <path>`` for file edits, else ``tool(arguments)``); its
 ObservationEvent (found by ``action_id``, else ``tool_call_id``) is the step's observation,
 an error when the observation says ``is_error``, the command timed out or exited non-zero;
-MessageEvents are steps of their source. A step's tokens, cost and the model's latency come
+MessageEvents are steps of their source; a Condensation (the condenser forgetting earlier
+events for a summary) is a system step. A step's tokens, cost and the model's latency come
 from the metrics (``token_usages``, ``costs``, ``response_latencies``) by the action's
 ``llm_response_id``, once per response (parallel tool calls share one); its duration is that
 latency plus the tool's time to its result. Episode totals, cost and API calls come from the
@@ -221,6 +222,15 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
     by_action: dict[Any, dict[str, Any]] = {}
     by_call: dict[Any, dict[str, Any]] = {}
     seen_responses: set[str] = set()
+
+    def first_use(response: Any) -> _Response | None:
+        """A response's facts the first time an event names it (parallel tool calls share
+        one response: its tokens, cost and latency go to the first)."""
+        if not isinstance(response, str) or not response or response in seen_responses:
+            return None
+        seen_responses.add(response)
+        return responses.get(response)
+
     tool_free_at = None  # when the last result came
     for e in events:
         kind = e["kind"]
@@ -239,12 +249,18 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
             steps.append({"role": _ROLES.get(source, source), "thought": text, "action": "message",
                           "observation": None, "timestamp": ts, "event_id": as_text(e.get("id")),
                           "action_kind": "message"})
+        elif kind == "Condensation":  # the condenser replaced earlier events with a summary
+            r = first_use(e.get("llm_response_id"))
+            forgotten = e.get("forgotten_event_ids")
+            said = f"context condensed: {len(forgotten) if isinstance(forgotten, list) else 'some'} earlier events forgotten"
+            summary = as_text(e.get("summary"))
+            steps.append({"role": "system", "thought": None, "action": "condensation",
+                          "observation": said + (f"\n\n{summary}" if summary else ""),
+                          "tokens_in": r.tokens_in if r else None, "tokens_out": r.tokens_out if r else None,
+                          "cost_usd": r.cost if r else None, "duration_s": r.latency if r else None,
+                          "timestamp": ts, "event_id": as_text(e.get("id")), "action_kind": "condensation"})
         elif kind == "ActionEvent":
-            response = e.get("llm_response_id") if isinstance(e.get("llm_response_id"), str) else None
-            # a response's tokens, cost and latency go to its first action (parallel calls share one)
-            r = responses.get(response) if response and response not in seen_responses else None
-            if response:
-                seen_responses.add(response)
+            r = first_use(e.get("llm_response_id"))
             thought = as_text(e.get("thought")) or as_text(e.get("reasoning_content")) or None
             step = {"role": "assistant", "thought": thought, "action": _action_text(e), "observation": None,
                     "tokens_in": r.tokens_in if r else None, "tokens_out": r.tokens_out if r else None,
