@@ -400,12 +400,12 @@ def test_inspect_zstd_eval_and_json_written_by_inspect_import_every_message(tmp_
 INSPECT_AGENT = DATA / "inspect_agent_zstd.eval"
 
 
-def _agent_samples():
+def _agent_samples(log=INSPECT_AGENT):
     from seaview.importers.inspect_ai import _read_member
 
-    with zipfile.ZipFile(INSPECT_AGENT) as zf:
-        header = _read_member(zf, "header.json", str(INSPECT_AGENT))
-        samples = [_read_member(zf, n, str(INSPECT_AGENT)) for n in sorted(zf.namelist()) if n.startswith("samples/")]
+    with zipfile.ZipFile(log) as zf:
+        header = _read_member(zf, "header.json", str(log))
+        samples = [_read_member(zf, n, str(log)) for n in sorted(zf.namelist()) if n.startswith("samples/")]
     return header, samples
 
 
@@ -493,8 +493,9 @@ def test_inspect_fields_of_any_type_are_read_or_refused_never_crash():
     from seaview.importers.inspect_ai import sample_episode
 
     header, samples = _agent_samples()
+    samples += _agent_samples(DATA / "inspect_as_tool.eval")[1]  # a sub-agent run as a tool: spans, agent_span_id
     rng = random.Random(7)
-    for _ in range(600):
+    for _ in range(900):
         sample = copy.deepcopy(rng.choice(samples))
         for _ in range(rng.randint(1, 4)):
             mutate(sample, rng)
@@ -904,3 +905,30 @@ def test_atif_shell_calls_read_as_command_lines():
     assert _action([call("str_replace_editor", {"command": "view", "path": "/r/a.py"})]) == \
         'str_replace_editor({"command": "view", "path": "/r/a.py"})'
     assert _action([call("bash", {"restart": True})]) == 'bash({"restart": true})'
+
+
+@pytest.mark.parametrize("name", ["inspect_as_tool.eval", "inspect_handoff.eval"])
+def test_inspect_sub_agents_are_steps_and_add_up(tmp_path, name):
+    """A react agent delegating to a `researcher` sub-agent (logged by Inspect 0.3.285:
+    tests/data/make_inspect_subagent_logs.py). Run as a tool, the sub-agent's model and tool
+    calls are in the events only: they become steps before the tool result that returned its
+    answer (they were missing, and the steps' tokens fell short of the sample's by half); by
+    handoff, Inspect inlines them as messages. Either way the steps add up to the sample."""
+    rep, eps, steps = _import([DATA / name], tmp_path / "r")
+    assert rep.bad == []
+    ep, s = eps.row(0, named=True), steps.sort("step")
+    # call i: 100 (i + 1) input tokens, 10 + i output tokens, $0.001 (i + 1)
+    assert (ep["tokens_in"], ep["tokens_out"], ep["api_calls"]) == (1000, 46, 4)
+    assert s["tokens_in"].drop_nulls().to_list() == [100, 200, 300, 400]
+    assert (s["tokens_in"].sum(), s["tokens_out"].sum()) == (1000, 46)
+    assert s["cost_usd"].sum() == pytest.approx(ep["cost_usd"]) == pytest.approx(0.01)
+    researcher = s.filter(pl.col("thought").str.starts_with("[researcher]"))
+    assert researcher["tokens_in"].to_list() == [200, 300]
+    if name == "inspect_as_tool.eval":
+        assert s["role"].to_list() == ["system", "user", "assistant", "assistant", "tool", "assistant", "tool", "tool",
+                                       "assistant"]
+        assert researcher["action"].to_list() == ['add({"x": 1, "y": 2})', 'submit({"answer": "3"})']
+        assert s["observation"][4] == "3" and s["duration_s"][4] > 0  # add's result, inside the sub-agent
+        assert s["observation"][7] == "tool call for tool submit\n\n3"  # what the researcher tool returned
+    else:
+        assert s["action"][2] == "transfer_to_researcher({})" and s.height == 9

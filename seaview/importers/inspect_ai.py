@@ -44,6 +44,13 @@ def _outcome(scores: Any) -> str:
     return "unknown"
 
 
+def _calls_text(calls: Any) -> str | None:
+    """An assistant message's tool calls, one ``function(arguments)`` a line."""
+    calls = calls if isinstance(calls, list) else []
+    return "\n".join(f"{c.get('function')}({as_text(c.get('arguments')) or ''})"
+                     for c in calls if isinstance(c, dict)) or None
+
+
 def _steps(messages: list[Any], where: str) -> list[dict[str, Any]]:
     """Every chat message as a step, in order: system and user messages carry their text as
     the observation (what the model was shown), assistant messages their text as the
@@ -55,11 +62,8 @@ def _steps(messages: list[Any], where: str) -> list[dict[str, Any]]:
         role = as_text(m.get("role")) or "unknown"
         step: dict[str, Any] = {"step": i, "role": role, "thought": None, "action": None, "observation": None}
         if role == "assistant":
-            calls = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
             step["thought"] = as_text(m.get("content"))
-            step["action"] = "\n".join(
-                f"{c.get('function')}({as_text(c.get('arguments')) or ''})" for c in calls if isinstance(c, dict)
-            ) or None
+            step["action"] = _calls_text(m.get("tool_calls"))
         else:
             step["observation"] = as_text(m.get("content"))
             err = m.get("error")
@@ -141,6 +145,78 @@ def _resolved(content: Any, attachments: dict[str, Any]) -> Any:
     return one(content)
 
 
+def _model_call(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A model event's tokens, cost and time, and the message it produced."""
+    out = as_dict(event.get("output"))
+    usage = as_dict(out.get("usage"))
+    facts = {"tokens_in": _prompt_tokens(usage), "tokens_out": as_int(usage.get("output_tokens")),
+             "cost_usd": as_float(usage.get("total_cost")), "duration_s": _seconds(event, as_float(out.get("time")))}
+    choices = out.get("choices")
+    return facts, as_dict(as_dict(choices[0]).get("message")) if isinstance(choices, list) and choices else {}
+
+
+def _agents_as_tools(events: Any, attachments: dict[str, Any], known: set[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Steps of agents the sample ran as tools (Inspect's ``as_tool``): their model and tool
+    calls are in the events, inside the span the calling tool event names (``agent_span_id``),
+    but not in the sample's messages. Keyed by the id of the tool message that returned the
+    agent's answer (else its tool call id); a model call whose message is among the sample's
+    (``known``: a handoff's, inlined by Inspect) is left to that message."""
+    if not isinstance(events, list):
+        return {}
+    events = [e for e in events if isinstance(e, dict)]
+    spans = [e for e in events if e.get("event") == "span_begin" and isinstance(e.get("id"), str)]
+    parent = {e["id"]: e.get("parent_id") for e in spans}
+    names = {e["id"]: as_text(e.get("name")) for e in spans}
+    roots = {e["agent_span_id"]: next((k for k in (e.get("message_id"), e.get("id")) if isinstance(k, str)), None)
+             for e in events if e.get("event") == "tool" and isinstance(e.get("agent_span_id"), str)}
+    roots = {span: key for span, key in roots.items() if key is not None}
+    if not roots:
+        return {}
+
+    def root_of(span: Any) -> Any:
+        seen = set()
+        while isinstance(span, str) and span not in roots and span not in seen:
+            seen.add(span)
+            span = parent.get(span)
+        return span if isinstance(span, str) and span in roots else None
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for e in events:
+        if e.get("event") not in ("model", "tool") or (root := root_of(e.get("span_id"))) is None:
+            continue
+        if e["event"] == "model":
+            facts, message = _model_call(e)
+            if isinstance(message.get("id"), str) and message["id"] in known:
+                continue
+            text = as_text(_resolved(message.get("content"), attachments))
+            step = {"role": "assistant", "thought": f"[{names.get(root) or 'agent'}] {text or ''}".rstrip(),
+                    "action": _calls_text(message.get("tool_calls")), "observation": None, **facts}
+        else:
+            error = e.get("error")
+            step = {"role": "tool", "thought": None, "action": None,
+                    "observation": as_text(_resolved(e.get("result"), attachments)), "duration_s": _seconds(e),
+                    "error": as_text(as_dict(error).get("message") if isinstance(error, dict) else error) or None}
+        out.setdefault(roots[root], []).append(step)
+    return out
+
+
+def _with_agents_as_tools(steps: list[dict[str, Any]], messages: list[Any],
+                          inner: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The steps with each tool-run agent's steps before the tool message that returned its
+    answer; numbered again."""
+    if not inner:
+        return steps
+    merged: list[dict[str, Any]] = []
+    for step, m in zip(steps, messages):
+        key = m.get("id") if isinstance(m.get("id"), str) and m["id"] in inner else m.get("tool_call_id")
+        if step["role"] == "tool" and isinstance(key, str):
+            merged += inner.pop(key, [])
+        merged.append(step)
+    for i, step in enumerate(merged):
+        step["step"] = i
+    return merged
+
+
 def _calls(events: Any, attachments: dict[str, Any]) -> _Calls:
     """Model and tool calls of a sample's events (nested ones, as older Inspect logged
     subtasks and tools, included)."""
@@ -154,13 +230,7 @@ def _calls(events: Any, attachments: dict[str, Any]) -> _Calls:
                 pending.append(e["events"])
             if e.get("event") == "model":
                 calls.model_calls += 1
-                out = as_dict(e.get("output"))
-                usage = as_dict(out.get("usage"))
-                facts = {"tokens_in": _prompt_tokens(usage), "tokens_out": as_int(usage.get("output_tokens")),
-                         "cost_usd": as_float(usage.get("total_cost")),
-                         "duration_s": _seconds(e, as_float(out.get("time")))}
-                choices = out.get("choices")
-                message = as_dict(as_dict(choices[0]).get("message")) if isinstance(choices, list) and choices else {}
+                facts, message = _model_call(e)
                 if isinstance(message.get("id"), str):
                     calls.by_id.setdefault(message["id"], facts)
                 else:
@@ -234,8 +304,11 @@ def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -
     start = parse_time(sample.get("started_at"))
     if start is None and isinstance(events, list) and events and isinstance(events[0], dict):
         start = parse_time(events[0].get("timestamp"))
-    calls = _calls(events, as_dict(sample.get("attachments")))
+    attachments = as_dict(sample.get("attachments"))
+    calls = _calls(events, attachments)
     _add_calls(steps, messages, calls)
+    known = {m.get("id") for m in messages if isinstance(m, dict) and isinstance(m.get("id"), str)}
+    steps = _with_agents_as_tools(steps, messages, _agents_as_tools(events, attachments, known))
     sid = str(sample["id"])
     epoch = as_int(sample.get("epoch")) or 1
     scores = sample.get("scores")
