@@ -4,10 +4,13 @@
    same files (target: at most 3x, using both cores).
 2. Import 200 OpenHands 1.x conversation folders (base_state.json and one file an event,
    ~120 events each) against `json.loads` of the same files (same target: at most 3x).
-3. Trajectory analysis (outcomes, failure sides, first wrong step, action types, flips,
+3. Import a Harbor job of 500 Terminus-2 trials (config.json, result.json, the verifier's
+   reward, the agent's trajectory.json and a context summarization's three sub-agent
+   trajectories each) against `json.loads` of its JSON files (same target: at most 3x).
+4. Trajectory analysis (outcomes, failure sides, first wrong step, action types, flips,
    task matrix) on two runs of 10k episodes / 1M steps each (target: under 2 s).
 
-    python benchmarks/trajectories.py [--files 1000] [--conversations 200] [--steps 1000000]
+    python benchmarks/trajectories.py [--files 1000] [--conversations 200] [--trials 500] [--steps 1000000]
 
 The trajectories are synthetic, written in SWE-agent 1.0's shape with observation sizes
 drawn so files average ~100 KB.
@@ -61,8 +64,8 @@ def bench_import(n_files: int, tmp: str) -> None:
 
 
 def time_import(fmt: str, src: str, tmp: str, what: str) -> None:
-    """Print seaview's import of the folder ``src`` against json.loads of its files."""
-    files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names]
+    """Print seaview's import of the folder ``src`` against json.loads of its JSON files."""
+    files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names if n.endswith((".json", ".traj"))]
 
     def loads_only():
         for f in files:
@@ -122,6 +125,62 @@ def bench_conversations(n_conv: int, tmp: str) -> None:
     time_import("auto", src, tmp, f"{n_conv} OpenHands 1.x conversations ({len(files):,} files, {size / 2**20:.0f} MB)")
 
 
+def _atif(session: str, agent: str, steps: list, **extra) -> dict:
+    return {"schema_version": "ATIF-v1.8", "session_id": session, "agent": {"name": agent, "version": "2.0.0",
+            "model_name": "openai/gpt-4o"}, "steps": steps, **extra}
+
+
+def write_harbor_trial(folder: str, rng: random.Random, task: str, n_commands: int) -> None:
+    """A Terminus-2 trial as Harbor lays it out, its run summarized once (three sub-agents)."""
+    for d in ("agent", "verifier", "artifacts"):
+        os.makedirs(os.path.join(folder, d))
+    trial, session = os.path.basename(folder), os.path.basename(folder) + "__agent"
+    steps = [{"step_id": 1, "timestamp": "2026-12-05T10:00:00+00:00", "source": "user", "message": "Solve: " + task}]
+    for k in range(n_commands):
+        screen = "\n".join(f"$ line {n} of output {'#' * rng.randint(0, 40)}" for n in range(rng.randint(5, 60)))
+        steps.append({"step_id": len(steps) + 1, "timestamp": f"2026-12-05T10:{k // 60:02d}:{k % 60:02d}+00:00",
+                      "source": "agent", "message": "Analysis: next.\nPlan: run it.",
+                      "tool_calls": [{"tool_call_id": f"c{k}", "function_name": "bash_command",
+                                      "arguments": {"keystrokes": rng.choice(ACTIONS) + "\n", "duration": 1.0}}],
+                      "observation": {"results": [{"source_call_id": f"c{k}", "content": screen}]},
+                      "metrics": {"prompt_tokens": 1000 + 100 * k, "completion_tokens": 50, "cost_usd": 0.001}})
+        if k == n_commands // 2:
+            refs = [{"session_id": f"{session}-summarization-1-{r}", "trajectory_path": f"trajectory.summarization-1-{r}.json"}
+                    for r in ("summary", "questions", "answers")]
+            steps.append({"step_id": len(steps) + 1, "source": "system", "message": "Performed context summarization.",
+                          "observation": {"results": [{"subagent_trajectory_ref": refs}]}})
+    files = {"agent/trajectory.json": _atif(session, "terminus-2", steps, final_metrics={"total_prompt_tokens": 99})}
+    for r in ("summary", "questions", "answers"):
+        files[f"agent/trajectory.summarization-1-{r}.json"] = _atif(
+            f"{session}-summarization-1-{r}", f"terminus-2-summarization-{r}",
+            [{"step_id": 1, "source": "user", "message": "Summarize."}, {"step_id": 2, "source": "agent", "message": "Done."}])
+    files["config.json"] = {"trial_name": trial, "task": {"path": "/tasks/" + task}, "agent": {"name": "terminus-2"}}
+    files["result.json"] = {"task_name": task, "trial_name": trial, "verifier_result": {"rewards": {"reward": 1.0}},
+                            "exception_info": None, "started_at": "2026-12-05T10:00:00Z",
+                            "finished_at": "2026-12-05T10:20:00Z", "reward_valid": True,
+                            "agent_info": {"name": "terminus-2", "version": "2.0.0",
+                                           "model_info": {"name": "gpt-4o", "provider": "openai"}}}
+    for name, value in files.items():
+        with open(os.path.join(folder, name), "w") as f:
+            json.dump(value, f)
+    for name, text in (("verifier/reward.txt", "1\n"), ("trial.log", "trial started\n"),
+                       ("agent/recording.cast", '{"version": 2}\n')):
+        with open(os.path.join(folder, name), "w") as f:
+            f.write(text)
+
+
+def bench_harbor(n_trials: int, tmp: str) -> None:
+    src = os.path.join(tmp, "harbor-job")
+    rng = random.Random(2)
+    for i in range(n_trials):
+        task = f"astropy__astropy-{10000 + i}"
+        write_harbor_trial(os.path.join(src, f"{task[:32]}__{i:07d}"), rng, task, 30)
+    files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names]
+    size = sum(os.path.getsize(f) for f in files)
+    time_import("auto", src, tmp, f"a Harbor job of {n_trials} Terminus-2 trials ({len(files):,} files, "
+                                  f"{size / 2**20:.0f} MB)")
+
+
 def bench_analysis(n_steps: int, tmp: str) -> None:
     synth = os.path.join(os.path.dirname(__file__), "synth.py")
     for name, flip in (("a", 0.0), ("b", 0.1)):
@@ -146,12 +205,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--conversations", type=int, default=200)
+    ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--steps", type=int, default=1_000_000)
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="seaview-bench-")
     try:
         bench_import(a.files, tmp)
         bench_conversations(a.conversations, tmp)
+        bench_harbor(a.trials, tmp)
         bench_analysis(a.steps, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

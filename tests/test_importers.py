@@ -829,6 +829,11 @@ def test_harbor_trial_damage_is_named(tmp_path):
     assert sorted(e.split("__")[2] for e in eps["episode_id"]) == ["no-env", "summarize", "timeout"]
     ep = eps.filter(pl.col("episode_id").str.contains("timeout")).row(0, named=True)
     assert ep["outcome"] == "resolved" and ep["task"] == "calc__calc-1"  # the folder's name less its id
+    from seaview.importers.harbor import TrialFacts
+
+    for reward, outcome in ((float("nan"), "unknown"), ("1", "resolved"), (0.5, "unresolved")):  # NaN: no reward
+        assert TrialFacts(str(timeout), {"verifier_result": {"rewards": {"reward": reward}}}).outcome == outcome
+    assert TrialFacts(str(timeout), {"verifier_result": {"rewards": {"a": 1, "b": 0}}}).outcome == "unknown"
     no_env = jobs / "calc__calc-1__no-env"
     (no_env / "result.json").write_text('{"rows": []}')
     with pytest.raises(SeaviewError, match="nothing imported"):  # and nothing written

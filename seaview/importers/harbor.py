@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from typing import Any
 
@@ -76,9 +77,11 @@ def _reward_file(trial: str) -> dict[str, Any]:
 
 
 def _reward(rewards: dict[str, Any]) -> float | None:
-    """The trial's reward: the one named ``reward``, else the only one there is."""
+    """The trial's reward: the one named ``reward``, else the only one there is (a value
+    that is no finite number, which Harbor rejects, is none)."""
     value = rewards.get("reward") if "reward" in rewards else (next(iter(rewards.values())) if len(rewards) == 1 else None)
-    return as_float(value)
+    reward = as_float(value)
+    return reward if reward is not None and math.isfinite(reward) else None
 
 
 class TrialFacts:
