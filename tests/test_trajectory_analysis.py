@@ -278,3 +278,17 @@ def test_summary_totals_keep_small_costs_and_short_times(tmp_path):
     res = run_cli("summary", str(tmp_path / "r"))
     assert res.returncode == 0, res.stderr
     assert "cost $0.003, time 325 ms" in res.stdout
+
+
+def test_summary_names_episodes_without_an_exit_status(tmp_path):
+    """Harbor trials that ended cleanly record no exception: `summary` said "exits None 2"."""
+    from seaview.importers import import_paths
+
+    from .test_importers import HARBOR_TRIALS
+
+    import_paths("auto", [str(HARBOR_TRIALS)], str(tmp_path / "r"), workers=1)
+    res = run_cli("summary", str(tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    exits = next(line for line in res.stdout.splitlines() if line.startswith("exits"))
+    assert exits.split(None, 1)[1] in ("(none) 2, AgentTimeoutError 1, EnvironmentStartTimeoutError 1",
+                                       "(none) 2, EnvironmentStartTimeoutError 1, AgentTimeoutError 1")

@@ -47,7 +47,8 @@ def _agent_lines(d: dict[str, Any]) -> list[str]:
         med = f", median first wrong step {w['median_first_wrong_step']:.0f}" if w["median_first_wrong_step"] is not None else ""
         lines.append(f"wrong     {w['episodes']:,} episodes went wrong ({w['first_error']:,} with an error, {w['loops']:,} looping){med}")
     if d.get("exit_statuses"):
-        lines.append("exits     " + one_line(", ".join(f"{k} {v:,}" for k, v in d["exit_statuses"].items()), 300))
+        lines.append("exits     " + one_line(", ".join(f"{'(none)' if k is None else k} {v:,}"
+                                                   for k, v in d["exit_statuses"].items()), 300))
     return lines
 
 
