@@ -101,12 +101,29 @@ def _segments(path: str, data: Any) -> list[tuple[str, dict[str, Any]]]:
         raise shape_error(path, "an ATIF trajectory ('schema_version' ATIF-v1.x and a 'steps' list)", data)
     parts = [(path, data)]
     if os.path.basename(path) == harbor.HEAD:
-        for cont in harbor.continuations(path, data):
-            more = load_json(cont)
+        for cont, more in harbor.continuations(path, data):
             if not looks_like(more):
                 raise shape_error(cont, "an ATIF trajectory continuing " + path, more, "damaged run")
             parts.append((cont, more))
     return parts
+
+
+def _step(s: dict[str, Any], role: str, message: str | None) -> dict[str, Any]:
+    """One ATIF step as a seaview step (its sub-agents' ids under ``_subagents``)."""
+    metrics = s.get("metrics") if isinstance(s.get("metrics"), dict) else {}
+    observation, subagents = _observation(s.get("observation"))
+    step: dict[str, Any] = {"role": role, "thought": None, "action": None, "observation": observation,
+                            "tokens_in": as_int(metrics.get("prompt_tokens")),
+                            "tokens_out": as_int(metrics.get("completion_tokens")),
+                            "cost_usd": as_float(metrics.get("cost_usd")), "timestamp": parse_time(s.get("timestamp")),
+                            "_subagents": subagents}
+    if role == "assistant":
+        thought = [t for t in (as_text(s.get("reasoning_content")), message) if t]
+        step["thought"] = "\n\n".join(thought) or None
+        step["action"] = _action(s.get("tool_calls"))
+    else:
+        step["observation"] = "\n".join(t for t in (message, observation) if t) or None
+    return step
 
 
 def parse(path: str, data: Any = None) -> list[Episode]:
@@ -117,7 +134,6 @@ def parse(path: str, data: Any = None) -> list[Episode]:
     segments = _segments(path, data)
     steps: list[dict[str, Any]] = []
     seen: set[tuple[str, str | None]] = set()  # (role, message) of the steps so far
-    times = []
     problem = None
     subagents: list[str] = []
     calls: list[int] = []
@@ -130,28 +146,15 @@ def parse(path: str, data: Any = None) -> list[Episode]:
             if part and s.get("is_copied_context") is True and (role, message) in seen:
                 continue  # context a continuation copied from the parts before
             seen.add((role, message))
-            metrics = s.get("metrics") if isinstance(s.get("metrics"), dict) else {}
-            observation, subs = _observation(s.get("observation"))
-            subagents += subs
+            step = _step(s, role, message)
+            step["step"] = len(steps)
+            subagents += step.pop("_subagents")
             if (n := as_int(s.get("llm_call_count"))) is not None:
                 calls.append(n)
-            ts = parse_time(s.get("timestamp"))
-            if ts is not None:
-                times.append(ts)
-            step: dict[str, Any] = {"step": len(steps), "role": role, "thought": None, "action": None,
-                                    "observation": observation,
-                                    "tokens_in": as_int(metrics.get("prompt_tokens")),
-                                    "tokens_out": as_int(metrics.get("completion_tokens")),
-                                    "cost_usd": as_float(metrics.get("cost_usd")), "timestamp": ts}
-            if role == "assistant":
-                thought = [t for t in (as_text(s.get("reasoning_content")), message) if t]
-                step["thought"] = "\n\n".join(thought) or None
-                step["action"] = _action(s.get("tool_calls"))
-            else:
-                step["observation"] = "\n".join(t for t in (message, observation) if t) or None
-                if role == "user" and problem is None:
-                    problem = message
+            if role == "user" and problem is None:
+                problem = message
             steps.append(step)
+    times = [s["timestamp"] for s in steps if s["timestamp"] is not None]
     agent = data.get("agent") if isinstance(data.get("agent"), dict) else {}
     final = next((seg["final_metrics"] for _, seg in reversed(segments) if isinstance(seg.get("final_metrics"), dict)),
                  {})

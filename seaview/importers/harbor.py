@@ -160,15 +160,17 @@ def refs(folder: str, data: Any) -> tuple[str | None, list[str]]:
     return _inside(folder, data.get("continued_trajectory_ref")), subagents
 
 
-def continuations(head: str, data: Any) -> list[str]:
-    """The files that continue the run of ``head`` (whose content is ``data``), in order."""
+def continuations(head: str, data: Any) -> list[tuple[str, Any]]:
+    """The files that continue the run of ``head`` (whose content is ``data``), in order,
+    with their content."""
     folder = os.path.dirname(os.path.abspath(head))
-    chain, seen = [], {os.path.abspath(head)}
+    chain: list[tuple[str, Any]] = []
+    seen = {os.path.abspath(head)}
     nxt = refs(folder, data)[0]
     while nxt is not None and nxt not in seen and os.path.isfile(nxt):
-        chain.append(nxt)
         seen.add(nxt)
-        nxt = refs(folder, load_json(nxt))[0]
+        chain.append((nxt, load_json(nxt)))
+        nxt = refs(folder, chain[-1][1])[0]
     return chain
 
 
