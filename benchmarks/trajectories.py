@@ -175,6 +175,9 @@ def bench_harbor(n_trials: int, tmp: str) -> None:
     for i in range(n_trials):
         task = f"astropy__astropy-{10000 + i}"
         write_harbor_trial(os.path.join(src, f"{task[:32]}__{i:07d}"), rng, task, 30)
+    for name, value in (("config.json", {"job_name": "bench", "n_attempts": 1}), ("result.json", {"n_total_trials": n_trials})):
+        with open(os.path.join(src, name), "w") as f:  # the job's own files beside its trials
+            json.dump(value, f)
     files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names]
     size = sum(os.path.getsize(f) for f in files)
     time_import("auto", src, tmp, f"a Harbor job of {n_trials} Terminus-2 trials ({len(files):,} files, "

@@ -33,10 +33,32 @@ HEAD = "trajectory.json"
 
 
 def is_trial_dir(path: str) -> bool:
-    """A Harbor trial folder: config.json beside an agent/ folder or a result.json (a trial
-    whose environment never started has no agent/)."""
-    return os.path.isfile(os.path.join(path, CONFIG)) and (
-        os.path.isdir(os.path.join(path, AGENT_DIR)) or os.path.isfile(os.path.join(path, RESULT)))
+    """A Harbor trial folder: config.json beside an agent/ folder, or (a trial whose
+    environment never started has no agent/) beside a result.json, its config naming a
+    trial. A job folder holds config.json and result.json too, but its config names a job."""
+    if not os.path.isfile(os.path.join(path, CONFIG)):
+        return False
+    if os.path.isdir(os.path.join(path, AGENT_DIR)):
+        return True
+    if not os.path.isfile(os.path.join(path, RESULT)):
+        return False
+    try:
+        config = load_json(os.path.join(path, CONFIG))
+    except ImportFormatError:
+        return False
+    return isinstance(config, dict) and isinstance(config.get("trial_name"), str)
+
+
+def is_job_dir(path: str) -> bool:
+    """A Harbor job folder (what `harbor run` writes): its own config.json, naming the job,
+    beside result.json, job.log and its trials' folders."""
+    if not os.path.isfile(os.path.join(path, CONFIG)):
+        return False
+    try:
+        config = load_json(os.path.join(path, CONFIG))
+    except ImportFormatError:
+        return False
+    return isinstance(config, dict) and isinstance(config.get("job_name"), str)
 
 
 def trial_file(trial: str) -> str | None:

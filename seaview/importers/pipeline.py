@@ -77,6 +77,8 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
                     found = harbor.trial_file(root)
                     files += [(found, False)] if found else []
                     continue
+                elif harbor.is_job_dir(root):  # the job's own config, result and log: its trials are the episodes
+                    continue
                 skip = swe_agent.instance_logs(names)
                 for n in sorted(names):
                     if n.endswith(TRAJECTORY_SUFFIXES) and not n.startswith(".") and n not in skip:

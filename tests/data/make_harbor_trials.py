@@ -10,13 +10,16 @@ below is this machine, so /logs is written as a container's would be):
 The agent is Harbor's own Terminus-2, the trials run by Harbor's Trial; two things stand in:
 the model's answers are scripted (litellm's completion call returns the next one, with the
 usage gpt-4o reports, and litellm prices it), and the environment is a local shell instead of
-a container. The task (a SWE-bench-style name with '__') asks to fix add() in calc.py. Four
-trials:
+a container. The task (a SWE-bench-style name with '__') asks to fix add() in calc.py. A job
+folder (the job's own config.json, result.json and job.log, as `harbor run` writes them) of
+four trials:
 
-- summarize: the second model call overflows the context window, Terminus-2 summarizes
+- the job's trial (calc__calc-1__<random id>): the second model call overflows the context
+  window, Terminus-2 summarizes
   through three sub-agents (summary, questions, answers: their own trajectory files), fixes
   the file, marks the task complete twice; the verifier gives reward 1;
-- linear: the same with `linear_history`: the run continues in trajectory.cont-1.json;
+- linear (this and the next two run by Harbor's Trial into the same folder): the same with
+  `linear_history`: the run continues in trajectory.cont-1.json;
 - timeout: the agent's 3-second budget runs out while the model thinks (AgentTimeoutError),
   the verifier gives reward 0;
 - no-env: the environment does not start within its build timeout
@@ -34,6 +37,8 @@ from pathlib import Path
 
 import litellm
 from harbor.environments.base import BaseEnvironment, ExecResult
+from harbor.job import Job
+from harbor.models.job.config import JobConfig
 from harbor.models.trial.config import AgentConfig, EnvironmentConfig, TaskConfig, TrialConfig
 from harbor.trial.trial import Trial
 from litellm import ContextWindowExceededError
@@ -151,24 +156,43 @@ def write_task(agent_timeout: float, build_timeout: float) -> None:
     (TASK / "solution" / "solve.sh").write_text("sed -i 's/a - b/a + b/' calc.py\n")
 
 
-async def trial(out: Path, name: str, **agent_kwargs) -> None:
+AGENT = dict(name="terminus-2", model_name="openai/gpt-4o-2024-08-06")
+ENVIRONMENT = EnvironmentConfig(import_path="__main__:LocalEnvironment", delete=False)
+
+
+def start(name: str) -> None:
     global script, calls
     script, calls = SCRIPTS.get(name, []), 0
     shutil.rmtree(REPO, ignore_errors=True)
     REPO.mkdir(parents=True)
     (REPO / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+
+
+async def trial(out: Path, name: str, **agent_kwargs) -> None:
+    """One trial run by Harbor's Trial into the job folder ``out``, named after its case."""
+    start(name)
     config = TrialConfig(task=TaskConfig(path=TASK), trials_dir=out, trial_name=f"calc__calc-1__{name}",
-                         agent=AgentConfig(name="terminus-2", model_name="openai/gpt-4o-2024-08-06", kwargs=agent_kwargs),
-                         environment=EnvironmentConfig(import_path="__main__:LocalEnvironment", delete=False))
+                         agent=AgentConfig(**AGENT, kwargs=agent_kwargs), environment=ENVIRONMENT)
     result = await (await Trial.create(config)).run()
     subprocess.run(["tmux", "kill-session", "-t", "terminus-2"], stderr=subprocess.DEVNULL)
     print(name, result.verifier_result, result.exception_info and result.exception_info.exception_type)
 
 
+async def job(out: Path) -> None:
+    """The summarize case run as `harbor run` runs it, by a Job: the folder gets the job's own
+    config.json, result.json and job.log beside its trial (named calc__calc-1__<random id>)."""
+    start("summarize")
+    config = JobConfig(job_name=out.name, jobs_dir=out.parent, agents=[AgentConfig(**AGENT)], environment=ENVIRONMENT,
+                       tasks=[TaskConfig(path=TASK)], n_concurrent_trials=1, quiet=True)
+    result = await (await Job.create(config)).run()
+    subprocess.run(["tmux", "kill-session", "-t", "terminus-2"], stderr=subprocess.DEVNULL)
+    print("job", result.stats if hasattr(result, "stats") else result)
+
+
 async def main(out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     write_task(agent_timeout=300, build_timeout=60)
-    await trial(out, "summarize")
+    await job(out)
     await trial(out, "linear", trajectory_config={"linear_history": True})
     write_task(agent_timeout=3, build_timeout=60)
     await trial(out, "timeout")
