@@ -945,3 +945,16 @@ def test_inspect_sub_agents_are_steps_and_add_up(tmp_path, name):
         assert s["observation"][7] == "tool call for tool submit\n\n3"  # what the researcher tool returned
     else:
         assert s["action"][2] == "transfer_to_researcher({})" and s.height == 9
+
+
+def test_an_inspect_eval_set_folder_imports_without_noise(tmp_path):
+    """An eval set's log folder holds Inspect's index (logs.json) and the set's spec
+    (eval-set.json) beside the logs: they are Inspect's, not files of an unknown format."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "2026-12-05T08-29-56-00-00_arith_x.eval").write_bytes(INSPECT_AGENT.read_bytes())
+    (logs / "logs.json").write_text(json.dumps({"2026-12-05T08-29-56-00-00_arith_x.eval": {"version": 2}}))
+    (logs / "eval-set.json").write_text(json.dumps({"eval_set_id": "x", "tasks": []}))
+    (logs / "notes.json").write_text("{}")  # not Inspect's: still named
+    rep, eps, _ = _import([logs], tmp_path / "r")
+    assert eps.height == 3 and rep.bad == [] and rep.skipped == [str(logs / "notes.json")]

@@ -23,6 +23,15 @@ _CORRECT = {"C", "correct", "true", "1", "1.0", "yes"}
 _INCORRECT = {"I", "incorrect", "false", "0", "0.0", "no", "P"}
 
 
+_INDEX_FILES = ("logs.json", "eval-set.json")  # an eval set's log folder: the logs' index, the set's spec
+
+
+def index_files(names: list[str]) -> set[str]:
+    """The index files Inspect writes beside an eval set's `.eval` logs: part of its output,
+    no log of their own."""
+    return {n for n in names if n in _INDEX_FILES} if any(n.endswith(".eval") for n in names) else set()
+
+
 def looks_like(data: Any) -> bool:
     return isinstance(data, dict) and isinstance(data.get("eval"), dict) and "version" in data
 
