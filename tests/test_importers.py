@@ -958,3 +958,21 @@ def test_an_inspect_eval_set_folder_imports_without_noise(tmp_path):
     (logs / "notes.json").write_text("{}")  # not Inspect's: still named
     rep, eps, _ = _import([logs], tmp_path / "r")
     assert eps.height == 3 and rep.bad == [] and rep.skipped == [str(logs / "notes.json")]
+
+
+def test_a_mini_swe_agent_batch_folder_imports_without_noise(tmp_path):
+    """mini-swe-agent's batch output as it writes it (checked with 2.4.6): a trajectory a
+    folder, preds.json, exit_statuses_<time>.yaml and its minisweagent.log, which is its own
+    log, not a file of an unknown format; preds.json gives the submissions."""
+    out = tmp_path / "out"
+    (out / "calc__calc-1").mkdir(parents=True)
+    traj = json.loads(MSWEA_RESPONSES.read_text())
+    traj["instance_id"] = "calc__calc-1"
+    (out / "calc__calc-1" / "calc__calc-1.traj.json").write_text(json.dumps(traj))
+    (out / "preds.json").write_text(json.dumps({"calc__calc-1": {"model_name_or_path": "test", "instance_id": "calc__calc-1",
+                                                                 "model_patch": "diff --git a/x b/x\n"}}))
+    (out / "exit_statuses_1796459430.6.yaml").write_text("instances_by_exit_status:\n  Submitted:\n  - calc__calc-1\n")
+    (out / "minisweagent.log").write_text("2026-12-05 08:30:30 - minisweagent - INFO - Results will be saved to out\n")
+    rep, eps, _ = _import([out], tmp_path / "r")
+    assert rep.bad == [] and rep.skipped == [] and rep.formats == {"mini-swe-agent": 1, "swebench-report": 1}
+    assert eps["episode_id"].to_list() == ["calc__calc-1"]

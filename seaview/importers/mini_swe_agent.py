@@ -33,6 +33,14 @@ def _call(name: Any, arguments: Any) -> str:
     return f"{as_text(name) or ''}({as_text(arguments) or ''})"
 
 
+RUN_LOG = "minisweagent.log"  # the log a batch run writes beside its preds.json
+
+
+def own_files(names: list[str]) -> set[str]:
+    """mini-swe-agent's own log in a batch run's output folder: no trajectory, no server log."""
+    return {RUN_LOG} & set(names)
+
+
 def looks_like(data: Any) -> bool:
     if isinstance(data, dict):
         fmt = str(data.get("trajectory_format", ""))

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import ImportFormatError, SeaviewError
-from . import harbor, inspect_ai, openhands_sdk, swe_agent
+from . import harbor, inspect_ai, mini_swe_agent, openhands_sdk, swe_agent
 from .common import Episode, Outcomes, load_json, shape_error
 from .detect import TRAJECTORY_SUFFIXES, format_of_data, format_of_name
 from .formats import FORMATS, LENGTH_FORMATS
@@ -79,7 +79,8 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
                     continue
                 elif harbor.is_job_dir(root):  # the job's own config, result and log: its trials are the episodes
                     continue
-                skip = swe_agent.instance_logs(names) | inspect_ai.index_files(names)  # the tools' own files
+                # the tools' own files beside their runs: logs, indexes
+                skip = swe_agent.instance_logs(names) | inspect_ai.index_files(names) | mini_swe_agent.own_files(names)
                 for n in sorted(names):
                     if n.endswith(TRAJECTORY_SUFFIXES) and not n.startswith(".") and n not in skip:
                         files.append((os.path.join(root, n), False))
@@ -91,7 +92,7 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
 
 
 def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, list[Episode] | Outcomes | dict[str, Any]]:
-    from . import atif, mini_swe_agent, openhands, swebench
+    from . import atif, openhands, swebench
 
     length_fmt = fmt if fmt in LENGTH_FORMATS else None
     if fmt == "auto" and not path.endswith((".eval", ".traj")):
