@@ -152,13 +152,14 @@ def test_persisted_conversation_folder(tmp_path):
     assert (ep["tokens_in"], ep["tokens_out"]) == (3500, 200) and ep["cost_usd"] == pytest.approx(0.26)
     assert ep["duration_s"] == 59.0 and ep["n_steps"] == steps.height == 6
     assert steps["role"].to_list() == ["user", "assistant", "assistant", "assistant", "assistant", "assistant"]
-    assert steps["action"].to_list() == ["message", "ls", "str_replace /repo/calc.py", "pytest -q", "browser", "rm -rf /"]
+    assert steps["action"].to_list() == [None, "ls", "str_replace /repo/calc.py", "pytest -q", "browser", "rm -rf /"]
     assert steps["action_kind"].to_list() == ["message", "terminal", "file_editor", "terminal", "browser", "terminal"]
-    assert steps["thought"].to_list()[:4] == ["Fix add() in calc.py", "Look first.", "The sign is wrong.", None]
+    # the user's message is what the agent was told (its observation), an action's thought the agent's words
+    assert steps["thought"].to_list()[:4] == [None, "Look first.", "The sign is wrong.", None]
     # a response's tokens once, on its first action (the two parallel calls share r2)
     assert steps["tokens_in"].to_list() == [None, 1000, 2000, None, None, None]
     assert steps["tokens_out"].to_list() == [None, 60, 100, None, None, None]
-    assert steps["observation"].to_list() == [None, "calc.py test_calc.py", "The file /repo/calc.py has been edited.",
+    assert steps["observation"].to_list() == ["Fix add() in calc.py", "calc.py test_calc.py", "The file /repo/calc.py has been edited.",
                                               "1 failed", "Tool 'browser' not found.\nAvailable: ['terminal', 'file_editor']",
                                               "rejected by user: too dangerous"]
     # an error's gist is its first line; the whole text is the observation
@@ -333,7 +334,7 @@ def test_a_rewound_conversation_keeps_its_active_branch(tmp_path):
     rep = import_paths("auto", [str(conv)], str(tmp_path / "run"), workers=1)
     assert rep.bad == []
     eps, steps = _read(tmp_path / "run")
-    assert steps["action"].to_list() == ["message", "ls", "git diff"]
+    assert steps["action"].to_list() == [None, "ls", "git diff"]
     assert steps["observation"].to_list()[1] == "calc.py test_calc.py"
     ep = eps.row(0, named=True)
     assert ep["abandoned_events"] == 7  # the edit, the test run, their results, the unknown tool, the rejected rm
@@ -423,7 +424,7 @@ def test_a_condensation_is_a_step_that_costs_the_condenser(tmp_path):
     eps, steps = _read(tmp_path / "run")
     ep = eps.filter(eps["episode_id"] == "7a0c5c2e-1111-4b6e-9c11-2a9e0b7d3c55").row(0, named=True)
     steps = steps.filter(steps["episode_id"] == ep["episode_id"])
-    assert steps["action"].to_list() == ["message", *[f"echo {i}" for i in range(4)], "condensation", "echo 4", "echo 5",
+    assert steps["action"].to_list() == [None, *[f"echo {i}" for i in range(4)], "condensation", "echo 4", "echo 5",
                                          'finish({"message": "echoed 0 to 5"})']
     cond = steps.row(5, named=True)
     assert cond["role"] == "system" and cond["observation"] == (

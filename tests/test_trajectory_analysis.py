@@ -292,3 +292,21 @@ def test_summary_names_episodes_without_an_exit_status(tmp_path):
     exits = next(line for line in res.stdout.splitlines() if line.startswith("exits"))
     assert exits.split(None, 1)[1] in ("(none) 2, AgentTimeoutError 1, EnvironmentStartTimeoutError 1",
                                        "(none) 2, EnvironmentStartTimeoutError 1, AgentTimeoutError 1")
+
+
+def test_a_task_that_quotes_a_traceback_is_no_wrong_step():
+    """Inspect, ATIF and OpenHands logs hold the task as the user's first message: an issue
+    quoting a traceback made step 0 every such episode's first wrong step. What the agent
+    was told (system messages, the user's before its first step) is not what its actions
+    returned; a user message after it has acted (a tool result relayed as one) still is."""
+    steps = pl.DataFrame([
+        ("t", 0, "system", None, "Error: never guess.", None),
+        ("t", 1, "user", None, "Fix it:\nTraceback (most recent call last):\n  ValueError", None),
+        ("t", 2, "assistant", "python repro.py", "ok", None),
+        ("t", 3, "user", None, "ModuleNotFoundError: No module named 'x'", None),
+        ("u", 0, "user", None, "Traceback (most recent call last):", None),
+        ("u", 1, "assistant", "ls", "fine", None),
+    ], schema={"episode_id": pl.String, "step": pl.Int64, "role": pl.String, "action": pl.String,
+               "observation": pl.String, "error": pl.String}, orient="row")
+    got = {r["episode_id"]: r for r in first_wrong_steps(steps).iter_rows(named=True)}
+    assert set(got) == {"t"} and got["t"]["first_wrong_step"] == 3

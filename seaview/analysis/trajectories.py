@@ -92,7 +92,9 @@ def first_wrong_steps(steps: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     step are absent.
 
     - ``first_error_step``: the first step with an error or an error-looking observation
-      (traceback, command not found, ...), except a *reproduction*: a step before the
+      (traceback, command not found, ...) of what the agent's actions returned (not the
+      system's messages, nor the user's before the agent's first step: a task that quotes a
+      traceback is no mistake of the agent's), except a *reproduction*: a step before the
       agent's first edit whose command fails and then passes when it is run again after
       that edit (reproduce the bug, fix it, rerun: the normal SWE-agent workflow).
     - ``first_loop_step``: the first step repeating the same action LOOP_RUN times in a row.
@@ -100,8 +102,16 @@ def first_wrong_steps(steps: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
       "loop"; "error" on ties); ``reproductions``: how many failing steps were set aside as
       reproductions.
     """
-    lf = _lazy(steps).select("episode_id", "step", "action", "observation", "error").sort("episode_id", "step")
-    is_err = pl.col("error").is_not_null() | pl.col("observation").fill_null("").str.contains(ERROR_OBS_RE)
+    lf = _lazy(steps)
+    role = pl.col("role") if "role" in lf.collect_schema().names() else pl.lit(None, pl.String)
+    lf = lf.select("episode_id", "step", "action", "observation", "error", role.alias("role")).sort("episode_id", "step")
+    # what the agent was told, not what its actions returned: system messages, and the user's
+    # messages before its first step (a task quoting a traceback is no error of the agent's)
+    acting = pl.col("role").is_null() | ((pl.col("role") != "user") & (pl.col("role") != "system"))
+    first_act = pl.col("step").filter(acting).min().over("episode_id")
+    told = (pl.col("role") == "system") | ((pl.col("role") == "user") & (pl.col("step") < first_act).fill_null(True))
+    is_err = pl.col("error").is_not_null() | (
+        ~told.fill_null(False) & pl.col("observation").fill_null("").str.contains(ERROR_OBS_RE))
     same = pl.lit(True)
     for k in range(1, LOOP_RUN):
         same = same & (pl.col("action") == pl.col("action").shift(k).over("episode_id"))

@@ -246,9 +246,10 @@ def events_to_steps(events: list[Any], where: str, stats: dict[str, Any] | None 
             source = str(e.get("source", "user"))
             if source == "user" and facts.problem is None:
                 facts.problem = text
-            steps.append({"role": _ROLES.get(source, source), "thought": text, "action": "message",
-                          "observation": None, "timestamp": ts, "event_id": as_text(e.get("id")),
-                          "action_kind": "message"})
+            role = _ROLES.get(source, source)
+            said = "thought" if role == "assistant" else "observation"  # the agent's words, or what it was told
+            steps.append({"role": role, "thought": None, "action": None, "observation": None, said: text,
+                          "timestamp": ts, "event_id": as_text(e.get("id")), "action_kind": "message"})
         elif kind == "Condensation":  # the condenser replaced earlier events with a summary
             r = first_use(e.get("llm_response_id"))
             forgotten = e.get("forgotten_event_ids")
