@@ -788,6 +788,9 @@ def test_harbor_trials_as_harbor_wrote_them(tmp_path):
         "no-env": ("error", "environment", "EnvironmentStartTimeoutError")}
     assert by["timeout"]["exit_message"] == "AgentTimeoutError: Agent execution timed out after 3.0 seconds"
     assert by["no-env"]["n_steps"] == 0 and by["no-env"]["model"] == "openai/gpt-4o-2024-08-06"
+    # the problem is the task's instruction, not Terminus-2's prompt template around it
+    instruction = "Fix add() in /tmp/harbor-fixture/repo/calc.py: it subtracts."
+    assert by["summarize"]["problem"] == by["linear"]["problem"] == instruction
     # the scripted model: call i (the second overflows the window) reports 1000 + 400 i prompt
     # tokens, 500 of them uncached, and 61 + i completion tokens; the totals count the sub-agents' calls
     usage = [(1000 + 400 * i, 61 + i, 500 + 400 * i) for i in (0, 2, 3, 4, 5, 6, 7)]

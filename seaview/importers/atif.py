@@ -91,6 +91,19 @@ def _observation(obs: Any) -> tuple[str | None, list[str]]:
     return ("\n".join(texts) if texts else None), subagents
 
 
+_TASK_MARK, _SCREEN_MARK = "Task Description:\n", "\n\nCurrent terminal state:"  # Terminus' prompt templates
+
+
+def _problem(agent: str | None, message: str | None) -> str | None:
+    """The task from the first user message: Terminus wraps the instruction in its prompt
+    template (format rules, then ``Task Description:``, the instruction, the terminal)."""
+    if message and (agent or "").startswith("terminus") and _TASK_MARK in message:
+        task = message[message.index(_TASK_MARK) + len(_TASK_MARK):]
+        end = task.rfind(_SCREEN_MARK)
+        return (task[:end] if end >= 0 else task).strip() or message
+    return message
+
+
 def _task(path: str, data: dict[str, Any]) -> str:
     return str(data.get("session_id") or os.path.splitext(os.path.basename(path))[0])
 
@@ -170,7 +183,8 @@ def parse(path: str, data: Any = None) -> list[Episode]:
         api_calls=sum(calls) if calls else None,
         started_at=min(times) if times else None,
         steps=steps,
-        extra={"problem": problem, "agent": as_text(agent.get("name")), "subagents": len(subagents) or None,
+        extra={"problem": _problem(as_text(agent.get("name")), problem), "agent": as_text(agent.get("name")),
+               "subagents": len(subagents) or None,
                "continuations": len(segments) - 1 or None},
     )
     if (trial := harbor.trial_of(path)) is not None:
