@@ -434,6 +434,8 @@ def test_inspect_agent_log_steps_carry_their_calls_tokens_cost_and_time(tmp_path
     assert [eps[t]["api_calls"] for t in ("a1", "a2", "a3")] == [2, 3, 3]
     assert [eps[t]["submission"] for t in ("a1", "a2")] == ["3", "1"]
     assert eps["a3"]["exit_status"] == "limit: message" and eps["a3"]["outcome"] == "unresolved"
+    # an agent ending on its submit call: its stop reason said only "tool_calls"
+    assert eps["a1"]["exit_status"] == "submitted"
     for sample in samples:
         ep = eps[sample["id"]]
         mine = steps.filter(pl.col("episode_id") == ep["episode_id"]).sort("step")
@@ -938,6 +940,7 @@ def test_inspect_sub_agents_are_steps_and_add_up(tmp_path, name):
     assert s["tokens_in"].drop_nulls().to_list() == [100, 200, 300, 400]
     assert (s["tokens_in"].sum(), s["tokens_out"].sum()) == (1000, 46)
     assert s["cost_usd"].sum() == pytest.approx(ep["cost_usd"]) == pytest.approx(0.01)
+    assert ep["exit_status"] == "submitted"
     researcher = s.filter(pl.col("thought").str.starts_with("[researcher]"))
     assert researcher["tokens_in"].to_list() == [200, 300]
     if name == "inspect_as_tool.eval":

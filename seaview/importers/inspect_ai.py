@@ -275,6 +275,14 @@ def _add_calls(steps: list[dict[str, Any]], messages: list[Any], calls: _Calls) 
             step.update({key: v for key, v in found.items() if v is not None})
 
 
+def _submits(choices: Any) -> bool:
+    """Whether the sample's last model call called the ``submit`` tool (how Inspect's
+    basic_agent and react agents end: the stop reason then says only ``tool_calls``)."""
+    message = as_dict(as_dict(choices[0]).get("message")) if isinstance(choices, list) and choices else {}
+    calls = message.get("tool_calls")
+    return isinstance(calls, list) and any(as_dict(c).get("function") == "submit" for c in calls)
+
+
 def _submission(scores: Any, output: dict[str, Any]) -> str | None:
     """What the sample submitted: a scorer's `model_patch` (inspect_evals' SWE-bench), else
     the final completion."""
@@ -305,8 +313,8 @@ def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -
     elif limit:
         exit_status = "limit: " + (as_text(limit.get("type") if isinstance(limit, dict) else limit) or "")
         outcome = _outcome(sample.get("scores"))
-    else:
-        exit_status = as_text(stop)
+    else:  # the model's stop reason, or (an agent's last call submitting its answer) submitted
+        exit_status = "submitted" if _submits(choices) else as_text(stop)
         outcome = _outcome(sample.get("scores"))
     transcript = sample.get("transcript")
     events = transcript.get("events") if isinstance(transcript, dict) else sample.get("events")
