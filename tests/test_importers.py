@@ -842,6 +842,14 @@ def test_harbor_trial_damage_is_named(tmp_path):
     assert sorted(map(_harbor_case, eps["episode_id"])) == ["no-env", "summarize", "timeout"]
     ep = eps.filter(pl.col("episode_id").str.contains("timeout")).row(0, named=True)
     assert ep["outcome"] == "resolved" and ep["task"] == "calc__calc-1"  # the folder's name less its id
+    # a damaged result.json beside a trajectory: the trial still imports, a warning names the file
+    linear = jobs / "calc__calc-1__linear"
+    cont.write_text((HARBOR_TRIALS / "calc__calc-1__linear" / "agent" / "trajectory.cont-1.json").read_text())
+    (linear / "result.json").write_text('{"task_name": "calc__calc-1", "verifier_res')
+    rep, eps, _ = _import([linear], tmp_path / "r2")
+    assert eps["outcome"].to_list() == ["resolved"] and rep.bad == []  # from verifier/reward.txt
+    assert len(rep.warnings) == 1 and rep.warnings[0].startswith(f"{linear / 'result.json'}: malformed JSON at line 1")
+    assert rep.warnings[0].endswith("the trial's outcome is read from its verifier's reward files")
     from seaview.importers.harbor import TrialFacts
 
     for reward, outcome in ((float("nan"), "unknown"), ("1", "resolved"), (0.5, "unresolved")):  # NaN: no reward

@@ -191,6 +191,7 @@ def parse(path: str, data: Any = None) -> list[Episode]:
         facts = harbor.TrialFacts(trial)
         episode.task, episode.outcome, episode.exit_status = facts.task, facts.outcome, facts.exit_status
         episode.extra["exit_message"] = facts.exit_message
+        episode.warnings += facts.warnings
         if not data.get("session_id"):
             episode.episode_id = facts.trial_name
     return [episode]

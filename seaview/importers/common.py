@@ -31,6 +31,7 @@ class Episode:
     started_at: dt.datetime | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # format-specific episode columns (problem, target, ...)
+    warnings: list[str] = field(default_factory=list)  # one line each, naming a file: what was read around a problem
 
     def row(self) -> dict[str, Any]:
         """The `episodes` row (totals fall back to sums over steps)."""

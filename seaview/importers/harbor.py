@@ -110,11 +110,14 @@ class TrialFacts:
     """What a trial folder says about its episode besides the trajectory."""
 
     def __init__(self, trial: str, result: Any = None) -> None:
+        self.warnings: list[str] = []
         if result is None:
             try:
                 result = load_json(os.path.join(trial, RESULT))
-            except ImportFormatError:  # no result yet, or a damaged one: the reward files still speak
+            except ImportFormatError as e:  # no result yet, or a damaged one: the reward files still speak
                 result = {}
+                if os.path.exists(os.path.join(trial, RESULT)):
+                    self.warnings.append(f"{e}; the trial's outcome is read from its verifier's reward files")
         result = as_dict(result)
         name = os.path.basename(trial)
         self.task = as_text(result.get("task_name")) or (name.rsplit("__", 1)[0] if "__" in name else name)

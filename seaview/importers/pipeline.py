@@ -156,6 +156,7 @@ def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]
         result.tables = parsed
         return result
     for ep in parsed:
+        result.warnings += ep.warnings
         result.episodes.append(ep.row())
         result.step_errors.append(" | ".join(s["error"] for s in ep.steps if s.get("error")))
         for s in ep.steps:
