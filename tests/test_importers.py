@@ -738,7 +738,9 @@ def test_atif_trajectory_in_a_harbor_trial(tmp_path):
     rep, eps, steps = _import([tmp_path / "jobs"], tmp_path / "r")
     assert rep.formats == {"atif": 1} and rep.bad == []
     ep = eps.row(0, named=True)
-    assert ep["episode_id"] == "sess-42" and ep["task"] == "fix-git" and ep["model"] == "openai/gpt-5-mini"
+    # a trial's episode is named after its folder (an agent's session id may be a UUID), the session kept
+    assert ep["episode_id"] == "fix-git__Xy7Qa" and ep["session_id"] == "sess-42"
+    assert ep["task"] == "fix-git" and ep["model"] == "openai/gpt-5-mini"
     assert ep["outcome"] == "resolved" and ep["failure_side"] == "none"  # verifier/reward.txt = 1
     fm = raw["final_metrics"]
     assert (ep["tokens_in"], ep["tokens_out"], ep["cost_usd"]) == (fm["total_prompt_tokens"],
@@ -808,7 +810,8 @@ def test_harbor_trials_as_harbor_wrote_them(tmp_path):
     assert s["action"][1] == "cat calc.py"
     assert s["action"][4] == "sed -i 's/a - b/a + b/' calc.py\npython3 -c 'import calc; print(calc.add(2, 3))'"
     assert s["action"][5] == "mark_task_complete({})"
-    assert (f"[sub-agent {by['summarize']['episode_id']}-summarization-1-questions "
+    assert by["summarize"]["session_id"] == by["summarize"]["episode_id"] + "__agent"  # Terminus-2's session id
+    assert (f"[sub-agent {by['summarize']['session_id']}-summarization-1-questions "
             "(trajectory.summarization-1-questions.json)]") in s["observation"][2]
     # linear history: the continuation's steps follow, the context it copied is not repeated,
     # the handoff it holds (never in trajectory.json) is kept

@@ -14,9 +14,9 @@ first user message as the problem, the timestamps' span as the duration.
 A run continued in other files (``continued_trajectory_ref``) is one episode: the
 continuations' steps follow, less the context they copied from before (``is_copied_context``
 steps already in the episode); totals come from the last part (Harbor writes the run's totals
-so far). Inside a Harbor trial folder the trial gives the task, the outcome and the exception
-that ended it (``harbor``), and the run's sub-agent and continuation files are no episodes of
-their own.
+so far). Inside a Harbor trial folder the trial gives the episode id (its name; the agent's
+session id is kept beside it), the task, the outcome and the exception that ended it
+(``harbor``), and the run's sub-agent and continuation files are no episodes of their own.
 """
 
 from __future__ import annotations
@@ -192,6 +192,6 @@ def parse(path: str, data: Any = None) -> list[Episode]:
         episode.task, episode.outcome, episode.exit_status = facts.task, facts.outcome, facts.exit_status
         episode.extra["exit_message"] = facts.exit_message
         episode.warnings += facts.warnings
-        if not data.get("session_id"):
-            episode.episode_id = facts.trial_name
+        episode.episode_id = facts.trial_name  # the folder the user sees (an agent's session id may be a UUID)
+        episode.extra["session_id"] = as_text(data.get("session_id"))
     return [episode]
