@@ -993,3 +993,20 @@ def test_a_mini_swe_agent_batch_folder_imports_without_noise(tmp_path):
     rep, eps, _ = _import([out], tmp_path / "r")
     assert rep.bad == [] and rep.skipped == [] and rep.formats == {"mini-swe-agent": 1, "swebench-report": 1}
     assert eps["episode_id"].to_list() == ["calc__calc-1"]
+
+
+def test_swe_agent_retry_agent_folder_is_one_episode(tmp_path):
+    """A RetryAgent run as SWE-agent 1.1.0 leaves it (tests/data/make_swe_agent_traj.py): the
+    instance's trajectory holds both attempts, attempt_N/ holds each again. One episode (it
+    was three, two stored as 'calc-1#2' and 'calc-1#3' with a warning each), its steps
+    numbered by attempt, the chooser's pick recorded, the cost the attempts'."""
+    rep, eps, steps = _import([DATA / "sweagent_v1.1.0_retry"], tmp_path / "r")
+    assert rep.bad == [] and rep.warnings == [] and eps.height == 1
+    ep = eps.row(0, named=True)
+    assert (ep["episode_id"], ep["attempts"], ep["best_attempt"], ep["exit_status"]) == ("calc-1", 2, 0, "submitted")
+    assert "+    return a + b" in ep["submission"]  # attempt 0's patch, the chooser's pick
+    s = steps.sort("step")
+    assert s["attempt"].to_list() == [0, 0, 0, 1, 1, 1]
+    assert "sum((a, b))" in s["action"][3]
+    attempt = sum(_gpt4o_cost(2000 + 500 * i, 40 + i, 500 * i) for i in range(3))
+    assert ep["cost_usd"] == pytest.approx(2 * attempt) and ep["api_calls"] == 6

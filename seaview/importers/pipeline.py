@@ -68,7 +68,7 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
     for p in paths:
         if os.path.isdir(p):
             for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in swe_agent.attempt_dirs(dirs, names))
                 if openhands_sdk.is_conversation_dir(root):  # one episode: its state, its events read with it
                     dirs.remove(openhands_sdk.EVENTS_DIR)
                     names = [openhands_sdk.BASE_STATE]

@@ -4,12 +4,14 @@ replay_config), 1.1+ (per-step `query` and `extra_info`), and RetryAgent `attemp
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .common import Episode, as_dict, as_float, as_int, as_text, load_json, shape_error, stem
 
 
 _INSTANCE_LOGS = (".debug.log", ".info.log", ".trace.log")
+_ATTEMPT_DIR = re.compile(r"^attempt_\d+$")
 
 
 def instance_logs(names: list[str]) -> set[str]:
@@ -17,6 +19,12 @@ def instance_logs(names: list[str]) -> set[str]:
     ``.info.log``, ``.trace.log`` next to ``<id>.traj``): part of its output, no run of ours."""
     trajs = {n[: -len(".traj")] for n in names if n.endswith(".traj")}
     return {n for n in names if n.endswith(_INSTANCE_LOGS) and n.rsplit(".", 2)[0] in trajs}
+
+
+def attempt_dirs(dirs: list[str], names: list[str]) -> set[str]:
+    """RetryAgent's per-attempt folders (``attempt_N/<id>.traj``) beside the instance's own
+    trajectory, which holds every attempt: imported there, not as episodes of their own."""
+    return {d for d in dirs if _ATTEMPT_DIR.match(d)} if any(n.endswith(".traj") for n in names) else set()
 
 
 def looks_like(data: Any) -> bool:
@@ -110,4 +118,6 @@ def parse(path: str, data: Any = None) -> list[Episode]:
         submission=as_text(info.get("submission")),
         steps=steps,
     )
+    if isinstance(data.get("attempts"), list):  # which attempt the chooser or reviewer kept
+        ep.extra.update(attempts=len(data["attempts"]), best_attempt=as_int(info.get("best_attempt_idx")))
     return [ep]
