@@ -32,6 +32,18 @@ AGENT_DIR = "agent"
 HEAD = "trajectory.json"
 
 
+def _config_names(path: str, key: str) -> bool:
+    """Whether the folder's config.json names a ``key`` (``trial_name``, ``job_name``)."""
+    config_path = os.path.join(path, CONFIG)
+    if not os.path.isfile(config_path):
+        return False
+    try:
+        config = load_json(config_path)
+    except ImportFormatError:
+        return False
+    return isinstance(config, dict) and isinstance(config.get(key), str)
+
+
 def is_trial_dir(path: str) -> bool:
     """A Harbor trial folder: config.json beside an agent/ folder, or (a trial whose
     environment never started has no agent/) beside a result.json, its config naming a
@@ -40,25 +52,13 @@ def is_trial_dir(path: str) -> bool:
         return False
     if os.path.isdir(os.path.join(path, AGENT_DIR)):
         return True
-    if not os.path.isfile(os.path.join(path, RESULT)):
-        return False
-    try:
-        config = load_json(os.path.join(path, CONFIG))
-    except ImportFormatError:
-        return False
-    return isinstance(config, dict) and isinstance(config.get("trial_name"), str)
+    return os.path.isfile(os.path.join(path, RESULT)) and _config_names(path, "trial_name")
 
 
 def is_job_dir(path: str) -> bool:
     """A Harbor job folder (what `harbor run` writes): its own config.json, naming the job,
     beside result.json, job.log and its trials' folders."""
-    if not os.path.isfile(os.path.join(path, CONFIG)):
-        return False
-    try:
-        config = load_json(os.path.join(path, CONFIG))
-    except ImportFormatError:
-        return False
-    return isinstance(config, dict) and isinstance(config.get("job_name"), str)
+    return _config_names(path, "job_name")
 
 
 def trial_file(trial: str) -> str | None:
