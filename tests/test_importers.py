@@ -1010,3 +1010,18 @@ def test_swe_agent_retry_agent_folder_is_one_episode(tmp_path):
     assert "sum((a, b))" in s["action"][3]
     attempt = sum(_gpt4o_cost(2000 + 500 * i, 40 + i, 500 * i) for i in range(3))
     assert ep["cost_usd"] == pytest.approx(2 * attempt) and ep["api_calls"] == 6
+
+
+def test_swebench_harness_report_of_today(tmp_path):
+    """A run report the SWE-bench harness 5.0.2 wrote (tests/data/make_swebench_report.py):
+    since 4.1 it keeps an infrastructure failure among the unresolved and names why. That
+    instance was 'listed as both' (a warning for each) and counted as the model's failure;
+    now it is an error on the environment's side with its reason, an ambiguous one keeps its
+    outcome and says its reason."""
+    rep, eps, _ = _import([DATA / "swebench_5.0.2_report.json"], tmp_path / "r")
+    assert rep.bad == [] and rep.warnings == []
+    got = {r["episode_id"]: (r["outcome"], r["exit_status"], r["failure_side"]) for r in eps.iter_rows(named=True)}
+    assert got == {"a__a-1": ("resolved", "resolved", "none"), "b__b-2": ("unresolved", "unresolved", "llm"),
+                   "c__c-3": ("error", "INFRA_FAILURE: container_unavailable", "environment"),
+                   "d__d-4": ("error", "error (ambiguous: tests_timed_out)", "environment"),
+                   "e__e-5": ("unresolved", "empty_patch", "llm"), "f__f-6": ("unknown", "incomplete", "none")}

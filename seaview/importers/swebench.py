@@ -1,4 +1,6 @@
-"""SWE-bench evaluation results: harness reports (`schema_version` 2, `*_ids` lists),
+"""SWE-bench evaluation results: harness reports (`schema_version` 2, `*_ids` lists; an
+infrastructure failure, which the harness also keeps among the unresolved or errored, is an
+error with its `failure_reasons` reason),
 legacy maps (`resolved`, `generated`, `applied`, `no_generation`, ...), per-instance
 `report.json` maps, `results.json`, and prediction files (`preds.json`) that only say
 what was submitted."""
@@ -12,12 +14,16 @@ from .common import Outcomes, as_text, load_json, shape_error
 # category -> (outcome, detail). Order matters: later entries never override "resolved".
 _HARNESS = {
     "resolved_ids": ("resolved", "resolved"),
+    "infra_failure_ids": ("error", "INFRA_FAILURE"),  # the harness's own failure (environment side)
     "unresolved_ids": ("unresolved", "unresolved"),
     "empty_patch_ids": ("unresolved", "empty_patch"),
     "error_ids": ("error", "error"),
-    "infra_failure_ids": ("error", "INFRA_FAILURE"),  # the harness's own failure (environment side)
     "incomplete_ids": ("unknown", "incomplete"),
 }
+# The harness (SWE-bench >= 4.1, #586) keeps an infrastructure failure in unresolved_ids or
+# error_ids too, and names why in failure_reasons; an ambiguous one (an environment or a bad
+# patch) only gets its reason.
+_REFINED_BY_INFRA = {"unresolved_ids", "error_ids"}
 _LEGACY = {
     "resolved": ("resolved", "resolved"),
     "no_generation": ("unresolved", "no_generation"),
@@ -91,13 +97,23 @@ def parse(path: str, data: Any = None) -> Outcomes:
             warnings.append(f"{path}: '{key}' lists {dupes} id(s) more than once; counted once")
         for iid in map(str, ids):
             seen.setdefault(iid, set()).add(key)
+    reasons = data.get("failure_reasons") if isinstance(data.get("failure_reasons"), dict) else {}
+    ambiguous = set(map(str, data.get("ambiguous_failure_ids") or [])) if table is _HARNESS else set()
     for iid, keys in seen.items():
         decisive = [k for k in table if k in keys]
+        if "infra_failure_ids" in decisive:
+            decisive = [k for k in decisive if k not in _REFINED_BY_INFRA]
         if len(decisive) > 1:
             warnings.append(f"{path}: {iid} is listed as both {' and '.join(decisive)}; using '{decisive[0]}'")
         if decisive:
-            results[iid] = table[decisive[0]]
+            outcome, detail = table[decisive[0]]
         else:
             reached = [k for k in _PROGRESS if k in keys]
-            results[iid] = ("unresolved", reached[-1] if reached else None)
+            outcome, detail = "unresolved", reached[-1] if reached else None
+        reason = as_text(reasons.get(iid))
+        if reason and decisive and decisive[0] == "infra_failure_ids":
+            detail = f"{detail}: {reason}"
+        elif reason and iid in ambiguous and outcome != "resolved":
+            detail = f"{detail} (ambiguous: {reason})"
+        results[iid] = (outcome, detail)
     return Outcomes(path, results, warnings, model, submissions)
