@@ -903,6 +903,7 @@ def test_swe_agent_1_1_as_it_saves_today(tmp_path):
     (run / "calc-1.traj").write_bytes(SWE_AGENT_1_1.read_bytes())
     for log in ("calc-1.debug.log", "calc-1.info.log", "calc-1.trace.log"):
         (run / log).write_text("2026-12-05 07:59:01,000 - INFO - swea-run - Starting environment\n")
+    (tmp_path / "out" / "run_batch.log").write_text("2026-12-05 07:59:00 INFO swea-run Starting\n")  # run-batch's
     (tmp_path / "out" / "vllm.log").write_text("not a log of ours\n")  # a stray log is still named
     rep, eps, steps = _import([tmp_path / "out"], tmp_path / "r")
     assert rep.bad == [] and rep.formats == {"swe-agent": 1} and rep.skipped == [str(tmp_path / "out" / "vllm.log")]

@@ -80,7 +80,7 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
                 elif harbor.is_job_dir(root):  # the job's own config, result and log: its trials are the episodes
                     continue
                 # the tools' own files beside their runs: logs, indexes
-                skip = swe_agent.instance_logs(names) | inspect_ai.index_files(names) | mini_swe_agent.own_files(names)
+                skip = swe_agent.own_files(names) | inspect_ai.index_files(names) | mini_swe_agent.own_files(names)
                 for n in sorted(names):
                     if n.endswith(TRAJECTORY_SUFFIXES) and not n.startswith(".") and n not in skip:
                         files.append((os.path.join(root, n), False))

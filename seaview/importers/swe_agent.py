@@ -14,11 +14,15 @@ _INSTANCE_LOGS = (".debug.log", ".info.log", ".trace.log")
 _ATTEMPT_DIR = re.compile(r"^attempt_\d+$")
 
 
-def instance_logs(names: list[str]) -> set[str]:
-    """The log files SWE-agent writes beside an instance's trajectory (``<id>.debug.log``,
-    ``.info.log``, ``.trace.log`` next to ``<id>.traj``): part of its output, no run of ours."""
+BATCH_LOG = "run_batch.log"  # the log `sweagent run-batch` writes beside preds.json
+
+
+def own_files(names: list[str]) -> set[str]:
+    """The log files SWE-agent writes: beside an instance's trajectory (``<id>.debug.log``,
+    ``.info.log``, ``.trace.log`` next to ``<id>.traj``) and a batch run's ``run_batch.log``;
+    part of its output, no run of ours."""
     trajs = {n[: -len(".traj")] for n in names if n.endswith(".traj")}
-    return {n for n in names if n.endswith(_INSTANCE_LOGS) and n.rsplit(".", 2)[0] in trajs}
+    return {n for n in names if n.endswith(_INSTANCE_LOGS) and n.rsplit(".", 2)[0] in trajs} | ({BATCH_LOG} & set(names))
 
 
 def attempt_dirs(dirs: list[str], names: list[str]) -> set[str]:
