@@ -921,8 +921,8 @@ def test_swe_agent_1_1_as_it_saves_today(tmp_path):
     assert s["duration_s"].to_list() == [t["execution_time"] for t in raw["trajectory"]]
 
 
-def test_atif_shell_calls_read_as_command_lines():
-    """Claude Code's Bash, Codex's shell argv, OpenHands' execute_bash: the command line; an
+def test_shell_calls_read_as_command_lines():
+    """ATIF: Claude Code's Bash, Codex's shell argv, OpenHands' execute_bash: the command line; an
     editor that has a 'command' argument, or a shell call without one, stays a call."""
     from seaview.importers.atif import _action
 
@@ -935,6 +935,12 @@ def test_atif_shell_calls_read_as_command_lines():
     assert _action([call("str_replace_editor", {"command": "view", "path": "/r/a.py"})]) == \
         'str_replace_editor({"command": "view", "path": "/r/a.py"})'
     assert _action([call("bash", {"restart": True})]) == 'bash({"restart": true})'
+    # Inspect's bash tool (its `cmd`), as inspect_evals' SWE-bench agent calls it; python stays a call
+    from seaview.importers.inspect_ai import _calls_text
+
+    assert _calls_text([{"id": "c1", "function": "bash", "arguments": {"cmd": "pytest -x tests/"}},
+                        {"id": "c2", "function": "python", "arguments": {"code": "print(1)"}}]) == \
+        'pytest -x tests/\npython({"code": "print(1)"})'
 
 
 @pytest.mark.parametrize("name", ["inspect_as_tool.eval", "inspect_handoff.eval"])

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from typing import Any
 
 from . import harbor
-from .common import Episode, as_float, as_int, as_text, load_json, parse_time, shape_error
+from .common import Episode, as_float, as_int, as_text, load_json, parse_time, shape_error, shell_command
 
 ROLES = {"agent": "assistant", "user": "user", "system": "system"}
 
@@ -35,23 +34,6 @@ ROLES = {"agent": "assistant", "user": "user", "system": "system"}
 def looks_like(data: Any) -> bool:
     return (isinstance(data, dict) and str(data.get("schema_version", "")).upper().startswith("ATIF")
             and isinstance(data.get("steps"), list))
-
-
-_SHELL_TOOLS = ("bash", "shell", "terminal", "exec", "command")  # Bash, exec_command, bash_command, execute_bash, ...
-_SHELL_ARGS = ("command", "cmd", "keystrokes")  # Claude Code / OpenHands, Codex, Terminus-2
-
-
-def _shell_command(name: str, args: Any) -> str | None:
-    """The command line of a shell tool's call, as the agent typed it; None for other tools."""
-    if not isinstance(args, dict) or not any(t in name.lower() for t in _SHELL_TOOLS):
-        return None
-    for key in _SHELL_ARGS:
-        value = args.get(key)
-        if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
-            value = shlex.join(value)  # Codex's argv
-        if isinstance(value, str) and value.strip():
-            return value.rstrip("\n")
-    return None
 
 
 def _action(calls: Any) -> str | None:
@@ -62,7 +44,7 @@ def _action(calls: Any) -> str | None:
     for c in calls:
         if isinstance(c, dict):
             name, args = as_text(c.get("function_name")) or "?", c.get("arguments")
-            if (command := _shell_command(name, args)) is not None:
+            if (command := shell_command(name, args)) is not None:
                 parts.append(command)
                 continue
             text = json.dumps(args, ensure_ascii=False, sort_keys=True) if isinstance(args, (dict, list)) else as_text(args)

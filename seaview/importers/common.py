@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,6 +197,24 @@ def finish_steps(steps: list[dict[str, Any]]) -> None:
         if parts is not None:
             s["observation"] = "\n".join(parts if s.get("observation") is None else [s["observation"], *parts])
         s["step"] = i
+
+
+_SHELL_TOOLS = ("bash", "shell", "terminal", "exec", "command")  # Bash, exec_command, bash_command, execute_bash, ...
+_SHELL_ARGS = ("command", "cmd", "keystrokes")  # Claude Code / OpenHands, Codex / Inspect's bash, Terminus-2
+
+
+def shell_command(tool: str, args: Any) -> str | None:
+    """The command line of a shell tool's call (``args`` its arguments object), as the agent
+    typed it; None for other tools (an editor's ``command`` argument names no command line)."""
+    if not isinstance(args, dict) or not any(t in tool.lower() for t in _SHELL_TOOLS):
+        return None
+    for key in _SHELL_ARGS:
+        value = args.get(key)
+        if isinstance(value, list) and value and all(isinstance(x, str) for x in value):
+            value = shlex.join(value)  # Codex's argv
+        if isinstance(value, str) and value.strip():
+            return value.rstrip("\n")
+    return None
 
 
 def stem(path: str, suffixes: tuple[str, ...]) -> str:

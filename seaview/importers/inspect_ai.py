@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ImportFormatError
-from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error
+from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error, shell_command
 
 _CORRECT = {"C", "correct", "true", "1", "1.0", "yes"}
 _INCORRECT = {"I", "incorrect", "false", "0", "0.0", "no", "P"}
@@ -54,9 +54,11 @@ def _outcome(scores: Any) -> str:
 
 
 def _calls_text(calls: Any) -> str | None:
-    """An assistant message's tool calls, one ``function(arguments)`` a line."""
+    """An assistant message's tool calls, one a line: a shell tool's command line (Inspect's
+    ``bash``: its ``cmd``), else ``function(arguments)``."""
     calls = calls if isinstance(calls, list) else []
-    return "\n".join(f"{c.get('function')}({as_text(c.get('arguments')) or ''})"
+    return "\n".join(shell_command(str(c.get("function")), c.get("arguments"))
+                     or f"{c.get('function')}({as_text(c.get('arguments')) or ''})"
                      for c in calls if isinstance(c, dict)) or None
 
 
