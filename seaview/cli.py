@@ -408,6 +408,7 @@ class DiffFormat(str, Enum):
 class FailOn(str, Enum):
     regression = "regression"
     length_shift = "length-shift"
+    pass_rate_drop = "pass-rate-drop"
     any = "any"
 
 
@@ -445,11 +446,7 @@ def diff(
         fail(str(e))
     _emit(RENDERERS[format.value](report), output)
     g = report["gates"]
-    if fail_on is not None and (
-        (fail_on is FailOn.regression and g["regression"])
-        or (fail_on is FailOn.length_shift and g["length_shift"])
-        or (fail_on is FailOn.any and (g["regression"] or g["length_shift"]))
-    ):
+    if fail_on is not None and (g[fail_on.value.replace("-", "_")] if fail_on is not FailOn.any else any(g.values())):
         raise typer.Exit(EXIT_PROBLEMS)
 
 

@@ -34,7 +34,7 @@ def test_flips_numbers_and_exit_codes(tmp_path):
     c = rep["agents"]["comparisons"][0]
     assert c["flips"]["regressed"] == 1 and c["flips"]["newly_resolved"] == 1 and c["flips"]["both"] == 2
     assert c["regressed_tasks"] == ["t2"] and c["newly_resolved_tasks"] == ["t3"]
-    assert rep["gates"] == {"regression": True, "length_shift": False}
+    assert rep["gates"] == {"regression": True, "length_shift": False, "pass_rate_drop": False}
     assert run_cli("diff", str(a), str(b), "--fail-on", "regression").returncode == 1
     assert run_cli("diff", str(a), str(b), "--fail-on", "length-shift").returncode == 0
     assert run_cli("diff", str(a), str(b), "--fail-on", "any").returncode == 1

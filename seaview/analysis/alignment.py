@@ -103,9 +103,12 @@ class Alignment:
     episode_b: str
     rows: pl.DataFrame  # row, step_a, step_b (0-based, null where that side has none), action_a, action_b, same
     first_divergence: int | None  # the first row whose actions differ (None: identical)
+    outcome_a: str | None = None  # each episode's outcome, where known
+    outcome_b: str | None = None
 
 
-def align_steps(steps_a: pl.DataFrame, steps_b: pl.DataFrame, episode_a: str = "a", episode_b: str = "b") -> Alignment:
+def align_steps(steps_a: pl.DataFrame, steps_b: pl.DataFrame, episode_a: str = "a", episode_b: str = "b",
+                outcome_a: str | None = None, outcome_b: str | None = None) -> Alignment:
     """Align two episodes' steps (frames with step and action, in step order)."""
     a = steps_a.sort("step")
     b = steps_b.sort("step")
@@ -122,29 +125,51 @@ def align_steps(steps_a: pl.DataFrame, steps_b: pl.DataFrame, episode_a: str = "
     }, schema={"row": pl.Int64, "step_a": pl.Int64, "step_b": pl.Int64, "action_a": pl.String, "action_b": pl.String,
                "same": pl.Boolean})
     diverge = rows.filter(~pl.col("same"))
-    return Alignment(episode_a, episode_b, rows, int(diverge["row"][0]) if diverge.height else None)
+    return Alignment(episode_a, episode_b, rows, int(diverge["row"][0]) if diverge.height else None, outcome_a, outcome_b)
 
 
-def task_episode(episodes: pl.LazyFrame, task: str, where: str) -> str:
-    """The episode id of ``task`` in a run (its first episode when the task ran several times)."""
-    ids = (episodes.filter((pl.col("task").cast(pl.String) == task) | (pl.col("episode_id") == task))
-           .select("episode_id").collect()["episode_id"].to_list())
-    if not ids:
-        raise SeaviewError(where, f"no episode of task {task!r}")
-    return sorted(ids)[0]
-
-
-def task_steps(run, task: str) -> tuple[str, pl.DataFrame]:
-    """(episode id, its steps in order) of ``task`` in a run."""
-    from .trajectories import episode_steps
-
+def task_episodes(run, task: str) -> list[tuple[str, str | None]]:
+    """(episode id, outcome) of every episode of ``task`` in a run (or the episode named
+    ``task``), by id."""
     if not run.has("episodes") or not run.has("steps"):
         raise SeaviewError(run.path, "has no episodes and steps to align")
-    eid = task_episode(run.scan("episodes"), task, run.path)
-    return eid, episode_steps(run.scan("steps"), eid)
+    eps = (run.scan("episodes").filter((pl.col("task").cast(pl.String) == task) | (pl.col("episode_id") == task))
+           .select("episode_id", pl.col("outcome").cast(pl.String)).collect().sort("episode_id"))
+    if not eps.height:
+        raise SeaviewError(run.path, f"no episode of task {task!r}")
+    return list(eps.iter_rows())
+
+
+def _resolved_rate(eps: list[tuple[str, str | None]]) -> float | None:
+    known = [o == "resolved" for _, o in eps if o not in (None, "unknown")]
+    return sum(known) / len(known) if known else None
+
+
+def task_pair(run_a, run_b, task: str) -> tuple[tuple[str, str | None], tuple[str, str | None]]:
+    """The two episodes of ``task`` to set side by side, (id, outcome) each. A task run once
+    in each: those two. Run several times (epochs, trials): where one run resolved it more
+    often, a resolved attempt of that run beside a failed one of the other (the pair that
+    shows what changed); else each run's first."""
+    a, b = task_episodes(run_a, task), task_episodes(run_b, task)
+    ra, rb = _resolved_rate(a), _resolved_rate(b)
+    if ra is None or rb is None or ra == rb:
+        return a[0], b[0]
+
+    def first(eps, resolved: bool):
+        return next((e for e in eps if (e[1] == "resolved") == resolved and e[1] not in (None, "unknown")), eps[0])
+
+    return first(a, ra > rb), first(b, rb > ra)
+
+
+def task_pair_steps(run_a, run_b, task: str) -> tuple[tuple[str, str | None, pl.DataFrame], tuple[str, str | None, pl.DataFrame]]:
+    """``task_pair``'s two episodes with their steps in order: (id, outcome, steps) each."""
+    from .trajectories import episode_steps
+
+    (ea, oa), (eb, ob) = task_pair(run_a, run_b, task)
+    return (ea, oa, episode_steps(run_a.scan("steps"), ea)), (eb, ob, episode_steps(run_b.scan("steps"), eb))
 
 
 def align_task(run_a, run_b, task: str) -> Alignment:
-    """The two runs' episodes of ``task`` aligned step by step (Runs in, an Alignment out)."""
-    (ea, sa), (eb, sb) = task_steps(run_a, task), task_steps(run_b, task)
-    return align_steps(sa, sb, ea, eb)
+    """The two runs' episodes of ``task`` (``task_pair``) aligned step by step (Runs in, an Alignment out)."""
+    (ea, oa, sa), (eb, ob, sb) = task_pair_steps(run_a, run_b, task)
+    return align_steps(sa, sb, ea, eb, oa, ob)

@@ -16,6 +16,7 @@ import polars as pl
 
 from ..errors import SeaviewError
 from ..rules import EMERGENCE_LEVELS
+from .attempts import attempt_summary, compare_attempts, repeated, task_attempts
 from .heads import head_atlas
 from .kv import kv_stats
 from .lengths import LengthsError, LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
@@ -32,7 +33,11 @@ DIFF_SCHEMA = {
               "{newly_resolved, regressed, both, neither, missing_a, missing_b}, resolved_only_baseline, "
               "resolved_only_run, regressed_tasks, newly_resolved_tasks, deltas: {steps, tokens_in, tokens_out, "
               "cost_usd, duration_s: {baseline, run, delta, ci_low, ci_high}}}], matrix (3+ runs): {tasks, "
-              "rows: [{task, outcomes: [..], success_rate}]}}",
+              "rows: [{task, outcomes: [..], success_rate}]}; where a task was attempted more than once (epochs, "
+              "trials): attempts: {run: {tasks, attempts: {min, max, total}, pass_at: {k: rate}, consistency: {always, "
+              "sometimes, never}}}, each comparison's attempts: {tasks, k, pass_at_1, pass_at_k: {baseline, run, delta, "
+              "ci_low, ci_high}, rate_changes: {rose, fell, held}, changed_tasks: [{task, resolved_baseline, "
+              "attempts_baseline, resolved_run, attempts_run, delta}]}, and matrix rows' resolved: [..], attempts: [..]}",
     "lengths": "{comparisons: [{run, model, n_a, n_b, ks_stat, ks_p, wasserstein, mw_u, mw_p, deltas: {mean, p50, "
                "p90, p99: {a, b, delta, ci_low, ci_high}}, paired_prompts, paired_mean_delta, paired_ci, "
                "paired_by: [model, prompt_id] where the runs share a model (a pair is one model's samples of one "
@@ -41,7 +46,7 @@ DIFF_SCHEMA = {
     "heads": "{comparisons: [{run, common_heads, kind_changes: [{layer, head, baseline, run}], per_layer: "
              "[{layer, sink_mass_delta, retrieval_delta, induction_delta}], crossings: [{layer, head, metric, level, "
              "baseline, run}] (heads whose metric crossed its emergence level), retrieval_spearman}]}",
-    "gates": "{regression: bool, length_shift: bool}",
+    "gates": "{regression: bool, length_shift: bool, pass_rate_drop: bool}",
 }
 
 LENGTH_SHIFT_P = 0.01
@@ -61,13 +66,28 @@ DELTA_COLUMNS = {"steps": "n_steps", "tokens_in": "tokens_in", "tokens_out": "to
                  "duration_s": "duration_s"}  # per-episode means compared, and the episodes column of each
 
 
-def _episode_means(df: pl.DataFrame, n_boot: int, seed: np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
+def _episode_means(df: pl.DataFrame, n_boot: int, seed: np.random.SeedSequence,
+                   by_task: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The DELTA_COLUMNS of a run's episodes as an (episodes, k) float array (missing: NaN)
-    and their means over ``n_boot`` resamples of the episodes, (n_boot, k) (NaN without episodes)."""
-    values = df.select(pl.col(c).cast(pl.Float64) for c in DELTA_COLUMNS.values()).to_numpy()
+    and their means over ``n_boot`` resamples, (n_boot, k) (NaN without episodes). The
+    resamples draw episodes, or with ``by_task`` whole tasks with all their episodes: a
+    task's attempts are alike, so drawing them one by one would make the CI too narrow."""
+    cols = [pl.col(c).cast(pl.Float64).fill_nan(None) for c in DELTA_COLUMNS.values()]
+    values = df.select(cols).to_numpy()
     if not len(values):
         return values, np.full((n_boot, len(DELTA_COLUMNS)), np.nan)
-    return values, mean_resamples(values, n_boot, seed)
+    if not by_task:
+        return values, mean_resamples(values, n_boot, seed)
+    task = pl.coalesce(pl.col("task").cast(pl.String), pl.lit("\0episode ") + pl.col("episode_id").cast(pl.String))
+    per_task = (df.group_by(task.alias("_task"), maintain_order=True)
+                .agg(*(c.sum().alias(f"s{i}") for i, c in enumerate(cols)),
+                     *(c.is_not_null().sum().cast(pl.Float64).alias(f"n{i}") for i, c in enumerate(cols))))
+    k = len(cols)
+    if per_task.height < 2:  # one task: nothing to draw from, no interval
+        return values, np.full((n_boot, k), np.nan)
+    means = mean_resamples(per_task.drop("_task").to_numpy(), n_boot, seed)  # sums, then counts, over the same draws
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return values, means[:, :k] / means[:, k:]
 
 
 def _boot_delta(a: np.ndarray, b: np.ndarray, boot_a: np.ndarray, boot_b: np.ndarray) -> dict[str, Any]:
@@ -78,6 +98,9 @@ def _boot_delta(a: np.ndarray, b: np.ndarray, boot_a: np.ndarray, boot_b: np.nda
         return {"baseline": _num(a[oka].mean()) if oka.any() else None, "run": _num(b[okb].mean()) if okb.any() else None,
                 "delta": None, "ci_low": None, "ci_high": None}
     d = boot_b - boot_a  # a resample that drew only missing values gives NaN, left out
+    if np.isnan(d).all():
+        return {"baseline": _num(a[oka].mean()), "run": _num(b[okb].mean()), "delta": _num(b[okb].mean() - a[oka].mean()),
+                "ci_low": None, "ci_high": None}
     return {"baseline": _num(a[oka].mean()), "run": _num(b[okb].mean()), "delta": _num(b[okb].mean() - a[oka].mean()),
             "ci_low": _num(np.nanquantile(d, 0.025)), "ci_high": _num(np.nanquantile(d, 0.975))}
 
@@ -92,11 +115,16 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
     for n, e in zip(names, eps):
         out["failure_sides"][n] = dict(side_counts(e).iter_rows())
     seeds = np.random.SeedSequence(seed).spawn(len(runs))
+    per_task = [task_attempts(e) for e in eps]
+    attempts = any(repeated(t) for t in per_task)
+    if attempts:
+        out["attempts"] = {n: attempt_summary(t) for n, t in zip(names, per_task)}
+        attempt_seeds = np.random.SeedSequence([seed, 1]).spawn(len(runs))
     base_df = eps[0].collect()
-    base_values, base_boot = _episode_means(base_df, n_boot, seeds[0])
+    base_values, base_boot = _episode_means(base_df, n_boot, seeds[0], attempts)
     for n, e, s in zip(names[1:], eps[1:], seeds[1:]):
         df = e.collect()
-        values, boot = _episode_means(df, n_boot, s)
+        values, boot = _episode_means(df, n_boot, s, attempts)
         f = flips(base_df, df)
         t = f.table
         cmp = {
@@ -109,6 +137,9 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
             "deltas": {name: _boot_delta(base_values[:, j], values[:, j], base_boot[:, j], boot[:, j])
                        for j, name in enumerate(DELTA_COLUMNS)},
         }
+        if attempts:
+            i = names.index(n)
+            cmp["attempts"] = _nums(compare_attempts(per_task[0], per_task[i], n_boot, attempt_seeds[i]))
         out["comparisons"].append(cmp)
     if len(runs) >= 3:
         m = task_matrix(dict(zip(names, eps)))
@@ -117,7 +148,23 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
             "rows": [{"task": r["task"], "outcomes": [r[n] for n in names], "success_rate": _num(r["success_rate"])}
                      for r in m.iter_rows(named=True)],
         }
+        if attempts:
+            counts = [dict(zip(t["task"].to_list(), zip(t["resolved"].to_list(), t["attempts"].to_list()))) for t in per_task]
+            for row in out["matrix"]["rows"]:
+                row["resolved"] = [c.get(row["task"], (None, None))[0] for c in counts]
+                row["attempts"] = [c.get(row["task"], (None, None))[1] for c in counts]
+    if attempts:
+        out["attempts"] = _nums(out["attempts"])
     return out
+
+
+def _nums(x: Any) -> Any:
+    """``_num`` over a nest of dicts and lists."""
+    if isinstance(x, dict):
+        return {k: _nums(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nums(v) for v in x]
+    return _num(x)
 
 
 def _lengths(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[dict[str, Any], list[str]]:
@@ -249,15 +296,20 @@ def diff_runs(runs: list[Any], names: list[str] | None = None, *, seed: int = 0,
 
 def gates(report: dict[str, Any]) -> dict[str, bool]:
     """regression: some task resolved in the baseline is not resolved in a later run
-    (evaluated there); length_shift: KS p < 0.01 and the mean-delta CI excludes 0."""
-    regression = any(c["flips"]["regressed"] > 0 for c in report.get("agents", {}).get("comparisons", []))
+    (evaluated there); length_shift: KS p < 0.01 and the mean-delta CI excludes 0;
+    pass_rate_drop: with repeated attempts, a later run's pass@1 fell and its delta's CI
+    lies below 0 (a task resolved 5 times of 5 and then 1 of 5 is no regression by flips)."""
+    comparisons = report.get("agents", {}).get("comparisons", [])
+    regression = any(c["flips"]["regressed"] > 0 for c in comparisons)
+    drop = any((c.get("attempts") or {}).get("pass_at_1") is not None and c["attempts"]["pass_at_1"]["ci_high"] is not None
+               and c["attempts"]["pass_at_1"]["ci_high"] < 0 for c in comparisons)
     shift = False
     for c in report.get("lengths", {}).get("comparisons", []):
         d = c["deltas"]["mean"]
         if c["model"] is None and c["ks_p"] is not None and c["ks_p"] < LENGTH_SHIFT_P and d["ci_low"] is not None \
                 and (d["ci_low"] > 0 or d["ci_high"] < 0):
             shift = True
-    return {"regression": regression, "length_shift": shift}
+    return {"regression": regression, "length_shift": shift, "pass_rate_drop": drop}
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -21,7 +21,12 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
     if run.has("episodes"):
         from .trajectories import agent_digest
 
+        from .attempts import attempt_summary, repeated, task_attempts
+
         data["agents"] = agent_digest(run.scan("episodes"))
+        per_task = task_attempts(run.scan("episodes"))
+        if repeated(per_task):  # epochs, trials: pass@k and how consistent the agent is
+            data["agents"]["attempts"] = attempt_summary(per_task)
         if deep and run.has("steps"):
             from .trajectories import action_types, first_wrong_steps
 

@@ -52,7 +52,71 @@ def fmt_seconds(v: float | None) -> str:
 def _ci(d: dict[str, Any]) -> str:
     if d.get("delta") is None:
         return "–"
+    if d.get("ci_low") is None:
+        return f"{d['delta']:+,.2f} [–]"
     return f"{d['delta']:+,.2f} [{d['ci_low']:+,.2f}, {d['ci_high']:+,.2f}]"
+
+
+def _matrix_cells(row: dict[str, Any]) -> list[str]:
+    """A task's outcome in each run; with repeated attempts, resolved/attempts ("3/5")."""
+    if "attempts" not in row:
+        return [o or "–" for o in row["outcomes"]]
+    return ["–" if n is None else f"{c}/{n}" for c, n in zip(row["resolved"], row["attempts"])]
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _pct_ci(d: dict[str, Any] | None) -> list[str]:
+    """baseline, run and delta [CI] of a rate, in percent (delta in percentage points)."""
+    if not d:
+        return ["–", "–", "–"]
+    ci = "–" if d["ci_low"] is None else f"{100 * d['ci_low']:+.1f}, {100 * d['ci_high']:+.1f}"
+    return [_pct(d["baseline"]), _pct(d["run"]), f"{100 * d['delta']:+.1f} pp [{ci}]"]
+
+
+TASK_TABLES = ("Flipped tasks: ", "Tasks whose success rate changed most: ")  # titles of tables a row each task
+# ("<title><baseline> → <run>"): the TUI opens a selected task's two trajectories side by side
+TASKS_SHOWN = 10  # tasks whose success rate fell most, and rose most, a table lists
+
+
+def _attempt_tables(ag: dict[str, Any], runs: list[str]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The repeated-attempts tables: each run's pass@k and consistency; per comparison, the
+    rates' deltas and the tasks whose rate changed most."""
+    out = []
+    summaries = ag["attempts"]
+    ks = sorted({int(k) for s in summaries.values() for k in s["pass_at"]})
+    rows = []
+    for n in runs:
+        s = summaries[n]
+        a, c = s["attempts"], s.get("consistency") or {}
+        per = "–" if a["min"] is None else (str(a["min"]) if a["min"] == a["max"] else f"{a['min']}–{a['max']}")
+        rows.append([n, fmt_value(s["tasks"]), per, *(_pct(s["pass_at"].get(str(k))) for k in ks),
+                     *(fmt_value(c.get(x)) for x in ("always", "sometimes", "never"))])
+    out.append(("Repeated attempts: pass@k over tasks; tasks every attempt / some / none resolved",
+                ["run", "tasks", "attempts per task", *(f"pass@{k}" for k in ks), "always", "sometimes", "never"], rows))
+    for c in ag["comparisons"]:
+        at = c["attempts"]
+        rows = [["pass@1", *_pct_ci(at["pass_at_1"])]]
+        if at["pass_at_k"]:
+            rows.append([f"pass@{at['k']}", *_pct_ci(at["pass_at_k"])])
+        rc = at["rate_changes"]
+        rows.append(["tasks: rate rose / fell / held", "", "", f"{rc['rose']:,} / {rc['fell']:,} / {rc['held']:,}"])
+        both = f"the {at['tasks']:,} tasks both evaluated" if at["tasks"] != 1 else "the one task both evaluated"
+        out.append((f"Success rates: {runs[0]} → {c['run']} ({both}; 95% paired bootstrap CI)",
+                    ["rate", runs[0], c["run"], "delta [CI]"], rows))
+        changed = at["changed_tasks"]
+        fell = [t for t in changed if t["delta"] < 0][:TASKS_SHOWN]
+        rose = [t for t in reversed(changed) if t["delta"] > 0][:TASKS_SHOWN]
+        if fell or rose:
+            more = len(changed) - len(fell) - len(rose)
+            out.append((f"{TASK_TABLES[1]}{runs[0]} → {c['run']}"
+                        + (f" ({more:,} more in the JSON report)" if more else ""),
+                        ["task", runs[0], c["run"], "Δ"],
+                        [[t["task"], f"{t['resolved_baseline']}/{t['attempts_baseline']}",
+                          f"{t['resolved_run']}/{t['attempts_run']}", f"{100 * t['delta']:+.0f} pp"] for t in fell + rose]))
+    return out
 
 
 def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -69,20 +133,24 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
         out.append(("Agent outcomes", ["run", *outcomes], [[n, *(fmt_value(ag["outcomes"][n].get(o, 0)) for o in outcomes)] for n in runs]))
         sides = list(next(iter(ag["failure_sides"].values())))
         out.append(("Failure side", ["run", *sides], [[n, *(fmt_value(ag["failure_sides"][n][s]) for s in sides)] for n in runs]))
+        if ag.get("attempts"):
+            out += _attempt_tables(ag, runs)
+        any_attempt = " (a task counts as resolved when any attempt resolved it)" if ag.get("attempts") else ""
         for c in ag["comparisons"]:
             rows = [[label, fmt_value(c["flips"][k])] for k, label in FLIP_LABELS]
             rows += [["resolved only in baseline", fmt_value(c["resolved_only_baseline"])],
                      [f"resolved only in {c['run']}", fmt_value(c["resolved_only_run"])]]
-            out.append((f"Task flips: {runs[0]} → {c['run']}", ["flip", "tasks"], rows))
+            out.append((f"Task flips: {runs[0]} → {c['run']}{any_attempt}", ["flip", "tasks"], rows))
             if c["regressed_tasks"] or c["newly_resolved_tasks"]:
-                out.append((f"Flipped tasks: {runs[0]} → {c['run']}", ["task", "flip"],
+                out.append((f"{TASK_TABLES[0]}{runs[0]} → {c['run']}", ["task", "flip"],
                             [[t, "regressed"] for t in c["regressed_tasks"]] + [[t, "newly resolved"] for t in c["newly_resolved_tasks"]]))
-            out.append((f"Per-episode means: {runs[0]} → {c['run']} (95% bootstrap CI)", ["metric", runs[0], c["run"], "delta [CI]"],
+            ci = "95% bootstrap CI over tasks" if any_attempt else "95% bootstrap CI"
+            out.append((f"Per-episode means: {runs[0]} → {c['run']} ({ci})", ["metric", runs[0], c["run"], "delta [CI]"],
                         [[k, fmt_value(d["baseline"]), fmt_value(d["run"]), _ci(d)] for k, d in c["deltas"].items()]))
         if ag.get("matrix"):
             m = ag["matrix"]
             out.append(("Task × run matrix", ["task", *m["runs"], "success rate"],
-                        [[r["task"], *(o or "–" for o in r["outcomes"]), fmt_value(r["success_rate"])] for r in m["rows"]]))
+                        [[r["task"], *_matrix_cells(r), fmt_value(r["success_rate"])] for r in m["rows"]]))
     ln = report.get("lengths")
     if ln:
         rows = []

@@ -21,7 +21,8 @@ def _title(al: Alignment, task: str, names: tuple[str, str]) -> str:
     where = (f"first divergence at row {al.first_divergence + 1}" if al.first_divergence is not None
              else "the same actions throughout")
     n_same = int(al.rows["same"].sum())
-    return (f"task {task}: {names[0]} ({al.episode_a}) vs {names[1]} ({al.episode_b}); "
+    return (f"task {task}: {names[0]} ({al.episode_a}, {al.outcome_a or 'unknown'}) vs "
+            f"{names[1]} ({al.episode_b}, {al.outcome_b or 'unknown'}); "
             f"{n_same} matched step(s) of {al.rows.height} row(s); {where}")
 
 
@@ -50,6 +51,7 @@ def render_md(al: Alignment, task: str, names: tuple[str, str]) -> str:
 
 def render_json(al: Alignment, task: str, names: tuple[str, str]) -> str:
     return json.dumps({"task": task, "runs": list(names), "episodes": [al.episode_a, al.episode_b],
+                       "outcomes": [al.outcome_a, al.outcome_b],
                        "first_divergence": al.first_divergence, "rows": al.rows.to_dicts()},
                       indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 

@@ -60,7 +60,8 @@ def _notes(report: dict[str, Any], esc) -> list[str]:
         out.append("Notes")
         out += [f"- {esc(n)}" for n in report["notes"]]
     g = report["gates"]
-    out.append(f"Gates: regression={str(g['regression']).lower()} length_shift={str(g['length_shift']).lower()}")
+    out.append(f"Gates: regression={str(g['regression']).lower()} length_shift={str(g['length_shift']).lower()} "
+               f"pass_rate_drop={str(g['pass_rate_drop']).lower()}")
     return out
 
 

@@ -26,9 +26,17 @@ def _length_lines(rows: list[dict[str, Any]], run_model: str | None = None) -> l
 
 def _agent_lines(d: dict[str, Any]) -> list[str]:
     n = max(int(d["episodes"] or 0), 1)
-    lines = [f"agent run: {d['episodes']:,} episodes over {d['tasks']:,} tasks"]
+    plural = lambda k, word: f"{k:,} {word}" + ("" if k == 1 else "s")  # noqa: E731
+    lines = [f"agent run: {plural(d['episodes'], 'episode')} over {plural(d['tasks'], 'task')}"]
     lines.append("outcomes  " + "  ".join(f"{k} {v:,} ({v / n:.0%})" for k, v in d["outcomes"].items()))
     lines.append("failure   " + "  ".join(f"{k} {v:,}" for k, v in d["failure_sides"].items()))
+    if d.get("attempts"):
+        a = d["attempts"]
+        lo, hi = a["attempts"]["min"], a["attempts"]["max"]
+        per = str(lo) if lo == hi else f"{lo}–{hi}"
+        c = a["consistency"]
+        lines.append(f"attempts  {per} per task; " + ", ".join(f"pass@{k} {v:.1%}" for k, v in a["pass_at"].items())
+                     + f"; tasks resolved by every attempt {c['always']:,}, by some {c['sometimes']:,}, by none {c['never']:,}")
     tot = []
     if d.get("steps") is not None:
         tot.append(f"steps {d['steps']:,} (mean {d['mean_steps']:.1f})" if d.get("mean_steps") is not None else f"steps {d['steps']:,}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 from rich.console import Group
 from rich.panel import Panel
@@ -13,6 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ..analysis.tables import TASK_TABLES
 from .data import reads_runs
 from .linetable import LineTable
 from .safe import safe_cell, safe_text
@@ -83,12 +86,14 @@ class DiffScreen(Screen):
             ("sections: ", "dim"), (", ".join(report["sections"]) or "none", "bold"),
             ("   gates: ", "dim"), ", ".join(f"{k}={v}" for k, v in report["gates"].items())))
         for title, header, rows in tabs:
-            flipped = title.startswith("Flipped tasks: ")
+            prefix = next((p for p in TASK_TABLES if title.startswith(p)), None)
+            flipped = prefix is not None
             body.mount(Static(safe_text(title + ("   (Enter: the two trajectories side by side)" if flipped else ""),
                                         "bold underline")))
             table = DataTable(zebra_stripes=True, show_cursor=flipped, cursor_type="row")
-            if flipped:  # "Flipped tasks: <baseline> → <run>": the runs a selected task is opened in
-                a, b = title[len("Flipped tasks: "):].split(" → ", 1)
+            if flipped:  # "<prefix><baseline> → <run>[ (N more …)]": the runs a selected task is opened in
+                a, b = title[len(prefix):].split(" → ", 1)
+                b = re.sub(r" \([\d,]+ more in the JSON report\)$", "", b)
                 table.flip_runs = (by_name.get(a, self.runs[0]), by_name.get(b, self.runs[-1]))
                 first_flipped = first_flipped or table
             body.mount(table)
@@ -136,22 +141,24 @@ class SideBySide(Screen):
     @work(thread=True, exclusive=True, group="side-by-side")
     @reads_runs("sbs-header", ("steps", "episodes"))
     def load(self) -> None:
-        from ..analysis.alignment import align_steps, task_steps
+        from ..analysis.alignment import align_steps, task_pair_steps
         from ..errors import SeaviewError
 
         try:  # each side's steps read once: for the alignment and for the detail panels
-            (ea, sa), (eb, sb) = task_steps(self.run_a, self.task_id), task_steps(self.run_b, self.task_id)
+            (ea, oa, sa), (eb, ob, sb) = task_pair_steps(self.run_a, self.run_b, self.task_id)
         except SeaviewError as e:
             self.app.call_from_thread(self.query_one("#sbs-header", Static).update, safe_text(str(e), "red"))
             return
-        self.app.call_from_thread(self._loaded, align_steps(sa, sb, ea, eb), (sa, sb))
+        self.app.call_from_thread(self._loaded, align_steps(sa, sb, ea, eb, oa, ob), (sa, sb))
 
     def _loaded(self, al, steps) -> None:
         self.alignment, self.steps = al, steps
         first = al.first_divergence
         self.query_one("#sbs-header", Static).update(Text.assemble(
-            ("task ", "dim"), safe_text(self.task_id, "bold"), "   ", safe_text(self.run_a.name, "bold"), (" vs ", "dim"),
-            safe_text(self.run_b.name, "bold"), (f"   {int(al.rows['same'].sum())} matched of {al.rows.height} rows; ", "dim"),
+            ("task ", "dim"), safe_text(self.task_id, "bold"), "   ", safe_text(self.run_a.name, "bold"),
+            safe_text(f" ({al.episode_a}, {al.outcome_a or 'unknown'})", "dim"), (" vs ", "dim"),
+            safe_text(self.run_b.name, "bold"), safe_text(f" ({al.episode_b}, {al.outcome_b or 'unknown'})", "dim"),
+            (f"   {int(al.rows['same'].sum())} matched of {al.rows.height} rows; ", "dim"),
             (f"first divergence at row {first + 1}" if first is not None else "no divergence", "bold red"),
             ("   (✗ differs · ▶ first divergence · n next difference · ←/→ scroll · steps from 1)", "dim")))
         table = self.query_one("#sbs-table", LineTable)

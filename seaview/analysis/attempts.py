@@ -1,0 +1,110 @@
+"""Repeated attempts at a task (Inspect epochs, Harbor's ``-k``, SWE-agent reruns): per-task
+success rates, pass@k, how consistent an agent is, and how two runs' rates compare.
+
+A task's attempts are its evaluated episodes (outcome known: resolved, unresolved or error;
+an error is a failed attempt, as in the benchmarks' own scores). pass@k is the unbiased
+estimator of Chen et al. (2021), 1 − C(n−c, k)/C(n, k) for c resolved of n attempts, averaged
+over tasks; pass@1 is the mean per-task success rate. Two runs are compared on the tasks both
+evaluated, the delta's CI from a paired bootstrap over those tasks (seeded).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .resample import mean_resamples
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The chance that k of n attempts, c of them resolved, drawn without replacement hold
+    at least one resolved one (needs 1 <= k <= n)."""
+    if not 1 <= k <= n or not 0 <= c <= n:
+        raise ValueError(f"pass@{k} needs 1 <= k <= n and 0 <= c <= n (n={n}, c={c})")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def task_attempts(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """task, attempts (evaluated episodes), resolved — one row per task with an evaluated
+    episode, sorted by task."""
+    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    return (
+        lf.select(pl.col("task").cast(pl.String), pl.col("outcome"))
+        .filter(pl.col("outcome").is_not_null() & (pl.col("outcome") != "unknown"))
+        .group_by("task")
+        .agg(pl.len().cast(pl.Int64).alias("attempts"), (pl.col("outcome") == "resolved").sum().cast(pl.Int64).alias("resolved"))
+        .sort("task")
+        .collect()
+    )
+
+
+def repeated(per_task: pl.DataFrame) -> bool:
+    """Whether some task was attempted more than once."""
+    return per_task.height > 0 and int(per_task["attempts"].max()) > 1
+
+
+def ks_for(min_attempts: int) -> list[int]:
+    """The k a report shows: 1, the powers of two below the fewest attempts, and that number."""
+    ks = [1]
+    while ks[-1] * 2 < min_attempts:
+        ks.append(ks[-1] * 2)
+    return ks + [min_attempts] if min_attempts > 1 else ks
+
+
+def _pass_column(per_task: pl.DataFrame, k: int) -> np.ndarray:
+    return np.array([pass_at_k(n, c, k) for n, c in zip(per_task["attempts"].to_list(), per_task["resolved"].to_list())])
+
+
+def attempt_summary(per_task: pl.DataFrame) -> dict[str, Any]:
+    """tasks, attempts {min, max, total}, pass_at {k: mean over tasks}, consistency {always,
+    sometimes, never}: how many tasks every attempt / some / none resolved."""
+    if per_task.height == 0:
+        return {"tasks": 0, "attempts": {"min": None, "max": None, "total": 0}, "pass_at": {}, "consistency": {}}
+    n, c = per_task["attempts"], per_task["resolved"]
+    lo = int(n.min())
+    return {
+        "tasks": per_task.height,
+        "attempts": {"min": lo, "max": int(n.max()), "total": int(n.sum())},
+        "pass_at": {str(k): float(_pass_column(per_task, k).mean()) for k in ks_for(lo)},
+        "consistency": {"always": int((c == n).sum()), "sometimes": int(((c > 0) & (c < n)).sum()), "never": int((c == 0).sum())},
+    }
+
+
+def compare_attempts(a: pl.DataFrame, b: pl.DataFrame, n_boot: int, seed: np.random.SeedSequence) -> dict[str, Any]:
+    """Two runs' ``task_attempts`` on the tasks both evaluated: pass@1 and pass@k (k the fewest
+    attempts any of those tasks had in either run) with the delta's paired bootstrap CI, how
+    many tasks' success rates rose, fell or held, and every task whose rate changed (largest
+    fall first)."""
+    t = a.join(b, on="task", how="inner", suffix="_b").sort("task")
+    out: dict[str, Any] = {"tasks": t.height, "k": None, "pass_at_1": None, "pass_at_k": None,
+                           "rate_changes": {"rose": 0, "fell": 0, "held": 0}, "changed_tasks": []}
+    if t.height == 0:
+        return out
+    pa = t.select("task", "attempts", "resolved")
+    pb = t.select("task", pl.col("attempts_b").alias("attempts"), pl.col("resolved_b").alias("resolved"))
+    k = int(min(pa["attempts"].min(), pb["attempts"].min()))
+    ks = [1] + ([k] if k > 1 else [])
+    va = np.stack([_pass_column(pa, j) for j in ks], axis=1)
+    vb = np.stack([_pass_column(pb, j) for j in ks], axis=1)
+    boot = mean_resamples(vb - va, n_boot, seed) if t.height > 1 else None  # one task: no interval
+    for i, j in enumerate(ks):
+        ma, mb = float(va[:, i].mean()), float(vb[:, i].mean())
+        out["pass_at_1" if j == 1 else "pass_at_k"] = {
+            "baseline": ma, "run": mb, "delta": mb - ma,
+            "ci_low": None if boot is None else float(np.quantile(boot[:, i], 0.025)),
+            "ci_high": None if boot is None else float(np.quantile(boot[:, i], 0.975))}
+    out["k"] = k
+    d = vb[:, 0] - va[:, 0]
+    out["rate_changes"] = {"rose": int((d > 1e-12).sum()), "fell": int((d < -1e-12).sum()),
+                           "held": int((np.abs(d) <= 1e-12).sum())}
+    rows = [{"task": task, "resolved_baseline": int(ra), "attempts_baseline": int(na), "resolved_run": int(rb),
+             "attempts_run": int(nb), "delta": float(dd)}
+            for task, na, ra, nb, rb, dd in zip(t["task"].to_list(), t["attempts"].to_list(), t["resolved"].to_list(),
+                                                t["attempts_b"].to_list(), t["resolved_b"].to_list(), d)
+            if abs(dd) > 1e-12]
+    out["changed_tasks"] = sorted(rows, key=lambda r: (r["delta"], r["task"]))
+    return out

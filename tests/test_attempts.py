@@ -1,0 +1,218 @@
+"""Repeated attempts at a task: pass@k, consistency, success-rate comparison, the gate."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from seaview.analysis.attempts import attempt_summary, compare_attempts, ks_for, pass_at_k, task_attempts
+from seaview.analysis.diff import _episode_means, diff_runs
+from seaview.collectors import TrajectoryLogger
+from seaview.store import open_run
+
+from .conftest import run_cli
+
+HOSTILE = 'evil\u202egnp.exe<script>alert("x")</script>\x1b[31m|`*_'
+
+
+def _run(path, attempts: dict[str, list[str]], steps_of=lambda task, i: 3):
+    """An agent run with one episode per listed outcome of each task."""
+    with TrajectoryLogger(path, model="m") as log:
+        for task, outcomes in attempts.items():
+            for i, outcome in enumerate(outcomes):
+                with log.episode(task, episode_id=f"{task}#{i}") as ep:
+                    for _ in range(steps_of(task, i)):
+                        ep.step(action="ls", observation="x", tokens_in=100, tokens_out=10)
+                    ep.finish(outcome=outcome, exit_status="submitted")
+    return path
+
+
+def _brute_pass_at_k(n: int, c: int, k: int) -> float:
+    """pass@k by listing every k-subset of the n attempts (c resolved first)."""
+    hits = [i < c for i in range(n)]
+    subsets = list(itertools.combinations(range(n), k))
+    return sum(any(hits[i] for i in s) for s in subsets) / len(subsets)
+
+
+def test_pass_at_k_is_the_unbiased_estimator():
+    assert pass_at_k(5, 0, 1) == 0.0 and pass_at_k(5, 5, 1) == 1.0 and pass_at_k(5, 2, 1) == pytest.approx(0.4)
+    assert pass_at_k(4, 2, 2) == pytest.approx(1 - 1 / 6)
+    for n in range(1, 8):
+        for c in range(n + 1):
+            for k in range(1, n + 1):
+                assert pass_at_k(n, c, k) == pytest.approx(_brute_pass_at_k(n, c, k), abs=1e-12), (n, c, k)
+    assert pass_at_k(200, 3, 100) == pytest.approx(1 - math.comb(197, 100) / math.comb(200, 100))
+    with pytest.raises(ValueError):
+        pass_at_k(3, 1, 4)
+    assert ks_for(1) == [1] and ks_for(5) == [1, 2, 4, 5] and ks_for(4) == [1, 2, 4] and ks_for(2) == [1, 2]
+
+
+def test_attempts_count_errors_as_failed_and_leave_unknown_out():
+    eps = pl.DataFrame({"task": ["a"] * 4 + ["b"] * 3 + ["c"], "outcome": ["resolved", "error", "unknown", "resolved",
+                                                                        "unresolved", None, "unresolved", "unknown"]})
+    t = task_attempts(eps)
+    assert t.to_dicts() == [{"task": "a", "attempts": 3, "resolved": 2}, {"task": "b", "attempts": 2, "resolved": 0}]
+    s = attempt_summary(t)
+    assert s["tasks"] == 2 and s["attempts"] == {"min": 2, "max": 3, "total": 5}
+    assert s["pass_at"]["1"] == pytest.approx((2 / 3 + 0) / 2)
+    assert s["pass_at"]["2"] == pytest.approx((1 + 0) / 2)  # two of a's three attempts always hold a resolved one
+    assert s["consistency"] == {"always": 0, "sometimes": 1, "never": 1}
+
+
+def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
+    # 12 tasks, 5 attempts each; in the new run six of them fall from 5/5 to 1/5 (still resolved
+    # by some attempt, so no task flips) and one rises from 0/5 to 2/5
+    base = {f"t{i:02d}": ["resolved"] * 5 for i in range(10)} | {"t10": ["unresolved"] * 5, HOSTILE: ["resolved"] * 5}
+    new = dict(base)
+    for t in ["t00", "t01", "t02", "t03", "t04", HOSTILE]:
+        new[t] = ["resolved"] + ["unresolved"] * 4
+    new["t10"] = ["resolved", "resolved", "error", "unresolved", "unresolved"]
+    a, b = _run(tmp_path / "a", base), _run(tmp_path / "b", new)
+    res = run_cli("diff", str(a), str(b), "--format", "json")
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    ag = rep["agents"]
+    assert ag["attempts"]["a"]["attempts"] == {"min": 5, "max": 5, "total": 60}
+    assert ag["attempts"]["a"]["pass_at"]["1"] == pytest.approx(11 / 12)
+    assert ag["attempts"]["b"]["pass_at"]["1"] == pytest.approx((5 * 1 + 6 * 0.2 + 0.4) / 12)
+    assert ag["attempts"]["b"]["consistency"] == {"always": 5, "sometimes": 7, "never": 0}
+    c = ag["comparisons"][0]
+    assert c["flips"]["regressed"] == 0 and c["flips"]["newly_resolved"] == 1  # best of five hides the falls
+    at = c["attempts"]
+    assert at["tasks"] == 12 and at["k"] == 5
+    assert at["pass_at_1"]["delta"] == pytest.approx(ag["attempts"]["b"]["pass_at"]["1"] - 11 / 12)
+    assert at["pass_at_1"]["ci_high"] < 0 < at["pass_at_k"]["ci_high"] + 1e-9
+    assert at["rate_changes"] == {"rose": 1, "fell": 6, "held": 5}
+    assert [t["task"] for t in at["changed_tasks"]][-1] == "t10" and at["changed_tasks"][0]["delta"] == pytest.approx(-0.8)
+    assert at["changed_tasks"][-1] == {"task": "t10", "resolved_baseline": 0, "attempts_baseline": 5, "resolved_run": 2,
+                                            "attempts_run": 5, "delta": pytest.approx(0.4)}
+    assert rep["gates"] == {"regression": False, "length_shift": False, "pass_rate_drop": True}
+    assert run_cli("diff", str(a), str(b), "--fail-on", "regression").returncode == 0
+    assert run_cli("diff", str(a), str(b), "--fail-on", "pass-rate-drop").returncode == 1
+    assert run_cli("diff", str(a), str(b), "--fail-on", "any").returncode == 1
+    assert run_cli("diff", str(b), str(a), "--fail-on", "pass-rate-drop").returncode == 0  # a rise is no drop
+
+    text = run_cli("diff", str(a), str(b)).stdout
+    assert "pass@1" in text and "pass@5" in text and "1 / 6 / 5" in text  # rose / fell / held
+    assert "5/5" in text and "1/5" in text and "-80 pp" in text and "pass_rate_drop=true" in text
+    assert "(a task counts as resolved when any attempt resolved it)" in text and "CI over tasks" in text
+    out = {f: run_cli("diff", str(a), str(b), "--format", f).stdout for f in ("text", "md", "html")}
+    for f, s in out.items():
+        assert "\x1b" not in s and "\u202e" not in s and "U+202E" in s, f
+    assert "<script>" not in out["html"] and "<script>" not in out["md"]
+    summary = run_cli("summary", str(b)).stdout
+    assert ("attempts  5 per task; pass@1 55.0%, pass@2 67.5%, pass@4 90.0%, pass@5 100.0%; "
+            "tasks resolved by every attempt 5, by some 7, by none 0") in summary
+    single = run_cli("summary", str(_run(tmp_path / "one", {"x": ["resolved"]}))).stdout
+    assert "agent run: 1 episode over 1 task\n" in single and "attempts" not in single
+
+
+def test_three_runs_matrix_shows_resolved_of_attempts(tmp_path):
+    a = _run(tmp_path / "a", {"x": ["resolved", "unresolved"], "y": ["resolved"]})
+    b = _run(tmp_path / "b", {"x": ["resolved", "resolved"], "y": ["unresolved"]})
+    c = _run(tmp_path / "c", {"x": ["unresolved", "unresolved"]})
+    rep = diff_runs([open_run(p) for p in (a, b, c)])
+    rows = {r["task"]: r for r in rep["agents"]["matrix"]["rows"]}
+    assert rows["x"]["resolved"] == [1, 2, 0] and rows["x"]["attempts"] == [2, 2, 2]
+    assert rows["y"]["resolved"] == [1, 0, None] and rows["y"]["attempts"] == [1, 1, None]
+    text = run_cli("diff", str(a), str(b), str(c)).stdout
+    assert "1/2" in text and "2/2" in text and "0/2" in text
+
+
+def test_single_attempts_keep_the_report_as_it_was(tmp_path):
+    a = _run(tmp_path / "a", {"x": ["resolved"], "y": ["unresolved"]})
+    b = _run(tmp_path / "b", {"x": ["unresolved"], "y": ["unresolved"]})
+    rep = diff_runs([open_run(a), open_run(b)])
+    assert "attempts" not in rep["agents"] and "attempts" not in rep["agents"]["comparisons"][0]
+    assert rep["gates"] == {"regression": True, "length_shift": False, "pass_rate_drop": False}
+    assert "Repeated attempts" not in run_cli("diff", str(a), str(b)).stdout
+
+
+def test_one_task_gives_no_interval(tmp_path):
+    a = _run(tmp_path / "a", {"x": ["resolved", "resolved"]})
+    b = _run(tmp_path / "b", {"x": ["unresolved", "unresolved"]})
+    c = diff_runs([open_run(a), open_run(b)])["agents"]["comparisons"][0]
+    assert c["attempts"]["pass_at_1"]["delta"] == -1.0 and c["attempts"]["pass_at_1"]["ci_low"] is None
+    assert c["deltas"]["steps"]["ci_low"] is None  # one task to draw: no interval over tasks
+
+
+def test_means_are_resampled_by_task_when_tasks_repeat():
+    # 30 tasks of very different lengths, each attempted 5 times with the same length: the
+    # episodes are 150 but the information is 30 tasks' worth, so the CI over tasks is about
+    # sqrt(5) times wider than one that draws episodes one by one
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 100, 30)
+    df = pl.DataFrame({"task": [f"t{i}" for i in range(30) for _ in range(5)], "episode_id": [f"e{i}" for i in range(150)],
+                       "n_steps": np.repeat(lengths, 5), "tokens_in": [None] * 150, "tokens_out": [1] * 150,
+                       "cost_usd": [float("nan")] * 150, "duration_s": [1.0] * 150},
+                      schema_overrides={"tokens_in": pl.Int64})
+    seed = np.random.SeedSequence(1)
+    values, naive = _episode_means(df, 4000, seed)
+    _, by_task = _episode_means(df, 4000, seed, by_task=True)
+    width = lambda b: np.quantile(b[:, 0], 0.975) - np.quantile(b[:, 0], 0.025)  # noqa: E731
+    assert width(by_task) / width(naive) == pytest.approx(math.sqrt(5), rel=0.15)
+    assert np.mean(by_task[:, 0]) == pytest.approx(lengths.mean(), rel=0.02)
+    assert np.isnan(by_task[:, 1]).all() and np.isnan(by_task[:, 3]).all()  # no values: no means
+    assert (by_task[:, 2] == 1).all() and (by_task[:, 4] == 1).all()
+
+
+def test_compare_on_tasks_both_evaluated_only():
+    a = pl.DataFrame({"task": ["x", "y"], "attempts": [3, 2], "resolved": [3, 0]})
+    b = pl.DataFrame({"task": ["y", "z"], "attempts": [4, 4], "resolved": [1, 4]})
+    c = compare_attempts(a, b, 200, np.random.SeedSequence(0))
+    assert c["tasks"] == 1 and c["k"] == 2
+    assert c["pass_at_1"]["baseline"] == 0 and c["pass_at_1"]["run"] == 0.25 and c["pass_at_k"]["run"] == pytest.approx(0.5)
+    empty = compare_attempts(a, b.filter(pl.col("task") == "z"), 200, np.random.SeedSequence(0))
+    assert empty["tasks"] == 0 and empty["pass_at_1"] is None
+
+
+def test_side_by_side_sets_a_resolved_attempt_beside_a_failed_one(tmp_path):
+    a = _run(tmp_path / "a", {"x": ["resolved", "resolved", "resolved"], "y": ["unresolved", "error"], "z": ["resolved"]})
+    b = _run(tmp_path / "b", {"x": ["unresolved", "resolved", "unresolved"], "y": ["unresolved", "resolved"], "z": ["resolved"]})
+    got = {}
+    for task in ("x", "y", "z"):
+        res = run_cli("diff", str(a), str(b), "--task", task, "--format", "json")
+        assert res.returncode == 0, res.stderr
+        rep = json.loads(res.stdout)
+        got[task] = (rep["episodes"], rep["outcomes"])
+    assert got["x"] == (["x#0", "x#0"], ["resolved", "unresolved"])  # the rate fell: resolved before, failed after
+    assert got["y"] == (["y#0", "y#1"], ["unresolved", "resolved"])  # it rose: failed before, resolved after
+    assert got["z"] == (["z#0", "z#0"], ["resolved", "resolved"])
+    assert "a (x#0, resolved) vs b (x#0, unresolved)" in run_cli("diff", str(a), str(b), "--task", "x").stdout
+    named = json.loads(run_cli("diff", str(a), str(b), "--task", "y#1", "--format", "json").stdout)  # one attempt, by its id
+    assert named["episodes"] == ["y#1", "y#1"] and named["outcomes"] == ["error", "resolved"]
+    missing = run_cli("diff", str(a), str(b), "--task", "w")
+    assert missing.returncode == 2 and "no episode of task 'w'" in missing.stderr
+
+
+async def test_tui_opens_a_task_whose_rate_fell_side_by_side(tmp_path):
+    from seaview.tui.app import SeaviewApp
+    from seaview.tui.screens import DiffScreen, SideBySide
+
+    a = _run(tmp_path / "a", {"x": ["resolved"] * 3, "y": ["resolved"] * 3})
+    b = _run(tmp_path / "b", {"x": ["unresolved", "unresolved", "resolved"], "y": ["resolved"] * 3})
+    app = SeaviewApp([str(a), str(b)])
+    async with app.run_test(size=(140, 45)) as pilot:
+        for _ in range(200):
+            if len(getattr(app.screen, "entries", [])) == 2:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("space", "down", "space", "d")
+        for _ in range(200):
+            if isinstance(app.screen, DiffScreen) and any(getattr(t, "flip_runs", None) for t in app.screen.query("DataTable")):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        await pilot.press("enter")  # the first table of tasks is focused: the tasks whose rate changed
+        for _ in range(200):
+            if isinstance(app.screen, SideBySide) and app.screen.alignment is not None:
+                break
+            await pilot.pause(0.05)
+        al = app.screen.alignment
+        assert app.screen.task_id == "x"
+        assert (al.episode_a, al.outcome_a, al.episode_b, al.outcome_b) == ("x#0", "resolved", "x#0", "unresolved")
