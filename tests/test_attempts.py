@@ -216,3 +216,28 @@ async def test_tui_opens_a_task_whose_rate_fell_side_by_side(tmp_path):
         al = app.screen.alignment
         assert app.screen.task_id == "x"
         assert (al.episode_a, al.outcome_a, al.episode_b, al.outcome_b) == ("x#0", "resolved", "x#0", "unresolved")
+
+
+def test_pass_at_k_equals_inspects_own_epoch_reducers(tmp_path):
+    """An eval Inspect AI ran with four epochs (tests/data/make_inspect_epochs_log.py): our
+    pass@k of the imported samples equals Inspect's own score under its pass_at_k reducers."""
+    import zipfile
+    from pathlib import Path
+
+    from seaview.importers.inspect_ai import _read_member
+
+    log = Path(__file__).parent / "data" / "inspect_epochs.eval"
+    with zipfile.ZipFile(log) as zf:
+        header = _read_member(zf, "header.json", str(log))
+    inspect_scores = {s["reducer"]: s["metrics"]["accuracy"]["value"] for s in header["results"]["scores"]}
+    assert set(inspect_scores) == {"mean", "pass_at_2", "pass_at_3", "pass_at_4"}
+
+    res = run_cli("import", str(log), "--out", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    per_task = task_attempts(open_run(tmp_path / "run").scan("episodes"))
+    assert per_task["attempts"].to_list() == [4] * 6
+    assert attempt_summary(per_task)["pass_at"]["1"] == pytest.approx(inspect_scores["mean"], abs=1e-12)
+    for k in (2, 3, 4):
+        ours = float(np.mean([pass_at_k(n, c, k) for n, c in per_task.select("attempts", "resolved").iter_rows()]))
+        assert ours == pytest.approx(inspect_scores[f"pass_at_{k}"], abs=1e-12), k
+    assert "pass@1 45.8%, pass@2 63.9%, pass@4 83.3%" in run_cli("summary", str(tmp_path / "run")).stdout
