@@ -42,11 +42,13 @@ def lengths_batches(n: int, seed: int = 0, batch: int = 10_000, n_prompts: int =
         })
 
 
-def steps_and_episodes(n_episodes: int, n_steps: int, seed: int = 0, flip: float = 0.0):
-    """(episodes table, iterator of steps tables) with n_steps spread over n_episodes."""
+def steps_and_episodes(n_episodes: int, n_steps: int, seed: int = 0, flip: float = 0.0, attempts: int = 1):
+    """(episodes table, iterator of steps tables) with n_steps spread over n_episodes; each
+    task attempted ``attempts`` times (consecutive episodes)."""
     rng = np.random.default_rng(seed)
     per = rng.multinomial(n_steps - n_episodes, np.full(n_episodes, 1 / n_episodes)) + 1
-    ids = np.array([f"task-{i:06d}" for i in range(n_episodes)])
+    ids = np.array([f"ep-{i:06d}" if attempts > 1 else f"task-{i:06d}" for i in range(n_episodes)])
+    tasks = np.array([f"task-{i // attempts:06d}" for i in range(n_episodes)]) if attempts > 1 else ids
     outcome_rng = np.random.default_rng(1234)  # same base outcomes in every run...
     outcome = outcome_rng.choice(OUTCOMES, n_episodes, p=[0.45, 0.45, 0.10])
     if flip:  # ...then flip a fraction so diffs have something to find
@@ -54,7 +56,7 @@ def steps_and_episodes(n_episodes: int, n_steps: int, seed: int = 0, flip: float
         outcome[idx] = np.where(outcome[idx] == "resolved", "unresolved", "resolved")
     exits = rng.choice(EXITS, n_episodes, p=[0.7, 0.1, 0.05, 0.05, 0.05, 0.05])
     episodes = pa.table({
-        "episode_id": ids, "task": ids, "outcome": outcome, "exit_status": exits,
+        "episode_id": ids, "task": tasks, "outcome": outcome, "exit_status": exits,
         "failure_side": [side_of_exit(e, o) for e, o in zip(exits, outcome)],
         "n_steps": per, "tokens_in": per * 3000, "tokens_out": per * 150,
         "cost_usd": per * 0.01, "duration_s": per * 4.2, "model": ["synthetic-model"] * n_episodes,
@@ -106,11 +108,12 @@ def main() -> None:
     ap.add_argument("--heads", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--flip", type=float, default=0.0, help="fraction of episode outcomes to flip")
+    ap.add_argument("--attempts", type=int, default=1, help="episodes per task (epochs, trials)")
     a = ap.parse_args()
     t = time.perf_counter()
     with RunWriter(a.out, model="synthetic-model", source={"tool": "benchmarks/synth.py", "seed": a.seed}) as w:
         if a.steps:
-            episodes, steps = steps_and_episodes(a.episodes, a.steps, a.seed, a.flip)
+            episodes, steps = steps_and_episodes(a.episodes, a.steps, a.seed, a.flip, a.attempts)
             w.append("episodes", episodes)
             for tb in steps:
                 w.append("steps", tb)

@@ -2,4 +2,4 @@
 dataclasses out; no Textual, no printing, no file writing). The TUI, the reports and the
 CLI render what these modules compute."""
 
-__all__ = ["alignment", "diff", "dynamics", "heads", "kv", "lengths", "resample", "slices", "summary", "tables", "trajectories"]
+__all__ = ["alignment", "attempts", "diff", "dynamics", "heads", "kv", "lengths", "resample", "slices", "summary", "tables", "trajectories"]
