@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from seaview.analysis.attempts import attempt_summary, compare_attempts, ks_for, pass_at_k, task_attempts
+from seaview.analysis.attempts import attempt_summary, compare_attempts, ks_for, left_out, pass_at_k, task_attempts
 from seaview.analysis.diff import _episode_means, diff_runs
 from seaview.collectors import TrajectoryLogger
 from seaview.store import open_run
@@ -52,9 +52,14 @@ def test_pass_at_k_is_the_unbiased_estimator():
     assert ks_for(1) == [1] and ks_for(5) == [1, 2, 4, 5] and ks_for(4) == [1, 2, 4] and ks_for(2) == [1, 2]
 
 
-def test_attempts_count_errors_as_failed_and_leave_unknown_out():
+def test_attempts_count_the_agents_errors_as_failed_and_leave_the_rest_out():
     eps = pl.DataFrame({"task": ["a"] * 4 + ["b"] * 3 + ["c"], "outcome": ["resolved", "error", "unknown", "resolved",
                                                                         "unresolved", None, "unresolved", "unknown"]})
+    assert task_attempts(eps).height == 2 and left_out(eps) == 0  # no failure sides: every error is the agent's
+    eps = eps.vstack(pl.DataFrame({"task": ["a", "b", "c"], "outcome": ["error"] * 3}))
+    eps = eps.with_columns(pl.Series("failure_side", ["none", "llm", None, "none", "llm", None, "llm", None,
+                                                      "environment", "infra", "environment"]))
+    assert left_out(eps) == 3  # a container that never started is no attempt of the agent
     t = task_attempts(eps)
     assert t.to_dicts() == [{"task": "a", "attempts": 3, "resolved": 2}, {"task": "b", "attempts": 2, "resolved": 0}]
     s = attempt_summary(t)
@@ -71,7 +76,7 @@ def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
     new = dict(base)
     for t in ["t00", "t01", "t02", "t03", "t04", HOSTILE]:
         new[t] = ["resolved"] + ["unresolved"] * 4
-    new["t10"] = ["resolved", "resolved", "error", "unresolved", "unresolved"]
+    new["t10"] = ["resolved", "resolved", "error", "unresolved", "unresolved"]  # the error: the environment's side, no attempt
     a, b = _run(tmp_path / "a", base), _run(tmp_path / "b", new)
     res = run_cli("diff", str(a), str(b), "--format", "json")
     assert res.returncode == 0, res.stderr
@@ -79,18 +84,19 @@ def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
     ag = rep["agents"]
     assert ag["attempts"]["a"]["attempts"] == {"min": 5, "max": 5, "total": 60}
     assert ag["attempts"]["a"]["pass_at"]["1"] == pytest.approx(11 / 12)
-    assert ag["attempts"]["b"]["pass_at"]["1"] == pytest.approx((5 * 1 + 6 * 0.2 + 0.4) / 12)
+    assert ag["attempts"]["b"]["pass_at"]["1"] == pytest.approx((5 * 1 + 6 * 0.2 + 2 / 4) / 12)
+    assert ag["attempts"]["b"]["attempts"] == {"min": 4, "max": 5, "total": 59} and ag["attempts"]["b"]["left_out"] == 1
     assert ag["attempts"]["b"]["consistency"] == {"always": 5, "sometimes": 7, "never": 0}
     c = ag["comparisons"][0]
     assert c["flips"]["regressed"] == 0 and c["flips"]["newly_resolved"] == 1  # best of five hides the falls
     at = c["attempts"]
-    assert at["tasks"] == 12 and at["k"] == 5
+    assert at["tasks"] == 12 and at["k"] == 4
     assert at["pass_at_1"]["delta"] == pytest.approx(ag["attempts"]["b"]["pass_at"]["1"] - 11 / 12)
     assert at["pass_at_1"]["ci_high"] < 0 < at["pass_at_k"]["ci_high"] + 1e-9
     assert at["rate_changes"] == {"rose": 1, "fell": 6, "held": 5}
     assert [t["task"] for t in at["changed_tasks"]][-1] == "t10" and at["changed_tasks"][0]["delta"] == pytest.approx(-0.8)
     assert at["changed_tasks"][-1] == {"task": "t10", "resolved_baseline": 0, "attempts_baseline": 5, "resolved_run": 2,
-                                            "attempts_run": 5, "delta": pytest.approx(0.4)}
+                                            "attempts_run": 4, "delta": pytest.approx(0.5)}
     assert rep["gates"] == {"regression": False, "length_shift": False, "pass_rate_drop": True}
     assert run_cli("diff", str(a), str(b), "--fail-on", "regression").returncode == 0
     assert run_cli("diff", str(a), str(b), "--fail-on", "pass-rate-drop").returncode == 1
@@ -98,7 +104,7 @@ def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
     assert run_cli("diff", str(b), str(a), "--fail-on", "pass-rate-drop").returncode == 0  # a rise is no drop
 
     text = run_cli("diff", str(a), str(b)).stdout
-    assert "pass@1" in text and "pass@5" in text and "1 / 6 / 5" in text  # rose / fell / held
+    assert "pass@1" in text and "pass@4" in text and "pass@5" in text and "1 / 6 / 5" in text  # rose / fell / held
     assert "5/5" in text and "1/5" in text and "-80 pp" in text and "pass_rate_drop=true" in text
     assert "(a task counts as resolved when any attempt resolved it)" in text and "CI over tasks" in text
     out = {f: run_cli("diff", str(a), str(b), "--format", f).stdout for f in ("text", "md", "html")}
@@ -106,7 +112,7 @@ def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
         assert "\x1b" not in s and "\u202e" not in s and "U+202E" in s, f
     assert "<script>" not in out["html"] and "<script>" not in out["md"]
     summary = run_cli("summary", str(b)).stdout
-    assert ("attempts  5 per task; pass@1 55.0%, pass@2 67.5%, pass@4 90.0%, pass@5 100.0%; "
+    assert ("attempts  4–5 per task; pass@1 55.8%, pass@2 68.6%, pass@4 90.0%; "
             "tasks resolved by every attempt 5, by some 7, by none 0") in summary
     single = run_cli("summary", str(_run(tmp_path / "one", {"x": ["resolved"]}))).stdout
     assert "agent run: 1 episode over 1 task\n" in single and "attempts" not in single
@@ -172,10 +178,12 @@ def test_compare_on_tasks_both_evaluated_only():
 
 
 def test_side_by_side_sets_a_resolved_attempt_beside_a_failed_one(tmp_path):
-    a = _run(tmp_path / "a", {"x": ["resolved", "resolved", "resolved"], "y": ["unresolved", "error"], "z": ["resolved"]})
-    b = _run(tmp_path / "b", {"x": ["unresolved", "resolved", "unresolved"], "y": ["unresolved", "resolved"], "z": ["resolved"]})
+    a = _run(tmp_path / "a", {"x": ["resolved", "resolved", "resolved"], "y": ["unresolved", "error"], "z": ["resolved"],
+                              "v": ["error", "unresolved"]})
+    b = _run(tmp_path / "b", {"x": ["unresolved", "resolved", "unresolved"], "y": ["unresolved", "resolved"], "z": ["resolved"],
+                              "v": ["resolved"]})
     got = {}
-    for task in ("x", "y", "z"):
+    for task in ("x", "y", "z", "v"):
         res = run_cli("diff", str(a), str(b), "--task", task, "--format", "json")
         assert res.returncode == 0, res.stderr
         rep = json.loads(res.stdout)
@@ -183,6 +191,7 @@ def test_side_by_side_sets_a_resolved_attempt_beside_a_failed_one(tmp_path):
     assert got["x"] == (["x#0", "x#0"], ["resolved", "unresolved"])  # the rate fell: resolved before, failed after
     assert got["y"] == (["y#0", "y#1"], ["unresolved", "resolved"])  # it rose: failed before, resolved after
     assert got["z"] == (["z#0", "z#0"], ["resolved", "resolved"])
+    assert got["v"] == (["v#1", "v#0"], ["unresolved", "resolved"])  # not the environment's error: the agent's failure
     assert "a (x#0, resolved) vs b (x#0, unresolved)" in run_cli("diff", str(a), str(b), "--task", "x").stdout
     named = json.loads(run_cli("diff", str(a), str(b), "--task", "y#1", "--format", "json").stdout)  # one attempt, by its id
     assert named["episodes"] == ["y#1", "y#1"] and named["outcomes"] == ["error", "resolved"]
@@ -241,3 +250,20 @@ def test_pass_at_k_equals_inspects_own_epoch_reducers(tmp_path):
         ours = float(np.mean([pass_at_k(n, c, k) for n, c in per_task.select("attempts", "resolved").iter_rows()]))
         assert ours == pytest.approx(inspect_scores[f"pass_at_{k}"], abs=1e-12), k
     assert "pass@1 45.8%, pass@2 63.9%, pass@4 83.3%" in run_cli("summary", str(tmp_path / "run")).stdout
+
+
+def test_harbor_trials_that_never_started_are_no_attempt(tmp_path):
+    """Harbor's job of four trials of one task (tests/data/harbor_trials, Harbor 0.26.0 wrote
+    it): resolved, resolved, unresolved (the agent timed out), and one whose environment never
+    started. Harbor's own pass@k (harbor.utils.pass_at_k on these trials' result.json) leaves
+    that trial out and gives pass@2 = 1.0; so do we, with pass@1 = 2/3."""
+    from pathlib import Path
+
+    res = run_cli("import", str(Path(__file__).parent / "data" / "harbor_trials"), "--out", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    eps = open_run(tmp_path / "run").scan("episodes")
+    s = attempt_summary(task_attempts(eps), left_out(eps))
+    assert s["attempts"] == {"min": 3, "max": 3, "total": 3} and s["left_out"] == 1
+    assert s["pass_at"] == {"1": pytest.approx(2 / 3), "2": 1.0, "3": 1.0}
+    out = run_cli("summary", str(tmp_path / "run")).stdout
+    assert "attempts  3 per task; pass@1 66.7%, pass@2 100.0%, pass@3 100.0%" in out and "(1 episode(s) that failed" in out

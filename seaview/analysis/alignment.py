@@ -128,20 +128,22 @@ def align_steps(steps_a: pl.DataFrame, steps_b: pl.DataFrame, episode_a: str = "
     return Alignment(episode_a, episode_b, rows, int(diverge["row"][0]) if diverge.height else None, outcome_a, outcome_b)
 
 
-def task_episodes(run, task: str) -> list[tuple[str, str | None]]:
-    """(episode id, outcome) of every episode of ``task`` in a run (or the episode named
-    ``task``), by id."""
+def task_episodes(run, task: str) -> list[tuple[str, str | None, bool]]:
+    """(episode id, outcome, whether it is an attempt — see ``attempts``) of every episode of
+    ``task`` in a run (or the episode named ``task``), by id."""
+    from .attempts import is_attempt
+
     if not run.has("episodes") or not run.has("steps"):
         raise SeaviewError(run.path, "has no episodes and steps to align")
-    eps = (run.scan("episodes").filter((pl.col("task").cast(pl.String) == task) | (pl.col("episode_id") == task))
-           .select("episode_id", pl.col("outcome").cast(pl.String)).collect().sort("episode_id"))
+    eps = (is_attempt(run.scan("episodes").filter((pl.col("task").cast(pl.String) == task) | (pl.col("episode_id") == task)))
+           .select("episode_id", pl.col("outcome").cast(pl.String), "_attempt").collect().sort("episode_id"))
     if not eps.height:
         raise SeaviewError(run.path, f"no episode of task {task!r}")
     return list(eps.iter_rows())
 
 
-def _resolved_rate(eps: list[tuple[str, str | None]]) -> float | None:
-    known = [o == "resolved" for _, o in eps if o not in (None, "unknown")]
+def _resolved_rate(eps: list[tuple[str, str | None, bool]]) -> float | None:
+    known = [o == "resolved" for _, o, attempt in eps if attempt]
     return sum(known) / len(known) if known else None
 
 
@@ -153,10 +155,10 @@ def task_pair(run_a, run_b, task: str) -> tuple[tuple[str, str | None], tuple[st
     a, b = task_episodes(run_a, task), task_episodes(run_b, task)
     ra, rb = _resolved_rate(a), _resolved_rate(b)
     if ra is None or rb is None or ra == rb:
-        return a[0], b[0]
+        return a[0][:2], b[0][:2]
 
     def first(eps, resolved: bool):
-        return next((e for e in eps if (e[1] == "resolved") == resolved and e[1] not in (None, "unknown")), eps[0])
+        return next((e[:2] for e in eps if e[2] and (e[1] == "resolved") == resolved), eps[0][:2])
 
     return first(a, ra > rb), first(b, rb > ra)
 

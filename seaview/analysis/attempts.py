@@ -1,8 +1,10 @@
 """Repeated attempts at a task (Inspect epochs, Harbor's ``-k``, SWE-agent reruns): per-task
 success rates, pass@k, how consistent an agent is, and how two runs' rates compare.
 
-A task's attempts are its evaluated episodes (outcome known: resolved, unresolved or error;
-an error is a failed attempt, as in the benchmarks' own scores). pass@k is the unbiased
+A task's attempts are its episodes that reached a verdict on the agent: resolved, unresolved,
+or an error on the agent's side. An error on the environment's or the infrastructure's side (a
+container that never started) says nothing about the agent and is left out, as Harbor leaves
+out trials without a valid reward; an unknown outcome is no attempt. pass@k is the unbiased
 estimator of Chen et al. (2021), 1 − C(n−c, k)/C(n, k) for c resolved of n attempts, averaged
 over tasks; pass@1 is the mean per-task success rate. Two runs are compared on the tasks both
 evaluated, the delta's CI from a paired bootstrap over those tasks (seeded).
@@ -28,13 +30,39 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
+NOT_THE_AGENT = ("environment", "infra")  # failure sides of errors that are no attempt
+
+
+def _is_attempt() -> pl.Expr:
+    side = pl.col("failure_side").cast(pl.String)
+    error_of_agent = (pl.col("outcome") == "error") & ~side.is_in(NOT_THE_AGENT).fill_null(False)
+    return (pl.col("outcome").is_in(["resolved", "unresolved"]) | error_of_agent).fill_null(False)
+
+
+def _with_side(lf: pl.LazyFrame) -> pl.LazyFrame:
+    if "failure_side" not in lf.collect_schema().names():
+        return lf.with_columns(pl.lit(None, pl.String).alias("failure_side"))
+    return lf
+
+
+def is_attempt(episodes: pl.LazyFrame) -> pl.LazyFrame:
+    """``episodes`` with an ``_attempt`` column: whether each is an attempt."""
+    return _with_side(episodes).with_columns(_is_attempt().alias("_attempt"))
+
+
+def left_out(episodes: pl.LazyFrame | pl.DataFrame) -> int:
+    """How many episodes failed on the environment's or infrastructure's side (no attempt)."""
+    lf = _with_side(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
+    return int(lf.filter((pl.col("outcome") == "error") & pl.col("failure_side").cast(pl.String).is_in(NOT_THE_AGENT))
+               .select(pl.len()).collect().item())
+
+
 def task_attempts(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """task, attempts (evaluated episodes), resolved — one row per task with an evaluated
-    episode, sorted by task."""
-    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    """task, attempts, resolved — one row per task with an attempt, sorted by task."""
+    lf = _with_side(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
     return (
-        lf.select(pl.col("task").cast(pl.String), pl.col("outcome"))
-        .filter(pl.col("outcome").is_not_null() & (pl.col("outcome") != "unknown"))
+        lf.select(pl.col("task").cast(pl.String), pl.col("outcome"), pl.col("failure_side"))
+        .filter(_is_attempt())
         .group_by("task")
         .agg(pl.len().cast(pl.Int64).alias("attempts"), (pl.col("outcome") == "resolved").sum().cast(pl.Int64).alias("resolved"))
         .sort("task")
@@ -59,11 +87,13 @@ def _pass_column(per_task: pl.DataFrame, k: int) -> np.ndarray:
     return np.array([pass_at_k(n, c, k) for n, c in zip(per_task["attempts"].to_list(), per_task["resolved"].to_list())])
 
 
-def attempt_summary(per_task: pl.DataFrame) -> dict[str, Any]:
+def attempt_summary(per_task: pl.DataFrame, left_out: int = 0) -> dict[str, Any]:
     """tasks, attempts {min, max, total}, pass_at {k: mean over tasks}, consistency {always,
-    sometimes, never}: how many tasks every attempt / some / none resolved."""
+    sometimes, never}: how many tasks every attempt / some / none resolved; left_out: the
+    episodes that were no attempt (``left_out(episodes)``)."""
     if per_task.height == 0:
-        return {"tasks": 0, "attempts": {"min": None, "max": None, "total": 0}, "pass_at": {}, "consistency": {}}
+        return {"tasks": 0, "attempts": {"min": None, "max": None, "total": 0}, "pass_at": {}, "consistency": {},
+                "left_out": left_out}
     n, c = per_task["attempts"], per_task["resolved"]
     lo = int(n.min())
     return {
@@ -71,6 +101,7 @@ def attempt_summary(per_task: pl.DataFrame) -> dict[str, Any]:
         "attempts": {"min": lo, "max": int(n.max()), "total": int(n.sum())},
         "pass_at": {str(k): float(_pass_column(per_task, k).mean()) for k in ks_for(lo)},
         "consistency": {"always": int((c == n).sum()), "sometimes": int(((c > 0) & (c < n)).sum()), "never": int((c == 0).sum())},
+        "left_out": left_out,
     }
 
 

@@ -16,7 +16,7 @@ import polars as pl
 
 from ..errors import SeaviewError
 from ..rules import EMERGENCE_LEVELS
-from .attempts import attempt_summary, compare_attempts, repeated, task_attempts
+from .attempts import attempt_summary, compare_attempts, left_out, repeated, task_attempts
 from .heads import head_atlas
 from .kv import kv_stats
 from .lengths import LengthsError, LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
@@ -35,7 +35,8 @@ DIFF_SCHEMA = {
               "cost_usd, duration_s: {baseline, run, delta, ci_low, ci_high}}}], matrix (3+ runs): {tasks, "
               "rows: [{task, outcomes: [..], success_rate}]}; where a task was attempted more than once (epochs, "
               "trials): attempts: {run: {tasks, attempts: {min, max, total}, pass_at: {k: rate}, consistency: {always, "
-              "sometimes, never}}}, each comparison's attempts: {tasks, k, pass_at_1, pass_at_k: {baseline, run, delta, "
+              "sometimes, never}, left_out: episodes that failed on the environment's or infrastructure's side, no "
+              "attempt}}, each comparison's attempts: {tasks, k, pass_at_1, pass_at_k: {baseline, run, delta, "
               "ci_low, ci_high}, rate_changes: {rose, fell, held}, changed_tasks: [{task, resolved_baseline, "
               "attempts_baseline, resolved_run, attempts_run, delta}]}, and matrix rows' resolved: [..], attempts: [..]}",
     "lengths": "{comparisons: [{run, model, n_a, n_b, ks_stat, ks_p, wasserstein, mw_u, mw_p, deltas: {mean, p50, "
@@ -118,7 +119,7 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
     per_task = [task_attempts(e) for e in eps]
     attempts = any(repeated(t) for t in per_task)
     if attempts:
-        out["attempts"] = {n: attempt_summary(t) for n, t in zip(names, per_task)}
+        out["attempts"] = {n: attempt_summary(t, left_out(e)) for n, t, e in zip(names, per_task, eps)}
         attempt_seeds = np.random.SeedSequence([seed, 1]).spawn(len(runs))
     base_df = eps[0].collect()
     base_values, base_boot = _episode_means(base_df, n_boot, seeds[0], attempts)

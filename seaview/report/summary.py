@@ -37,6 +37,9 @@ def _agent_lines(d: dict[str, Any]) -> list[str]:
         c = a["consistency"]
         lines.append(f"attempts  {per} per task; " + ", ".join(f"pass@{k} {v:.1%}" for k, v in a["pass_at"].items())
                      + f"; tasks resolved by every attempt {c['always']:,}, by some {c['sometimes']:,}, by none {c['never']:,}")
+        if a.get("left_out"):
+            lines.append(f"          ({a['left_out']:,} episode(s) that failed on the environment's or infrastructure's side "
+                         "are no attempt: left out)")
     tot = []
     if d.get("steps") is not None:
         tot.append(f"steps {d['steps']:,} (mean {d['mean_steps']:.1f})" if d.get("mean_steps") is not None else f"steps {d['steps']:,}")
