@@ -267,3 +267,18 @@ def test_harbor_trials_that_never_started_are_no_attempt(tmp_path):
     assert s["pass_at"] == {"1": pytest.approx(2 / 3), "2": 1.0, "3": 1.0}
     out = run_cli("summary", str(tmp_path / "run")).stdout
     assert "attempts  3 per task; pass@1 66.7%, pass@2 100.0%, pass@3 100.0%" in out and "(1 episode(s) that failed" in out
+
+
+async def test_episodes_tab_says_pass_at_k_where_tasks_repeat(tmp_path):
+    from seaview.tui.app import SeaviewApp
+
+    from .test_tui import _open_episodes
+
+    for name, attempts, said in (("rep", {"x": ["resolved", "unresolved", "resolved"], "y": ["unresolved"] * 3},
+                                  "pass@1 33.3% · pass@3 50.0% (3 attempts a task)"),
+                                 ("once", {"x": ["resolved"], "y": ["unresolved"]}, None)):
+        app = SeaviewApp([str(_run(tmp_path / name, attempts))])
+        async with app.run_test(size=(200, 30)) as pilot:
+            pane = await _open_episodes(pilot)
+            status = str(pane.query_one("#episodes-status").render())
+            assert (said in status) if said else ("pass@" not in status), status

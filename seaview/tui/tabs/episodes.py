@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
+from ...analysis.attempts import attempt_summary, left_out, repeated, task_attempts
 from ...analysis.trajectories import first_wrong_steps, search_steps
 from ..data import reads_runs
 from ..linetable import LineTable
@@ -43,6 +44,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         self.view: pl.DataFrame | None = None
         self.search_mode = "search"
         self.wrong_state: str | None = None
+        self.attempts = ""  # "pass@1 … · pass@k … (k attempts a task)" where tasks ran several times
 
     def compose(self) -> ComposeResult:
         yield Static("loading episodes…", id="episodes-status")
@@ -74,6 +76,13 @@ class EpisodesPane(LoadsWhenShown, Vertical):
 
     def _loaded(self, eps: pl.DataFrame) -> None:
         self.frame = eps
+        per_task = task_attempts(eps)
+        if repeated(per_task):
+            a = attempt_summary(per_task, left_out(eps))
+            lo, hi = a["attempts"]["min"], a["attempts"]["max"]
+            ks = list(a["pass_at"])
+            self.attempts = (" · ".join(f"pass@{k} {a['pass_at'][k]:.1%}" for k in dict.fromkeys([ks[0], ks[-1]]))
+                             + f" ({lo if lo == hi else f'{lo}–{hi}'} attempts a task)  ")
         self.refresh_view()
         self.query_one("#episodes-table", LineTable).focus()
         self.app.settle_heap()
@@ -97,6 +106,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         table.set_rows([(str(r[0]), list(r)) for r in page.iter_rows()])
         self.query_one("#episodes-status", Static).update(Text.assemble(
             (f"{df.height:,} episodes", "bold"), f"  filter: {flt or 'all'}  sort: {key} {'↓' if desc else '↑'}  page {self.page + 1}/{pages}  ",
+            (self.attempts, "bold"),
             ("(Enter: steps · f filter · s sort · n/p page · / search · t pick)", "dim")))
 
     def action_filter(self) -> None:
