@@ -56,6 +56,8 @@ def test_attempts_count_the_agents_errors_as_failed_and_leave_the_rest_out():
     eps = pl.DataFrame({"task": ["a"] * 4 + ["b"] * 3 + ["c"], "outcome": ["resolved", "error", "unknown", "resolved",
                                                                         "unresolved", None, "unresolved", "unknown"]})
     assert task_attempts(eps).height == 2 and left_out(eps) == 0  # no failure sides: every error is the agent's
+    assert task_attempts(pl.DataFrame({"task": [None, None], "outcome": ["resolved"] * 2},
+                                      schema={"task": pl.String, "outcome": pl.String})).height == 0  # no task: none repeated
     eps = eps.vstack(pl.DataFrame({"task": ["a", "b", "c"], "outcome": ["error"] * 3}))
     eps = eps.with_columns(pl.Series("failure_side", ["none", "llm", None, "none", "llm", None, "llm", None,
                                                       "environment", "infra", "environment"]))
@@ -111,6 +113,7 @@ def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
     for f, s in out.items():
         assert "\x1b" not in s and "\u202e" not in s and "U+202E" in s, f
     assert "<script>" not in out["html"] and "<script>" not in out["md"]
+    assert "<h2>pass@1 per run (%)</h2>" in out["html"] and ">91.67<" in out["html"] and ">55.83<" in out["html"]
     summary = run_cli("summary", str(b)).stdout
     assert ("attempts  4–5 per task; pass@1 55.8%, pass@2 68.6%, pass@4 90.0%; "
             "tasks resolved by every attempt 5, by some 7, by none 0") in summary
@@ -227,15 +230,21 @@ async def test_tui_opens_a_task_whose_rate_fell_side_by_side(tmp_path):
         assert (al.episode_a, al.outcome_a, al.episode_b, al.outcome_b) == ("x#0", "resolved", "x#0", "unresolved")
 
 
-def test_pass_at_k_equals_inspects_own_epoch_reducers(tmp_path):
-    """An eval Inspect AI ran with four epochs (tests/data/make_inspect_epochs_log.py): our
-    pass@k of the imported samples equals Inspect's own score under its pass_at_k reducers."""
+@pytest.mark.parametrize("name, summary", [
+    ("inspect_epochs.eval", "attempts  4 per task; pass@1 45.8%, pass@2 63.9%, pass@4 83.3%"),
+    ("inspect_epochs_errors.eval", "attempts  3–4 per task; pass@1 54.2%, pass@2 69.4%, pass@3 79.2%;"),
+])
+def test_pass_at_k_equals_inspects_own_epoch_reducers(tmp_path, name, summary):
+    """Evals Inspect AI ran with four epochs (tests/data/make_inspect_epochs_log.py), one with
+    a sample erroring in three epochs: our pass@k of the imported samples equals Inspect's
+    own score under its mean and pass_at_k reducers (errored samples, on the environment's
+    side, are no attempt there either), for every k up to the fewest attempts a task had."""
     import zipfile
     from pathlib import Path
 
     from seaview.importers.inspect_ai import _read_member
 
-    log = Path(__file__).parent / "data" / "inspect_epochs.eval"
+    log = Path(__file__).parent / "data" / name
     with zipfile.ZipFile(log) as zf:
         header = _read_member(zf, "header.json", str(log))
     inspect_scores = {s["reducer"]: s["metrics"]["accuracy"]["value"] for s in header["results"]["scores"]}
@@ -243,13 +252,16 @@ def test_pass_at_k_equals_inspects_own_epoch_reducers(tmp_path):
 
     res = run_cli("import", str(log), "--out", str(tmp_path / "run"))
     assert res.returncode == 0, res.stderr
-    per_task = task_attempts(open_run(tmp_path / "run").scan("episodes"))
-    assert per_task["attempts"].to_list() == [4] * 6
+    eps = open_run(tmp_path / "run").scan("episodes")
+    per_task = task_attempts(eps)
+    assert per_task.height == 6 and eps.collect().height == 24
     assert attempt_summary(per_task)["pass_at"]["1"] == pytest.approx(inspect_scores["mean"], abs=1e-12)
-    for k in (2, 3, 4):
+    fewest = int(per_task["attempts"].min())
+    for k in range(2, fewest + 1):
         ours = float(np.mean([pass_at_k(n, c, k) for n, c in per_task.select("attempts", "resolved").iter_rows()]))
         assert ours == pytest.approx(inspect_scores[f"pass_at_{k}"], abs=1e-12), k
-    assert "pass@1 45.8%, pass@2 63.9%, pass@4 83.3%" in run_cli("summary", str(tmp_path / "run")).stdout
+    assert left_out(eps) == 24 - int(per_task["attempts"].sum())
+    assert summary in run_cli("summary", str(tmp_path / "run")).stdout
 
 
 def test_harbor_trials_that_never_started_are_no_attempt(tmp_path):

@@ -62,7 +62,7 @@ def task_attempts(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     lf = _with_side(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
     return (
         lf.select(pl.col("task").cast(pl.String), pl.col("outcome"), pl.col("failure_side"))
-        .filter(_is_attempt())
+        .filter(_is_attempt() & pl.col("task").is_not_null())  # an episode of no named task repeats none
         .group_by("task")
         .agg(pl.len().cast(pl.Int64).alias("attempts"), (pl.col("outcome") == "resolved").sum().cast(pl.Int64).alias("resolved"))
         .sort("task")

@@ -85,7 +85,10 @@ def _bar_svg(values: list[tuple[str, float]], width: int = 420) -> str:
 def render_html(report: dict[str, Any]) -> str:
     body = ["<h1>seaview diff</h1>"]
     ag = report.get("agents")
-    if ag:
+    if ag and ag.get("attempts"):  # tasks ran several times: resolved episodes are not resolved tasks
+        bars = [(n, 100 * (s["pass_at"].get("1") or 0)) for n, s in ag["attempts"].items()]
+        body.append("<h2>pass@1 per run (%)</h2>" + _bar_svg(bars))
+    elif ag:
         bars = [(n, float(c.get("resolved", 0))) for n, c in ag["outcomes"].items()]
         body.append("<h2>Resolved tasks per run</h2>" + _bar_svg(bars))
     ln = report.get("lengths")
