@@ -20,12 +20,12 @@ from .conftest import run_cli
 HOSTILE = 'evil\u202egnp.exe<script>alert("x")</script>\x1b[31m|`*_'
 
 
-def _run(path, attempts: dict[str, list[str]], steps_of=lambda task, i: 3):
+def _run(path, attempts: dict[str, list[str]], steps_of=lambda task, i: 3, model_of=lambda task, i: None):
     """An agent run with one episode per listed outcome of each task."""
     with TrajectoryLogger(path, model="m") as log:
         for task, outcomes in attempts.items():
             for i, outcome in enumerate(outcomes):
-                with log.episode(task, episode_id=f"{task}#{i}") as ep:
+                with log.episode(task, episode_id=f"{task}#{i}", model=model_of(task, i)) as ep:
                     for _ in range(steps_of(task, i)):
                         ep.step(action="ls", observation="x", tokens_in=100, tokens_out=10)
                     ep.finish(outcome=outcome, exit_status="submitted")
@@ -294,3 +294,18 @@ async def test_episodes_tab_says_pass_at_k_where_tasks_repeat(tmp_path):
             pane = await _open_episodes(pilot)
             status = str(pane.query_one("#episodes-status").render())
             assert (said in status) if said else ("pass@" not in status), status
+
+
+def test_a_run_of_two_models_says_each_models_pass_at_k(tmp_path):
+    # an eval set of two models imported as one run: model A resolves x twice of two, B never
+    two = _run(tmp_path / "two", {"x": ["resolved", "resolved", "unresolved", "unresolved"], "y": ["unresolved"] * 4},
+               model_of=lambda task, i: "A" if i < 2 else "B")
+    out = run_cli("summary", str(two)).stdout
+    assert "attempts  4 per task; pass@1 25.0%" in out and "(every model's attempts pooled)" in out
+    assert "          A: 2 per task; pass@1 50.0%, pass@2 50.0%" in out
+    assert "          B: 2 per task; pass@1 0.0%, pass@2 0.0%" in out
+    one = _run(tmp_path / "one", {"x": ["resolved"] * 4, "y": ["unresolved"] * 4})
+    assert "pooled" not in run_cli("summary", str(one)).stdout
+    rep = diff_runs([open_run(one), open_run(two)])
+    assert any("two holds 2 models" in n for n in rep["notes"])
+    assert not any("one holds" in n for n in rep["notes"])

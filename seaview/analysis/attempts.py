@@ -70,6 +70,28 @@ def task_attempts(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def models_of(episodes: pl.LazyFrame | pl.DataFrame) -> list[str]:
+    """The models a run's episodes name, sorted."""
+    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    if "model" not in lf.collect_schema().names():
+        return []
+    return sorted(lf.select(pl.col("model").cast(pl.String).drop_nulls().unique()).collect()["model"].to_list())
+
+
+def by_model(episodes: pl.LazyFrame | pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Each model's ``attempt_summary`` where a run holds several (an eval set of two models
+    imported whole): their attempts at one task pooled would draw pass@k across models."""
+    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    models = models_of(lf)
+    if len(models) < 2:
+        return {}
+    out = {}
+    for m in models:
+        one = lf.filter(pl.col("model").cast(pl.String) == m)
+        out[m] = attempt_summary(task_attempts(one), left_out(one))
+    return out
+
+
 def repeated(per_task: pl.DataFrame) -> bool:
     """Whether some task was attempted more than once."""
     return per_task.height > 0 and int(per_task["attempts"].max()) > 1

@@ -16,7 +16,7 @@ import polars as pl
 
 from ..errors import SeaviewError
 from ..rules import EMERGENCE_LEVELS
-from .attempts import attempt_summary, compare_attempts, left_out, repeated, task_attempts
+from .attempts import attempt_summary, compare_attempts, left_out, models_of, repeated, task_attempts
 from .heads import head_atlas
 from .kv import kv_stats
 from .lengths import LengthsError, LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
@@ -271,6 +271,12 @@ def diff_runs(runs: list[Any], names: list[str] | None = None, *, seed: int = 0,
         for c in report["agents"]["comparisons"]:
             if c["flips"]["newly_resolved"] + c["flips"]["regressed"] + c["flips"]["both"] + c["flips"]["neither"] == 0:
                 report["notes"].append(f"agents: {names[0]} and {c['run']} have no evaluated task in common")
+        if report["agents"].get("attempts"):
+            for n, r in zip(names, runs):
+                models = models_of(r.scan("episodes"))
+                if len(models) > 1:
+                    report["notes"].append(f"agents: {n} holds {len(models)} models; its attempts at a task pool them "
+                                           "(seaview summary gives each model's pass@k)")
     elif any(r.has("episodes") for r in runs):
         report["notes"].append("agents: not every run has episodes; section left out")
     if all(r.has("lengths") for r in runs):

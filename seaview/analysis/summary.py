@@ -21,12 +21,13 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
     if run.has("episodes"):
         from .trajectories import agent_digest
 
-        from .attempts import attempt_summary, left_out, repeated, task_attempts
+        from .attempts import attempt_summary, by_model, left_out, repeated, task_attempts
 
         data["agents"] = agent_digest(run.scan("episodes"))
         per_task = task_attempts(run.scan("episodes"))
         if repeated(per_task):  # epochs, trials: pass@k and how consistent the agent is
             data["agents"]["attempts"] = attempt_summary(per_task, left_out(run.scan("episodes")))
+            data["agents"]["attempts_by_model"] = by_model(run.scan("episodes"))  # {} for a run of one model
         if deep and run.has("steps"):
             from .trajectories import action_types, first_wrong_steps
 

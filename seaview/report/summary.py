@@ -24,6 +24,17 @@ def _length_lines(rows: list[dict[str, Any]], run_model: str | None = None) -> l
     return lines
 
 
+def _attempt_line(head: str, a: dict[str, Any]) -> str:
+    """How often each task was attempted, pass@k and how consistently tasks were resolved."""
+    if not a["tasks"]:
+        return head + "no attempt"
+    lo, hi = a["attempts"]["min"], a["attempts"]["max"]
+    c = a["consistency"]
+    rates = ", ".join(f"pass@{k} {v:.1%}" for k, v in a["pass_at"].items())
+    return (head + f"{lo if lo == hi else f'{lo}–{hi}'} per task; {rates}"
+            + f"; tasks resolved by every attempt {c['always']:,}, by some {c['sometimes']:,}, by none {c['never']:,}")
+
+
 def _agent_lines(d: dict[str, Any]) -> list[str]:
     n = max(int(d["episodes"] or 0), 1)
     plural = lambda k, word: f"{k:,} {word}" + ("" if k == 1 else "s")  # noqa: E731
@@ -31,14 +42,12 @@ def _agent_lines(d: dict[str, Any]) -> list[str]:
     lines.append("outcomes  " + "  ".join(f"{k} {v:,} ({v / n:.0%})" for k, v in d["outcomes"].items()))
     lines.append("failure   " + "  ".join(f"{k} {v:,}" for k, v in d["failure_sides"].items()))
     if d.get("attempts"):
-        a = d["attempts"]
-        lo, hi = a["attempts"]["min"], a["attempts"]["max"]
-        per = str(lo) if lo == hi else f"{lo}–{hi}"
-        c = a["consistency"]
-        lines.append(f"attempts  {per} per task; " + ", ".join(f"pass@{k} {v:.1%}" for k, v in a["pass_at"].items())
-                     + f"; tasks resolved by every attempt {c['always']:,}, by some {c['sometimes']:,}, by none {c['never']:,}")
-        if a.get("left_out"):
-            lines.append(f"          ({a['left_out']:,} episode(s) that failed on the environment's or infrastructure's side "
+        models = d.get("attempts_by_model") or {}
+        lines.append(_attempt_line("attempts  ", d["attempts"]) + ("  (every model's attempts pooled)" if models else ""))
+        lines.extend(_attempt_line(f"          {one_line(m, 40)}: ", a) for m, a in models.items())
+        left = d["attempts"].get("left_out")
+        if left:
+            lines.append(f"          ({left:,} episode(s) that failed on the environment's or infrastructure's side "
                          "are no attempt: left out)")
     tot = []
     if d.get("steps") is not None:
