@@ -309,3 +309,39 @@ def test_a_run_of_two_models_says_each_models_pass_at_k(tmp_path):
     rep = diff_runs([open_run(one), open_run(two)])
     assert any("two holds 2 models" in n for n in rep["notes"])
     assert not any("one holds" in n for n in rep["notes"])
+
+
+def test_two_attempts_of_one_run_side_by_side(tmp_path):
+    from seaview.analysis.alignment import other_attempt
+
+    r = _run(tmp_path / "r", {"x": ["unresolved", "error", "resolved", "unresolved"], "y": ["resolved"], "z": ["resolved"] * 2},
+             steps_of=lambda task, i: 2 + i)
+    eps = open_run(r).scan("episodes")
+    assert other_attempt(eps, "x#0") == "x#2" and other_attempt(eps, "x#2") == "x#0"  # the other outcome, not the error
+    assert other_attempt(eps, "y#0") is None and other_attempt(eps, "z#1") == "z#0" and other_attempt(eps, "z#0") == "z#1"
+    assert other_attempt(eps, "nope") is None
+    rep = json.loads(run_cli("diff", str(r), str(r), "--task", "x", "--format", "json").stdout)
+    assert rep["episodes"] == ["x#2", "x#0"] and rep["outcomes"] == ["resolved", "unresolved"]
+    assert sum(1 for row in rep["rows"] if row["step_a"] is not None) == 4  # x#2's four steps beside x#0's two
+
+
+async def test_episodes_tab_compares_an_attempt_with_another(tmp_path):
+    from seaview.tui.app import SeaviewApp
+    from seaview.tui.screens import SideBySide
+
+    from .test_tui import _open_episodes, _wait
+
+    r = _run(tmp_path / "r", {"x": ["unresolved", "resolved"], "y": ["resolved"]})
+    app = SeaviewApp([str(r)])
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = await _open_episodes(pilot)
+        assert "c compare attempts" in str(pane.query_one("#episodes-status").render())
+        await pilot.press("c")  # the first row, x#0 (unresolved), beside the resolved x#1
+        await _wait(pilot, lambda: isinstance(app.screen, SideBySide) and app.screen.alignment is not None)
+        al = app.screen.alignment
+        assert (al.episode_a, al.outcome_a, al.episode_b, al.outcome_b) == ("x#0", "unresolved", "x#1", "resolved")
+        await pilot.press("q")
+        await _wait(pilot, lambda: not isinstance(app.screen, SideBySide))
+        await pilot.press("down", "down", "c")  # y#0: its task ran once
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, SideBySide)

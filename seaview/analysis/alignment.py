@@ -151,8 +151,13 @@ def task_pair(run_a, run_b, task: str) -> tuple[tuple[str, str | None], tuple[st
     """The two episodes of ``task`` to set side by side, (id, outcome) each. A task run once
     in each: those two. Run several times (epochs, trials): where one run resolved it more
     often, a resolved attempt of that run beside a failed one of the other (the pair that
-    shows what changed); else each run's first."""
+    shows what changed); else each run's first. The same run twice: a resolved attempt beside
+    a failed one of that run (``other_attempt``)."""
     a, b = task_episodes(run_a, task), task_episodes(run_b, task)
+    if str(run_a.path) == str(run_b.path):  # one run's attempts at the task, one beside another
+        eid = next((e[0] for e in a if e[2] and e[1] == "resolved"), a[0][0])
+        other = other_attempt(run_a.scan("episodes"), eid)
+        return next(e[:2] for e in a if e[0] == eid), next((e[:2] for e in a if e[0] == other), a[0][:2])
     ra, rb = _resolved_rate(a), _resolved_rate(b)
     if ra is None or rb is None or ra == rb:
         return a[0][:2], b[0][:2]
@@ -161,6 +166,44 @@ def task_pair(run_a, run_b, task: str) -> tuple[tuple[str, str | None], tuple[st
         return next((e[:2] for e in eps if e[2] and (e[1] == "resolved") == resolved), eps[0][:2])
 
     return first(a, ra > rb), first(b, rb > ra)
+
+
+def other_attempt(episodes: pl.LazyFrame | pl.DataFrame, episode_id: str) -> str | None:
+    """Another attempt at the task of ``episode_id`` (same run) to set beside it: the first
+    whose outcome differs from it (a resolved attempt beside a failed one), else the next
+    attempt by id; None when the task has no other attempt."""
+    from .attempts import is_attempt
+
+    lf = is_attempt(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
+    me = lf.filter(pl.col("episode_id") == episode_id).select("task", "outcome").collect()
+    if not me.height or me["task"][0] is None:
+        return None
+    task, outcome = me["task"][0], me["outcome"][0]
+    others = (lf.filter((pl.col("task").cast(pl.String) == str(task)) & (pl.col("episode_id") != episode_id))
+              .select("episode_id", "outcome", "_attempt").collect().sort("episode_id"))
+    if not others.height:
+        return None
+    attempts = others.filter(pl.col("_attempt"))
+    differs = attempts.filter((pl.col("outcome") == "resolved") != (outcome == "resolved"))
+    later = others.filter(pl.col("episode_id") > episode_id)
+    for pick in (differs, later, others):
+        if pick.height:
+            return pick["episode_id"][0]
+    return None
+
+
+def episode_pair_steps(run_a, run_b, episode_a: str, episode_b: str):
+    """Two named episodes with their steps: (id, outcome, steps) each."""
+    from .trajectories import episode_steps
+
+    out = []
+    for run, eid in ((run_a, episode_a), (run_b, episode_b)):
+        eps = task_episodes(run, eid)  # the episode named eid (or the task's episodes; the named one first if so)
+        hit = next((e for e in eps if e[0] == eid), None)
+        if hit is None:
+            raise SeaviewError(run.path, f"no episode {eid!r}")
+        out.append((eid, hit[1], episode_steps(run.scan("steps"), eid)))
+    return out[0], out[1]
 
 
 def task_pair_steps(run_a, run_b, task: str) -> tuple[tuple[str, str | None, pl.DataFrame], tuple[str, str | None, pl.DataFrame]]:

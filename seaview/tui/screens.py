@@ -119,9 +119,10 @@ class SideBySide(Screen):
     BINDINGS = [Binding("q,escape", "app.pop_screen", "back"), Binding("n", "next_diff", "next difference"),
                 Binding("j", "move(1)", "down", show=False), Binding("k", "move(-1)", "up", show=False)]
 
-    def __init__(self, run_a, run_b, task: str) -> None:
+    def __init__(self, run_a, run_b, task: str, episodes: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.run_a, self.run_b, self.task_id = run_a, run_b, task
+        self.episodes = episodes  # two named episodes instead of the task's pair (two attempts of one run)
         self.alignment = None
         self.steps: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
@@ -141,11 +142,14 @@ class SideBySide(Screen):
     @work(thread=True, exclusive=True, group="side-by-side")
     @reads_runs("sbs-header", ("steps", "episodes"))
     def load(self) -> None:
-        from ..analysis.alignment import align_steps, task_pair_steps
+        from ..analysis.alignment import align_steps, episode_pair_steps, task_pair_steps
         from ..errors import SeaviewError
 
         try:  # each side's steps read once: for the alignment and for the detail panels
-            (ea, oa, sa), (eb, ob, sb) = task_pair_steps(self.run_a, self.run_b, self.task_id)
+            if self.episodes:
+                (ea, oa, sa), (eb, ob, sb) = episode_pair_steps(self.run_a, self.run_b, *self.episodes)
+            else:
+                (ea, oa, sa), (eb, ob, sb) = task_pair_steps(self.run_a, self.run_b, self.task_id)
         except SeaviewError as e:
             self.app.call_from_thread(self.query_one("#sbs-header", Static).update, safe_text(str(e), "red"))
             return

@@ -30,7 +30,8 @@ class EpisodesPane(LoadsWhenShown, Vertical):
 
     BINDINGS = [Binding("f", "filter", "filter outcome"), Binding("s", "sort", "sort"),
                 Binding("n", "page(1)", "next page"), Binding("p", "page(-1)", "prev page"),
-                Binding("slash", "search", "search steps"), Binding("t", "pick", "pick by id")]
+                Binding("slash", "search", "search steps"), Binding("t", "pick", "pick by id"),
+                Binding("c", "compare", "compare attempts")]
     FILTERS = [None, "resolved", "unresolved", "error", "unknown"]
     SORTS = ["episode_id", "n_steps", "cost_usd", "tokens_in", "duration_s", "first_wrong_step"]
 
@@ -107,7 +108,8 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         self.query_one("#episodes-status", Static).update(Text.assemble(
             (f"{df.height:,} episodes", "bold"), f"  filter: {flt or 'all'}  sort: {key} {'↓' if desc else '↑'}  page {self.page + 1}/{pages}  ",
             (self.attempts, "bold"),
-            ("(Enter: steps · f filter · s sort · n/p page · / search · t pick)", "dim")))
+            ("(Enter: steps · f filter · s sort · n/p page · / search · t pick" + (" · c compare attempts" if self.attempts else "")
+             + ")", "dim")))
 
     def action_filter(self) -> None:
         self.filter_i = (self.filter_i + 1) % len(self.FILTERS)
@@ -169,6 +171,23 @@ class EpisodesPane(LoadsWhenShown, Vertical):
             self.notify(f"no step contains {needle!r}", severity="warning", markup=False)
             return
         self.app.push_screen(SearchResults(self.run, needle, hits))
+
+    def action_compare(self) -> None:
+        """The selected episode beside another attempt at its task (one with the other outcome
+        where there is one), aligned by action."""
+        from ...analysis.alignment import other_attempt
+        from ..screens import SideBySide
+
+        table = self.query_one("#episodes-table", LineTable)
+        if self.frame is None or not table.keys or not self.run.has("steps"):
+            return
+        eid = table.keys[table.cursor]
+        other = other_attempt(self.frame, eid)
+        if other is None:
+            self.notify("its task has no other attempt in this run", severity="warning")
+            return
+        task = self.frame.filter(pl.col("episode_id") == eid)["task"][0]
+        self.app.push_screen(SideBySide(self.run, self.run, str(task), episodes=(eid, other)))
 
     def on_line_table_selected(self, event: LineTable.Selected) -> None:
         self.open_episode(event.key)
