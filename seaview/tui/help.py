@@ -12,6 +12,9 @@ seaview keys
 
   runs        Enter open · space mark · d diff marked runs · q quit
   episodes    Enter steps · f filter outcome · s sort · n/p page · / search steps · t pick by id
+              c the episode beside another attempt at its task (the other outcome where there is one)
+  diff        Enter on a flipped task, or one whose success rate changed: its trajectories side by side
+              (n next difference · j/k move · q back)
   steps       h/l step · H/L episode · 0/$ first/last · j/k scroll (overview: move, Enter open) · x fold
               v overview · i problem statement · p submitted patch · e $EDITOR · q back
   heads       arrows/hjkl head · m metric · w/a/s/d tile · r exact slice from stored q/k · z zoom (values)
