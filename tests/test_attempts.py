@@ -328,6 +328,7 @@ def test_two_attempts_of_one_run_side_by_side(tmp_path):
 async def test_episodes_tab_compares_an_attempt_with_another(tmp_path):
     from seaview.tui.app import SeaviewApp
     from seaview.tui.screens import SideBySide
+    from seaview.tui.steps import StepViewer
 
     from .test_tui import _open_episodes, _wait
 
@@ -342,6 +343,11 @@ async def test_episodes_tab_compares_an_attempt_with_another(tmp_path):
         assert (al.episode_a, al.outcome_a, al.episode_b, al.outcome_b) == ("x#0", "unresolved", "x#1", "resolved")
         await pilot.press("q")
         await _wait(pilot, lambda: not isinstance(app.screen, SideBySide))
+        await pilot.press("enter")  # x#0's steps: its header says how often x was resolved
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.episode is not None)
+        assert "task resolved 1/2 attempts" in str(app.screen.query_one("#step-header").render())
+        await pilot.press("q")
+        await _wait(pilot, lambda: not isinstance(app.screen, StepViewer))
         await pilot.press("down", "down", "c")  # y#0: its task ran once
         await pilot.pause(0.2)
         assert not isinstance(app.screen, SideBySide)

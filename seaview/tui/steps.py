@@ -37,7 +37,8 @@ def _tokens(t_in: int | None, t_out: int | None) -> str:
 
 
 def _episode_line(ep: dict | None) -> Text:
-    """The header's second line: task, outcome, exit status, failure side, tokens, cost, time."""
+    """The header's second line: task, outcome, exit status, failure side, tokens, cost, time;
+    where the task ran several times, how many of its attempts resolved it."""
     if not ep:
         return Text("")
     parts = [("task ", "dim"), safe_text(str(ep.get("task") or "–"), "bold"), ("  outcome ", "dim"),
@@ -46,6 +47,8 @@ def _episode_line(ep: dict | None) -> Text:
              ("  side ", "dim"), safe_text(str(ep.get("failure_side") or "–")),
              ("  tokens ", "dim"), _tokens(ep.get("tokens_in"), ep.get("tokens_out")),
              ("  cost ", "dim"), fmt_money(ep.get("cost_usd")), ("  time ", "dim"), fmt_seconds(ep.get("duration_s"))]
+    if ep.get("_attempts"):
+        parts += [("  task resolved ", "dim"), f"{ep['_attempts'][0]}/{ep['_attempts'][1]}", (" attempts", "dim")]
     return Text.assemble(*parts)
 
 
@@ -105,6 +108,12 @@ class StepViewer(Screen):
         steps = episode_steps(self.run.scan("steps"), eid)
         rows = self.run.scan("episodes").filter(pl.col("episode_id") == eid).collect() if self.run.has("episodes") else None
         episode = rows.row(0, named=True) if rows is not None and rows.height else None
+        if episode and episode.get("task") is not None:  # the task ran several times: how often it was resolved
+            from ..analysis.attempts import task_attempts
+
+            tries = task_attempts(self.run.scan("episodes").filter(pl.col("task").cast(pl.String) == str(episode["task"])))
+            if tries.height and tries["attempts"][0] > 1:
+                episode["_attempts"] = (int(tries["resolved"][0]), int(tries["attempts"][0]))
         self.app.call_from_thread(self._loaded, eid, steps, episode)
 
     def _loaded(self, eid: str, steps: pl.DataFrame, episode: dict | None = None) -> None:
