@@ -130,7 +130,10 @@ def test_three_runs_matrix_shows_resolved_of_attempts(tmp_path):
     assert rows["x"]["resolved"] == [1, 2, 0] and rows["x"]["attempts"] == [2, 2, 2]
     assert rows["y"]["resolved"] == [1, 0, None] and rows["y"]["attempts"] == [1, 1, None]
     text = run_cli("diff", str(a), str(b), str(c)).stdout
-    assert "1/2" in text and "2/2" in text and "0/2" in text
+    assert "Task × run matrix (resolved/attempts)" in text
+    row_x = next(line for line in text.splitlines()[text.splitlines().index("Task × run matrix (resolved/attempts)"):]
+                 if line.strip().startswith("x "))
+    assert row_x.split() == ["x", "1/2", "2/2", "0/2", "3/6"]
 
 
 def test_single_attempts_keep_the_report_as_it_was(tmp_path):

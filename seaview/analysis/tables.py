@@ -64,6 +64,12 @@ def _matrix_cells(row: dict[str, Any]) -> list[str]:
     return ["–" if n is None else f"{c}/{n}" for c, n in zip(row["resolved"], row["attempts"])]
 
 
+def _pooled(row: dict[str, Any]) -> str:
+    """A task's attempts over every run: resolved/attempts."""
+    n = sum(x for x in row["attempts"] if x is not None)
+    return f"{sum(x for x in row['resolved'] if x is not None)}/{n}" if n else "–"
+
+
 def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
@@ -151,8 +157,12 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                         [[k, fmt_value(d["baseline"]), fmt_value(d["run"]), _ci(d)] for k, d in c["deltas"].items()]))
         if ag.get("matrix"):
             m = ag["matrix"]
-            out.append(("Task × run matrix", ["task", *m["runs"], "success rate"],
-                        [[r["task"], *_matrix_cells(r), fmt_value(r["success_rate"])] for r in m["rows"]]))
+            if ag.get("attempts"):  # cells "resolved/attempts"; the last column pools every run's attempts
+                out.append(("Task × run matrix (resolved/attempts)", ["task", *m["runs"], "all runs"],
+                            [[r["task"], *_matrix_cells(r), _pooled(r)] for r in m["rows"]]))
+            else:
+                out.append(("Task × run matrix", ["task", *m["runs"], "success rate"],
+                            [[r["task"], *_matrix_cells(r), fmt_value(r["success_rate"])] for r in m["rows"]]))
     ln = report.get("lengths")
     if ln:
         rows = []
