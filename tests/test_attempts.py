@@ -354,3 +354,25 @@ async def test_episodes_tab_compares_an_attempt_with_another(tmp_path):
         await pilot.press("down", "down", "c")  # y#0: its task ran once
         await pilot.pause(0.2)
         assert not isinstance(app.screen, SideBySide)
+
+
+async def test_episodes_tab_filters_the_tasks_some_attempts_resolved(tmp_path):
+    from seaview.tui.app import SeaviewApp
+
+    from .test_tui import _open_episodes
+
+    r = _run(tmp_path / "r", {"x": ["unresolved", "resolved"], "y": ["resolved", "resolved"], "z": ["unresolved"] * 2})
+    app = SeaviewApp([str(r)])
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = await _open_episodes(pilot)
+        await pilot.press(*["f"] * 5)  # all → resolved → unresolved → error → unknown → mixed
+        assert pane.view["episode_id"].to_list() == ["x#0", "x#1"]
+        assert "filter: mixed tasks" in str(pane.query_one("#episodes-status").render())
+        await pilot.press("f")
+        assert pane.view.height == 6
+    once = _run(tmp_path / "once", {"x": ["unresolved"], "y": ["resolved"]})
+    app = SeaviewApp([str(once)])
+    async with app.run_test(size=(160, 30)) as pilot:
+        pane = await _open_episodes(pilot)
+        await pilot.press(*["f"] * 5)  # no task ran twice: the cycle skips mixed
+        assert pane.view.height == 2 and "filter: all" in str(pane.query_one("#episodes-status").render())

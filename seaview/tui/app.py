@@ -228,7 +228,7 @@ class SeaviewApp(App):
             for pane_id, title, help_text, action in (
                 ("#episodes", "Search steps", "Search the text of every step", "action_search"),
                 ("#episodes", "Jump to episode", "Open an episode by part of its id", "action_pick"),
-                ("#episodes", "Cycle outcome filter", "All, resolved, unresolved, ...", "action_filter"),
+                ("#episodes", "Cycle outcome filter", "All, resolved, unresolved, ..., mixed tasks", "action_filter"),
                 ("#heads", "Cycle head metric", "Colour the heads by the next metric", "action_metric"),
                 ("#dynamics", "Cycle dynamics metric", "Show the next metric over training", "action_metric"),
             ):

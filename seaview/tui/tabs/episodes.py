@@ -32,7 +32,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
                 Binding("n", "page(1)", "next page"), Binding("p", "page(-1)", "prev page"),
                 Binding("slash", "search", "search steps"), Binding("t", "pick", "pick by id"),
                 Binding("c", "compare", "compare attempts")]
-    FILTERS = [None, "resolved", "unresolved", "error", "unknown"]
+    FILTERS = [None, "resolved", "unresolved", "error", "unknown", "mixed"]  # mixed: tasks some attempts resolved, some not
     SORTS = ["episode_id", "n_steps", "cost_usd", "tokens_in", "duration_s", "first_wrong_step"]
 
     def __init__(self, run) -> None:
@@ -46,6 +46,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         self.search_mode = "search"
         self.wrong_state: str | None = None
         self.attempts = ""  # "pass@1 … · pass@k … (k attempts a task)" where tasks ran several times
+        self.mixed: list[str] = []  # tasks resolved by some attempts and not by others
 
     def compose(self) -> ComposeResult:
         yield Static("loading episodes…", id="episodes-status")
@@ -78,6 +79,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
     def _loaded(self, eps: pl.DataFrame) -> None:
         self.frame = eps
         per_task = task_attempts(eps)
+        self.mixed = per_task.filter((pl.col("resolved") > 0) & (pl.col("resolved") < pl.col("attempts")))["task"].to_list()
         if repeated(per_task):
             a = attempt_summary(per_task, left_out(eps))
             lo, hi = a["attempts"]["min"], a["attempts"]["max"]
@@ -93,7 +95,9 @@ class EpisodesPane(LoadsWhenShown, Vertical):
             return
         df = self.frame
         flt = self.FILTERS[self.filter_i]
-        if flt:
+        if flt == "mixed":  # every attempt at a task resolved by some of them and not by others
+            df = df.filter(pl.col("task").cast(pl.String).is_in(self.mixed))
+        elif flt:
             df = df.filter(pl.col("outcome") == flt)
         key = self.SORTS[self.sort_i]
         desc = key != "episode_id"
@@ -106,13 +110,15 @@ class EpisodesPane(LoadsWhenShown, Vertical):
             pl.col("first_wrong_step") + 1)  # steps are shown 1-based everywhere
         table.set_rows([(str(r[0]), list(r)) for r in page.iter_rows()])
         self.query_one("#episodes-status", Static).update(Text.assemble(
-            (f"{df.height:,} episodes", "bold"), f"  filter: {flt or 'all'}  sort: {key} {'↓' if desc else '↑'}  page {self.page + 1}/{pages}  ",
+            (f"{df.height:,} episodes", "bold"), f"  filter: {'mixed tasks' if flt == 'mixed' else flt or 'all'}  sort: {key} {'↓' if desc else '↑'}  page {self.page + 1}/{pages}  ",
             (self.attempts, "bold"),
             ("(Enter: steps · f filter · s sort · n/p page · / search · t pick" + (" · c compare attempts" if self.attempts else "")
              + ")", "dim")))
 
     def action_filter(self) -> None:
         self.filter_i = (self.filter_i + 1) % len(self.FILTERS)
+        if self.FILTERS[self.filter_i] == "mixed" and not self.attempts:  # no task ran twice: nothing mixed
+            self.filter_i = 0
         self.page = 0
         self.refresh_view()
 
