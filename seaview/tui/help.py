@@ -11,7 +11,8 @@ HELP = """\
 seaview keys
 
   runs        Enter open · space mark · d diff marked runs · q quit
-  episodes    Enter steps · f filter outcome (or tasks some attempts resolved and some not) · s sort · n/p page · / search steps · t pick by id
+  episodes    Enter steps · f filter outcome (or the tasks some attempts resolved and some not) · s sort · n/p page
+              / search steps · t pick by id
               c the episode beside another attempt at its task (the other outcome where there is one)
   diff        Enter on a flipped task, or one whose success rate changed: its trajectories side by side
               (n next difference · j/k move · q back)

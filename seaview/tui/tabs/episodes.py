@@ -109,11 +109,12 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         page = df.slice(self.page * PAGE, PAGE).select(EPISODE_COLS).with_columns(
             pl.col("first_wrong_step") + 1)  # steps are shown 1-based everywhere
         table.set_rows([(str(r[0]), list(r)) for r in page.iter_rows()])
+        shown = "mixed tasks" if flt == "mixed" else flt or "all"
+        keys = "Enter: steps · f filter · s sort · n/p page · / search · t pick" + (" · c compare attempts" if self.attempts else "")
         self.query_one("#episodes-status", Static).update(Text.assemble(
-            (f"{df.height:,} episodes", "bold"), f"  filter: {'mixed tasks' if flt == 'mixed' else flt or 'all'}  sort: {key} {'↓' if desc else '↑'}  page {self.page + 1}/{pages}  ",
-            (self.attempts, "bold"),
-            ("(Enter: steps · f filter · s sort · n/p page · / search · t pick" + (" · c compare attempts" if self.attempts else "")
-             + ")", "dim")))
+            (f"{df.height:,} episodes", "bold"),
+            f"  filter: {shown}  sort: {key} {'↓' if desc else '↑'}  page {self.page + 1}/{pages}  ",
+            (self.attempts, "bold"), (f"({keys})", "dim")))
 
     def action_filter(self) -> None:
         self.filter_i = (self.filter_i + 1) % len(self.FILTERS)
