@@ -65,7 +65,7 @@ def test_attempts_count_the_agents_errors_as_failed_and_leave_the_rest_out():
     t = task_attempts(eps)
     assert t.to_dicts() == [{"task": "a", "attempts": 3, "resolved": 2}, {"task": "b", "attempts": 2, "resolved": 0}]
     s = attempt_summary(t)
-    assert s["tasks"] == 2 and s["attempts"] == {"min": 2, "max": 3, "total": 5}
+    assert s["tasks"] == 2 and s["attempts"] == {"min": 2, "max": 3, "total": 5, "resolved": 2}
     assert s["pass_at"]["1"] == pytest.approx((2 / 3 + 0) / 2)
     assert s["pass_at"]["2"] == pytest.approx((1 + 0) / 2)  # two of a's three attempts always hold a resolved one
     assert s["consistency"] == {"always": 0, "sometimes": 1, "never": 1}
@@ -84,10 +84,10 @@ def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
     ag = rep["agents"]
-    assert ag["attempts"]["a"]["attempts"] == {"min": 5, "max": 5, "total": 60}
+    assert ag["attempts"]["a"]["attempts"] == {"min": 5, "max": 5, "total": 60, "resolved": 55}
     assert ag["attempts"]["a"]["pass_at"]["1"] == pytest.approx(11 / 12)
     assert ag["attempts"]["b"]["pass_at"]["1"] == pytest.approx((5 * 1 + 6 * 0.2 + 2 / 4) / 12)
-    assert ag["attempts"]["b"]["attempts"] == {"min": 4, "max": 5, "total": 59} and ag["attempts"]["b"]["left_out"] == 1
+    assert ag["attempts"]["b"]["attempts"] == {"min": 4, "max": 5, "total": 59, "resolved": 33} and ag["attempts"]["b"]["left_out"] == 1
     assert ag["attempts"]["b"]["consistency"] == {"always": 5, "sometimes": 7, "never": 0}
     c = ag["comparisons"][0]
     assert c["flips"]["regressed"] == 0 and c["flips"]["newly_resolved"] == 1  # best of five hides the falls
@@ -115,7 +115,7 @@ def test_a_task_that_fell_from_five_of_five_to_one_is_seen(tmp_path):
     assert "<script>" not in out["html"] and "<script>" not in out["md"]
     assert "<h2>pass@1 per run (%)</h2>" in out["html"] and ">91.67<" in out["html"] and ">55.83<" in out["html"]
     summary = run_cli("summary", str(b)).stdout
-    assert ("attempts  4–5 per task; pass@1 55.8%, pass@2 68.6%, pass@4 90.0%; "
+    assert ("attempts  4–5 per task (33 of 59 resolved); pass@1 55.8%, pass@2 68.6%, pass@4 90.0%; "
             "tasks resolved by every attempt 5, by some 7, by none 0") in summary
     single = run_cli("summary", str(_run(tmp_path / "one", {"x": ["resolved"]}))).stdout
     assert "agent run: 1 episode over 1 task\n" in single and "attempts" not in single
@@ -234,8 +234,8 @@ async def test_tui_opens_a_task_whose_rate_fell_side_by_side(tmp_path):
 
 
 @pytest.mark.parametrize("name, summary", [
-    ("inspect_epochs.eval", "attempts  4 per task; pass@1 45.8%, pass@2 63.9%, pass@4 83.3%"),
-    ("inspect_epochs_errors.eval", "attempts  3–4 per task; pass@1 54.2%, pass@2 69.4%, pass@3 79.2%;"),
+    ("inspect_epochs.eval", "attempts  4 per task (11 of 24 resolved); pass@1 45.8%, pass@2 63.9%, pass@4 83.3%"),
+    ("inspect_epochs_errors.eval", "attempts  3–4 per task (11 of 21 resolved); pass@1 54.2%, pass@2 69.4%, pass@3 79.2%;"),
 ])
 def test_pass_at_k_equals_inspects_own_epoch_reducers(tmp_path, name, summary):
     """Evals Inspect AI ran with four epochs (tests/data/make_inspect_epochs_log.py), one with
@@ -278,10 +278,10 @@ def test_harbor_trials_that_never_started_are_no_attempt(tmp_path):
     assert res.returncode == 0, res.stderr
     eps = open_run(tmp_path / "run").scan("episodes")
     s = attempt_summary(task_attempts(eps), left_out(eps))
-    assert s["attempts"] == {"min": 3, "max": 3, "total": 3} and s["left_out"] == 1
+    assert s["attempts"] == {"min": 3, "max": 3, "total": 3, "resolved": 2} and s["left_out"] == 1
     assert s["pass_at"] == {"1": pytest.approx(2 / 3), "2": 1.0, "3": 1.0}
     out = run_cli("summary", str(tmp_path / "run")).stdout
-    assert "attempts  3 per task; pass@1 66.7%, pass@2 100.0%, pass@3 100.0%" in out and "(1 episode(s) that failed" in out
+    assert "attempts  3 per task (2 of 3 resolved); pass@1 66.7%, pass@2 100.0%, pass@3 100.0%" in out and "(1 episode(s) that failed" in out
 
 
 async def test_episodes_tab_says_pass_at_k_where_tasks_repeat(tmp_path):
@@ -304,9 +304,9 @@ def test_a_run_of_two_models_says_each_models_pass_at_k(tmp_path):
     two = _run(tmp_path / "two", {"x": ["resolved", "resolved", "unresolved", "unresolved"], "y": ["unresolved"] * 4},
                model_of=lambda task, i: "A" if i < 2 else "B")
     out = run_cli("summary", str(two)).stdout
-    assert "attempts  4 per task; pass@1 25.0%" in out and "(every model's attempts pooled)" in out
-    assert "          A: 2 per task; pass@1 50.0%, pass@2 50.0%" in out
-    assert "          B: 2 per task; pass@1 0.0%, pass@2 0.0%" in out
+    assert "attempts  4 per task (2 of 8 resolved); pass@1 25.0%" in out and "(every model's attempts pooled)" in out
+    assert "          A: 2 per task (2 of 4 resolved); pass@1 50.0%, pass@2 50.0%" in out
+    assert "          B: 2 per task (0 of 4 resolved); pass@1 0.0%, pass@2 0.0%" in out
     one = _run(tmp_path / "one", {"x": ["resolved"] * 4, "y": ["unresolved"] * 4})
     assert "pooled" not in run_cli("summary", str(one)).stdout
     rep = diff_runs([open_run(one), open_run(two)])
@@ -376,3 +376,31 @@ async def test_episodes_tab_filters_the_tasks_some_attempts_resolved(tmp_path):
         pane = await _open_episodes(pilot)
         await pilot.press(*["f"] * 5)  # no task ran twice: the cycle skips mixed
         assert pane.view.height == 2 and "filter: all" in str(pane.query_one("#episodes-status").render())
+
+
+def test_pass_at_k_and_totals_equal_harbors_own_job_result(tmp_path):
+    """A job Harbor 0.26.0 ran as `harbor run -k 4` runs it (tests/data/harbor_attempts,
+    make_harbor_trials.py --attempts): two tasks, four trials each, one trial's environment
+    never started. Harbor's own job result.json holds its pass@k, its mean reward (over the
+    trials with a valid reward: pooled, where pass@1 weighs tasks alike) and its token and
+    cost totals; ours equal them."""
+    from pathlib import Path
+
+    job = Path(__file__).parent / "data" / "harbor_attempts"
+    stats = json.loads((job / "result.json").read_text())["stats"]
+    (harbor,) = stats["evals"].values()
+    assert harbor["pass_at_k"] and harbor["n_errors"] == 1
+
+    res = run_cli("import", str(job), "--out", str(tmp_path / "run"))
+    assert res.returncode == 0, res.stderr
+    eps = open_run(tmp_path / "run").scan("episodes")
+    per_task = task_attempts(eps)
+    s = attempt_summary(per_task, left_out(eps))
+    assert s["tasks"] == 2 and s["left_out"] == 1 and s["attempts"]["total"] == harbor["n_trials"] == 7
+    for k, value in harbor["pass_at_k"].items():
+        ours = float(np.mean([pass_at_k(n, c, int(k)) for n, c in per_task.select("attempts", "resolved").iter_rows()]))
+        assert ours == pytest.approx(value, abs=1e-12), k
+    assert s["attempts"]["resolved"] / s["attempts"]["total"] == pytest.approx(harbor["metrics"][0]["mean"], abs=1e-12)
+    totals = eps.select(pl.col("tokens_in").sum(), pl.col("tokens_out").sum(), pl.col("cost_usd").sum()).collect().row(0)
+    assert totals[:2] == (stats["n_input_tokens"], stats["n_output_tokens"])
+    assert totals[2] == pytest.approx(stats["cost_usd"], abs=1e-9)

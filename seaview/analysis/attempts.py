@@ -110,17 +110,17 @@ def _pass_column(per_task: pl.DataFrame, k: int) -> np.ndarray:
 
 
 def attempt_summary(per_task: pl.DataFrame, left_out: int = 0) -> dict[str, Any]:
-    """tasks, attempts {min, max, total}, pass_at {k: mean over tasks}, consistency {always,
+    """tasks, attempts {min, max, total, resolved}, pass_at {k: mean over tasks}, consistency {always,
     sometimes, never}: how many tasks every attempt / some / none resolved; left_out: the
     episodes that were no attempt (``left_out(episodes)``)."""
     if per_task.height == 0:
-        return {"tasks": 0, "attempts": {"min": None, "max": None, "total": 0}, "pass_at": {}, "consistency": {},
+        return {"tasks": 0, "attempts": {"min": None, "max": None, "total": 0, "resolved": 0}, "pass_at": {}, "consistency": {},
                 "left_out": left_out}
     n, c = per_task["attempts"], per_task["resolved"]
     lo = int(n.min())
     return {
         "tasks": per_task.height,
-        "attempts": {"min": lo, "max": int(n.max()), "total": int(n.sum())},
+        "attempts": {"min": lo, "max": int(n.max()), "total": int(n.sum()), "resolved": int(c.sum())},
         "pass_at": {str(k): float(_pass_column(per_task, k).mean()) for k in ks_for(lo)},
         "consistency": {"always": int((c == n).sum()), "sometimes": int(((c > 0) & (c < n)).sum()), "never": int((c == 0).sum())},
         "left_out": left_out,

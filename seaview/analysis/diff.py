@@ -34,7 +34,7 @@ DIFF_SCHEMA = {
               "resolved_only_run, regressed_tasks, newly_resolved_tasks, deltas: {steps, tokens_in, tokens_out, "
               "cost_usd, duration_s: {baseline, run, delta, ci_low, ci_high}}}], matrix (3+ runs): {tasks, "
               "rows: [{task, outcomes: [..], success_rate}]}; where a task was attempted more than once (epochs, "
-              "trials): attempts: {run: {tasks, attempts: {min, max, total}, pass_at: {k: rate}, consistency: {always, "
+              "trials): attempts: {run: {tasks, attempts: {min, max, total, resolved}, pass_at: {k: rate}, consistency: {always, "
               "sometimes, never}, left_out: episodes that failed on the environment's or infrastructure's side, no "
               "attempt}}, each comparison's attempts: {tasks, k, pass_at_1, pass_at_k: {baseline, run, delta, "
               "ci_low, ci_high}, rate_changes: {rose, fell, held}, changed_tasks: [{task, resolved_baseline, "

@@ -31,7 +31,8 @@ def _attempt_line(head: str, a: dict[str, Any]) -> str:
     lo, hi = a["attempts"]["min"], a["attempts"]["max"]
     c = a["consistency"]
     rates = ", ".join(f"pass@{k} {v:.1%}" for k, v in a["pass_at"].items())
-    return (head + f"{lo if lo == hi else f'{lo}–{hi}'} per task; {rates}"
+    tries = f"{a['attempts']['resolved']:,} of {a['attempts']['total']:,} resolved"
+    return (head + f"{lo if lo == hi else f'{lo}–{hi}'} per task ({tries}); {rates}"
             + f"; tasks resolved by every attempt {c['always']:,}, by some {c['sometimes']:,}, by none {c['never']:,}")
 
 

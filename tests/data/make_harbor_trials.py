@@ -6,6 +6,7 @@ below is this machine, so /logs is written as a container's would be):
 
     python3.12 -m venv /tmp/hb && /tmp/hb/bin/pip install harbor==0.26.0
     OPENAI_API_KEY=unused /tmp/hb/bin/python tests/data/make_harbor_trials.py tests/data/harbor_trials
+    OPENAI_API_KEY=unused /tmp/hb/bin/python tests/data/make_harbor_trials.py --attempts tests/data/harbor_attempts
 
 The agent is Harbor's own Terminus-2, the trials run by Harbor's Trial; two things stand in:
 the model's answers are scripted (litellm's completion call returns the next one, with the
@@ -24,6 +25,12 @@ four trials:
   the verifier gives reward 0;
 - no-env: the environment does not start within its build timeout
   (EnvironmentStartTimeoutError): no trajectory, a result.json only.
+
+With ``--attempts``: a job as `harbor run -k 4` runs it, two tasks (calc__calc-1 and
+calc__calc-2) attempted four times each by Harbor's Job; the n-th trial the job starts is
+fixed by the model when RESOLVES[n] says so (else it changes the wrong line), and the second
+task's third trial's environment never starts. The job's result.json holds Harbor's own
+mean reward and pass@k: what seaview's must equal.
 """
 
 import asyncio
@@ -202,4 +209,47 @@ async def main(out: Path) -> None:
     shutil.rmtree(SCRATCH)
 
 
-asyncio.run(main(Path(sys.argv[1]).resolve()))
+RESOLVES = [True, False, False, True, True, True, False, True]  # by the order the job starts its trials
+NO_ENV = ("calc__calc-2", 2)  # this task's third trial: its environment never starts
+
+
+async def attempts_job(out: Path) -> None:
+    global TASK
+    shutil.rmtree(out, ignore_errors=True)
+    tasks = []
+    for name, build_timeout in (("calc__calc-1", 60), ("calc__calc-2", 1)):
+        TASK = SCRATCH / name
+        write_task(agent_timeout=300, build_timeout=build_timeout)
+        tasks.append(TaskConfig(path=TASK))
+    started: list[str] = []
+    local_start = LocalEnvironment.start
+
+    async def scripted_start(self, force_build: bool) -> None:
+        """Each trial's model answers: the fix or a wrong edit, by the order trials start."""
+        global script, calls
+        n, task = len(started), self.environment_name
+        started.append(task)
+        start("attempt")
+        subprocess.run(["tmux", "kill-session", "-t", "terminus-2"], stderr=subprocess.DEVNULL)  # a fresh container's
+        edit = FIX if RESOLVES[n] else ["sed -i 's/return/return 0 +/' calc.py"]
+        script, calls = [answer("A fresh shell in the repository.", "Fix add().", edit),
+                         answer("Done.", "Done.", [], done=True), answer("Confirmed.", "Done.", [], done=True)], 0
+        await local_start(self, force_build)  # a fresh container's /logs first
+        if (task, started.count(task) - 1) == NO_ENV:
+            await asyncio.sleep(5)
+
+    LocalEnvironment.start = scripted_start
+    config = JobConfig(job_name=out.name, jobs_dir=out.parent, agents=[AgentConfig(**AGENT)], environment=ENVIRONMENT,
+                       tasks=tasks, n_attempts=4, n_concurrent_trials=1, quiet=True)
+    result = await (await Job.create(config)).run()
+    subprocess.run(["tmux", "kill-session", "-t", "terminus-2"], stderr=subprocess.DEVNULL)
+    print("trials started:", started)
+    print("job", result.stats if hasattr(result, "stats") else result)
+    shutil.rmtree(SCRATCH)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--attempts":
+        asyncio.run(attempts_job(Path(sys.argv[2]).resolve()))
+    else:
+        asyncio.run(main(Path(sys.argv[1]).resolve()))
