@@ -98,11 +98,13 @@ def _attempt_tables(ag: dict[str, Any], runs: list[str]) -> list[tuple[str, list
         s = summaries[n]
         a, c = s["attempts"], s.get("consistency") or {}
         per = "–" if a["min"] is None else (str(a["min"]) if a["min"] == a["max"] else f"{a['min']}–{a['max']}")
-        rows.append([n, fmt_value(s["tasks"]), per, *(_pct(s["pass_at"].get(str(k))) for k in ks),
+        rows.append([n, fmt_value(s["tasks"]), per, f"{a.get('resolved', 0):,}/{a['total']:,}",
+                     *(_pct(s["pass_at"].get(str(k))) for k in ks),
                      *(fmt_value(c.get(x)) for x in ("always", "sometimes", "never")), fmt_value(s.get("left_out", 0))])
     out.append(("Repeated attempts: pass@k over tasks; tasks every attempt / some / none resolved; episodes left out "
                 "(an error on the environment's or infrastructure's side is no attempt)",
-                ["run", "tasks", "attempts per task", *(f"pass@{k}" for k in ks), "always", "sometimes", "never", "left out"],
+                ["run", "tasks", "attempts per task", "resolved", *(f"pass@{k}" for k in ks), "always", "sometimes", "never",
+                 "left out"],
                 rows))
     for c in ag["comparisons"]:
         at = c["attempts"]
