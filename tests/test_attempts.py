@@ -404,3 +404,19 @@ def test_pass_at_k_and_totals_equal_harbors_own_job_result(tmp_path):
     totals = eps.select(pl.col("tokens_in").sum(), pl.col("tokens_out").sum(), pl.col("cost_usd").sum()).collect().row(0)
     assert totals[:2] == (stats["n_input_tokens"], stats["n_output_tokens"])
     assert totals[2] == pytest.approx(stats["cost_usd"], abs=1e-9)
+
+
+def test_non_finite_values_are_missing_in_the_per_episode_means(tmp_path):
+    from seaview.store import RunWriter
+
+    for name, cost in (("a", [0.1, float("inf"), float("nan"), 0.3]), ("b", [0.2, 0.2, float("-inf"), None])):
+        with RunWriter(tmp_path / name) as w:
+            w.append("episodes", pl.DataFrame({"episode_id": ["e0", "e1", "e2", "e3"], "task": ["x", "x", "y", "y"],
+                                               "outcome": ["resolved", "unresolved"] * 2, "cost_usd": cost}))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rep = diff_runs([open_run(tmp_path / "a"), open_run(tmp_path / "b")], n_boot=200)
+    d = rep["agents"]["comparisons"][0]["deltas"]["cost_usd"]
+    assert d["baseline"] == pytest.approx(0.2) and d["run"] == pytest.approx(0.2) and d["delta"] == pytest.approx(0.0)

@@ -73,7 +73,8 @@ def _episode_means(df: pl.DataFrame, n_boot: int, seed: np.random.SeedSequence,
     and their means over ``n_boot`` resamples, (n_boot, k) (NaN without episodes). The
     resamples draw episodes, or with ``by_task`` whole tasks with all their episodes: a
     task's attempts are alike, so drawing them one by one would make the CI too narrow."""
-    cols = [pl.col(c).cast(pl.Float64).fill_nan(None) for c in DELTA_COLUMNS.values()]
+    cols = [pl.when(pl.col(c).cast(pl.Float64).is_finite()).then(pl.col(c).cast(pl.Float64))  # NaN, ±inf: missing
+            for c in DELTA_COLUMNS.values()]
     values = df.select(cols).to_numpy()
     if not len(values):
         return values, np.full((n_boot, len(DELTA_COLUMNS)), np.nan)
