@@ -420,3 +420,29 @@ def test_non_finite_values_are_missing_in_the_per_episode_means(tmp_path):
         rep = diff_runs([open_run(tmp_path / "a"), open_run(tmp_path / "b")], n_boot=200)
     d = rep["agents"]["comparisons"][0]["deltas"]["cost_usd"]
     assert d["baseline"] == pytest.approx(0.2) and d["run"] == pytest.approx(0.2) and d["delta"] == pytest.approx(0.0)
+
+
+def test_runs_of_the_same_models_compare_attempts_per_task_and_model(tmp_path):
+    # two eval sets of models A and B: A fell on x from 2/2 to 0/2 while B rose from 0/2 to 2/2 —
+    # pooled per task, x held at 2/4; per task and model, both changes show
+    def run(name, a_resolves):
+        outcome = lambda i: "resolved" if (i < 2) == a_resolves else "unresolved"  # noqa: E731
+        return _run(tmp_path / name, {"x": [outcome(i) for i in range(4)], "y": ["resolved"] * 4},
+                    model_of=lambda task, i: "A" if i < 2 else "B")
+
+    old, new = run("old", True), run("new", False)
+    rep = diff_runs([open_run(old), open_run(new)])
+    ag = rep["agents"]
+    assert ag["attempts_by"] == ["task", "model"] and any("per task and model" in n for n in rep["notes"])
+    at = ag["comparisons"][0]["attempts"]
+    assert at["tasks"] == 4 and at["rate_changes"] == {"rose": 1, "fell": 1, "held": 2}
+    assert [(t["task"], t["delta"]) for t in at["changed_tasks"]] == [("x @ A", -1.0), ("x @ B", 1.0)]
+    third = _run(tmp_path / "third", {"x": ["resolved"] * 2, "y": ["resolved"] * 2})  # one model: pooled by task
+    rep3 = diff_runs([open_run(old), open_run(new), open_run(third)])
+    assert rep3["agents"]["attempts_by"] == ["task"] and any("old holds 2 models" in n for n in rep3["notes"])
+    rows = {r["task"]: r for r in rep3["agents"]["matrix"]["rows"]}
+    assert rows["x"]["resolved"] == [2, 2, 2] and rows["x"]["attempts"] == [4, 4, 2]
+    same = diff_runs([open_run(old), open_run(new), open_run(old)])  # three runs of the same models: the matrix stays by task
+    rows = {r["task"]: r for r in same["agents"]["matrix"]["rows"]}
+    assert same["agents"]["attempts_by"] == ["task", "model"] and rows["x"]["resolved"] == [2, 2, 2]
+    assert rows["x"]["attempts"] == [4, 4, 4]

@@ -57,11 +57,15 @@ def left_out(episodes: pl.LazyFrame | pl.DataFrame) -> int:
                .select(pl.len()).collect().item())
 
 
-def task_attempts(episodes: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
-    """task, attempts, resolved — one row per task with an attempt, sorted by task."""
+def task_attempts(episodes: pl.LazyFrame | pl.DataFrame, per_model: bool = False) -> pl.DataFrame:
+    """task, attempts, resolved — one row per task with an attempt, sorted by task. With
+    ``per_model`` a row per task and model, its task named "<task> @ <model>"."""
     lf = _with_side(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
+    task = pl.col("task").cast(pl.String)
+    if per_model:
+        task = task + pl.lit(" @ ") + pl.col("model").cast(pl.String).fill_null("(no model)")
     return (
-        lf.select(pl.col("task").cast(pl.String), pl.col("outcome"), pl.col("failure_side"))
+        lf.select(task.alias("task"), pl.col("outcome"), pl.col("failure_side"))
         .filter(_is_attempt() & pl.col("task").is_not_null())  # an episode of no named task repeats none
         .group_by("task")
         .agg(pl.len().cast(pl.Int64).alias("attempts"), (pl.col("outcome") == "resolved").sum().cast(pl.Int64).alias("resolved"))

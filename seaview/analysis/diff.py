@@ -34,8 +34,9 @@ DIFF_SCHEMA = {
               "resolved_only_run, regressed_tasks, newly_resolved_tasks, deltas: {steps, tokens_in, tokens_out, "
               "cost_usd, duration_s: {baseline, run, delta, ci_low, ci_high}}}], matrix (3+ runs): {tasks, "
               "rows: [{task, outcomes: [..], success_rate}]}; where a task was attempted more than once (epochs, "
-              "trials): attempts: {run: {tasks, attempts: {min, max, total, resolved}, pass_at: {k: rate}, consistency: {always, "
-              "sometimes, never}, left_out: episodes that failed on the environment's or infrastructure's side, no "
+              "trials): attempts_by: [task] or [task, model] (every run holds the same several models: a task's "
+              "attempts are counted per model, tasks named '<task> @ <model>'), attempts: {run: {tasks, attempts: {min, "
+              "max, total, resolved}, pass_at: {k: rate}, consistency: {always, sometimes, never}, left_out: episodes that failed on the environment's or infrastructure's side, no "
               "attempt}}, each comparison's attempts: {tasks, k, pass_at_1, pass_at_k: {baseline, run, delta, "
               "ci_low, ci_high}, rate_changes: {rose, fell, held}, changed_tasks: [{task, resolved_baseline, "
               "attempts_baseline, resolved_run, attempts_run, delta}]}, and matrix rows' resolved: [..], attempts: [..]}",
@@ -117,10 +118,13 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
     for n, e in zip(names, eps):
         out["failure_sides"][n] = dict(side_counts(e).iter_rows())
     seeds = np.random.SeedSequence(seed).spawn(len(runs))
-    per_task = [task_attempts(e) for e in eps]
+    models = [models_of(e) for e in eps]
+    per_model = len(models[0]) > 1 and all(m == models[0] for m in models)  # the same models in every run: compared one by one
+    per_task = [task_attempts(e, per_model) for e in eps]
     attempts = any(repeated(t) for t in per_task)
     if attempts:
         out["attempts"] = {n: attempt_summary(t, left_out(e)) for n, t, e in zip(names, per_task, eps)}
+        out["attempts_by"] = ["task", "model"] if per_model else ["task"]
         attempt_seeds = np.random.SeedSequence([seed, 1]).spawn(len(runs))
     base_df = eps[0].collect()
     base_values, base_boot = _episode_means(base_df, n_boot, seeds[0], attempts)
@@ -151,7 +155,8 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
                      for r in m.iter_rows(named=True)],
         }
         if attempts:
-            counts = [dict(zip(t["task"].to_list(), zip(t["resolved"].to_list(), t["attempts"].to_list()))) for t in per_task]
+            whole = [task_attempts(e) for e in eps] if per_model else per_task  # the matrix is by task
+            counts = [dict(zip(t["task"].to_list(), zip(t["resolved"].to_list(), t["attempts"].to_list()))) for t in whole]
             for row in out["matrix"]["rows"]:
                 row["resolved"] = [c.get(row["task"], (None, None))[0] for c in counts]
                 row["attempts"] = [c.get(row["task"], (None, None))[1] for c in counts]
@@ -273,11 +278,15 @@ def diff_runs(runs: list[Any], names: list[str] | None = None, *, seed: int = 0,
             if c["flips"]["newly_resolved"] + c["flips"]["regressed"] + c["flips"]["both"] + c["flips"]["neither"] == 0:
                 report["notes"].append(f"agents: {names[0]} and {c['run']} have no evaluated task in common")
         if report["agents"].get("attempts"):
+            by_model = report["agents"]["attempts_by"] == ["task", "model"]
             for n, r in zip(names, runs):
                 models = models_of(r.scan("episodes"))
-                if len(models) > 1:
+                if len(models) > 1 and not by_model:
                     report["notes"].append(f"agents: {n} holds {len(models)} models; its attempts at a task pool them "
                                            "(seaview summary gives each model's pass@k)")
+            if by_model:
+                report["notes"].append("agents: every run holds the same models; attempts are counted per task and model "
+                                       "(\"<task> @ <model>\")")
     elif any(r.has("episodes") for r in runs):
         report["notes"].append("agents: not every run has episodes; section left out")
     if all(r.has("lengths") for r in runs):
