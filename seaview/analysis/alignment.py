@@ -173,8 +173,9 @@ def other_attempt(episodes: pl.LazyFrame | pl.DataFrame, episode_id: str) -> str
     whose outcome differs from it (a resolved attempt beside a failed one), else the next
     attempt by id; None when the task has no other attempt."""
     from .attempts import is_attempt
+    from .trajectories import _lazy
 
-    lf = is_attempt(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
+    lf = is_attempt(_lazy(episodes))
     me = lf.filter(pl.col("episode_id") == episode_id).select("task", "outcome").collect()
     if not me.height or me["task"][0] is None:
         return None

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from .resample import mean_resamples
+from .trajectories import _lazy
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -33,9 +34,12 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 NOT_THE_AGENT = ("environment", "infra")  # failure sides of errors that are no attempt
 
 
+def _not_the_agents_error() -> pl.Expr:
+    return (pl.col("outcome") == "error") & pl.col("failure_side").cast(pl.String).is_in(NOT_THE_AGENT).fill_null(False)
+
+
 def _is_attempt() -> pl.Expr:
-    side = pl.col("failure_side").cast(pl.String)
-    error_of_agent = (pl.col("outcome") == "error") & ~side.is_in(NOT_THE_AGENT).fill_null(False)
+    error_of_agent = (pl.col("outcome") == "error") & ~_not_the_agents_error()
     return (pl.col("outcome").is_in(["resolved", "unresolved"]) | error_of_agent).fill_null(False)
 
 
@@ -52,15 +56,14 @@ def is_attempt(episodes: pl.LazyFrame) -> pl.LazyFrame:
 
 def left_out(episodes: pl.LazyFrame | pl.DataFrame) -> int:
     """How many episodes failed on the environment's or infrastructure's side (no attempt)."""
-    lf = _with_side(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
-    return int(lf.filter((pl.col("outcome") == "error") & pl.col("failure_side").cast(pl.String).is_in(NOT_THE_AGENT))
-               .select(pl.len()).collect().item())
+    lf = _with_side(_lazy(episodes))
+    return int(lf.filter(_not_the_agents_error()).select(pl.len()).collect().item())
 
 
 def task_attempts(episodes: pl.LazyFrame | pl.DataFrame, per_model: bool = False) -> pl.DataFrame:
     """task, attempts, resolved — one row per task with an attempt, sorted by task. With
     ``per_model`` a row per task and model, its task named "<task> @ <model>"."""
-    lf = _with_side(episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes)
+    lf = _with_side(_lazy(episodes))
     task = pl.col("task").cast(pl.String)
     if per_model:
         task = task + pl.lit(" @ ") + pl.col("model").cast(pl.String).fill_null("(no model)")
@@ -76,7 +79,7 @@ def task_attempts(episodes: pl.LazyFrame | pl.DataFrame, per_model: bool = False
 
 def models_of(episodes: pl.LazyFrame | pl.DataFrame) -> list[str]:
     """The models a run's episodes name, sorted."""
-    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    lf = _lazy(episodes)
     if "model" not in lf.collect_schema().names():
         return []
     return sorted(lf.select(pl.col("model").cast(pl.String).drop_nulls().unique()).collect()["model"].to_list())
@@ -85,7 +88,7 @@ def models_of(episodes: pl.LazyFrame | pl.DataFrame) -> list[str]:
 def by_model(episodes: pl.LazyFrame | pl.DataFrame) -> dict[str, dict[str, Any]]:
     """Each model's ``attempt_summary`` where a run holds several (an eval set of two models
     imported whole): their attempts at one task pooled would draw pass@k across models."""
-    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    lf = _lazy(episodes)
     models = models_of(lf)
     if len(models) < 2:
         return {}

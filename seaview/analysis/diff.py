@@ -108,8 +108,9 @@ def _boot_delta(a: np.ndarray, b: np.ndarray, boot_a: np.ndarray, boot_b: np.nda
             "ci_low": _num(np.nanquantile(d, 0.025)), "ci_high": _num(np.nanquantile(d, 0.975))}
 
 
-def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[str, Any]:
+def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[dict[str, Any], list[str]]:
     eps = [r.scan("episodes") for r in runs]
+    notes: list[str] = []
     out: dict[str, Any] = {
         "outcomes": {n: dict(outcome_counts(e).select("outcome", "n").iter_rows()) for n, e in zip(names, eps)},
         "failure_sides": {},
@@ -125,6 +126,12 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
     if attempts:
         out["attempts"] = {n: attempt_summary(t, left_out(e)) for n, t, e in zip(names, per_task, eps)}
         out["attempts_by"] = ["task", "model"] if per_model else ["task"]
+        if per_model:
+            notes.append("agents: every run holds the same models; attempts are counted per task and model "
+                         "(\"<task> @ <model>\")")
+        else:
+            notes += [f"agents: {n} holds {len(m)} models; its attempts at a task pool them "
+                      "(seaview summary gives each model's pass@k)" for n, m in zip(names, models) if len(m) > 1]
         attempt_seeds = np.random.SeedSequence([seed, 1]).spawn(len(runs))
     base_df = eps[0].collect()
     base_values, base_boot = _episode_means(base_df, n_boot, seeds[0], attempts)
@@ -162,7 +169,7 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> dict[s
                 row["attempts"] = [c.get(row["task"], (None, None))[1] for c in counts]
     if attempts:
         out["attempts"] = _nums(out["attempts"])
-    return out
+    return out, notes
 
 
 def _nums(x: Any) -> Any:
@@ -272,21 +279,12 @@ def diff_runs(runs: list[Any], names: list[str] | None = None, *, seed: int = 0,
         "notes": [],
     }
     if all(r.has("episodes") for r in runs):
-        report["agents"] = _agents(runs, names, seed, n_boot)
+        report["agents"], notes = _agents(runs, names, seed, n_boot)
         report["sections"].append("agents")
         for c in report["agents"]["comparisons"]:
             if c["flips"]["newly_resolved"] + c["flips"]["regressed"] + c["flips"]["both"] + c["flips"]["neither"] == 0:
                 report["notes"].append(f"agents: {names[0]} and {c['run']} have no evaluated task in common")
-        if report["agents"].get("attempts"):
-            by_model = report["agents"]["attempts_by"] == ["task", "model"]
-            for n, r in zip(names, runs):
-                models = models_of(r.scan("episodes"))
-                if len(models) > 1 and not by_model:
-                    report["notes"].append(f"agents: {n} holds {len(models)} models; its attempts at a task pool them "
-                                           "(seaview summary gives each model's pass@k)")
-            if by_model:
-                report["notes"].append("agents: every run holds the same models; attempts are counted per task and model "
-                                       "(\"<task> @ <model>\")")
+        report["notes"] += notes
     elif any(r.has("episodes") for r in runs):
         report["notes"].append("agents: not every run has episodes; section left out")
     if all(r.has("lengths") for r in runs):

@@ -57,6 +57,12 @@ def _ci(d: dict[str, Any]) -> str:
     return f"{d['delta']:+,.2f} [{d['ci_low']:+,.2f}, {d['ci_high']:+,.2f}]"
 
 
+def attempts_per_task(summary: dict[str, Any]) -> str:
+    """How many attempts each task had, from an ``attempts.attempt_summary``: "4", "3–4", "–"."""
+    lo, hi = summary["attempts"]["min"], summary["attempts"]["max"]
+    return "–" if lo is None else str(lo) if lo == hi else f"{lo}–{hi}"
+
+
 def _matrix_cells(row: dict[str, Any]) -> list[str]:
     """A task's outcome in each run; with repeated attempts, resolved/attempts ("3/5")."""
     if "attempts" not in row:
@@ -97,8 +103,7 @@ def _attempt_tables(ag: dict[str, Any], runs: list[str]) -> list[tuple[str, list
     for n in runs:
         s = summaries[n]
         a, c = s["attempts"], s.get("consistency") or {}
-        per = "–" if a["min"] is None else (str(a["min"]) if a["min"] == a["max"] else f"{a['min']}–{a['max']}")
-        rows.append([n, fmt_value(s["tasks"]), per, f"{a.get('resolved', 0):,}/{a['total']:,}",
+        rows.append([n, fmt_value(s["tasks"]), attempts_per_task(s), f"{a.get('resolved', 0):,}/{a['total']:,}",
                      *(_pct(s["pass_at"].get(str(k))) for k in ks),
                      *(fmt_value(c.get(x)) for x in ("always", "sometimes", "never")), fmt_value(s.get("left_out", 0))])
     out.append(("Repeated attempts: pass@k over tasks; tasks every attempt / some / none resolved; episodes left out "

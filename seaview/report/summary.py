@@ -7,7 +7,7 @@ from typing import Any
 
 from ..analysis.summary import summarize  # noqa: F401  (the CLI's entry: gather, then render)
 from ..analysis.heads import skipped_note, window_notes
-from ..analysis.tables import fmt_money, fmt_seconds, fmt_stat
+from ..analysis.tables import attempts_per_task, fmt_money, fmt_seconds, fmt_stat
 from ..textsafe import one_line
 
 
@@ -28,11 +28,10 @@ def _attempt_line(head: str, a: dict[str, Any]) -> str:
     """How often each task was attempted, pass@k and how consistently tasks were resolved."""
     if not a["tasks"]:
         return head + "no attempt"
-    lo, hi = a["attempts"]["min"], a["attempts"]["max"]
     c = a["consistency"]
     rates = ", ".join(f"pass@{k} {v:.1%}" for k, v in a["pass_at"].items())
     tries = f"{a['attempts']['resolved']:,} of {a['attempts']['total']:,} resolved"
-    return (head + f"{lo if lo == hi else f'{lo}–{hi}'} per task ({tries}); {rates}"
+    return (head + f"{attempts_per_task(a)} per task ({tries}); {rates}"
             + f"; tasks resolved by every attempt {c['always']:,}, by some {c['sometimes']:,}, by none {c['never']:,}")
 
 

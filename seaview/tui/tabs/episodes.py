@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, Static
 
 from ...analysis.attempts import attempt_summary, left_out, repeated, task_attempts
+from ...analysis.tables import attempts_per_task
 from ...analysis.trajectories import first_wrong_steps, search_steps
 from ..data import reads_runs
 from ..linetable import LineTable
@@ -82,10 +83,9 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         self.mixed = per_task.filter((pl.col("resolved") > 0) & (pl.col("resolved") < pl.col("attempts")))["task"].to_list()
         if repeated(per_task):
             a = attempt_summary(per_task, left_out(eps))
-            lo, hi = a["attempts"]["min"], a["attempts"]["max"]
             ks = list(a["pass_at"])
             self.attempts = (" · ".join(f"pass@{k} {a['pass_at'][k]:.1%}" for k in dict.fromkeys([ks[0], ks[-1]]))
-                             + f" ({lo if lo == hi else f'{lo}–{hi}'} attempts a task)  ")
+                             + f" ({attempts_per_task(a)} attempts a task)  ")
         self.refresh_view()
         self.query_one("#episodes-table", LineTable).focus()
         self.app.settle_heap()
