@@ -143,10 +143,12 @@ def import_(
         more = f" and {len(rep.skipped) - 10} more" if len(rep.skipped) > 10 else ""
         sys.stderr.write(f"seaview: ignored {len(rep.skipped)} file(s) of no known format: {names}{more}\n")
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(rep.formats.items()))
-    what = [f"{rep.episodes:,} episodes, {rep.steps:,} steps"] if rep.episodes else []
+    from .analysis.tables import counted
+
+    what = [f"{counted(rep.episodes, 'episode')}, {counted(rep.steps, 'step')}"] if rep.episodes else []
     what += [f"{n:,} {t} rows" for t, n in sorted(rep.rows.items())]
     failed = f" ({rep.failed:,} failed requests)" if rep.failed else ""
-    sys.stdout.write(f"imported {', '.join(what)}{failed} from {rep.files} file(s) ({kinds}) into {one_line(out)}\n")
+    sys.stdout.write(f"imported {', '.join(what)}{failed} from {counted(rep.files, 'file')} ({kinds}) into {one_line(out)}\n")
     if rep.bad:
         raise typer.Exit(EXIT_PROBLEMS)
 
@@ -418,7 +420,9 @@ def diff(
                                      "RUN@STEP: a run's heads at one training step."),
     format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, md, json or html."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when this change is found."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when this change is found: regression (a task the baseline resolved is not resolved in a run), "
+                                          "length-shift (lengths moved beyond chance), pass-rate-drop (the success rate fell beyond "
+                                          "chance: its CI lies below 0), any."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same inputs and seed: identical report)."),
     task: Optional[str] = typer.Option(None, "--task", help="Instead: this task's two trajectories side by side, aligned by action."),
 ) -> None:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
+from math import comb
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from seaview.analysis.diff import diff_runs
+from seaview.analysis.trajectories import mcnemar_p, resolve_rate_change
 from seaview.collectors import TrajectoryLogger
 from seaview.store import RunWriter, open_run
 
@@ -146,6 +149,51 @@ def test_auto_code_rover_diff(shared_data, tmp_path):
     rep = json.loads(run_cli("diff", str(tmp_path / "r1"), str(tmp_path / "r2"), "--format", "json").stdout)
     c = rep["agents"]["comparisons"][0]
     assert (c["flips"]["both"], c["resolved_only_baseline"], c["resolved_only_run"]) == (38, 16, 19)
+    # 17 tasks gained and 15 lost of the 216 both evaluated: a regression by flips, no drop beyond chance
+    r = c["resolve_rate"]
+    assert r["tasks"] == 216 and r["baseline"] == pytest.approx(53 / 216) and r["run"] == pytest.approx(55 / 216)
+    assert r["mcnemar_p"] == pytest.approx(float(2 * Fraction(sum(comb(32, i) for i in range(16)), 2 ** 32)), rel=1e-9)
+    assert r["ci_low"] < 0 < r["ci_high"]
+    assert rep["gates"] == {"regression": True, "length_shift": False, "pass_rate_drop": False}
+
+
+def test_mcnemar_p_is_the_exact_binomial_test():
+    def exact(b, c):
+        n = b + c
+        return min(1.0, float(2 * Fraction(sum(comb(n, i) for i in range(min(b, c) + 1)), 2 ** n)))
+
+    for b, c in [(0, 0), (0, 1), (1, 0), (3, 0), (0, 6), (17, 15), (5, 25), (40, 41), (1200, 1000), (3000, 3001)]:
+        assert mcnemar_p(b, c) == pytest.approx(exact(b, c), rel=1e-9, abs=1e-300), (b, c)
+        assert mcnemar_p(b, c) == mcnemar_p(c, b)
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(0, 6) == pytest.approx(2 / 64)
+
+
+def test_resolve_rate_change_known_counts():
+    seed = np.random.SeedSequence(0)
+    assert resolve_rate_change({"both": 0, "neither": 0, "newly_resolved": 0, "regressed": 0}, 100, seed) is None
+    one = resolve_rate_change({"both": 0, "neither": 0, "newly_resolved": 0, "regressed": 1}, 100, seed)
+    assert (one["tasks"], one["baseline"], one["run"], one["delta"], one["ci_low"]) == (1, 1.0, 0.0, -1.0, None)
+    r = resolve_rate_change({"both": 10, "neither": 50, "newly_resolved": 2, "regressed": 18}, 4000, seed)
+    assert (r["tasks"], r["baseline"], r["run"], r["delta"]) == (80, 28 / 80, 12 / 80, -16 / 80)
+    # the paired difference's standard error, sqrt((b + c) / n^2 - (b - c)^2 / n^3), gives the CI's width
+    se = np.sqrt(20 / 80 ** 2 - 16 ** 2 / 80 ** 3)
+    assert r["ci_low"] == pytest.approx(-0.2 - 1.96 * se, abs=0.015) and r["ci_high"] == pytest.approx(-0.2 + 1.96 * se, abs=0.015)
+    assert r["mcnemar_p"] == pytest.approx(2 * sum(comb(20, i) for i in range(3)) / 2 ** 20)
+
+
+def test_resolve_rate_drop_sets_the_pass_rate_gate_without_repeats(tmp_path):
+    tasks = [f"t{i}" for i in range(30)]
+    a = _agent_run(tmp_path / "a", {t: "resolved" if i < 20 else "unresolved" for i, t in enumerate(tasks)})
+    b = _agent_run(tmp_path / "b", {t: "resolved" if i < 6 else "unresolved" for i, t in enumerate(tasks)})
+    rep = json.loads(run_cli("diff", str(a), str(b), "--format", "json").stdout)
+    r = rep["agents"]["comparisons"][0]["resolve_rate"]
+    assert r["delta"] == pytest.approx(-14 / 30) and r["ci_high"] < 0 and r["mcnemar_p"] == pytest.approx(2 / 2 ** 14)
+    assert rep["gates"] == {"regression": True, "length_shift": False, "pass_rate_drop": True}
+    assert run_cli("diff", str(a), str(b), "--fail-on", "pass-rate-drop").returncode == 1
+    assert run_cli("diff", str(b), str(a), "--fail-on", "pass-rate-drop").returncode == 0  # a rise is no drop
+    text = run_cli("diff", str(a), str(b)).stdout
+    assert "Resolve rate: a → b (the 30 tasks evaluated in both" in text
+    assert "66.7%" in text and "20.0%" in text and "-46.7 pp [" in text
 
 
 def test_lcs_alignment_is_a_longest_common_subsequence():

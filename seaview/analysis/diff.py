@@ -21,7 +21,7 @@ from .heads import head_atlas
 from .kv import kv_stats
 from .lengths import LengthsError, LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
 from .resample import mean_resamples
-from .trajectories import flips, outcome_counts, side_counts, task_matrix
+from .trajectories import flips, outcome_counts, resolve_rate_change, side_counts, task_matrix
 
 SCHEMA_VERSION = 1
 DIFF_SCHEMA = {
@@ -31,7 +31,9 @@ DIFF_SCHEMA = {
     "notes": "[str] why a section is missing or empty",
     "agents": "{outcomes: {run: {outcome: n}}, failure_sides: {run: {side: n}}, comparisons: [{run, flips: "
               "{newly_resolved, regressed, both, neither, missing_a, missing_b}, resolved_only_baseline, "
-              "resolved_only_run, regressed_tasks, newly_resolved_tasks, deltas: {steps, tokens_in, tokens_out, "
+              "resolved_only_run, regressed_tasks, newly_resolved_tasks, resolve_rate (the tasks evaluated in both, a task "
+              "resolved when any attempt resolved it; null without such tasks): {tasks, baseline, run, delta, ci_low, "
+              "ci_high, mcnemar_p}, deltas: {steps, tokens_in, tokens_out, "
               "cost_usd, duration_s: {baseline, run, delta, ci_low, ci_high}}}], matrix (3+ runs): {tasks, "
               "rows: [{task, outcomes: [..], success_rate}]}; where a task was attempted more than once (epochs, "
               "trials): attempts_by: [task] or [task, model] (every run holds the same several models: a task's "
@@ -133,9 +135,10 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[
             notes += [f"agents: {n} holds {len(m)} models; its attempts at a task pool them "
                       "(seaview summary gives each model's pass@k)" for n, m in zip(names, models) if len(m) > 1]
         attempt_seeds = np.random.SeedSequence([seed, 1]).spawn(len(runs))
+    rate_seeds = np.random.SeedSequence([seed, 2]).spawn(len(runs))
     base_df = eps[0].collect()
     base_values, base_boot = _episode_means(base_df, n_boot, seeds[0], attempts)
-    for n, e, s in zip(names[1:], eps[1:], seeds[1:]):
+    for n, e, s, rs in zip(names[1:], eps[1:], seeds[1:], rate_seeds[1:]):
         df = e.collect()
         values, boot = _episode_means(df, n_boot, s, attempts)
         f = flips(base_df, df)
@@ -147,6 +150,7 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[
             "resolved_only_run": f.resolved_only_b,
             "regressed_tasks": sorted(t.filter(pl.col("flip") == "regressed")["task"].to_list()),
             "newly_resolved_tasks": sorted(t.filter(pl.col("flip") == "newly_resolved")["task"].to_list()),
+            "resolve_rate": _nums(resolve_rate_change(f.counts, n_boot, rs)),
             "deltas": {name: _boot_delta(base_values[:, j], values[:, j], base_boot[:, j], boot[:, j])
                        for j, name in enumerate(DELTA_COLUMNS)},
         }
@@ -312,12 +316,14 @@ def diff_runs(runs: list[Any], names: list[str] | None = None, *, seed: int = 0,
 def gates(report: dict[str, Any]) -> dict[str, bool]:
     """regression: some task resolved in the baseline is not resolved in a later run
     (evaluated there); length_shift: KS p < 0.01 and the mean-delta CI excludes 0;
-    pass_rate_drop: with repeated attempts, a later run's pass@1 fell and its delta's CI
-    lies below 0 (a task resolved 5 times of 5 and then 1 of 5 is no regression by flips)."""
+    pass_rate_drop: a later run's success rate fell beyond chance: with repeated attempts its
+    pass@1 (a task resolved 5 times of 5 and then 1 of 5 is no regression by flips), else
+    its resolve rate on the tasks both runs evaluated, has a delta whose CI lies below 0
+    (unlike ``regression``, 15 tasks lost beside 17 gained do not set it)."""
     comparisons = report.get("agents", {}).get("comparisons", [])
     regression = any(c["flips"]["regressed"] > 0 for c in comparisons)
-    drop = any((c.get("attempts") or {}).get("pass_at_1") is not None and c["attempts"]["pass_at_1"]["ci_high"] is not None
-               and c["attempts"]["pass_at_1"]["ci_high"] < 0 for c in comparisons)
+    rates = [(c["attempts"] or {}).get("pass_at_1") if "attempts" in c else c.get("resolve_rate") for c in comparisons]
+    drop = any(r is not None and r["ci_high"] is not None and r["ci_high"] < 0 for r in rates)
     shift = False
     for c in report.get("lengths", {}).get("comparisons", []):
         d = c["deltas"]["mean"]

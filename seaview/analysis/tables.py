@@ -25,6 +25,11 @@ def fmt_value(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
+def counted(n: int, word: str) -> str:
+    """"1 episode", "2,048 episodes": a count and its noun (a plural in -s)."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def fmt_stat(v: Any) -> str:
     """A statistic in a line of them (summary, the KV tab): whole with thousands separators
     from 1,000 on (a p95 of 17,078 tokens beside a peak of 17,256, not 1.71e+04), else three
@@ -156,12 +161,21 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
             rows += [["resolved only in baseline", fmt_value(c["resolved_only_baseline"])],
                      [f"resolved only in {c['run']}", fmt_value(c["resolved_only_run"])]]
             out.append((f"Task flips: {runs[0]} → {c['run']}{any_attempt}", ["flip", "tasks"], rows))
+            rr = c.get("resolve_rate")
+            if rr:
+                both = f"the {rr['tasks']:,} tasks evaluated in both" if rr["tasks"] != 1 else "the one task evaluated in both"
+                out.append((f"Resolve rate: {runs[0]} → {c['run']} ({both}; 95% paired bootstrap CI; McNemar's exact test "
+                            "on the flipped tasks)", ["rate", runs[0], c["run"], "delta [CI]", "p"],
+                            [["resolved by any attempt" if any_attempt else "resolved", *_pct_ci(rr),
+                              fmt_value(rr["mcnemar_p"], 3)]]))
             if c["regressed_tasks"] or c["newly_resolved_tasks"]:
                 out.append((f"{TASK_TABLES[0]}{runs[0]} → {c['run']}", ["task", "flip"],
                             [[t, "regressed"] for t in c["regressed_tasks"]] + [[t, "newly resolved"] for t in c["newly_resolved_tasks"]]))
             ci = "95% bootstrap CI over tasks" if any_attempt else "95% bootstrap CI"
-            out.append((f"Per-episode means: {runs[0]} → {c['run']} ({ci})", ["metric", runs[0], c["run"], "delta [CI]"],
-                        [[k, fmt_value(d["baseline"]), fmt_value(d["run"]), _ci(d)] for k, d in c["deltas"].items()]))
+            measured = {k: d for k, d in c["deltas"].items() if d["baseline"] is not None or d["run"] is not None}
+            if measured:  # a metric neither run recorded (a SWE-bench report has no steps or tokens) is no row
+                out.append((f"Per-episode means: {runs[0]} → {c['run']} ({ci})", ["metric", runs[0], c["run"], "delta [CI]"],
+                            [[k, fmt_value(d["baseline"]), fmt_value(d["run"]), _ci(d)] for k, d in measured.items()]))
         if ag.get("matrix"):
             m = ag["matrix"]
             if ag.get("attempts"):  # cells "resolved/attempts"; the last column pools every run's attempts

@@ -6,8 +6,10 @@ Failure sides follow the rules in :mod:`seaview.rules`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from ..rules import ENV_RE, FAILURE_SIDES, INFRA_RE, LLM_RE, OUTCOMES, side_of_exit  # noqa: F401  (re-exported)
@@ -207,6 +209,39 @@ def flips(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFrame) -> Fli
     ra_n = table.filter(ra.fill_null(False) & ~rb.fill_null(False)).height
     rb_n = table.filter(rb.fill_null(False) & ~ra.fill_null(False)).height
     return FlipResult(table, {k: int(vc.get(k, 0)) for k in FLIPS}, ra_n, rb_n)
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """McNemar's exact test of paired outcomes: the two-sided binomial p of ``b`` and ``c``, the
+    pairs that differ one way and the other (tasks only run B resolved, and only run A), under
+    an even chance either way. 1.0 when no pair differs."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    i = np.arange(min(b, c) + 1, dtype=np.float64)
+    logs = math.lgamma(n + 1) - np.array([math.lgamma(x + 1) + math.lgamma(n - x + 1) for x in i]) - n * math.log(2)
+    top = logs.max()
+    tail = math.exp(top) * float(np.exp(logs - top).sum())  # P(X <= min(b, c)), summed in log space
+    return min(1.0, 2 * tail)
+
+
+def resolve_rate_change(counts: dict[str, int], n_boot: int, seed: np.random.SeedSequence) -> dict[str, float | int | None] | None:
+    """The resolve rate of two runs on the tasks both evaluated (``FlipResult.counts``): each
+    run's, the change with a paired bootstrap CI (tasks drawn with both their outcomes) and
+    McNemar's exact p on the tasks that flipped. None when no task was evaluated in both."""
+    cells = np.array([counts["both"], counts["neither"], counts["newly_resolved"], counts["regressed"]], dtype=np.int64)
+    n = int(cells.sum())
+    if n == 0:
+        return None
+    both, _, new, lost = (int(x) for x in cells)
+    out: dict[str, float | int | None] = {"tasks": n, "baseline": (both + lost) / n, "run": (both + new) / n,
+                                         "delta": (new - lost) / n, "ci_low": None, "ci_high": None,
+                                         "mcnemar_p": mcnemar_p(new, lost)}
+    if n > 1:  # one task: no interval
+        draws = np.random.default_rng(seed).multinomial(n, cells / n, size=n_boot)  # = drawing n tasks with replacement
+        d = (draws[:, 2] - draws[:, 3]) / n
+        out["ci_low"], out["ci_high"] = float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))
+    return out
 
 
 def task_matrix(runs: dict[str, pl.LazyFrame | pl.DataFrame]) -> pl.DataFrame:

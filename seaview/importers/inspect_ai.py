@@ -389,6 +389,10 @@ def iter_eval(path: str) -> Iterator[Episode]:
 
 
 ZIP_ZSTANDARD = 93  # the zip compression method number of zstd
+# The most one member (a sample) may hold uncompressed: its JSON, parsed, takes several times
+# that in memory. A zip says each member's size before it is read, so a damaged or hostile
+# log (a few MB that would inflate to many GB) is refused before any of it is inflated.
+MEMBER_LIMIT = 2 << 30
 
 
 def _zstd_member(path: str, info: zipfile.ZipInfo) -> bytes:
@@ -411,7 +415,7 @@ def _zstd_member(path: str, info: zipfile.ZipInfo) -> bytes:
         raise EOFError("member data cut short")
     try:
         with zstandard.ZstdDecompressor().stream_reader(packed, read_across_frames=True) as r:
-            data = r.read()
+            data = r.read(info.file_size + 1)  # past its stated size is a mismatch, not more to read
     except zstandard.ZstdError as e:
         raise zipfile.BadZipFile(f"zstd: {e}") from None
     if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
@@ -420,6 +424,10 @@ def _zstd_member(path: str, info: zipfile.ZipInfo) -> bytes:
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, path: str) -> Any:
+    size = zf.getinfo(name).file_size
+    if size > MEMBER_LIMIT:
+        raise ImportFormatError(f"{path} [{name}]", f"member of {size / (1 << 30):,.1f} GiB uncompressed, over the "
+                                f"{MEMBER_LIMIT >> 30} GiB seaview reads from one member (a damaged or hostile zip?)")
     try:
         try:
             raw = zf.read(name)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..analysis.summary import summarize  # noqa: F401  (the CLI's entry: gather, then render)
 from ..analysis.heads import skipped_note, window_notes
-from ..analysis.tables import attempts_per_task, fmt_money, fmt_seconds, fmt_stat
+from ..analysis.tables import attempts_per_task, counted, fmt_money, fmt_seconds, fmt_stat
 from ..textsafe import one_line
 
 
@@ -37,8 +37,7 @@ def _attempt_line(head: str, a: dict[str, Any]) -> str:
 
 def _agent_lines(d: dict[str, Any]) -> list[str]:
     n = max(int(d["episodes"] or 0), 1)
-    plural = lambda k, word: f"{k:,} {word}" + ("" if k == 1 else "s")  # noqa: E731
-    lines = [f"agent run: {plural(d['episodes'], 'episode')} over {plural(d['tasks'], 'task')}"]
+    lines = [f"agent run: {counted(d['episodes'], 'episode')} over {counted(d['tasks'], 'task')}"]
     lines.append("outcomes  " + "  ".join(f"{k} {v:,} ({v / n:.0%})" for k, v in d["outcomes"].items()))
     lines.append("failure   " + "  ".join(f"{k} {v:,}" for k, v in d["failure_sides"].items()))
     if d.get("attempts"):
