@@ -72,11 +72,13 @@ def summary(
     run: str = typer.Argument(..., help="Run folder or URL."),
     format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
     skip_bad_parts: bool = typer.Option(False, "--skip-bad-parts", help="Leave out unreadable parts (listed on stderr) instead of failing."),
-    deep: bool = typer.Option(False, "--deep", help="Also read the steps table: action types, where episodes went wrong."),
+    deep: bool = typer.Option(False, "--deep", help="Also read the steps table (action types, where episodes went wrong) and lengths "
+                              "and kv tables of over a million rows."),
 ) -> None:
     """What a run holds: tables, row counts, model, params, time span.
 
-    For agent runs, outcomes and failure sides. Big tables are described from metadata only."""
+    For agent runs, outcomes, failure sides and pass@k; length and KV statistics; the head
+    atlas. Steps, and tables of over a million rows, are described from metadata only unless --deep."""
     from .report.summary import render_summary_text, summarize
     from .textsafe import one_line
 

@@ -85,6 +85,28 @@ def test_summary_names_models_that_differ_past_twenty_characters(tmp_path):
     assert any(line.split()[:3] == ["smollm2", "2", "6.0"] for line in run_cli("summary", "--deep", str(tmp_path / "one")).stdout.splitlines())
 
 
+def test_summary_reads_small_lengths_and_kv_and_points_big_ones_to_deep(tmp_path, monkeypatch):
+    """Without --deep, lengths and kv tables of up to a million rows are summarised (a
+    BurstGPT or vLLM import showed only row counts, and --deep's help named only steps);
+    bigger ones, and steps, are named in a line that says what --deep adds."""
+    from seaview.analysis import summary as summary_mod
+    from seaview.report.summary import render_summary_text
+    from seaview.store import RunWriter
+
+    with RunWriter(tmp_path / "r") as w:
+        w.append("lengths", {"prompt_id": ["p"] * 4, "sample": [0, 1, 2, 3], "response_tokens": [5, 7, 9, 11]})
+        w.append("kv", {"t_s": [0.0, 1.0], "step": [0, 1], "tokens": [100, 900], "capacity_tokens": [1000, 1000]})
+    out = run_cli("summary", str(tmp_path / "r")).stdout
+    assert any(line.split()[:3] == ["all", "4", "8.0"] for line in out.splitlines()), out
+    assert "peak_tokens 900" in out and "--deep" not in out
+    monkeypatch.setattr(summary_mod, "SMALL_TABLE", 3)  # the lengths table is "big" now, the kv one not
+    data = summary_mod.summarize(open_run(tmp_path / "r"))
+    assert "lengths" not in data and data["kv"]["peak_tokens"] == 900 and data["deep_for"] == ["lengths"]
+    assert "more      seaview summary --deep: length statistics" in render_summary_text(data)
+    deep = summary_mod.summarize(open_run(tmp_path / "r"), deep=True)
+    assert deep["lengths"][0]["n"] == 4 and deep["deep_for"] == []
+
+
 def test_summary_writes_large_kv_numbers_whole():
     """Tokens and seconds past 1,000 read whole with separators, as the counts beside them do
     (a p95 of 17,078 tokens printed 1.71e+04 next to a peak of 17,256)."""

@@ -11,11 +11,15 @@ from ..store.reader import Run
 from ..store.summary import run_summary
 
 
+SMALL_TABLE = 1_000_000  # rows of a heads, lengths or kv table read for its digest without ``deep``
+
+
 def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
     """The summary of ``run``: store metadata, plus per-kind digests where tables exist.
 
-    Only small tables (episodes) are read; big ones (steps, lengths) are described from
-    their Parquet footers.
+    Episodes are read, and heads, lengths and kv tables of up to SMALL_TABLE rows; bigger
+    ones, and steps, only with ``deep`` (else described from their Parquet footers, and
+    ``deep_for`` names them).
     """
     data = run_summary(run)
     if run.has("episodes"):
@@ -39,7 +43,7 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
                 "loops": int(wrong["first_loop_step"].is_not_null().sum()),
                 "median_first_wrong_step": wrong["first_wrong_step"].median() if wrong.height else None,
             }
-    if run.has("heads") and run.num_rows("heads") <= 1_000_000:
+    if run.has("heads") and run.num_rows("heads") <= SMALL_TABLE:
         from .dynamics import at_step, emergences, training_steps
         from .heads import head_atlas, skipped_layers, windowed_layers
 
@@ -58,12 +62,14 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
                 "steps": len(seen), "first_step": seen[0], "last_step": seen[-1],
                 "induction_emerged": [{"layer": r["layer"], "head": r["head"], "step": r["step"]}
                                       for r in em.iter_rows(named=True)]}
-    if deep and run.has("lengths"):
+    read = {t: run.has(t) and (deep or run.num_rows(t) <= SMALL_TABLE) for t in ("lengths", "kv")}
+    data["deep_for"] = [t for t in ("steps", "lengths", "kv") if run.has(t) and not deep and not read.get(t, False)]
+    if read["lengths"]:
         from .lengths import length_stats, run_cap
 
         by = ["model"] if run.scan("lengths").select(pl.col("model").n_unique()).collect().item() > 1 else []
         data["lengths"] = length_stats(run.scan("lengths"), by=by, cap=run_cap(run)).to_dicts()
-    if deep and run.has("kv"):
+    if read["kv"]:
         from .kv import kv_stats
 
         data["kv"] = {k: v for k, v in kv_stats(run.scan("kv")).items() if k != "per_layer"}

@@ -128,4 +128,7 @@ def render_summary_text(data: dict[str, Any]) -> str:
     if data.get("kv"):
         lines.append("")
         lines.append("kv        " + ", ".join(f"{k} {fmt_stat(v)}" for k, v in data["kv"].items()))
+    more = {"steps": "action types and where episodes went wrong", "lengths": "length statistics", "kv": "KV statistics"}
+    if data.get("deep_for"):
+        lines += ["", "more      seaview summary --deep: " + ", ".join(more[t] for t in data["deep_for"])]
     return "\n".join(lines) + "\n"
