@@ -155,6 +155,9 @@ def test_auto_code_rover_diff(shared_data, tmp_path):
     assert r["mcnemar_p"] == pytest.approx(float(2 * Fraction(sum(comb(32, i) for i in range(16)), 2 ** 32)), rel=1e-9)
     assert r["ci_low"] < 0 < r["ci_high"]
     assert rep["gates"] == {"regression": True, "length_shift": False, "pass_rate_drop": False}
+    # and each run's own rate, with how sure it is (Wilson; 54 of 249 instances in run 1)
+    assert "rate      resolved 54 of 249 evaluated episodes: 21.7% (95% Wilson CI 17.0%–27.2%)" in \
+        run_cli("summary", str(tmp_path / "r1")).stdout
 
 
 def test_mcnemar_p_is_the_exact_binomial_test():

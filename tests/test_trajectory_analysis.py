@@ -310,3 +310,28 @@ def test_a_task_that_quotes_a_traceback_is_no_wrong_step():
                "observation": pl.String, "error": pl.String}, orient="row")
     got = {r["episode_id"]: r for r in first_wrong_steps(steps).iter_rows(named=True)}
     assert set(got) == {"t"} and got["t"]["first_wrong_step"] == 3
+
+
+def test_wilson_interval_solves_its_quadratic_and_stays_in_zero_one():
+    from seaview.analysis.trajectories import wilson_interval
+
+    z = 1.959963984540054
+    for k, n in [(0, 10), (10, 10), (54, 249), (1, 2), (500, 1000), (3, 7)]:
+        lo, hi = wilson_interval(k, n)
+        assert 0.0 <= lo <= k / n <= hi <= 1.0
+        for p in (lo, hi):  # each end is a rate p whose z-score of k/n is exactly z
+            if 0 < p < 1:
+                assert abs(k / n - p) == pytest.approx(z * (p * (1 - p) / n) ** 0.5, rel=1e-9)
+    assert wilson_interval(0, 10) == (0.0, pytest.approx(z * z / (10 + z * z)))
+    assert wilson_interval(10, 10) == (pytest.approx(10 / (10 + z * z)), 1.0)
+    with pytest.raises(ValueError):
+        wilson_interval(0, 0)
+
+
+def test_resolve_rate_counts_errors_as_evaluated_and_unknown_as_not():
+    from seaview.analysis.trajectories import resolve_rate
+
+    eps = pl.DataFrame({"outcome": ["resolved", "unresolved", "error", "unknown", None, "resolved"]})
+    r = resolve_rate(eps)
+    assert (r["resolved"], r["evaluated"], r["rate"]) == (2, 4, 0.5)
+    assert resolve_rate(pl.DataFrame({"outcome": ["unknown", None]}, schema={"outcome": pl.String})) is None

@@ -32,6 +32,10 @@ def summarize(run: Run, deep: bool = False) -> dict[str, Any]:
         if repeated(per_task):  # epochs, trials: pass@k and how consistent the agent is
             data["agents"]["attempts"] = attempt_summary(per_task, left_out(run.scan("episodes")))
             data["agents"]["attempts_by_model"] = by_model(run.scan("episodes"))  # {} for a run of one model
+        else:  # one attempt a task: the resolve rate and how sure it is
+            from .trajectories import resolve_rate
+
+            data["agents"]["resolve_rate"] = resolve_rate(run.scan("episodes"))
         if deep and run.has("steps"):
             from .trajectories import action_types, first_wrong_steps
 

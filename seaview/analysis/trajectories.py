@@ -225,6 +225,31 @@ def mcnemar_p(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a rate of ``k`` in ``n``: unlike
+    rate ± z·SE it stays inside [0, 1] and keeps its width at 0 of n or n of n."""
+    if n <= 0:
+        raise ValueError("a rate of no trials has no interval")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))  # exact ends
+
+
+def resolve_rate(episodes: pl.LazyFrame | pl.DataFrame) -> dict[str, float | int] | None:
+    """Of the episodes evaluated (outcome resolved, unresolved or error; SWE-bench counts an
+    error as not resolved), how many were resolved, the rate and its Wilson 95% interval.
+    None when no episode was evaluated. Episodes are taken as independent: with repeated
+    attempts at a task, use ``attempts.attempt_summary``."""
+    c = (_lazy(episodes).select(pl.col("outcome").is_in(["resolved", "unresolved", "error"]).sum().alias("n"),
+                                (pl.col("outcome") == "resolved").sum().alias("k")).collect().row(0, named=True))
+    n, k = int(c["n"] or 0), int(c["k"] or 0)
+    if n == 0:
+        return None
+    lo, hi = wilson_interval(k, n)
+    return {"resolved": k, "evaluated": n, "rate": k / n, "ci_low": lo, "ci_high": hi}
+
+
 def resolve_rate_change(counts: dict[str, int], n_boot: int, seed: np.random.SeedSequence) -> dict[str, float | int | None] | None:
     """The resolve rate of two runs on the tasks both evaluated (``FlipResult.counts``): each
     run's, the change with a paired bootstrap CI (tasks drawn with both their outcomes) and

@@ -40,6 +40,10 @@ def _agent_lines(d: dict[str, Any]) -> list[str]:
     lines = [f"agent run: {counted(d['episodes'], 'episode')} over {counted(d['tasks'], 'task')}"]
     lines.append("outcomes  " + "  ".join(f"{k} {v:,} ({v / n:.0%})" for k, v in d["outcomes"].items()))
     lines.append("failure   " + "  ".join(f"{k} {v:,}" for k, v in d["failure_sides"].items()))
+    r = d.get("resolve_rate")
+    if r:
+        lines.append(f"rate      resolved {r['resolved']:,} of {counted(r['evaluated'], 'evaluated episode')}: "
+                     f"{r['rate']:.1%} (95% Wilson CI {r['ci_low']:.1%}–{r['ci_high']:.1%})")
     if d.get("attempts"):
         models = d.get("attempts_by_model") or {}
         lines.append(_attempt_line("attempts  ", d["attempts"]) + ("  (every model's attempts pooled)" if models else ""))
