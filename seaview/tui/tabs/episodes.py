@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 
 from ...analysis.attempts import attempt_summary, left_out, repeated, task_attempts
 from ...analysis.tables import attempts_per_task
-from ...analysis.trajectories import first_wrong_steps, search_steps
+from ...analysis.trajectories import first_wrong_steps, resolve_rate, search_steps
 from ..data import reads_runs
 from ..linetable import LineTable
 from ..safe import safe_text
@@ -47,6 +47,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         self.search_mode = "search"
         self.wrong_state: str | None = None
         self.attempts = ""  # "pass@1 … · pass@k … (k attempts a task)" where tasks ran several times
+        self.rate = ""  # else "resolved k/n …% [CI]" of the evaluated episodes
         self.mixed: list[str] = []  # tasks resolved by some attempts and not by others
 
     def compose(self) -> ComposeResult:
@@ -86,6 +87,9 @@ class EpisodesPane(LoadsWhenShown, Vertical):
             ks = list(a["pass_at"])
             self.attempts = (" · ".join(f"pass@{k} {a['pass_at'][k]:.1%}" for k in dict.fromkeys([ks[0], ks[-1]]))
                              + f" ({attempts_per_task(a)} attempts a task)  ")
+        elif (r := resolve_rate(eps)) is not None:
+            self.rate = (f"resolved {r['resolved']:,}/{r['evaluated']:,} {r['rate']:.1%} "
+                         f"[95% CI {r['ci_low']:.1%}–{r['ci_high']:.1%}]  ")
         self.refresh_view()
         self.query_one("#episodes-table", LineTable).focus()
         self.app.settle_heap()
@@ -114,7 +118,7 @@ class EpisodesPane(LoadsWhenShown, Vertical):
         self.query_one("#episodes-status", Static).update(Text.assemble(
             (f"{df.height:,} episodes", "bold"),
             f"  filter: {shown}  sort: {key} {'↓' if desc else '↑'}  page {self.page + 1}/{pages}  ",
-            (self.attempts, "bold"), (f"({keys})", "dim")))
+            (self.attempts or self.rate, "bold"), (f"({keys})", "dim")))
 
     def action_filter(self) -> None:
         self.filter_i = (self.filter_i + 1) % len(self.FILTERS)
