@@ -30,6 +30,11 @@ def counted(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
+def gates_text(gates: dict[str, bool]) -> str:
+    """The gates as the reports and the TUI print them: "regression=true length_shift=false ..."."""
+    return " ".join(f"{k}={fmt_value(v)}" for k, v in gates.items())
+
+
 def fmt_stat(v: Any) -> str:
     """A statistic in a line of them (summary, the KV tab): whole with thousands separators
     from 1,000 on (a p95 of 17,078 tokens beside a peak of 17,256, not 1.71e+04), else three

@@ -11,7 +11,7 @@ import html
 import json
 from typing import Any
 
-from ..analysis.tables import FLIP_LABELS, fmt_value, tables  # noqa: F401  (FLIP_LABELS re-exported)
+from ..analysis.tables import FLIP_LABELS, fmt_value, gates_text, tables  # noqa: F401  (FLIP_LABELS re-exported)
 from ..textsafe import one_line
 
 def render_text(report: dict[str, Any]) -> str:
@@ -59,9 +59,7 @@ def _notes(report: dict[str, Any], esc) -> list[str]:
     if report["notes"]:
         out.append("Notes")
         out += [f"- {esc(n)}" for n in report["notes"]]
-    g = report["gates"]
-    out.append(f"Gates: regression={str(g['regression']).lower()} length_shift={str(g['length_shift']).lower()} "
-               f"pass_rate_drop={str(g['pass_rate_drop']).lower()}")
+    out.append(f"Gates: {gates_text(report['gates'])}")
     return out
 
 

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ..analysis.tables import TASK_TABLES
+from ..analysis.tables import TASK_TABLES, gates_text
 from .data import reads_runs
 from .linetable import LineTable
 from .safe import safe_cell, safe_text
@@ -84,7 +84,7 @@ class DiffScreen(Screen):
         first_flipped = None
         self.query_one("#diff-status", Static).update(Text.assemble(
             ("sections: ", "dim"), (", ".join(report["sections"]) or "none", "bold"),
-            ("   gates: ", "dim"), ", ".join(f"{k}={v}" for k, v in report["gates"].items())))
+            ("   gates: ", "dim"), gates_text(report["gates"])))
         for title, header, rows in tabs:
             prefix = next((p for p in TASK_TABLES if title.startswith(p)), None)
             flipped = prefix is not None
