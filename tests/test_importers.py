@@ -723,6 +723,8 @@ def test_vllm_v1_log_with_colour_codes_reads_capacity(shared_data, tmp_path):
     assert kv.height == len(stats) > 0
     assert kv["capacity_tokens"].to_list() == [cap] * len(stats) and cap == 157_584
     assert kv["usage_frac"].to_list() == pytest.approx(usage)
+    # summary says what the usage is a share of
+    assert "peak_usage 0.027, p95_usage 0.0257, capacity_tokens 157,584" in run_cli("summary", str(tmp_path / "r")).stdout
 
 
 def _atif_trial(root):

@@ -46,7 +46,7 @@ DIFF_SCHEMA = {
                "p90, p99: {a, b, delta, ci_low, ci_high}}, paired_prompts, paired_mean_delta, paired_ci, "
                "paired_by: [model, prompt_id] where the runs share a model (a pair is one model's samples of one "
                "prompt) else [prompt_id] (each run's models pooled), degenerate_rate: {baseline, run}}]}",
-    "kv": "{runs: {run: {peak_tokens, p95_tokens, peak_usage, p95_usage, evicted_tokens, ...}}}",
+    "kv": "{runs: {run: {peak_tokens, p95_tokens, capacity_tokens, peak_usage, p95_usage, evicted_tokens, ...}}}",
     "heads": "{comparisons: [{run, common_heads, kind_changes: [{layer, head, baseline, run}], per_layer: "
              "[{layer, sink_mass_delta, retrieval_delta, induction_delta}], crossings: [{layer, head, metric, level, "
              "baseline, run}] (heads whose metric crossed its emergence level), retrieval_spearman}]}",

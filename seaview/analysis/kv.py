@@ -63,6 +63,9 @@ def kv_stats(kv: pl.LazyFrame | pl.DataFrame, threshold: float = 0.9) -> dict[st
         u = per_step["usage_frac"].drop_nulls()
         out["peak_usage"] = float(u.max())
         out["p95_usage"] = float(u.quantile(0.95, interpolation="linear"))
+    cap = per_step["capacity_tokens"].drop_nulls()
+    if cap.len():  # what the usage is a share of (the largest, where a restarted engine reported another)
+        out["capacity_tokens"] = int(cap.max())
     ranks = ranks_of(per_step)
     if ranks:  # engines of a data-parallel server each log their own cache: time above is the worst one's
         out["ranks"] = len(ranks)
