@@ -72,8 +72,8 @@ def summary(
     run: str = typer.Argument(..., help="Run folder or URL."),
     format: TextOrJson = typer.Option(TextOrJson.text, "--format", "-f", help="text or json."),
     skip_bad_parts: bool = typer.Option(False, "--skip-bad-parts", help="Leave out unreadable parts (listed on stderr) instead of failing."),
-    deep: bool = typer.Option(False, "--deep", help="Also read the steps table (action types, where episodes went wrong) and lengths "
-                              "and kv tables of over a million rows."),
+    deep: bool = typer.Option(False, "--deep", help="Also read the steps table (action types, where episodes went wrong) "
+                              "and lengths and kv tables of over a million rows."),
 ) -> None:
     """What a run holds: tables, row counts, model, params, time span.
 
@@ -422,9 +422,10 @@ def diff(
                                      "RUN@STEP: a run's heads at one training step."),
     format: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="text, md, json or html."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the report to FILE instead of stdout."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when this change is found: regression (a task the baseline resolved is not resolved in a run), "
-                                          "length-shift (lengths moved beyond chance), pass-rate-drop (the success rate fell beyond "
-                                          "chance: its CI lies below 0), any."),
+    fail_on: Optional[FailOn] = typer.Option(
+        None, "--fail-on", help="Exit 1 when this change is found: regression (a task the baseline resolved is not resolved "
+        "in a run), length-shift (lengths moved beyond chance), pass-rate-drop (the success rate fell beyond chance: its CI "
+        "lies below 0), any."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (same inputs and seed: identical report)."),
     task: Optional[str] = typer.Option(None, "--task", help="Instead: this task's two trajectories side by side, aligned by action."),
 ) -> None:

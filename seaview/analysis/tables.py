@@ -206,7 +206,8 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                                                            "degenerate (base)", "degenerate (run)"], paired))
     kv = report.get("kv")
     if kv:
-        keys = ["peak_tokens", "p95_tokens", "capacity_tokens", "peak_usage", "p95_usage", "evicted_tokens", "seconds_above", "preemptions"]
+        keys = ["peak_tokens", "p95_tokens", "capacity_tokens", "peak_usage", "p95_usage", "evicted_tokens", "seconds_above",
+                "preemptions"]
         keys = [k for k in keys if any(k in v for v in kv["runs"].values())]
         out.append(("KV occupancy", ["run", *keys], [[n, *(fmt_value(kv["runs"][n].get(k)) for k in keys)] for n in runs]))
     hd = report.get("heads")
