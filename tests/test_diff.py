@@ -155,6 +155,16 @@ def test_auto_code_rover_diff(shared_data, tmp_path):
     assert r["mcnemar_p"] == pytest.approx(float(2 * Fraction(sum(comb(32, i) for i in range(16)), 2 ** 32)), rel=1e-9)
     assert r["ci_low"] < 0 < r["ci_high"]
     assert rep["gates"] == {"regression": True, "length_shift": False, "pass_rate_drop": False}
+    # by repository: the flips add up, and each repository's counts come from its own tasks
+    by = {r["repository"]: r for r in c["by_repository"]}
+    assert len(by) == 12 and sum(r["tasks"] for r in by.values()) == 216
+    assert sum(r["newly_resolved"] for r in by.values()) == 17 and sum(r["regressed"] for r in by.values()) == 15
+    dj = by["django/django"]
+    assert (dj["tasks"], dj["resolved_a"], dj["resolved_b"], dj["newly_resolved"], dj["regressed"]) == (81, 29, 26, 4, 7)
+    assert dj["mcnemar_p"] == pytest.approx(mcnemar_p(4, 7)) and dj["delta"] == pytest.approx(-3 / 81)
+    assert sorted(c["regressed_tasks"]) == sorted(t for t in c["regressed_tasks"] if "__" in t)
+    assert sum(t.startswith("django__django-") for t in c["regressed_tasks"]) == 7
+    assert [r["delta"] for r in c["by_repository"]] == sorted(r["delta"] for r in c["by_repository"])
     # and each run's own rate, with how sure it is (Wilson; 54 of 249 instances in run 1)
     assert "rate      resolved 54 of 249 evaluated episodes: 21.7% (95% Wilson CI 17.0%–27.2%)" in \
         run_cli("summary", str(tmp_path / "r1")).stdout
@@ -169,6 +179,22 @@ def test_mcnemar_p_is_the_exact_binomial_test():
         assert mcnemar_p(b, c) == pytest.approx(exact(b, c), rel=1e-9, abs=1e-300), (b, c)
         assert mcnemar_p(b, c) == mcnemar_p(c, b)
     assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(0, 6) == pytest.approx(2 / 64)
+
+
+def test_by_repository_only_for_swe_bench_ids_of_several_repositories():
+    import polars as pl
+
+    from seaview.analysis.trajectories import flips_by_repository
+
+    def table(tasks):
+        return pl.DataFrame({"task": tasks, "flip": ["both", "regressed"] * (len(tasks) // 2)})
+
+    assert flips_by_repository(table(["django__django-1", "django__django-2"])) is None  # one repository
+    assert flips_by_repository(table(["t1", "t2", "t3", "t4"])) is None  # no SWE-bench ids
+    assert flips_by_repository(table(["a__b-1", "c__d-2", "x", "y"])) is None  # half of them only
+    two = flips_by_repository(table(["a__b-1", "a__b-2", "pytest-dev__pytest-7", "pytest-dev__pytest-8"]))
+    assert two.select("repository", "tasks", "resolved_a", "resolved_b", "regressed").rows() == \
+        [("a/b", 2, 2, 1, 1), ("pytest-dev/pytest", 2, 2, 1, 1)]
 
 
 def test_resolve_rate_change_known_counts():

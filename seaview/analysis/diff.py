@@ -21,7 +21,7 @@ from .heads import head_atlas
 from .kv import kv_stats
 from .lengths import LengthsError, LengthSummary, compare_histograms, compare_lengths, run_cap, summarize_lengths
 from .resample import mean_resamples
-from .trajectories import flips, outcome_counts, resolve_rate_change, side_counts, task_matrix
+from .trajectories import flips, flips_by_repository, outcome_counts, resolve_rate_change, side_counts, task_matrix
 
 SCHEMA_VERSION = 1
 DIFF_SCHEMA = {
@@ -33,7 +33,9 @@ DIFF_SCHEMA = {
               "{newly_resolved, regressed, both, neither, missing_a, missing_b}, resolved_only_baseline, "
               "resolved_only_run, regressed_tasks, newly_resolved_tasks, resolve_rate (the tasks evaluated in both, a task "
               "resolved when any attempt resolved it; null without such tasks): {tasks, baseline, run, delta, ci_low, "
-              "ci_high, mcnemar_p}, deltas: {steps, tokens_in, tokens_out, "
+              "ci_high, mcnemar_p}, by_repository (tasks named owner__repo-number, as SWE-bench's, from two repositories "
+              "or more; else null): [{repository, tasks, resolved_a, resolved_b, newly_resolved, regressed, delta, mcnemar_p}] "
+              "largest fall first, deltas: {steps, tokens_in, tokens_out, "
               "cost_usd, duration_s: {baseline, run, delta, ci_low, ci_high}}}], matrix (3+ runs): {tasks, "
               "rows: [{task, outcomes: [..], success_rate}]}; where a task was attempted more than once (epochs, "
               "trials): attempts_by: [task] or [task, model] (every run holds the same several models: a task's "
@@ -151,6 +153,7 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[
             "regressed_tasks": sorted(t.filter(pl.col("flip") == "regressed")["task"].to_list()),
             "newly_resolved_tasks": sorted(t.filter(pl.col("flip") == "newly_resolved")["task"].to_list()),
             "resolve_rate": _nums(resolve_rate_change(f.counts, n_boot, rs)),
+            "by_repository": _by_repository(t),
             "deltas": {name: _boot_delta(base_values[:, j], values[:, j], base_boot[:, j], boot[:, j])
                        for j, name in enumerate(DELTA_COLUMNS)},
         }
@@ -174,6 +177,12 @@ def _agents(runs: list[Any], names: list[str], seed: int, n_boot: int) -> tuple[
     if attempts:
         out["attempts"] = _nums(out["attempts"])
     return out, notes
+
+
+def _by_repository(table: pl.DataFrame) -> list[dict[str, Any]] | None:
+    """``flips_by_repository`` as JSON rows (None: the tasks are no SWE-bench instances)."""
+    by = flips_by_repository(table)
+    return None if by is None else [{k: _num(v) for k, v in r.items()} for r in by.iter_rows(named=True)]
 
 
 def _nums(x: Any) -> Any:

@@ -90,6 +90,11 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
+def _of(k: int, n: int) -> str:
+    """k of n and its share: "12/40 (30.0%)"."""
+    return f"{k:,}/{n:,} ({_pct(k / n)})" if n else "–"
+
+
 def _pct_ci(d: dict[str, Any] | None) -> list[str]:
     """baseline, run and delta [CI] of a rate, in percent (delta in percentage points)."""
     if not d:
@@ -173,6 +178,13 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                             "on the flipped tasks)", ["rate", runs[0], c["run"], "delta [CI]", "p"],
                             [["resolved by any attempt" if any_attempt else "resolved", *_pct_ci(rr),
                               fmt_value(rr["mcnemar_p"], 3)]]))
+            if c.get("by_repository"):
+                out.append((f"Resolve rate by repository: {runs[0]} → {c['run']} (SWE-bench instances evaluated in both; "
+                            "largest fall first; McNemar's exact p)", ["repository", "tasks", runs[0], c["run"], "Δ", "newly resolved",
+                                                          "regressed", "p"],
+                            [[r["repository"], fmt_value(r["tasks"]), _of(r["resolved_a"], r["tasks"]),
+                              _of(r["resolved_b"], r["tasks"]), f"{100 * r['delta']:+.1f} pp", fmt_value(r["newly_resolved"]),
+                              fmt_value(r["regressed"]), fmt_value(r["mcnemar_p"], 3)] for r in c["by_repository"]]))
             if c["regressed_tasks"] or c["newly_resolved_tasks"]:
                 out.append((f"{TASK_TABLES[0]}{runs[0]} → {c['run']}", ["task", "flip"],
                             [[t, "regressed"] for t in c["regressed_tasks"]] + [[t, "newly resolved"] for t in c["newly_resolved_tasks"]]))

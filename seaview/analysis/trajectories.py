@@ -211,6 +211,35 @@ def flips(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFrame) -> Fli
     return FlipResult(table, {k: int(vc.get(k, 0)) for k in FLIPS}, ra_n, rb_n)
 
 
+SWE_BENCH_ID = r"^(.+?)__(.+)-\d+$"  # owner__repo-number: a SWE-bench instance id (django__django-11001)
+EVALUATED_FLIPS = ("both", "neither", "newly_resolved", "regressed")
+
+
+def flips_by_repository(table: pl.DataFrame, share: float = 0.9) -> pl.DataFrame | None:
+    """The flips of ``FlipResult.table`` per repository, where the tasks evaluated in both runs
+    are SWE-bench instances (at least ``share`` of them named owner__repo-number) of two
+    repositories or more: repository ("owner/repo"), tasks, resolved_a, resolved_b,
+    newly_resolved, regressed, delta (the change of the repository's resolve rate; largest
+    fall first), mcnemar_p (McNemar's exact test on its flipped tasks). None otherwise."""
+    ev = table.filter(pl.col("flip").is_in(EVALUATED_FLIPS))
+    parts = pl.col("task").cast(pl.String).str.extract_groups(SWE_BENCH_ID)
+    ev = ev.with_columns(pl.concat_str(parts.struct.field("1"), pl.lit("/"), parts.struct.field("2")).alias("repository"))
+    named = ev.filter(pl.col("repository").is_not_null())
+    if ev.height == 0 or named.height < share * ev.height or named["repository"].n_unique() < 2:
+        return None
+    f = pl.col("flip")
+    return (named.group_by("repository")
+            .agg(pl.len().cast(pl.Int64).alias("tasks"),
+                 f.is_in(["both", "regressed"]).sum().cast(pl.Int64).alias("resolved_a"),
+                 f.is_in(["both", "newly_resolved"]).sum().cast(pl.Int64).alias("resolved_b"),
+                 (f == "newly_resolved").sum().cast(pl.Int64).alias("newly_resolved"),
+                 (f == "regressed").sum().cast(pl.Int64).alias("regressed"))
+            .with_columns(((pl.col("newly_resolved") - pl.col("regressed")) / pl.col("tasks")).alias("delta"))
+            .sort(["delta", "repository"])
+            .pipe(lambda t: t.with_columns(pl.Series("mcnemar_p", [mcnemar_p(b, c) for b, c in
+                                                                  zip(t["newly_resolved"], t["regressed"])], pl.Float64))))
+
+
 def mcnemar_p(b: int, c: int) -> float:
     """McNemar's exact test of paired outcomes: the two-sided binomial p of ``b`` and ``c``, the
     pairs that differ one way and the other (tasks only run B resolved, and only run A), under
