@@ -179,9 +179,9 @@ def tables(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
                             [["resolved by any attempt" if any_attempt else "resolved", *_pct_ci(rr),
                               fmt_value(rr["mcnemar_p"], 3)]]))
             if c.get("by_repository"):
+                header = ["repository", "tasks", runs[0], c["run"], "Δ", "newly resolved", "regressed", "p"]
                 out.append((f"Resolve rate by repository: {runs[0]} → {c['run']} (SWE-bench instances evaluated in both; "
-                            "largest fall first; McNemar's exact p)", ["repository", "tasks", runs[0], c["run"], "Δ", "newly resolved",
-                                                          "regressed", "p"],
+                            "largest fall first; McNemar's exact p)", header,
                             [[r["repository"], fmt_value(r["tasks"]), _of(r["resolved_a"], r["tasks"]),
                               _of(r["resolved_b"], r["tasks"]), f"{100 * r['delta']:+.1f} pp", fmt_value(r["newly_resolved"]),
                               fmt_value(r["regressed"]), fmt_value(r["mcnemar_p"], 3)] for r in c["by_repository"]]))
