@@ -46,9 +46,11 @@ def test_flips_numbers_and_exit_codes(tmp_path):
 
 
 def test_hostile_text_is_inert_in_every_format(tmp_path):
-    a = _agent_run(tmp_path / "a", {HOSTILE: "resolved", "t": "resolved"})
-    b = _agent_run(tmp_path / "b", {HOSTILE: "unresolved", "t": "resolved"})
+    # the hostile id is also a SWE-bench-like one: its "repository" reaches the per-repository table
+    a = _agent_run(tmp_path / "a", {f"{HOSTILE}__r-1": "resolved", "t__u-2": "resolved"})
+    b = _agent_run(tmp_path / "b", {f"{HOSTILE}__r-1": "unresolved", "t__u-2": "resolved"})
     out = {f: run_cli("diff", str(a), str(b), "--format", f).stdout for f in ("text", "md", "html", "json")}
+    assert "Resolve rate by repository" in out["text"]
     for f in ("text", "md", "html"):
         assert "\x1b" not in out[f] and "\x07" not in out[f]
         # a right-to-left override would show the rest of the id reversed ("exe.png"): its code point is shown
