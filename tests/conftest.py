@@ -80,7 +80,7 @@ ODD_VALUES = [None, 1, -1, 2**70, 1.5, float("nan"), "x", "", [], {}, [1], {"a":
 
 def mutate(obj, rng) -> None:
     """Put a value of another type (ODD_VALUES) somewhere inside ``obj`` (a dict or list), at
-    any depth: the importers' fuzz tests feed them files no tool writes."""
+    any depth, or leave a key out: the importers' fuzz tests feed them files no tool writes."""
     import copy
 
     keys = list(obj) if isinstance(obj, dict) else list(range(len(obj)))
@@ -89,5 +89,7 @@ def mutate(obj, rng) -> None:
     k = rng.choice(keys)
     if isinstance(obj[k], (dict, list)) and obj[k] and rng.random() < 0.6:
         mutate(obj[k], rng)
+    elif isinstance(obj, dict) and rng.random() < 0.2:
+        del obj[k]
     else:
         obj[k] = copy.deepcopy(rng.choice(ODD_VALUES))

@@ -560,6 +560,52 @@ def test_sglang_retractions_and_forward_iters(tmp_path):
     assert st["seconds_above"] == 2.0  # DP0 at 0.90 from 0 s to 2 s (its last row holds no time)
 
 
+def test_server_logs_as_servers_leave_them(tmp_path):
+    """Logs as a real server leaves them: a start-up longer than the 64 KiB detection reads
+    first, a byte that is not UTF-8 (a prompt echoed in Latin-1, a line cut by a kill), a
+    capacity line after the first stats line, and a log that never got to its stats. Each
+    used to be refused ("unknown shape", "not UTF-8 text") with all its rows lost."""
+    def stats(mmss, kv):
+        return (f"\x1b[1;36m(APIServer pid=7)\x1b[0;0m INFO 11-05 11:{mmss} [loggers.py:127] Engine 000: Avg prompt "
+                f"throughput: 1.0 tokens/s, Avg generation throughput: 2.0 tokens/s, Running: 3 reqs, Waiting: 0 reqs, "
+                f"GPU KV cache usage: {kv}%, Prefix cache hit rate: 0.0%\n").encode()
+
+    banner = b"INFO 11-05 11:26:50 [api_server.py:1839] vLLM API server version 0.11.0\n"
+    startup = b"".join(b"(EngineCore_DP0 pid=8) INFO 11-05 11:26:%02d [gpu_model_runner.py:3] Capturing CUDA graph "
+                       b"shape %d\n" % (i % 60, i) for i in range(1200))
+    assert len(banner + startup) > 65536
+    (tmp_path / "vllm.log").write_bytes(
+        banner + startup + stats("27:00", 10.0) + b"INFO 11-05 11:27:01 prompt: 'caf\xe9'\n"
+        + b"INFO 11-05 11:27:02 [kv_cache_utils.py:1087] GPU KV cache size: 1,000 tokens\n" + stats("27:10", 20.0)
+        + b"INFO 11-05 11:27:15 [kv_cache_utils.py:1087] GPU KV cache size: 2,000 tokens\n" + stats("27:20", 30.0)
+        + b"\xe2\x80")  # the kill cut a character in two
+    rep = import_paths("auto", [str(tmp_path / "vllm.log")], str(tmp_path / "v"), workers=1)
+    assert rep.bad == [] and rep.formats == {"vllm-log": 1} and rep.rows == {"kv": 3}
+    first_bad = 1 + 1200 + 2  # the banner, the start-up, the first stats line, then the Latin-1 line
+    assert rep.warnings == [f"{tmp_path / 'vllm.log'}: 2 line(s) not UTF-8 (the first is line {first_bad:,}), "
+                            "read with replacement characters"]
+    kv = open_run(tmp_path / "v").scan("kv").collect().sort("step")
+    assert kv["usage_frac"].to_list() == [0.1, 0.2, 0.3] and kv["t_s"].to_list() == [0.0, 10.0, 20.0]
+    assert kv["capacity_tokens"].to_list() == [1000, 1000, 2000]  # before the first capacity line: the first
+    assert kv["step"].to_list() == [1202, 1205, 1207]
+
+    sgl = b"[2026-07-22 01:22:40 DP0 TP0] Decode batch, #running-req: 4, #token: 900, token usage: 0.90, #queue-req: 1\n"
+    (tmp_path / "sglang.log").write_bytes(b"[2026-07-22 01:20:00] server_args=ServerArgs(model_path='m')\n"
+                                          + b"[2026-07-22 01:20:01] Load weight begin. avail mem=70.5 GB\n" * 2000 + sgl)
+    rep = import_paths("auto", [str(tmp_path / "sglang.log")], str(tmp_path / "s"), workers=1)
+    assert rep.formats == {"sglang-log": 1} and rep.rows == {"kv": 1} and rep.warnings == []
+
+    (tmp_path / "idle.log").write_bytes(banner + startup)  # started, served nothing, stopped
+    with pytest.raises(SeaviewError, match=r"idle\.log: a vLLM server log with no stats lines \('Avg prompt throughput"):
+        import_paths("auto", [str(tmp_path / "idle.log")], str(tmp_path / "i"), workers=1)
+    (tmp_path / "mixed").mkdir()
+    (tmp_path / "mixed" / "train.log").write_bytes(startup.replace(b"EngineCore_DP0", b"Trainer") + b"epoch 1 batch 3\n")
+    (tmp_path / "mixed" / "vllm.log").write_bytes((tmp_path / "vllm.log").read_bytes())
+    rep = import_paths("auto", [str(tmp_path / "mixed")], str(tmp_path / "o"), workers=1)
+    assert rep.bad == [] and rep.formats == {"vllm-log": 1}
+    assert rep.skipped == [str(tmp_path / "mixed" / "train.log")]  # not a server's: passed over, as before
+
+
 def test_serving_logs_with_hostile_lines_import_in_linear_time(tmp_path):
     """A megabyte line of timestamps with no stats after them (vLLM), of SGLang line openers
     with no closing bracket, of lowercase letters where batch fields go, of Prometheus label

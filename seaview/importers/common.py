@@ -10,6 +10,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from ..errors import ImportFormatError
 
 
@@ -70,6 +72,12 @@ class Outcomes:
     warnings: list[str] = field(default_factory=list)
     model: str | None = None
     submissions: dict[str, str] = field(default_factory=dict)
+
+
+def arrow_table(cols: dict[str, list[Any]], types: dict[str, pa.DataType] | None = None) -> pa.Table:
+    """Columns of Python values as an Arrow table, with the types given (others inferred)."""
+    types = types or {}
+    return pa.table({k: pa.array(v, type=types.get(k)) for k, v in cols.items()})
 
 
 def read_bytes(path: str) -> bytes:

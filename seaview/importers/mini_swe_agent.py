@@ -94,7 +94,7 @@ def parse(path: str, data: Any = None) -> list[Episode]:
         data = load_json(path)
     if not looks_like(data):
         raise shape_error(path, "a mini-swe-agent trajectory (message list, or 'messages' with 'info')", data)
-    messages = data if isinstance(data, list) else data["messages"]
+    messages = data if isinstance(data, list) else data.get("messages")
     if not _is_messages(messages, items=isinstance(data, dict)):
         raise shape_error(f"{path} [messages]", "a list of {role, content} objects or Responses-API items", messages)
     info = data.get("info", {}) if isinstance(data, dict) else {}
