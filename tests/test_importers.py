@@ -151,6 +151,32 @@ def test_openhands_output_jsonl(shared_data, tmp_path):
     assert e["todo-2"]["outcome"] == "error" and e["todo-2"]["failure_side"] == "infra"
 
 
+def test_output_jsonl_still_being_written(shared_data, tmp_path):
+    """An evaluation still running leaves output.jsonl's last record half written: the
+    records before it import and the cut line is named; a bad line anywhere else, or a cut
+    line with nothing before it, still refuses the file and writes no run."""
+    raw = json.loads((shared_data / OH).read_text())
+    # written as Python writes UTF-8 JSON: U+2028 and NEL stay raw (str.splitlines would break there)
+    recs = [json.dumps({"instance_id": f"t-{i}", "history": raw, "metrics": {}, "report": {"resolved": i == 1},
+                        "instruction": "para\u2028graph\x85 ok —"}, ensure_ascii=False) for i in range(3)]
+    cut = "\n".join(recs[:2]) + "\n" + recs[2][: len(recs[2]) // 2]
+    (tmp_path / "output.jsonl").write_text(cut)
+    rep, eps, _ = _import([tmp_path / "output.jsonl"], tmp_path / "r")
+    assert rep.bad == [] and sorted(eps["episode_id"].to_list()) == ["t-0", "t-1"]
+    assert len(rep.warnings) == 1 and "output.jsonl: line 3 is cut off" in rep.warnings[0]
+    assert "the 2 record(s) before it" in rep.warnings[0]
+    (tmp_path / "mb.jsonl").write_bytes(("\n".join(recs[:2]) + "\n" + recs[2]).encode()[:-3])  # cut inside "—"
+    rep, eps, _ = _import([tmp_path / "mb.jsonl"], tmp_path / "r2")
+    assert eps.height == 2 and "mb.jsonl: line 3 is cut off" in rep.warnings[0]
+    for name, text in (("mid.jsonl", recs[0][:100] + "\n" + recs[1] + "\n"),  # cut, then more lines
+                       ("ended.jsonl", cut + "\n"),  # the newline was written: a malformed line, not a cut one
+                       ("only.jsonl", recs[0][:100])):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SeaviewError, match=f"{name}: malformed JSON on line"):
+            import_paths("auto", [str(tmp_path / name)], str(tmp_path / name.replace(".", "_")), workers=1)
+        assert not (tmp_path / name.replace(".", "_")).exists()
+
+
 # saved by mini-swe-agent 2.4.6 itself for a Responses-API model (tests/data/make_mini_swe_agent_responses_traj.py)
 MSWEA_RESPONSES = __import__("pathlib").Path(__file__).parent / "data" / "minisweagent_responses.traj.json"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import polars as pl
@@ -177,6 +178,22 @@ def test_burstgpt_column_order_and_extra_columns_do_not_matter(shared_data, tmp_
     for c in ("model", "prompt_tokens", "response_tokens", "finish_reason", "request_time_s"):
         assert a[c].to_list() == b[c].to_list()
     assert b["session_id"][3] == "s3" and b["elapsed_time_s"][2] == 1.0
+
+
+def test_burstgpt_not_utf8_names_where(shared_data, tmp_path):
+    """A Latin-1 model name in a BurstGPT CSV: one line naming the file and the last line
+    read before the bad byte (never a chunk-relative byte offset), nothing written."""
+    lines = (shared_data / "burstgpt1_first400.csv").read_bytes().split(b"\n")
+    for bad_line in (3, 349):  # in the first decode chunk, and well past it (both ChatGPT rows)
+        data = b"\n".join(lines[:bad_line - 1] + [lines[bad_line - 1].replace(b"ChatGPT", "ChätGPT".encode("latin-1"))]
+                          + lines[bad_line:])
+        (tmp_path / "b.csv").write_bytes(data)
+        with pytest.raises(SeaviewError) as e:
+            import_paths("burstgpt", [str(tmp_path / "b.csv")], str(tmp_path / "r"), workers=1)
+        m = re.search(r"b\.csv: not UTF-8 text \((past line ([\d,]+)|in its first lines)\); re-encode it as UTF-8", str(e.value))
+        assert m, str(e.value)
+        assert (m.group(2) is None) == (bad_line == 3) and (m.group(2) is None or int(m.group(2)) < bad_line)
+        assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("mutate, expect", [
@@ -435,6 +452,17 @@ def test_castillo_own_flag_is_kept_and_disagreements_reported(tmp_path):
     assert len(rep.warnings) == 1 and "1 record(s)" in rep.warnings[0] and "prompt b" in rep.warnings[0]
     lengths = open_run(tmp_path / "r").scan("lengths").collect()
     assert lengths["castillo_degenerate"].to_list() == [True] * 6
+
+
+def test_castillo_jsonl_cut_short(shared_data, tmp_path):
+    """Real CASTILLO records with the last one cut mid-write: every complete record
+    imports (known row count) and a warning names the cut line."""
+    lines = (shared_data / "castillo_sample.jsonl").read_text().splitlines()
+    (tmp_path / "c.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:40])
+    rep = import_paths("castillo", [str(tmp_path / "c.jsonl")], str(tmp_path / "r"), workers=1)
+    want = sum(len(json.loads(line)["output_sizes"]) for line in lines[:-1])
+    assert open_run(tmp_path / "r").scan("lengths").collect().height == want
+    assert any(f"line {len(lines)} is cut off" in w for w in rep.warnings), rep.warnings
 
 
 def test_past_future_peak_against_simulation():

@@ -107,16 +107,40 @@ def load_json(path: str, data: bytes | None = None) -> Any:
         raise ImportFormatError(path, f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
 
 
-def load_jsonl(path: str) -> list[Any]:
-    """Parse a JSON-lines file; a bad line raises ImportFormatError naming the line."""
+def load_jsonl(path: str, warnings: list[str] | None = None, data: bytes | None = None) -> list[Any]:
+    """Parse a JSON-lines file; a bad line raises ImportFormatError naming the line.
+
+    Lines end at "\n" only (JSON text may hold U+2028 and other characters that
+    ``str.splitlines`` would break at). A last line that is neither complete JSON nor ended by
+    a newline was cut off while the file was being written (a run still going, a copy stopped
+    short): where ``warnings`` is given and lines come before it, it is left out and named
+    there instead of refusing the file, even where the cut fell inside a UTF-8 character.
+    """
+    data = read_bytes(path) if data is None else data
+    if warnings is not None and not data.endswith(b"\n"):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if e.end == len(data) and e.reason == "unexpected end of data":
+                data = data[:e.start]  # the cut fell inside the last character
+    text = read_text(path, data)
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
     out = []
-    for lineno, line in enumerate(read_text(path).splitlines(), 1):
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError as e:
-            raise ImportFormatError(path, f"malformed JSON on line {lineno} column {e.colno}: {e.msg}") from None
+            cut = lineno == len(lines) and not text.endswith("\n")
+            if cut and warnings is not None and out:
+                warnings.append(f"{path}: line {lineno} is cut off (no newline, not complete JSON); "
+                                f"read the {len(out)} record(s) before it — the file may still be being written")
+                break
+            where = f"line {lineno} column {e.colno}: {e.msg}" + ("; the last line is cut off" if cut else "")
+            raise ImportFormatError(path, f"malformed JSON on {where}") from None
     return out
 
 

@@ -82,13 +82,14 @@ def parse_castillo(path: str) -> dict[str, pa.Table]:
     """CASTILLO records (a JSON array or JSON lines): one lengths row per output size."""
     data = read_bytes(path)
     head = data.lstrip()[:1]
+    warnings: list[str] = []
     if head == b"[":
         records = load_json(path, data)
         if not isinstance(records, list):
             raise ImportFormatError(path, "expected a JSON array of CASTILLO records")
         numbered = list(enumerate(records, 1))
     else:
-        numbered = list(enumerate(load_jsonl(path), 1))
+        numbered = list(enumerate(load_jsonl(path, warnings, data), 1))
     if not numbered:
         raise ImportFormatError(path, "no CASTILLO records (the file is empty or an empty list)")
     cols: dict[str, list[Any]] = {k: [] for k in (
@@ -137,8 +138,10 @@ def parse_castillo(path: str) -> dict[str, pa.Table]:
                                                     "temperature": pa.float64(), "top_p": pa.float64(),
                                                     "castillo_degenerate": pa.bool_()})}
     if disagree:
-        out["_warnings"] = [f"{path}: {len(disagree)} record(s) whose is_degenerate_rule differs from CASTILLO's rule "
-                            f"as seaview applies it (cap {CASTILLO_CAP}), e.g. prompt {disagree[0]}"]
+        warnings.append(f"{path}: {len(disagree)} record(s) whose is_degenerate_rule differs from CASTILLO's rule "
+                            f"as seaview applies it (cap {CASTILLO_CAP}), e.g. prompt {disagree[0]}")
+    if warnings:
+        out["_warnings"] = warnings
     return out
 
 
@@ -155,6 +158,7 @@ def looks_like_burstgpt(header: list[str]) -> bool:
 def parse_burstgpt(path: str) -> dict[str, pa.Table]:
     """BurstGPT CSV, parsed by column name (releases differ in columns and order).
     Every row is kept; Response tokens = 0 marks a failed request (finish_reason 'failed')."""
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
@@ -197,8 +201,10 @@ def parse_burstgpt(path: str) -> dict[str, pa.Table]:
                 cols["log_type"].append(get("Log Type"))
                 cols["session_id"].append(get("Session ID"))
                 cols["elapsed_time_s"].append(el)
-    except UnicodeDecodeError as e:
-        raise ImportFormatError(path, f"not UTF-8 text (byte {e.start})") from None
+    except UnicodeDecodeError:
+        # decoding runs a chunk ahead of the CSV reader: the bad byte lies past the lines read
+        where = f"past line {reader.line_num:,}" if reader is not None and reader.line_num else "in its first lines"
+        raise ImportFormatError(path, f"not UTF-8 text ({where}); re-encode it as UTF-8") from None
     except csv.Error as e:
         raise ImportFormatError(path, f"malformed CSV ({e})") from None
     if bad:

@@ -157,10 +157,15 @@ def parse_export(path: str, data: Any = None) -> list[Episode]:
 def parse_output_jsonl(path: str) -> list[Episode]:
     """Evaluation records, one a line (V0 or SDK histories), or one conversation's SDK
     events one a line."""
-    lines = load_jsonl(path)
+    warnings: list[str] = []
+    lines = load_jsonl(path, warnings)
     if lines and all(isinstance(o, dict) and isinstance(o.get("kind"), str) for o in lines):
-        return openhands_sdk.parse_events(path, lines)
-    return [_record(path, n, obj) for n, obj in enumerate(lines, 1)]
+        episodes = openhands_sdk.parse_events(path, lines)
+    else:
+        episodes = [_record(path, n, obj) for n, obj in enumerate(lines, 1)]
+    if episodes:
+        episodes[0].warnings[:0] = warnings
+    return episodes
 
 
 def _record(path: str, n: int, obj: Any) -> Episode:
