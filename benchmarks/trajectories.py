@@ -9,8 +9,10 @@
    trajectories each) against `json.loads` of its JSON files (same target: at most 3x).
 4. Trajectory analysis (outcomes, failure sides, first wrong step, action types, flips,
    task matrix) on two runs of 10k episodes / 1M steps each (target: under 2 s).
+5. (runs first) Import a 500 MB OpenHands/benchmarks evaluation output.jsonl as a CLI
+   process: wall time and peak memory (read a record at a time, not the whole file).
 
-    python benchmarks/trajectories.py [--files 1000] [--conversations 200] [--trials 500] [--steps 1000000]
+    python benchmarks/trajectories.py [--files 1000] [--conversations 200] [--trials 500] [--steps 1000000] [--output-mb 500]
 
 The trajectories are synthetic, written in SWE-agent 1.0's shape with observation sizes
 drawn so files average ~100 KB.
@@ -26,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import best_of  # noqa: E402
@@ -83,10 +86,9 @@ def time_import(fmt: str, src: str, tmp: str, what: str) -> None:
           f"(target <= 3x, {os.cpu_count()} cores)")
 
 
-def write_conversation(folder: str, rng: random.Random, n_actions: int) -> None:
-    """An OpenHands SDK conversation as the SDK persists it: terminal actions, each with its
-    observation and a statistics update, one file an event."""
-    os.makedirs(os.path.join(folder, "events"))
+def sdk_events(rng: random.Random, n_actions: int) -> tuple[list[dict], list[dict]]:
+    """(events, token usages) of an OpenHands SDK conversation: terminal actions, each with
+    its observation and a statistics update."""
     events = [{"id": "m0", "timestamp": "2026-06-16T05:00:00", "source": "user", "kind": "MessageEvent",
                "llm_message": {"role": "user", "content": [{"type": "text", "text": "Fix the bug."}]}}]
     usages = []
@@ -105,6 +107,13 @@ def write_conversation(folder: str, rng: random.Random, n_actions: int) -> None:
                              "kind": "TerminalObservation"}},
             {"id": f"s{a}", "timestamp": ts, "source": "environment", "kind": "ConversationStateUpdateEvent",
              "key": "execution_status", "value": "running"}]
+    return events, usages
+
+
+def write_conversation(folder: str, rng: random.Random, n_actions: int) -> None:
+    """An OpenHands SDK conversation as the SDK persists it, one file an event."""
+    os.makedirs(os.path.join(folder, "events"))
+    events, usages = sdk_events(rng, n_actions)
     for i, e in enumerate(events):
         with open(os.path.join(folder, "events", f"event-{i:05d}-{e['id']}.json"), "w") as f:
             json.dump(e, f)
@@ -123,6 +132,31 @@ def bench_conversations(n_conv: int, tmp: str) -> None:
     files = [os.path.join(r, n) for r, _, names in os.walk(src) for n in names]
     size = sum(os.path.getsize(f) for f in files)
     time_import("auto", src, tmp, f"{n_conv} OpenHands 1.x conversations ({len(files):,} files, {size / 2**20:.0f} MB)")
+
+
+def bench_output_jsonl(megabytes: int, tmp: str) -> None:
+    """An OpenHands/benchmarks evaluation output.jsonl (one instance a line, its SDK history
+    inside) imported by the CLI in a child process: wall time and peak memory."""
+    path = os.path.join(tmp, "output.jsonl")
+    rng = random.Random(2)
+    n = 0
+    with open(path, "w") as f:
+        while f.tell() < megabytes * 1e6:
+            events, _ = sdk_events(rng, 40)
+            f.write(json.dumps({"instance_id": f"repo__task-{n}", "history": events, "test_result": {"git_patch": "diff"},
+                                "metrics": {"accumulated_cost": 1.0}, "report": {"resolved": n % 3 == 0}}) + "\n")
+            n += 1
+    size = os.path.getsize(path)
+    t = time.perf_counter()
+    cli = [sys.executable, "-c", "from seaview.cli import main; main()"]
+    proc = subprocess.Popen([*cli, "import", path, "--out", os.path.join(tmp, "output-run"), "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - t
+    out = proc.stdout.read().decode().strip() if proc.stdout else ""
+    assert status == 0 and f"imported {n:,} episodes" in out, (status, out, proc.stderr.read() if proc.stderr else "")
+    print(f"seaview import of an OpenHands output.jsonl, {size / 1e6:,.0f} MB ({n:,} instances): {took:.2f} s, "
+          f"peak RSS {usage.ru_maxrss / 1024:,.0f} MB")
 
 
 def _atif(session: str, agent: str, steps: list, **extra) -> dict:
@@ -210,9 +244,12 @@ def main() -> None:
     ap.add_argument("--conversations", type=int, default=200)
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--steps", type=int, default=1_000_000)
+    ap.add_argument("--output-mb", type=int, default=500, help="size of the output.jsonl to import (0: skip)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="seaview-bench-")
     try:
+        if a.output_mb:  # first: a child forked from a big parent counts the parent's pages in its peak
+            bench_output_jsonl(a.output_mb, tmp)
         bench_import(a.files, tmp)
         bench_conversations(a.conversations, tmp)
         bench_harbor(a.trials, tmp)

@@ -175,6 +175,9 @@ def test_output_jsonl_still_being_written(shared_data, tmp_path):
         with pytest.raises(SeaviewError, match=f"{name}: malformed JSON on line"):
             import_paths("auto", [str(tmp_path / name)], str(tmp_path / name.replace(".", "_")), workers=1)
         assert not (tmp_path / name.replace(".", "_")).exists()
+    (tmp_path / "latin.jsonl").write_bytes(recs[0].encode() + b"\n" + recs[1].encode("latin-1", "replace") + b"\n")
+    with pytest.raises(SeaviewError, match=r"latin\.jsonl: not UTF-8 text \(line 2, byte \d+ of the line\)"):
+        import_paths("auto", [str(tmp_path / "latin.jsonl")], str(tmp_path / "latin"), workers=1)
 
 
 # saved by mini-swe-agent 2.4.6 itself for a Responses-API model (tests/data/make_mini_swe_agent_responses_traj.py)

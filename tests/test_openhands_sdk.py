@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from seaview.errors import SeaviewError
 from seaview.importers import import_paths
 from seaview.store import open_run
 
@@ -218,6 +219,18 @@ def test_event_streams_give_the_same_steps(tmp_path, layout):
     assert ep["episode_id"] == "events" and ep["exit_status"] == "error"  # the last status update
     # no statistics in the events: totals are the steps' (none), the model unknown
     assert ep["tokens_in"] is None and ep["model"] is None
+
+
+def test_event_stream_with_a_line_that_is_no_event(tmp_path):
+    """An events stream read a line at a time: a later line that is no event is named by
+    its line number; nothing is written."""
+    events = _events()
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([*(json.dumps(e) for e in events[:3]), json.dumps({"note": "x"}),
+                               *(json.dumps(e) for e in events[3:])]) + "\n")
+    with pytest.raises(SeaviewError, match=r"events\.jsonl \[line 4\].*an OpenHands SDK event"):
+        import_paths("auto", [str(path)], str(tmp_path / "run"), workers=1)
+    assert not (tmp_path / "run").exists()
 
 
 def test_statistics_in_the_events(tmp_path):

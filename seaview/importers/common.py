@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -107,41 +108,50 @@ def load_json(path: str, data: bytes | None = None) -> Any:
         raise ImportFormatError(path, f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
 
 
-def load_jsonl(path: str, warnings: list[str] | None = None, data: bytes | None = None) -> list[Any]:
-    """Parse a JSON-lines file; a bad line raises ImportFormatError naming the line.
+def iter_jsonl(path: str, warnings: list[str] | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, record) of a JSON-lines file, read a line at a time (a file of gigabytes
+    holds one record in memory, not the file); a bad line raises ImportFormatError naming it.
 
-    Lines end at "\n" only (JSON text may hold U+2028 and other characters that
+    Lines end at "\\n" only (JSON text may hold U+2028 and other characters that
     ``str.splitlines`` would break at). A last line that is neither complete JSON nor ended by
     a newline was cut off while the file was being written (a run still going, a copy stopped
-    short): where ``warnings`` is given and lines come before it, it is left out and named
+    short): where ``warnings`` is given and records come before it, it is left out and named
     there instead of refusing the file, even where the cut fell inside a UTF-8 character.
     """
-    data = read_bytes(path) if data is None else data
-    if warnings is not None and not data.endswith(b"\n"):
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            if e.end == len(data) and e.reason == "unexpected end of data":
-                data = data[:e.start]  # the cut fell inside the last character
-    text = read_text(path, data)
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    out = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            cut = lineno == len(lines) and not text.endswith("\n")
-            if cut and warnings is not None and out:
-                warnings.append(f"{path}: line {lineno} is cut off (no newline, not complete JSON); "
-                                f"read the {len(out)} record(s) before it — the file may still be being written")
-                break
-            where = f"line {lineno} column {e.colno}: {e.msg}" + ("; the last line is cut off" if cut else "")
-            raise ImportFormatError(path, f"malformed JSON on {where}") from None
-    return out
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise ImportFormatError(path, f"cannot read ({e.strerror or e})") from None
+    with f:
+        lineno, read = 0, 0
+        raw = f.readline()
+        while raw:
+            lineno += 1
+            following = f.readline()
+            cut = not following and not raw.endswith(b"\n")
+            line, problem = "", ""
+            try:
+                line = raw.decode("utf-8")
+                record = json.loads(line) if line.strip() else None
+            except UnicodeDecodeError as e:
+                if not (cut and e.reason == "unexpected end of data" and e.end == len(raw)):
+                    raise ImportFormatError(path, f"not UTF-8 text (line {lineno:,}, byte {e.start + 1} of the line); "
+                                                  "re-encode it as UTF-8") from None
+                problem = "ends inside a UTF-8 character"
+            except json.JSONDecodeError as e:
+                if not cut:
+                    raise ImportFormatError(path, f"malformed JSON on line {lineno:,} column {e.colno}: {e.msg}") from None
+                problem = f"column {e.colno}: {e.msg}"
+            if problem:
+                if warnings is None or not read:
+                    raise ImportFormatError(path, f"malformed JSON on line {lineno:,} ({problem}): the last line is cut off")
+                warnings.append(f"{path}: line {lineno:,} is cut off (no newline, not complete JSON); read the {read:,} "
+                                "record(s) before it — the file may still be being written")
+                return
+            if line.strip():
+                read += 1
+                yield lineno, record
+            raw = following
 
 
 def as_int(v: Any) -> int | None:

@@ -12,13 +12,14 @@ import csv
 import io
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
 
 from ..errors import ImportFormatError
 from ..rules import CASTILLO_CAP, is_degenerate
-from .common import arrow_table, load_json, load_jsonl, read_bytes, read_text
+from .common import arrow_table, iter_jsonl, load_json, read_text
 from .server_logs import parse_sglang_log, parse_vllm_log, server_log_format
 
 
@@ -78,20 +79,29 @@ def looks_like_castillo(obj: Any) -> bool:
     return isinstance(obj, dict) and all(k in obj for k in CASTILLO_KEYS)
 
 
+def _first_byte(path: str) -> bytes:
+    """The first byte of a file that is not white space (b"" for none)."""
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 16):
+                if stripped := chunk.lstrip():
+                    return stripped[:1]
+    except OSError as e:
+        raise ImportFormatError(path, f"cannot read ({e.strerror or e})") from None
+    return b""
+
+
 def parse_castillo(path: str) -> dict[str, pa.Table]:
     """CASTILLO records (a JSON array or JSON lines): one lengths row per output size."""
-    data = read_bytes(path)
-    head = data.lstrip()[:1]
     warnings: list[str] = []
-    if head == b"[":
-        records = load_json(path, data)
+    numbered: Iterable[tuple[int, Any]]
+    if _first_byte(path) == b"[":
+        records = load_json(path)
         if not isinstance(records, list):
             raise ImportFormatError(path, "expected a JSON array of CASTILLO records")
-        numbered = list(enumerate(records, 1))
+        numbered = enumerate(records, 1)
     else:
-        numbered = list(enumerate(load_jsonl(path, warnings, data), 1))
-    if not numbered:
-        raise ImportFormatError(path, "no CASTILLO records (the file is empty or an empty list)")
+        numbered = iter_jsonl(path, warnings)  # a record at a time, numbered by line
     cols: dict[str, list[Any]] = {k: [] for k in (
         "prompt_id", "sample", "model", "dataset", "prompt_tokens", "response_tokens", "temperature", "top_p",
         "top_k", "castillo_sample_id", "gen_time_s", "castillo_degenerate")}
@@ -131,6 +141,8 @@ def parse_castillo(path: str) -> dict[str, pa.Table]:
             cols["castillo_sample_id"].append(str(rec["sample_id"]) if rec.get("sample_id") is not None else None)
             cols["gen_time_s"].append(gen_time)
             cols["castillo_degenerate"].append(own)
+    if not cols["prompt_id"] and not errors:
+        raise ImportFormatError(path, "no CASTILLO records (the file is empty or an empty list)")
     if errors:
         first = errors[0]
         raise ImportFormatError(first.where, first.problem + (f" ({len(errors) - 1} more bad row(s))" if len(errors) > 1 else ""))

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import openhands_sdk
 from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, finish_steps, load_json,
-                     load_jsonl, parse_time, shape_error, stem)
+                     iter_jsonl, parse_time, shape_error, stem)
 
 _SKIP_ACTIONS = {"change_agent_state", "system", "recall"}
 
@@ -156,16 +156,28 @@ def parse_export(path: str, data: Any = None) -> list[Episode]:
 
 def parse_output_jsonl(path: str) -> list[Episode]:
     """Evaluation records, one a line (V0 or SDK histories), or one conversation's SDK
-    events one a line."""
+    events one a line. Records are read one at a time: a file of gigabytes holds its
+    episodes in memory, never all its parsed records at once."""
     warnings: list[str] = []
-    lines = load_jsonl(path, warnings)
-    if lines and all(isinstance(o, dict) and isinstance(o.get("kind"), str) for o in lines):
-        episodes = openhands_sdk.parse_events(path, lines)
+    records = iter_jsonl(path, warnings)
+    first = next(records, None)
+    if first is not None and _is_event(first[1]):
+        events = [first[1]]
+        for n, obj in records:
+            if not _is_event(obj):
+                raise shape_error(f"{path} [line {n}]", "an OpenHands SDK event (one conversation's events one a line)", obj)
+            events.append(obj)
+        episodes = openhands_sdk.parse_events(path, events)
     else:
-        episodes = [_record(path, n, obj) for n, obj in enumerate(lines, 1)]
+        episodes = [_record(path, n, obj) for n, obj in ([first] if first else [])]
+        episodes += [_record(path, n, obj) for n, obj in records]
     if episodes:
         episodes[0].warnings[:0] = warnings
     return episodes
+
+
+def _is_event(obj: Any) -> bool:
+    return isinstance(obj, dict) and isinstance(obj.get("kind"), str)
 
 
 def _record(path: str, n: int, obj: Any) -> Episode:
