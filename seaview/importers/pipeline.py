@@ -42,7 +42,7 @@ class ParsedChunk:
     """A run of consecutive files parsed by one worker, with all their steps in one table."""
 
     files: list[ParsedFile]
-    steps_ipc: bytes | None  # Arrow IPC stream: cheap to send between processes
+    steps_ipc: pa.Buffer | None  # Arrow IPC stream: cheap to send between processes (pickles as bytes)
 
 
 @dataclass
@@ -194,10 +194,12 @@ def parse_chunk(items: list[tuple[str, str, bool, int]]) -> ParsedChunk:
         if not tables:
             return ParsedChunk(files, None)
         table = pa.concat_tables(tables, promote_options="permissive")
+    rows.clear()  # the step dicts are in the table now: a big file's steps are not held twice over
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return ParsedChunk(files, sink.getvalue().to_pybytes())
+    del table
+    return ParsedChunk(files, sink.getvalue())
 
 
 def _storable_episodes(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]
