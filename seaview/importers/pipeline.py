@@ -42,7 +42,12 @@ class ParsedChunk:
     """A run of consecutive files parsed by one worker, with all their steps in one table."""
 
     files: list[ParsedFile]
-    steps_ipc: pa.Buffer | None  # Arrow IPC stream: cheap to send between processes (pickles as bytes)
+    steps: pa.Table | pa.Buffer | None  # from a worker process an Arrow IPC stream: cheap to send (pickles as bytes)
+
+    def steps_table(self) -> pa.Table | None:
+        if isinstance(self.steps, pa.Buffer):
+            return pa.ipc.open_stream(self.steps).read_all()
+        return self.steps
 
 
 @dataclass
@@ -166,8 +171,10 @@ def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]
     return result
 
 
-def parse_chunk(items: list[tuple[str, str, bool, int]]) -> ParsedChunk:
-    """Parse consecutive files (runs in a worker process); steps become one Arrow table."""
+def parse_chunk(items: list[tuple[str, str, bool, int]], to_ipc: bool = True) -> ParsedChunk:
+    """Parse consecutive files; steps become one Arrow table, an IPC stream when ``to_ipc`` (the
+    chunk goes back from a worker process), else the table itself (no copy: one big file's steps
+    are held once)."""
     from ..store.writer import conform
 
     files: list[ParsedFile] = []
@@ -195,6 +202,8 @@ def parse_chunk(items: list[tuple[str, str, bool, int]]) -> ParsedChunk:
             return ParsedChunk(files, None)
         table = pa.concat_tables(tables, promote_options="permissive")
     rows.clear()  # the step dicts are in the table now: a big file's steps are not held twice over
+    if not to_ipc:
+        return ParsedChunk(files, table)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -301,7 +310,7 @@ def import_paths(
         with ProcessPoolExecutor(max_workers=n_workers) as pool:
             chunks = list(pool.map(parse_chunk, _chunks(items, n_workers * 4)))
     else:
-        chunks = [parse_chunk(items)] if items else []
+        chunks = [parse_chunk(items, to_ipc=False)] if items else []
 
     episodes: list[dict[str, Any]] = []
     step_errors: list[str] = []
@@ -311,7 +320,7 @@ def import_paths(
     extra_tables: list[tuple[str, pa.Table]] = []
     histograms: dict[str, Any] = {}
     for ci, chunk in enumerate(chunks):
-        steps.append(pa.ipc.open_stream(chunk.steps_ipc).read_all() if chunk.steps_ipc else None)
+        steps.append(chunk.steps_table())
         row = 0
         starts = []
         for pf in chunk.files:
