@@ -243,17 +243,17 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--conversations", type=int, default=200)
     ap.add_argument("--trials", type=int, default=500)
-    ap.add_argument("--steps", type=int, default=1_000_000)
+    ap.add_argument("--steps", type=int, default=1_000_000, help="0 skips any step")
     ap.add_argument("--output-mb", type=int, default=500, help="size of the output.jsonl to import (0: skip)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="seaview-bench-")
     try:
         if a.output_mb:  # first: a child forked from a big parent counts the parent's pages in its peak
             bench_output_jsonl(a.output_mb, tmp)
-        bench_import(a.files, tmp)
-        bench_conversations(a.conversations, tmp)
-        bench_harbor(a.trials, tmp)
-        bench_analysis(a.steps, tmp)
+        for n, bench in ((a.files, bench_import), (a.conversations, bench_conversations), (a.trials, bench_harbor),
+                         (a.steps, bench_analysis)):
+            if n:  # 0 skips a step
+                bench(n, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

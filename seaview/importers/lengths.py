@@ -307,6 +307,8 @@ def detect_length_format(path: str) -> str | None:
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")) and '"output_sizes"' in text and '"prompt_id"' in text:
         return "castillo"
+    if path.endswith((".json", ".traj")) and stripped.startswith(("{", "[")):
+        return None  # a JSON document (a trajectory, a report), not a metrics snapshot or a server log
     if looks_like_vllm_metrics(text):
         return "vllm-metrics"
     return server_log_format(path, text)
