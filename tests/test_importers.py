@@ -10,6 +10,7 @@ import struct
 import zipfile
 
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from seaview.analysis.trajectories import flips
@@ -179,6 +180,46 @@ def test_output_jsonl_still_being_written(shared_data, tmp_path):
     with pytest.raises(SeaviewError, match=r"latin\.jsonl: not UTF-8 text \(line 2, byte \d+ of the line\)"):
         import_paths("auto", [str(tmp_path / "latin.jsonl")], str(tmp_path / "latin"), workers=1)
 
+
+
+def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monkeypatch):
+    """A big file's steps go into Arrow a batch at a time as its records are read (its step
+    dicts are never all held): the run is the same as when they went in at once, beside other
+    files and with an id repeated across files; a bad record after some batches makes that file
+    bad, with nothing of it kept, and the other files still import."""
+    from seaview.importers import pipeline
+
+    raw = json.loads((shared_data / OH).read_text())
+
+    def output(name, n, bad_line=None, cut=False):
+        lines = [json.dumps({"instance_id": f"t-{i}", "history": raw, "report": {"resolved": i % 2 == 0}}) for i in range(n)]
+        if bad_line:
+            lines[bad_line - 1] = json.dumps({"instance_id": "x", "history": "not a list"})
+        text = "\n".join(lines) + "\n"
+        (tmp_path / name).write_text(text[:-40] if cut else text)
+        return tmp_path / name
+
+    paths = [output("a.jsonl", 10, cut=True), shared_data / V1, output("b.jsonl", 4)]  # t-0..t-3 again in b
+    runs = {}
+    for batch in (7, pipeline.STEP_BATCH):
+        monkeypatch.setattr(pipeline, "STEP_BATCH", batch)
+        rep, eps, steps = _import(paths, tmp_path / f"r{batch}")
+        assert rep.bad == [] and eps.height == 9 + 1 + 4 and rep.formats == {"openhands": 2, "swe-agent": 1}
+        assert any("a.jsonl: line 10 is cut off" in w for w in rep.warnings)
+        runs[batch] = (eps.sort("episode_id"), steps.sort(["episode_id", "step"]))
+    (eps7, steps7), (eps, steps) = runs[7], runs[pipeline.STEP_BATCH]
+    assert eps7.equals(eps) and steps7.equals(steps)
+    per_episode = steps.group_by("episode_id").len().sort("episode_id")
+    assert per_episode["len"].to_list() == eps["n_steps"].to_list() and steps.height == eps["n_steps"].sum()
+    assert steps.filter(pl.col("episode_id").str.starts_with("t-")).height >= 13 * 2  # a.jsonl: several batches of 7
+    assert {"t-0#2", "t-3#2"} <= set(steps["episode_id"].to_list())
+    monkeypatch.setattr(pipeline, "STEP_BATCH", 7)
+    rep, eps, steps = _import([output("bad.jsonl", 8, bad_line=5), shared_data / V1], tmp_path / "bad")
+    assert len(rep.bad) == 1 and "bad.jsonl [line 5]" in rep.bad[0]
+    assert eps["source_file"].str.contains("bad.jsonl").sum() == 0 and eps.height == steps["episode_id"].n_unique() == 1
+    t = pa.table({"x": ["a"]}), pa.table({"x": [1]})
+    with pytest.raises(SeaviewError, match="big.jsonl: steps whose values differ in type"):
+        pipeline._concat(list(t), "big.jsonl")
 
 # saved by mini-swe-agent 2.4.6 itself for a Responses-API model (tests/data/make_mini_swe_agent_responses_traj.py)
 MSWEA_RESPONSES = __import__("pathlib").Path(__file__).parent / "data" / "minisweagent_responses.traj.json"

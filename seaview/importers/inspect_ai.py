@@ -439,7 +439,3 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: str) -> Any:
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as e:
         raise ImportFormatError(f"{path} [{name}]", f"corrupt zip member ({e})") from None
     return load_json(f"{path} [{name}]", raw)
-
-
-def parse_eval(path: str) -> list[Episode]:
-    return list(iter_eval(path))

@@ -5,7 +5,7 @@ an export or a history made of them is handed there."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from . import openhands_sdk
 from .common import (Episode, add_observation, as_dict, as_float, as_int, as_text, finish_steps, load_json,
@@ -154,26 +154,34 @@ def parse_export(path: str, data: Any = None) -> list[Episode]:
     ]
 
 
-def parse_output_jsonl(path: str) -> list[Episode]:
+def parse_output_jsonl(path: str) -> Iterator[Episode]:
     """Evaluation records, one a line (V0 or SDK histories), or one conversation's SDK
-    events one a line. Records are read one at a time: a file of gigabytes holds its
-    episodes in memory, never all its parsed records at once."""
+    events one a line. Records are read, and their episodes given, one at a time: a file of
+    gigabytes never holds all its records or episodes in memory. A warning about the file (a
+    last line cut off) comes with its last episode."""
     warnings: list[str] = []
     records = iter_jsonl(path, warnings)
     first = next(records, None)
-    if first is not None and _is_event(first[1]):
+    if first is None:
+        return
+    if _is_event(first[1]):
         events = [first[1]]
         for n, obj in records:
             if not _is_event(obj):
                 raise shape_error(f"{path} [line {n}]", "an OpenHands SDK event (one conversation's events one a line)", obj)
             events.append(obj)
         episodes = openhands_sdk.parse_events(path, events)
-    else:
-        episodes = [_record(path, n, obj) for n, obj in ([first] if first else [])]
-        episodes += [_record(path, n, obj) for n, obj in records]
-    if episodes:
-        episodes[0].warnings[:0] = warnings
-    return episodes
+        if episodes:
+            episodes[-1].warnings += warnings
+        yield from episodes
+        return
+    held = _record(path, *first)
+    for n, obj in records:
+        episode = _record(path, n, obj)
+        yield held
+        held = episode
+    held.warnings += warnings
+    yield held
 
 
 def _is_event(obj: Any) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import pyarrow as pa
 
@@ -29,6 +29,7 @@ class ParsedFile:
     episodes: list[dict[str, Any]] = field(default_factory=list)  # episode rows (no steps)
     step_errors: list[str] = field(default_factory=list)  # joined step errors, per episode
     n_step_rows: int = 0
+    step_tables: list[pa.Table] = field(default_factory=list)  # a big file's steps already in Arrow, in order
     tables: dict[str, pa.Table] = field(default_factory=dict)  # lengths / kv from length formats
     histograms: dict[str, Any] = field(default_factory=dict)
     outcomes: Outcomes | None = None
@@ -96,7 +97,7 @@ def expand_paths(paths: list[str]) -> tuple[list[tuple[str, bool]], list[str]]:
     return files, bad
 
 
-def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, list[Episode] | Outcomes | dict[str, Any]]:
+def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, Iterable[Episode] | Outcomes | dict[str, Any]]:
     from . import atif, openhands, swebench
 
     length_fmt = fmt if fmt in LENGTH_FORMATS else None
@@ -107,7 +108,7 @@ def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, list[Episo
     if path.endswith((".csv", ".log", ".txt", ".prom")):
         raise ImportFormatError(path, "unknown shape: not a BurstGPT CSV, vLLM metrics snapshot, or vLLM/SGLang log")
     if fmt in ("auto", "inspect") and path.endswith(".eval"):
-        return "inspect", inspect_ai.parse_eval(path)
+        return "inspect", inspect_ai.iter_eval(path)  # a sample at a time
     if os.path.basename(path) == openhands_sdk.BASE_STATE and fmt in ("auto", "openhands"):
         return "openhands", openhands_sdk.parse_conversation(path)
     if os.path.basename(path) == harbor.RESULT and fmt in ("auto", "atif") and harbor.trial_of(path):
@@ -133,24 +134,38 @@ def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, list[Episo
     return detected, parsers[detected](path, data)
 
 
+STEP_BATCH = 32_768  # a file's steps go into Arrow this many at a time: a big file's step dicts are never all held
+
+
 def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]) -> ParsedFile:
-    """Parse one file, appending its step rows to ``step_rows``. Never raises for bad input."""
+    """Parse one file, appending its step rows to ``step_rows`` (whole batches of a big file go
+    into Arrow as they come, in ``step_tables``). Never raises for bad input; a file that fails
+    part-way leaves nothing behind in ``step_rows``."""
     path, fmt, explicit, index = item
-    result = ParsedFile(path)
+    start = len(step_rows)
     try:
-        detected, parsed = _parse_content(path, fmt, index)
+        return _parse_file(path, fmt, index, step_rows, start)
     except ImportFormatError as e:
+        del step_rows[start:]
         if not explicit and fmt == "auto" and "unknown shape" in e.problem:
-            result.skipped = True
-        else:
-            result.error = str(e)
-        return result
+            return ParsedFile(path, skipped=True)
+        return ParsedFile(path, error=str(e))
+    except SeaviewError as e:  # a value no column can hold
+        del step_rows[start:]
+        return ParsedFile(path, error=str(e))
     except RecursionError:
-        result.error = f"{path}: nesting too deep to parse"
-        return result
+        del step_rows[start:]
+        return ParsedFile(path, error=f"{path}: nesting too deep to parse")
     except Exception as e:  # noqa: BLE001 - one bad file never aborts the others, never a traceback
-        result.error = f"{path}: cannot be parsed ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
-        return result
+        del step_rows[start:]
+        return ParsedFile(path, error=f"{path}: cannot be parsed ({type(e).__name__}: {' '.join(str(e).split())[:300]})")
+
+
+def _parse_file(path: str, fmt: str, index: int, step_rows: list[dict[str, Any]], start: int) -> ParsedFile:
+    from ..store.writer import conform
+
+    result = ParsedFile(path)
+    detected, parsed = _parse_content(path, fmt, index)
     result.format = detected
     if isinstance(parsed, Outcomes):
         result.outcomes = parsed
@@ -160,7 +175,7 @@ def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]
         result.warnings = parsed.pop("_warnings", [])
         result.tables = parsed
         return result
-    for ep in parsed:
+    for ep in parsed:  # a big file's episodes may come one at a time
         result.warnings += ep.warnings
         result.episodes.append(ep.row())
         result.step_errors.append(" | ".join(s["error"] for s in ep.steps if s.get("error")))
@@ -168,6 +183,9 @@ def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]
             s["episode_id"] = ep.episode_id
         step_rows.extend(ep.steps)
         result.n_step_rows += len(ep.steps)
+        if len(step_rows) - start >= STEP_BATCH:
+            result.step_tables.append(conform("steps", step_rows[start:], where=path))
+            del step_rows[start:]
     return result
 
 
@@ -175,8 +193,6 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], to_ipc: bool = True) ->
     """Parse consecutive files; steps become one Arrow table, an IPC stream when ``to_ipc`` (the
     chunk goes back from a worker process), else the table itself (no copy: one big file's steps
     are held once)."""
-    from ..store.writer import conform
-
     files: list[ParsedFile] = []
     rows: list[dict[str, Any]] = []
     spans: list[tuple[int, int]] = []
@@ -185,22 +201,11 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], to_ipc: bool = True) ->
         files.append(parse_file(item, rows))
         spans.append((start, len(rows)))
     rows, spans = _storable_episodes(files, rows, spans)
-    if not rows:
+    tables = _step_tables(files, rows, spans)
+    if not tables:
         return ParsedChunk(files, None)
-    try:
-        table = conform("steps", rows, where=items[0][0])
-    except SeaviewError:  # some file's values do not fit: find it, keep the others
-        tables = []
-        for i, (a, b) in enumerate(spans):
-            if a == b:
-                continue
-            try:
-                tables.append(conform("steps", rows[a:b], where=files[i].path))
-            except SeaviewError as e:
-                files[i] = ParsedFile(files[i].path, error=str(e))
-        if not tables:
-            return ParsedChunk(files, None)
-        table = pa.concat_tables(tables, promote_options="permissive")
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    del tables
     rows.clear()  # the step dicts are in the table now: a big file's steps are not held twice over
     if not to_ipc:
         return ParsedChunk(files, table)
@@ -209,6 +214,49 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], to_ipc: bool = True) ->
         writer.write_table(table)
     del table
     return ParsedChunk(files, sink.getvalue())
+
+
+def _step_tables(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]) -> list[pa.Table]:
+    """The chunk's steps as tables, in file order: the rows of consecutive small files converted
+    in one go, and only where that fails file by file (a file with a value no column can hold
+    becomes bad, not the chunk); a big file's batches, already in Arrow, with the rest of its rows."""
+    from ..store.writer import conform
+
+    tables: list[pa.Table] = []
+    i = 0
+    while i < len(files):
+        j = i + 1
+        if not files[i].step_tables:
+            while j < len(files) and not files[j].step_tables:
+                j += 1
+        a, b = spans[i][0], spans[j - 1][1]
+        done, files[i].step_tables = files[i].step_tables, []  # not sent back twice
+        try:
+            group = done + ([conform("steps", rows[a:b], where=files[i].path)] if a < b else [])
+            if len(group) > 1:  # one file's batches: a column typed differently in two of them is the file's fault
+                group = [_concat(group, files[i].path)]
+            tables += group
+        except SeaviewError as e:
+            if j - i == 1:
+                files[i] = ParsedFile(files[i].path, error=str(e))
+            else:  # some file's values do not fit: find it, keep the others
+                for k in range(i, j):
+                    a, b = spans[k]
+                    if a == b:
+                        continue
+                    try:
+                        tables.append(conform("steps", rows[a:b], where=files[k].path))
+                    except SeaviewError as e:
+                        files[k] = ParsedFile(files[k].path, error=str(e))
+        i = j
+    return tables
+
+
+def _concat(tables: list[pa.Table], where: str) -> pa.Table:
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise SeaviewError(where, f"steps whose values differ in type from record to record ({e})") from None
 
 
 def _storable_episodes(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]
