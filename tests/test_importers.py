@@ -209,6 +209,11 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
         runs[batch] = (eps.sort("episode_id"), steps.sort(["episode_id", "step"]))
     (eps7, steps7), (eps, steps) = runs[7], runs[pipeline.STEP_BATCH]
     assert eps7.equals(eps) and steps7.equals(steps)
+    import_paths("auto", [str(p) for p in paths], str(tmp_path / "pool"), workers=2)  # workers hand their steps over in files
+    pooled = open_run(tmp_path / "pool")
+    assert pooled.scan("episodes").collect().sort("episode_id").equals(eps)
+    assert pooled.scan("steps").collect().sort(["episode_id", "step"]).equals(steps)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # the workers' files are gone
     per_episode = steps.group_by("episode_id").len().sort("episode_id")
     assert per_episode["len"].to_list() == eps["n_steps"].to_list() and steps.height == eps["n_steps"].sum()
     assert steps.filter(pl.col("episode_id").str.starts_with("t-")).height >= 13 * 2  # a.jsonl: several batches of 7

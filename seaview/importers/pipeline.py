@@ -5,7 +5,10 @@ failed import leaves nothing behind, and bad files are listed, not fatal.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -43,11 +46,16 @@ class ParsedChunk:
     """A run of consecutive files parsed by one worker, with all their steps in one table."""
 
     files: list[ParsedFile]
-    steps: pa.Table | pa.Buffer | None  # from a worker process an Arrow IPC stream: cheap to send (pickles as bytes)
+    steps: pa.Table | str | None  # from a worker process the path of an Arrow IPC file it wrote (nothing big to send)
 
     def steps_table(self) -> pa.Table | None:
-        if isinstance(self.steps, pa.Buffer):
-            return pa.ipc.open_stream(self.steps).read_all()
+        """The steps; a worker's file is mapped, not read (its pages stay the page cache's), and
+        unlinked at once: the mapping keeps its data."""
+        if isinstance(self.steps, str):
+            with pa.memory_map(self.steps) as source:
+                table = pa.ipc.open_file(source).read_all()
+            os.unlink(self.steps)
+            return table
         return self.steps
 
 
@@ -189,10 +197,10 @@ def _parse_file(path: str, fmt: str, index: int, step_rows: list[dict[str, Any]]
     return result
 
 
-def parse_chunk(items: list[tuple[str, str, bool, int]], to_ipc: bool = True) -> ParsedChunk:
-    """Parse consecutive files; steps become one Arrow table, an IPC stream when ``to_ipc`` (the
-    chunk goes back from a worker process), else the table itself (no copy: one big file's steps
-    are held once)."""
+def parse_chunk(items: list[tuple[str, str, bool, int]], spill_dir: str | None = None) -> ParsedChunk:
+    """Parse consecutive files; steps become one Arrow table, written as an Arrow IPC file into
+    ``spill_dir`` when given (the chunk goes back from a worker process: sending the table
+    itself would copy it three times over, pickled, piped and unpickled), else the table itself."""
     files: list[ParsedFile] = []
     rows: list[dict[str, Any]] = []
     spans: list[tuple[int, int]] = []
@@ -202,18 +210,16 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], to_ipc: bool = True) ->
         spans.append((start, len(rows)))
     rows, spans = _storable_episodes(files, rows, spans)
     tables = _step_tables(files, rows, spans)
+    rows.clear()  # the step dicts are in the tables now
     if not tables:
         return ParsedChunk(files, None)
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-    del tables
-    rows.clear()  # the step dicts are in the table now: a big file's steps are not held twice over
-    if not to_ipc:
+    if spill_dir is None:
         return ParsedChunk(files, table)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
+    fd, path = tempfile.mkstemp(suffix=".arrow", dir=spill_dir)
+    with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, table.schema) as writer:
         writer.write_table(table)
-    del table
-    return ParsedChunk(files, sink.getvalue())
+    return ParsedChunk(files, path)
 
 
 def _step_tables(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]) -> list[pa.Table]:
@@ -290,6 +296,15 @@ def _storable_episodes(files: list[ParsedFile], rows: list[dict[str, Any]], span
     return kept, kept_spans
 
 
+def _spill_dir(out: str) -> str:
+    """A folder for the workers' step files: beside the run to be (its disk, not a RAM-backed
+    /tmp), else the system's temporary folder."""
+    try:
+        return tempfile.mkdtemp(prefix=".seaview-import-", dir=os.path.dirname(os.path.abspath(out)))
+    except OSError:
+        return tempfile.mkdtemp(prefix="seaview-import-")
+
+
 def _chunks(items: list[Any], n: int) -> list[list[Any]]:
     size = max(1, -(-len(items) // n))
     return [items[i:i + size] for i in range(0, len(items), size)]
@@ -355,10 +370,16 @@ def import_paths(
     items = [(p, fmt, explicit, i) for i, (p, explicit) in enumerate(files)]
     n_workers = workers or min(len(items), os.cpu_count() or 1)
     if n_workers > 1 and len(items) > 1:
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            chunks = list(pool.map(parse_chunk, _chunks(items, n_workers * 4)))
+        spill = _spill_dir(out)
+        try:
+            with ProcessPoolExecutor(max_workers=n_workers) as pool:
+                chunks = list(pool.map(functools.partial(parse_chunk, spill_dir=spill), _chunks(items, n_workers * 4)))
+            step_tables = [chunk.steps_table() for chunk in chunks]
+        finally:
+            shutil.rmtree(spill, ignore_errors=True)
     else:
-        chunks = [parse_chunk(items, to_ipc=False)] if items else []
+        chunks = [parse_chunk(items)] if items else []
+        step_tables = [chunk.steps_table() for chunk in chunks]
 
     episodes: list[dict[str, Any]] = []
     step_errors: list[str] = []
@@ -368,7 +389,7 @@ def import_paths(
     extra_tables: list[tuple[str, pa.Table]] = []
     histograms: dict[str, Any] = {}
     for ci, chunk in enumerate(chunks):
-        steps.append(chunk.steps_table())
+        steps.append(step_tables[ci])
         row = 0
         starts = []
         for pf in chunk.files:
