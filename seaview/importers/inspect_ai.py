@@ -8,6 +8,7 @@ the ``zstandard`` binding (every frame: Inspect writes multi-frame members)."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zipfile
 import zlib
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..errors import ImportFormatError
 from .common import Episode, as_dict, as_float, as_int, as_text, load_json, parse_time, shape_error, shell_command
+from .json_stream import iter_json_members
 
 _CORRECT = {"C", "correct", "true", "1", "1.0", "yes"}
 _INCORRECT = {"I", "incorrect", "false", "0", "0.0", "no", "P"}
@@ -355,6 +357,37 @@ def sample_episode(sample: Any, header: dict[str, Any], path: str, where: str) -
         steps=steps,
         extra=extra,
     )
+
+
+# How Inspect writes a .json log: the header's version, status and eval first, the samples after
+_JSON_LOG_HEAD = re.compile(rb'\A\s*\{\s*"version"\s*:\s*\d+\s*,\s*(?:"status"\s*:\s*"[^"\\]*"\s*,\s*)?"eval"\s*:\s*\{')
+
+
+def is_json_log(path: str) -> bool:
+    """Whether ``path`` starts as Inspect writes a .json log (its header before its samples)."""
+    try:
+        with open(path, "rb") as f:
+            return bool(_JSON_LOG_HEAD.match(f.read(4096)))
+    except OSError:
+        return False
+
+
+def iter_json(path: str) -> Iterator[Episode]:
+    """Episodes of a .json log that :func:`is_json_log`, one sample read at a time: a log of
+    gigabytes never sits in memory whole (Inspect's own viewer gives up on such logs)."""
+    header: dict[str, Any] = {}
+    for key, index, value in iter_json_members(path, "samples"):
+        if key != "samples":
+            header[key] = value
+        elif index is None:  # not an array
+            if value:
+                raise shape_error(f"{path} [samples]", "a list", value)
+        elif not looks_like(header):
+            raise shape_error(path, "an Inspect log whose 'version' and 'eval' come before its samples", header)
+        else:
+            yield sample_episode(value, header, path, f"{path} [sample {index}]")
+    if not looks_like(header):
+        raise shape_error(path, "an Inspect log (keys 'version' and 'eval')", header)
 
 
 def parse_json(path: str, data: Any = None) -> list[Episode]:

@@ -121,6 +121,8 @@ def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, Iterable[E
         return "openhands", openhands_sdk.parse_conversation(path)
     if os.path.basename(path) == harbor.RESULT and fmt in ("auto", "atif") and harbor.trial_of(path):
         return "atif", harbor.parse_result(path)
+    if fmt in ("auto", "inspect") and path.endswith(".json") and inspect_ai.is_json_log(path):
+        return "inspect", inspect_ai.iter_json(path)  # a sample at a time
     if path.endswith(".jsonl"):
         if fmt not in ("auto", "openhands"):
             raise ImportFormatError(path, f"a .jsonl file cannot be {fmt}")
