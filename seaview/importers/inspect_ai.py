@@ -374,7 +374,7 @@ def is_json_log(path: str) -> bool:
 
 def iter_json(path: str) -> Iterator[Episode]:
     """Episodes of a .json log that :func:`is_json_log`, one sample read at a time: a log of
-    gigabytes never sits in memory whole (Inspect's own viewer gives up on such logs)."""
+    gigabytes never sits in memory whole."""
     header: dict[str, Any] = {}
     for key, index, value in iter_json_members(path, "samples"):
         if key != "samples":
