@@ -151,18 +151,53 @@ def bench_output_jsonl(megabytes: int, tmp: str) -> None:
     with open(path) as src, open(small, "w") as dst:
         dst.writelines(line.replace('"repo__task-', '"other__task-') for _, line in zip(range(10), src))
     for files, workers in (([path], ["--workers", "1"]), ([path, small], [])):
-        t = time.perf_counter()
-        cli = [sys.executable, "-c", "from seaview.cli import main; main()"]
-        proc = subprocess.Popen([*cli, "import", *files, "--out", os.path.join(tmp, f"output-run{len(files)}"), *workers],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)  # the peak of the CLI process or of its largest worker
-        took = time.perf_counter() - t
-        out = proc.stdout.read().decode().strip() if proc.stdout else ""
-        n_eps = n + 10 * (len(files) - 1)
-        assert status == 0 and f"imported {n_eps:,} episodes" in out, (status, out, proc.stderr.read() if proc.stderr else "")
         how = "one worker" if workers else f"beside a 10-record file, {min(2, os.cpu_count() or 1)} workers"
-        print(f"seaview import of an OpenHands output.jsonl, {size / 1e6:,.0f} MB ({n:,} instances), {how}: {took:.2f} s, "
-              f"peak RSS {usage.ru_maxrss / 1024:,.0f} MB")
+        cli_import(files, os.path.join(tmp, f"output-run{len(files)}"), workers, n + 10 * (len(files) - 1),
+                   f"an OpenHands output.jsonl, {size / 1e6:,.0f} MB ({n:,} instances), {how}")
+
+
+def cli_import(files: list[str], out: str, options: list[str], n_episodes: int, what: str) -> None:
+    """`seaview import` in a child process: its wall time and its peak RSS (or its largest worker's)."""
+    t = time.perf_counter()
+    cli = [sys.executable, "-c", "from seaview.cli import main; main()"]
+    proc = subprocess.Popen([*cli, "import", *files, "--out", out, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - t
+    printed = proc.stdout.read().decode().strip() if proc.stdout else ""
+    assert status == 0 and f"imported {n_episodes:,} episodes" in printed, (status, printed, proc.stderr and proc.stderr.read())
+    print(f"seaview import of {what}: {took:.2f} s, peak RSS {usage.ru_maxrss / 1024:,.0f} MB")
+
+
+def bench_inspect_json(megabytes: int, tmp: str) -> None:
+    """An Inspect .json log as Inspect writes it (indented, its header before its samples) of
+    agent samples, each with its messages and its model events' inputs (which make real
+    logs big), imported by the CLI in a child process."""
+    path = os.path.join(tmp, "inspect-log.json")
+    rng = random.Random(3)
+    header = {"version": 2, "status": "success",
+              "eval": {"task": "swe", "task_id": "t", "model": "openai/gpt-4o", "created": "2026-12-06T00:00:00+00:00",
+                       "dataset": {"name": "swe"}, "config": {}},
+              "plan": {"name": "plan", "steps": []}, "results": {"total_samples": 0, "completed_samples": 0, "scores": []},
+              "stats": {"started_at": "2026-12-06T00:00:00+00:00", "completed_at": "2026-12-06T01:00:00+00:00"}}
+    n = 0
+    with open(path, "w") as f:
+        f.write(json.dumps(header, indent=2)[:-2] + ',\n  "samples": [')
+        while f.tell() < megabytes * 1e6:
+            messages = [{"role": "user", "content": "Fix the bug.", "source": "input"}]
+            for a in range(20):
+                messages.append({"role": "assistant", "content": "I will run it.", "source": "generate",
+                                 "tool_calls": [{"id": f"c{a}", "function": "bash", "arguments": {"cmd": rng.choice(ACTIONS)}}]})
+                messages.append({"role": "tool", "tool_call_id": f"c{a}", "function": "bash",
+                                 "content": "\n".join(f"line {k} {'#' * rng.randint(0, 40)}" for k in range(rng.randint(5, 60)))})
+            sample = {"id": f"repo__task-{n}", "epoch": 1, "input": "Fix the bug.", "target": "", "messages": messages,
+                      "output": {"model": "gpt-4o", "choices": [], "usage": {"input_tokens": 1000, "output_tokens": 100}},
+                      "scores": {"match": {"value": "C" if n % 3 == 0 else "I"}},
+                      "events": [{"event": "model", "input": messages[:k], "output": {}} for k in range(1, len(messages), 10)]}
+            f.write(("\n" if n == 0 else ",\n") + json.dumps(sample, indent=2))
+            n += 1
+        f.write("\n  ]\n}\n")
+    cli_import([path], os.path.join(tmp, "inspect-run"), [], n,
+               f"an Inspect .json log, {os.path.getsize(path) / 1e6:,.0f} MB ({n:,} samples)")
 
 
 def _atif(session: str, agent: str, steps: list, **extra) -> dict:
@@ -251,11 +286,14 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--steps", type=int, default=1_000_000, help="0 skips any step")
     ap.add_argument("--output-mb", type=int, default=500, help="size of the output.jsonl to import (0: skip)")
+    ap.add_argument("--inspect-mb", type=int, default=300, help="size of the Inspect .json log to import (0: skip)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="seaview-bench-")
     try:
         if a.output_mb:  # first: a child forked from a big parent counts the parent's pages in its peak
             bench_output_jsonl(a.output_mb, tmp)
+        if a.inspect_mb:
+            bench_inspect_json(a.inspect_mb, tmp)
         for n, bench in ((a.files, bench_import), (a.conversations, bench_conversations), (a.trials, bench_harbor),
                          (a.steps, bench_analysis)):
             if n:  # 0 skips a step
