@@ -121,3 +121,30 @@ def test_inspect_json_log_read_a_sample_at_a_time_equals_the_whole_reading(share
     assert not inspect_ai.is_json_log(str(tmp_path / "reordered.json"))
     rep = import_paths("auto", [str(tmp_path / "reordered.json")], str(tmp_path / "r2"), workers=1)
     assert rep.bad == [] and open_run(tmp_path / "r2").scan("episodes").collect().height == len(reordered["samples"])
+
+
+@pytest.mark.parametrize("chunk", [2, 64, json_stream.CHUNK])
+def test_a_top_level_array_element_by_element(shared_data, tmp_path, monkeypatch, chunk):
+    """CASTILLO's record files are one JSON array: read an element at a time, the same values,
+    the same error positions as json.loads; the run equals the JSON-lines file's."""
+    monkeypatch.setattr(json_stream, "CHUNK", chunk)
+    rng = random.Random(chunk)
+    for _ in range(30):
+        arr = [_random_value(rng) for _ in range(rng.randrange(6))]
+        text = json.dumps(arr, indent=rng.choice([None, 1]))
+        (tmp_path / "a.json").write_text(text)
+        assert [v for _, v in json_stream.iter_json_array(str(tmp_path / "a.json"))] == json.loads(text)
+    for text in ("[1, 2", "[1 2]", "[1,]", "[] 5", '{"a": 1}'):
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(SeaviewError, match=r"bad\.json: malformed JSON at line 1 column (\d+)") as streamed:
+            list(json_stream.iter_json_array(str(tmp_path / "bad.json")))
+        if text != '{"a": 1}':  # JSON, but no array
+            with pytest.raises(json.JSONDecodeError) as whole:
+                json.loads(text)
+            assert f"column {whole.value.colno}:" in str(streamed.value)
+    lines = (shared_data / "castillo_sample.jsonl").read_text().splitlines()
+    (tmp_path / "castillo.json").write_text(json.dumps([json.loads(line) for line in lines], indent=2))
+    import_paths("castillo", [str(tmp_path / "castillo.json")], str(tmp_path / "arr"), workers=1)
+    import_paths("castillo", [str(shared_data / "castillo_sample.jsonl")], str(tmp_path / "lines"), workers=1)
+    arr, jsonl = (open_run(tmp_path / n).scan("lengths").collect() for n in ("arr", "lines"))
+    assert arr.height == 1940 and arr.equals(jsonl)

@@ -1,6 +1,6 @@
 """A large JSON document read a piece at a time: the members of its top-level object, the
 elements of one big array among them handed over one at a time (an Inspect `.json` log's
-samples), so that a file of gigabytes never sits in memory whole, as text or parsed.
+samples), or the elements of a top-level array (CASTILLO's record files), so that a file of gigabytes never sits in memory whole, as text or parsed.
 
 Each value is parsed by the standard library's own scanner (``JSONDecoder.raw_decode``) from
 a window of the file's text: the same values, and the same error messages with the line and
@@ -27,11 +27,7 @@ def iter_json_members(path: str, stream_key: str) -> Iterator[tuple[str, int | N
     file order, except that a non-empty array under ``stream_key`` comes as (stream_key, i,
     element), one element at a time. Malformed or non-UTF-8 text raises ImportFormatError naming the line and
     column (or byte) where it goes wrong."""
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise ImportFormatError(path, f"cannot read ({e.strerror or e})") from None
-    with f:
+    with _open(path) as f:
         r = _Window(path, f)
         r.expect("{")
         if r.peek() == "}":
@@ -50,18 +46,34 @@ def iter_json_members(path: str, stream_key: str) -> Iterator[tuple[str, int | N
                         r.pos += 1
                         yield key, None, []
                     else:
-                        i = 0
-                        while True:
-                            yield key, i, r.value()
-                            i += 1
-                            if r.expect(",]") == "]":
-                                break
+                        for i, element in enumerate(r.elements()):
+                            yield key, i, element
                 else:
                     yield key, None, r.value()
                 if r.expect(",}") == "}":
                     break
         if r.peek():
             raise r.error("Extra data", r.pos)
+
+
+def iter_json_array(path: str) -> Iterator[tuple[int, Any]]:
+    """(index, element) of the JSON file ``path`` that is one array, an element at a time."""
+    with _open(path) as f:
+        r = _Window(path, f)
+        r.expect("[")
+        if r.peek() == "]":
+            r.pos += 1
+        else:
+            yield from enumerate(r.elements())
+        if r.peek():
+            raise r.error("Extra data", r.pos)
+
+
+def _open(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except OSError as e:
+        raise ImportFormatError(path, f"cannot read ({e.strerror or e})") from None
 
 
 class _Window:
@@ -131,6 +143,13 @@ class _Window:
                 continue
             self.pos = end
             return value
+
+    def elements(self) -> Iterator[Any]:
+        """The elements of a non-empty array whose "[" is read, up to and including its "]"."""
+        while True:
+            yield self.value()
+            if self.expect(",]") == "]":
+                return
 
     def error(self, msg: str, at: int) -> ImportFormatError:
         newlines = self.buf.count("\n", 0, at)

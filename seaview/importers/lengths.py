@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from ..errors import ImportFormatError
 from ..rules import CASTILLO_CAP, is_degenerate
-from .common import arrow_table, iter_jsonl, load_json, read_text
+from .common import arrow_table, iter_jsonl, read_text
+from .json_stream import iter_json_array
 from .server_logs import parse_sglang_log, parse_vllm_log, server_log_format
 
 
@@ -96,10 +97,7 @@ def parse_castillo(path: str) -> dict[str, pa.Table]:
     warnings: list[str] = []
     numbered: Iterable[tuple[int, Any]]
     if _first_byte(path) == b"[":
-        records = load_json(path)
-        if not isinstance(records, list):
-            raise ImportFormatError(path, "expected a JSON array of CASTILLO records")
-        numbered = enumerate(records, 1)
+        numbered = ((i + 1, rec) for i, rec in iter_json_array(path))  # a record at a time
     else:
         numbered = iter_jsonl(path, warnings)  # a record at a time, numbered by line
     cols: dict[str, list[Any]] = {k: [] for k in (
