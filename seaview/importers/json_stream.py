@@ -25,14 +25,12 @@ _DECODER = json.JSONDecoder()
 def iter_json_members(path: str, stream_key: str) -> Iterator[tuple[str, int | None, Any]]:
     """(key, None, value) for each member of the top-level object of the JSON file ``path``, in
     file order, except that a non-empty array under ``stream_key`` comes as (stream_key, i,
-    element), one element at a time. Malformed or non-UTF-8 text raises ImportFormatError naming the line and
-    column (or byte) where it goes wrong."""
+    element), one element at a time. Malformed or non-UTF-8 text raises ImportFormatError
+    naming the line and column (or byte) where it goes wrong."""
     with _open(path) as f:
         r = _Window(path, f)
         r.expect("{")
-        if r.peek() == "}":
-            r.pos += 1
-        else:
+        if not r.closes("}"):
             while True:
                 r.peek()
                 at = r.pos
@@ -40,10 +38,8 @@ def iter_json_members(path: str, stream_key: str) -> Iterator[tuple[str, int | N
                 if not isinstance(key, str):
                     raise r.error("Expecting property name enclosed in double quotes", at)
                 r.expect(":")
-                if key == stream_key and r.peek() == "[":
-                    r.pos += 1
-                    if r.peek() == "]":
-                        r.pos += 1
+                if key == stream_key and r.closes("["):
+                    if r.closes("]"):
                         yield key, None, []
                     else:
                         for i, element in enumerate(r.elements()):
@@ -52,8 +48,7 @@ def iter_json_members(path: str, stream_key: str) -> Iterator[tuple[str, int | N
                     yield key, None, r.value()
                 if r.expect(",}") == "}":
                     break
-        if r.peek():
-            raise r.error("Extra data", r.pos)
+        r.finish()
 
 
 def iter_json_array(path: str) -> Iterator[tuple[int, Any]]:
@@ -61,12 +56,9 @@ def iter_json_array(path: str) -> Iterator[tuple[int, Any]]:
     with _open(path) as f:
         r = _Window(path, f)
         r.expect("[")
-        if r.peek() == "]":
-            r.pos += 1
-        else:
+        if not r.closes("]"):
             yield from enumerate(r.elements())
-        if r.peek():
-            raise r.error("Extra data", r.pos)
+        r.finish()
 
 
 def _open(path: str) -> IO[bytes]:
@@ -120,6 +112,18 @@ class _Window:
                 return self.buf[self.pos]
             if not self.more():
                 return ""
+
+    def closes(self, char: str) -> bool:
+        """Whether ``char`` comes next (and if so, read past it)."""
+        if self.peek() != char:
+            return False
+        self.pos += 1
+        return True
+
+    def finish(self) -> None:
+        """Nothing but white space may follow the document."""
+        if self.peek():
+            raise self.error("Extra data", self.pos)
 
     def expect(self, chars: str) -> str:
         c = self.peek()
