@@ -190,9 +190,11 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
     from seaview.importers import pipeline
 
     raw = json.loads((shared_data / OH).read_text())
+    default = pipeline.STEP_BATCH
 
-    def output(name, n, bad_line=None, cut=False):
-        lines = [json.dumps({"instance_id": f"t-{i}", "history": raw, "report": {"resolved": i % 2 == 0}}) for i in range(n)]
+    def output(name, n, bad_line=None, cut=False, prefix="t", tokens=1):
+        lines = [json.dumps({"instance_id": f"{prefix}-{i}", "history": raw, "report": {"resolved": i % 2 == 0},
+                             "metrics": {"accumulated_token_usage": {"prompt_tokens": tokens}}}) for i in range(n)]
         if bad_line:
             lines[bad_line - 1] = json.dumps({"instance_id": "x", "history": "not a list"})
         text = "\n".join(lines) + "\n"
@@ -201,13 +203,13 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
 
     paths = [output("a.jsonl", 10, cut=True), shared_data / V1, output("b.jsonl", 4)]  # t-0..t-3 again in b
     runs = {}
-    for batch in (7, pipeline.STEP_BATCH):
+    for batch in (7, default):
         monkeypatch.setattr(pipeline, "STEP_BATCH", batch)
         rep, eps, steps = _import(paths, tmp_path / f"r{batch}")
         assert rep.bad == [] and eps.height == 9 + 1 + 4 and rep.formats == {"openhands": 2, "swe-agent": 1}
         assert any("a.jsonl: line 10 is cut off" in w for w in rep.warnings)
         runs[batch] = (eps.sort("episode_id"), steps.sort(["episode_id", "step"]))
-    (eps7, steps7), (eps, steps) = runs[7], runs[pipeline.STEP_BATCH]
+    (eps7, steps7), (eps, steps) = runs[7], runs[default]
     assert eps7.equals(eps) and steps7.equals(steps)
     import_paths("auto", [str(p) for p in paths], str(tmp_path / "pool"), workers=2)  # workers hand their steps over in files
     pooled = open_run(tmp_path / "pool")
@@ -222,6 +224,16 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
     rep, eps, steps = _import([output("bad.jsonl", 8, bad_line=5), shared_data / V1], tmp_path / "bad")
     assert len(rep.bad) == 1 and "bad.jsonl [line 5]" in rep.bad[0]
     assert eps["source_file"].str.contains("bad.jsonl").sum() == 0 and eps.height == steps["episode_id"].n_unique() == 1
+    # many small files (a folder of them): their rows go into Arrow every few files, not at the chunk's end
+    singles = [output(f"s{i}.jsonl", 1, prefix=f"s{i}", tokens=10**30 if i == 3 else 1) for i in range(6)]
+    chunked = {}
+    for batch in (7, default):
+        monkeypatch.setattr(pipeline, "STEP_BATCH", batch)
+        rep, eps, steps = _import(singles, tmp_path / f"singles{batch}")
+        assert len(rep.bad) == 1 and "s3.jsonl" in rep.bad[0] and "out of range" in rep.bad[0] and eps.height == 5
+        assert steps.height == eps["n_steps"].sum() and "s3-0" not in steps["episode_id"].to_list()
+        chunked[batch] = eps.sort("episode_id"), steps.sort(["episode_id", "step"])
+    assert all(a.equals(b) for a, b in zip(chunked[7], chunked[default]))
     t = pa.table({"x": ["a"]}), pa.table({"x": [1]})
     with pytest.raises(SeaviewError, match="big.jsonl: steps whose values differ in type"):
         pipeline._concat(list(t), "big.jsonl")

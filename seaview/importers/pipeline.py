@@ -144,7 +144,7 @@ def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, Iterable[E
     return detected, parsers[detected](path, data)
 
 
-STEP_BATCH = 32_768  # a file's steps go into Arrow this many at a time: a big file's step dicts are never all held
+STEP_BATCH = 32_768  # steps go into Arrow this many at a time: the step dicts of a big file, or of many, are never all held
 
 
 def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]) -> ParsedFile:
@@ -204,15 +204,19 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], spill_dir: str | None =
     ``spill_dir`` when given (the chunk goes back from a worker process: sending the table
     itself would copy it three times over, pickled, piped and unpickled), else the table itself."""
     files: list[ParsedFile] = []
-    rows: list[dict[str, Any]] = []
+    tables: list[pa.Table] = []
+    rows: list[dict[str, Any]] = []  # the step rows of the files since the last flush
     spans: list[tuple[int, int]] = []
-    for item in items:
+    for n, item in enumerate(items, 1):
         start = len(rows)
         files.append(parse_file(item, rows))
         spans.append((start, len(rows)))
-    rows, spans = _storable_episodes(files, rows, spans)
-    tables = _step_tables(files, rows, spans)
-    rows.clear()  # the step dicts are in the tables now
+        if len(rows) >= STEP_BATCH or files[-1].step_tables or n == len(items):  # into Arrow: a chunk of many
+            group = files[len(files) - len(spans):]  # files never holds all their step dicts either
+            kept, kept_spans = _storable_episodes(group, rows, spans)
+            tables += _step_tables(group, kept, kept_spans)
+            files[len(files) - len(group):] = group  # with the files found bad
+            rows, spans = [], []
     if not tables:
         return ParsedChunk(files, None)
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
@@ -225,7 +229,7 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], spill_dir: str | None =
 
 
 def _step_tables(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]) -> list[pa.Table]:
-    """The chunk's steps as tables, in file order: the rows of consecutive small files converted
+    """The steps of consecutive files as tables, in file order: the rows of consecutive small files converted
     in one go, and only where that fails file by file (a file with a value no column can hold
     becomes bad, not the chunk); a big file's batches, already in Arrow, with the rest of its rows."""
     from ..store.writer import conform
@@ -269,7 +273,7 @@ def _concat(tables: list[pa.Table], where: str) -> pa.Table:
 
 def _storable_episodes(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]
                        ) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
-    """Check that the chunk's episode rows fit their columns: all in one table (one
+    """Check that the files' episode rows fit their columns: all in one table (one
     conversion, not one a file), and only when that fails file by file; a file holding a
     value no column can hold (a 10^30 token count) becomes bad, not the import, and its steps
     leave ``rows``. Returns the rows and spans kept."""
