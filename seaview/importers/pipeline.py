@@ -219,7 +219,7 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], spill_dir: str | None =
             rows, spans = [], []
     if not tables:
         return ParsedChunk(files, None)
-    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    table = _concat(tables, items[0][0]) if len(tables) > 1 else tables[0]
     if spill_dir is None:
         return ParsedChunk(files, table)
     fd, path = tempfile.mkstemp(suffix=".arrow", dir=spill_dir)
@@ -229,9 +229,10 @@ def parse_chunk(items: list[tuple[str, str, bool, int]], spill_dir: str | None =
 
 
 def _step_tables(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]) -> list[pa.Table]:
-    """The steps of consecutive files as tables, in file order: the rows of consecutive small files converted
-    in one go, and only where that fails file by file (a file with a value no column can hold
-    becomes bad, not the chunk); a big file's batches, already in Arrow, with the rest of its rows."""
+    """The steps of consecutive files as tables, in file order: the rows of consecutive small
+    files converted in one go, and only where that fails file by file (a file with a value no
+    column can hold becomes bad, not the chunk); a big file's batches, already in Arrow, with the
+    rest of its rows."""
     from ..store.writer import conform
 
     tables: list[pa.Table] = []
