@@ -373,6 +373,12 @@ def test_summary_reports_time_span_from_metadata(tmp_path):
     assert data["tables"]["steps"]["rows"] == 2
     text = run_cli("summary", str(tmp_path / "r")).stdout
     assert "steps" in text and "(90 s)" in text
+    with RunWriter(tmp_path / "long", model="m") as w:  # an agent run over months: in days, not 44,181,085 s
+        w.append("steps", {"episode_id": ["a", "a"], "step": [0, 1], "timestamp": [t0, t0 + dt.timedelta(seconds=44181085)]})
+    assert "(511.4 days)" in run_cli("summary", str(tmp_path / "long")).stdout
+    from seaview.report.summary import _span_length
+
+    assert [_span_length(x) for x in (119, 2550, 26280, 172800)] == ["119 s", "42.5 min", "7.3 h", "2.0 days"]
 
 
 def test_repeated_string_columns_round_trip_through_a_run(tmp_path, monkeypatch):

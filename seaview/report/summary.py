@@ -99,8 +99,8 @@ def render_summary_text(data: dict[str, Any]) -> str:
         lines.append("tags     " + s(", ".join(map(str, data["tags"]))))
     span = data.get("time_span")
     if span:
-        secs = f" ({span['seconds']:.0f} s)" if span.get("seconds") is not None else ""
-        lines.append(f"span     {span['start']} → {span['end']}{secs}")
+        length = f" ({_span_length(span['seconds'])})" if span.get("seconds") is not None else ""
+        lines.append(f"span     {span['start']} → {span['end']}{length}")
     lines.append("")
     if not data["tables"]:
         lines.append("no tables yet")
@@ -136,3 +136,11 @@ def render_summary_text(data: dict[str, Any]) -> str:
     if data.get("deep_for"):
         lines += ["", "more      seaview summary --deep: " + ", ".join(more[t] for t in data["deep_for"])]
     return "\n".join(lines) + "\n"
+
+
+def _span_length(seconds: float) -> str:
+    """A time span as a reader takes it in: 90 s, 42.5 min, 7.3 h, 511.4 days."""
+    for unit, size, below in (("s", 1, 120), ("min", 60, 120 * 60), ("h", 3600, 48 * 3600)):
+        if seconds < below:
+            return f"{seconds / size:.0f} s" if unit == "s" else f"{seconds / size:.1f} {unit}"
+    return f"{seconds / 86400:,.1f} days"
