@@ -6,7 +6,9 @@
 - key presses answered (step viewer h/l/0/$, episodes f/s/n) - target < 100 ms each;
 - opening an episode of 1,000 steps - target < 200 ms;
 - opening a flipped task side by side, 1,000 steps on each side - target < 300 ms;
-- memory while paging through 10k episodes stays bounded (RSS before/after).
+- memory while paging through 10k episodes stays bounded (RSS before/after);
+- a step whose tool printed megabytes (a 36 MB log, a 20 MB line): keys that draw it, folded
+  and expanded (no target; it should answer like any other step).
 
     python benchmarks/tui.py
 """
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -135,6 +138,40 @@ async def big_run(path: str) -> None:
                [await clock.press(pilot, key) for key in ["l", "l", "h", "$", "0", "x", "x", "v", "v", "j", "k"] * 3])
 
 
+async def huge_step(path: str) -> None:
+    """Steps whose tool printed megabytes: a 36 MB log of 600,000 coloured lines, a 20 MB
+    minified JSON on one line. Times the keys that draw them, folded and expanded."""
+    from seaview.collectors import TrajectoryLogger
+    from seaview.tui.app import RunScreen, RunsScreen, SeaviewApp
+    from seaview.tui.steps import StepViewer
+
+    log_text = "\n".join(f"{i:08d} log line with some text \x1b[31mred\x1b[0m and a tab\t end" for i in range(600_000))
+    one_line = json.dumps([{"id": i, "value": "x" * 20} for i in range(500_000)], separators=(",", ":"))
+    with TrajectoryLogger(path, model="bench") as log:
+        with log.episode("huge-output") as ep:
+            ep.step(action="make test", observation="ok")
+            ep.step(action="cat build.log", observation=log_text)
+            ep.step(action="curl api/items", observation=one_line)
+            ep.finish(outcome="resolved", exit_status="submitted")
+    app = SeaviewApp([path])
+    async with app.run_test(size=(150, 45)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.entries)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        pane = app.screen.query_one("#episodes")
+        await until(pilot, lambda: pane.view is not None)
+        pane.open_episode("huge-output")
+        await until(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
+        await pilot.pause()
+        clock = FrameClock(app)
+        lat = {}
+        for name, key in (("to the 36 MB log, folded", "l"), ("expanding it", "x"), ("folding it", "x"),
+                          ("to the 20 MB line, folded", "l"), ("expanding it ", "x")):
+            lat[name] = await clock.press(pilot, key)
+        print("a step with megabytes of output: " + "; ".join(f"{k.strip()} {1000 * v[0]:.0f} ms" for k, v in lat.items())
+              + " (first frame after the key)")
+
+
 def make_big(path: str) -> None:
     """1M steps over 10k episodes (one of them 1,000 steps long) and 10M lengths."""
     import numpy as np
@@ -235,6 +272,7 @@ def main() -> None:
         a, b = make_flip(tmp)
         print(f"opening a flipped task side by side, 1,000 steps on each side: {asyncio.run(open_flip(a, b)) * 1000:.0f} ms "
               "(target < 300 ms)")
+        asyncio.run(huge_step(os.path.join(tmp, "huge")))
         make_big(os.path.join(tmp, "big"))
         asyncio.run(big_run(os.path.join(tmp, "big")))
     finally:

@@ -194,6 +194,41 @@ async def test_step_viewer_shows_what_each_step_cost(tmp_path):
         assert lines[3].split()[:5] == ["▶", "4", "24.4", "ms", "tool:"] and "long output" in lines[3]
 
 
+async def test_step_viewer_draws_megabytes_of_output_a_screenful_at_a_time(tmp_path):
+    """A tool that printed a 200,000-line log with colour codes, or a 2 MB minified JSON on one
+    line: the step view strips and draws only what it shows (folded, the first lines; expanded,
+    up to its cap) and its title says how much is left out."""
+    from seaview.tui import steps as steps_mod
+
+    log_text = "\n".join(f"{i:06d} build line \x1b[31mred\x1b[0m" + HOSTILE * (i == 3) for i in range(200_000))
+    one_line = "[" + ",".join(f'{{"id":{i}}}' for i in range(200_000)) + "]"
+    with TrajectoryLogger(tmp_path / "r", model="toy") as log:
+        with log.episode("huge") as ep:
+            ep.step(action="cat build.log", observation=log_text, thought="t\n" * 6000)
+            ep.step(action="curl items", observation=one_line)
+            ep.finish(outcome="resolved")
+    app = SeaviewApp([str(tmp_path / "r")])
+    async with app.run_test(size=(140, 45)) as pilot:
+        pane = await _open_episodes(pilot)
+        pane.open_episode("huge")
+        await _wait(pilot, lambda: isinstance(app.screen, StepViewer) and app.screen.steps is not None)
+        body = app.screen.query_one("#step-body")
+        text = str(body._renderable.renderables[-1].renderable)
+        titles = [str(p.title) for p in body._renderable.renderables]
+        assert text.splitlines()[3].startswith("000003 build line red") and "\x1b" not in text and "PWNED[/bold" in text
+        assert len(text.splitlines()) == steps_mod.FOLD_LINES and "folded: 199,960 more lines, x to expand" in titles[-1]
+        assert "thought  (1,000 more lines not drawn: e opens the whole step in $EDITOR)" in titles[0]  # of 6,000 lines
+        await pilot.press("x")
+        text = str(body._renderable.renderables[-1].renderable)
+        assert len(text.splitlines()) == steps_mod.EXPAND_LINES
+        assert "(195,000 more lines not drawn: e opens the whole step in $EDITOR)" in str(body._renderable.renderables[-1].title)
+        assert len(body._strips) < 2 * steps_mod.EXPAND_LINES + 20  # the thought and the observation at their caps
+        await pilot.press("x", "l")
+        panel = body._renderable.renderables[-1]
+        assert len(str(panel.renderable)) == steps_mod.FOLD_CHARS and "more characters, x to expand" in str(panel.title)
+        assert len(body._strips) < steps_mod.FOLD_CHARS // 100
+
+
 async def test_editor_failure_is_a_toast_not_a_crash(runs_root, monkeypatch):
     monkeypatch.setenv("EDITOR", "/no/such/editor-binary")
     app = SeaviewApp([str(runs_root / "agent-a")])

@@ -30,3 +30,16 @@ def safe_cell(value: object, limit: int = 80) -> Text:
         return Text("–", style="dim")
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     return Text(cell_str(value, limit), justify="right" if numeric else None)
+
+
+def excerpt(text: str | None, max_lines: int, max_chars: int) -> tuple[str, bool, int]:
+    """(the first ``max_lines`` lines of ``text``, at most ``max_chars`` characters, control
+    sequences stripped; whether that is all of it; how many lines it has). Only the excerpt is
+    stripped and drawn: a tool's output of megabytes (a log printed whole, a minified JSON on
+    one line) costs what its first screenfuls cost."""
+    text = text or ""
+    head = text[: max_chars + 256]  # room for a control sequence cut at the end
+    head = "\n".join(head.split("\n", max_lines)[:max_lines])
+    shown = strip_control(head)
+    whole = text[len(head):] in ("", "\n") and len(shown) <= max_chars  # a last newline ends a line, starts none
+    return shown[:max_chars], whole, text.count("\n") + (not text.endswith("\n"))

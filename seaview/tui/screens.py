@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ..analysis.tables import TASK_TABLES, gates_text
 from .data import reads_runs
 from .linetable import LineTable
-from .safe import safe_cell, safe_text
+from .safe import excerpt, safe_cell, safe_text
 
 
 class SearchResults(Screen):
@@ -188,9 +188,10 @@ class SideBySide(Screen):
                 self.query_one(side, Static).update(Text(f"{name}: no counterpart", style="dim"))
                 continue
             s = steps.filter(pl.col("step") == step).row(0, named=True)
-            obs = "\n".join((s["observation"] or "").split("\n")[:30])
+            obs, _, _ = excerpt(s["observation"], 30, 4_000)
+            action, _, _ = excerpt(s["action"], 30, 4_000)
             self.query_one(side, Static).update(Panel(
-                Group(safe_text(s["action"] or "", "green"), safe_text(obs)),
+                Group(Text(action, "green"), Text(obs)),
                 title=f"{name} · step {step + 1}", title_align="left",
                 border_style="red" if s["error"] else ("blue" if r["same"] else "yellow")))
 

@@ -21,10 +21,23 @@ from ..analysis.tables import fmt_money, fmt_seconds
 from ..analysis.trajectories import episode_steps
 from ..textsafe import strip_control
 from .data import reads_runs
-from .safe import safe_text
+from .safe import excerpt, safe_text
 from .stripview import StripView
 
 FOLD_LINES = 40
+FOLD_CHARS = 8_000  # folded, an observation shows this much at most (one line can be megabytes)
+EXPAND_LINES = 5_000  # expanded, this much is drawn; `e` opens the whole step in $EDITOR
+EXPAND_CHARS = 1_000_000
+
+
+def _cut_note(shown: str, n_lines: int, n_chars: int, expanded: bool | None = True) -> str:
+    """What a panel's title says of the part of its text not drawn: folded (``expanded`` False),
+    cut at the most the view draws (True: the step's text opens whole in $EDITOR), or cut (None)."""
+    drawn = shown.count("\n") + 1
+    more = f"{n_lines - drawn:,} more lines" if n_lines > drawn else f"{n_chars - len(shown):,} more characters"
+    if expanded is None:
+        return f"  ({more} not drawn)"
+    return f"  ({more} not drawn: e opens the whole step in $EDITOR)" if expanded else f"  (folded: {more}, x to expand)"
 
 
 def _looks_like_diff(text: str) -> bool:
@@ -141,13 +154,17 @@ class StepViewer(Screen):
             content.update(Text("This episode has no recorded steps.", style="dim"))
             return
         if self.mode == "problem":
-            content.update(Panel(safe_text(self._problem() or "This episode stores no problem statement."),
-                                 title="problem statement", title_align="left", border_style="cyan"), home=home)
+            raw = self._problem() or "This episode stores no problem statement."
+            problem, whole, n_lines = excerpt(raw, EXPAND_LINES, EXPAND_CHARS)
+            content.update(Panel(Text(problem), title="problem statement" + ("" if whole else _cut_note(problem, n_lines, len(raw), None)),
+                                 title_align="left", border_style="cyan"), home=home)
             return
         if self.mode == "patch":
-            patch = strip_control((self.episode or {}).get("submission") or "")
+            raw = (self.episode or {}).get("submission") or ""
+            patch, whole, n_lines = excerpt(raw, EXPAND_LINES, EXPAND_CHARS)
             body = Syntax(patch, "diff", word_wrap=True, theme="ansi_dark") if patch else Text("No submission stored.", style="dim")
-            content.update(Panel(body, title="submission", title_align="left", border_style="magenta"), home=home)
+            title = "submission" + ("" if whole else _cut_note(patch, n_lines, len(raw), expanded=None))
+            content.update(Panel(body, title=title, title_align="left", border_style="magenta"), home=home)
             return
         if self.mode == "overview":
             lines = Text()
@@ -165,9 +182,9 @@ class StepViewer(Screen):
                 if has_time:
                     lines.append(f"{fmt_seconds(r['duration_s']).replace('–', ''):>9} ", style="cyan")
                 if r["action"]:
-                    lines.append_text(safe_text(" ".join(strip_control(r["action"]).split())[:150]))
+                    lines.append_text(safe_text(" ".join(strip_control(r["action"][:2000]).split())[:150]))
                 elif r["observation"] or r["thought"]:  # a message or a tool's output: who, and how it starts
-                    said = " ".join(strip_control(r["observation"] or r["thought"])[:400].split())[:100]
+                    said = " ".join(strip_control((r["observation"] or r["thought"])[:600])[:400].split())[:100]
                     lines.append_text(safe_text(f"{r['role'] or 'step'}: {said}", "dim"))
                 if r["error"]:
                     lines.append("  ✗ " + strip_control(r["error"])[:60], style="red")
@@ -177,16 +194,18 @@ class StepViewer(Screen):
         r = self.steps.row(self.step_i, named=True)
         parts = []
         if r["thought"]:
-            parts.append(Panel(safe_text(r["thought"]), title="thought", title_align="left", border_style="blue"))
+            thought, whole, n_lines = excerpt(r["thought"], EXPAND_LINES, EXPAND_CHARS)
+            parts.append(Panel(Text(thought), title="thought" + ("" if whole else _cut_note(thought, n_lines, len(r["thought"]))),
+                               title_align="left", border_style="blue"))
         if r["action"]:
-            parts.append(Panel(Syntax(strip_control(r["action"]), "bash", word_wrap=True, theme="ansi_dark"),
-                               title="action", title_align="left", border_style="green"))
-        obs = strip_control(r["observation"] or "")
-        lines = obs.split("\n")
-        folded = not self.expanded and len(lines) > FOLD_LINES
-        shown = "\n".join(lines[:FOLD_LINES]) if folded else obs
+            action, whole, n_lines = excerpt(r["action"], EXPAND_LINES, EXPAND_CHARS)
+            parts.append(Panel(Syntax(action, "bash", word_wrap=True, theme="ansi_dark"),
+                               title="action" + ("" if whole else _cut_note(action, n_lines, len(r["action"]))),
+                               title_align="left", border_style="green"))
+        raw = r["observation"] or ""
+        shown, whole, n_lines = excerpt(raw, *((EXPAND_LINES, EXPAND_CHARS) if self.expanded else (FOLD_LINES, FOLD_CHARS)))
         body = Syntax(shown, "diff", word_wrap=True, theme="ansi_dark") if _looks_like_diff(shown) else Text(shown)
-        title = "observation" + (f"  (folded: {len(lines) - FOLD_LINES} more lines, x to expand)" if folded else "")
+        title = "observation" + ("" if whole else _cut_note(shown, n_lines, len(raw), self.expanded))
         parts.append(Panel(body, title=title, title_align="left", border_style="yellow"))
         if r["error"]:
             parts.append(Panel(safe_text(r["error"]), title="error", title_align="left", border_style="red"))
