@@ -49,9 +49,11 @@ def strip_control(text: str) -> str:
 
 
 def one_line(text: str, limit: int = 200) -> str:
-    """A safe single-line preview of ``text``, cut to ``limit`` characters."""
-    flat = " ".join(strip_control(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    """A safe single-line preview of ``text``, cut to ``limit`` characters (only its start is
+    read: a preview of a field of megabytes costs what a short one does)."""
+    head = text[: 8 * limit + 1024]
+    flat = " ".join(strip_control(head).split())
+    return flat if len(flat) <= limit and len(head) == len(text) else flat[: limit - 1] + "…"
 
 
 def token_label(text: str | None, limit: int = 12) -> str:

@@ -405,6 +405,20 @@ def test_strip_control_on_ascii_and_unicode_text():
     assert strip_control("id\u202egnp.exe \u2067x\u2069 \u200f") == "id<U+202E>gnp.exe <U+2067>x<U+2069> \u200f"
 
 
+def test_previews_read_only_the_start_of_a_field():
+    """one_line and excerpt (table cells, headers, the step view) strip and cut only the start
+    of a field: the same preview as of the whole, with "…" or the counts saying there is more."""
+    from seaview.textsafe import one_line
+    from seaview.tui.safe import excerpt
+
+    big = "\x1b[31mred\x1b[0m  word\n" * 2_000_000  # 38 MB
+    assert one_line(big, 30) == "red word red word red word re…" and one_line("a  b\n c", 10) == "a b c"
+    assert one_line("x" * 11, 10) == "x" * 9 + "…" and one_line("x" * 10, 10) == "x" * 10
+    assert excerpt(big, 3, 1000) == ("red  word\nred  word\nred  word", False, 2_000_000)
+    assert excerpt(big[:57], 3, 1000) == ("red  word\nred  word\nred  word", True, 3)  # a last newline starts no line
+    assert excerpt("y" * 50, 3, 20) == ("y" * 20, False, 1)
+
+
 def test_strip_control_takes_linear_time_on_unterminated_sequences():
     """Many string-sequence openers (OSC, DCS, their 8-bit forms) and no terminator: a lazy
     ".*?" to the terminator scanned to the end of the text from every opener (8,000 OSC
