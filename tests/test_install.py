@@ -86,3 +86,13 @@ def test_built_wheel_installs_and_runs(tmp_path):
     assert res.returncode == 0 and "episodes" in res.stdout.lower(), res.stderr
     res = run(str(py), "-c", "import seaview.tui.app, seaview.report.diff_render, seaview.kernels.triton_impl")
     assert res.returncode == 0, res.stderr
+    # every module of the checkout is in the wheel and imports from it
+    walk = ("import importlib, pkgutil, seaview\n"
+            "names = sorted(m.name for m in pkgutil.walk_packages(seaview.__path__, 'seaview.'))\n"
+            "for n in names: importlib.import_module(n)\n"
+            "print(' '.join(names))")
+    res = run(str(py), "-c", walk)
+    assert res.returncode == 0, res.stderr
+    here = subprocess.run([sys.executable, "-c", walk], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert here.returncode == 0 and "seaview.importers.json_stream" in here.stdout.split(), here.stderr
+    assert res.stdout.split() == here.stdout.split()
