@@ -1,6 +1,7 @@
 """A large JSON document read a piece at a time: the members of its top-level object, the
 elements of one big array among them handed over one at a time (an Inspect `.json` log's
-samples), or the elements of a top-level array (CASTILLO's record files), so that a file of gigabytes never sits in memory whole, as text or parsed.
+samples), or the elements of a top-level array (CASTILLO's record files), so that a file of
+gigabytes never sits in memory whole, as text or parsed.
 
 Each value is parsed by the standard library's own scanner (``JSONDecoder.raw_decode``) from
 a window of the file's text: the same values, and the same error messages with the line and

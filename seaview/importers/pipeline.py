@@ -154,26 +154,24 @@ def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]
     path, fmt, explicit, index = item
     start = len(step_rows)
     try:
-        return _parse_file(path, fmt, index, step_rows, start)
+        return _parse_file(path, fmt, index, step_rows)
     except ImportFormatError as e:
-        del step_rows[start:]
-        if not explicit and fmt == "auto" and "unknown shape" in e.problem:
-            return ParsedFile(path, skipped=True)
-        return ParsedFile(path, error=str(e))
+        skipped = not explicit and fmt == "auto" and "unknown shape" in e.problem
+        failed = ParsedFile(path, skipped=True) if skipped else ParsedFile(path, error=str(e))
     except SeaviewError as e:  # a value no column can hold
-        del step_rows[start:]
-        return ParsedFile(path, error=str(e))
+        failed = ParsedFile(path, error=str(e))
     except RecursionError:
-        del step_rows[start:]
-        return ParsedFile(path, error=f"{path}: nesting too deep to parse")
+        failed = ParsedFile(path, error=f"{path}: nesting too deep to parse")
     except Exception as e:  # noqa: BLE001 - one bad file never aborts the others, never a traceback
-        del step_rows[start:]
-        return ParsedFile(path, error=f"{path}: cannot be parsed ({type(e).__name__}: {' '.join(str(e).split())[:300]})")
+        failed = ParsedFile(path, error=f"{path}: cannot be parsed ({type(e).__name__}: {' '.join(str(e).split())[:300]})")
+    del step_rows[start:]  # what it had read before failing
+    return failed
 
 
-def _parse_file(path: str, fmt: str, index: int, step_rows: list[dict[str, Any]], start: int) -> ParsedFile:
+def _parse_file(path: str, fmt: str, index: int, step_rows: list[dict[str, Any]]) -> ParsedFile:
     from ..store.writer import conform
 
+    start = len(step_rows)
     result = ParsedFile(path)
     detected, parsed = _parse_content(path, fmt, index)
     result.format = detected
@@ -376,17 +374,18 @@ def import_paths(
         raise SeaviewError(out, "already exists (choose another --out or pass --overwrite)")
     items = [(p, fmt, explicit, i) for i, (p, explicit) in enumerate(files)]
     n_workers = workers or min(len(items), os.cpu_count() or 1)
-    if n_workers > 1 and len(items) > 1:
-        spill = _spill_dir(out)
-        try:
+    pooled = n_workers > 1 and len(items) > 1
+    spill = _spill_dir(out) if pooled else None
+    try:
+        if pooled:
             with ProcessPoolExecutor(max_workers=n_workers) as pool:
                 chunks = list(pool.map(functools.partial(parse_chunk, spill_dir=spill), _chunks(items, n_workers * 4)))
-            step_tables = [chunk.steps_table() for chunk in chunks]
-        finally:
-            shutil.rmtree(spill, ignore_errors=True)
-    else:
-        chunks = [parse_chunk(items)] if items else []
+        else:
+            chunks = [parse_chunk(items)] if items else []
         step_tables = [chunk.steps_table() for chunk in chunks]
+    finally:
+        if spill:
+            shutil.rmtree(spill, ignore_errors=True)
 
     episodes: list[dict[str, Any]] = []
     step_errors: list[str] = []

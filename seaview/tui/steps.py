@@ -30,14 +30,19 @@ EXPAND_LINES = 5_000  # expanded, this much is drawn; `e` opens the whole step i
 EXPAND_CHARS = 1_000_000
 
 
-def _cut_note(shown: str, n_lines: int, n_chars: int, expanded: bool | None = True) -> str:
-    """What a panel's title says of the part of its text not drawn: folded (``expanded`` False),
-    cut at the most the view draws (True: the step's text opens whole in $EDITOR), or cut (None)."""
+def _capped(raw: str | None, name: str, folded: bool = False, editor: bool = True) -> tuple[str, str]:
+    """A field's text as the view draws it (folded: its first lines; else up to the most the view
+    draws) and its panel's title, which says what is not drawn (and, with ``editor``, that `e`
+    opens the whole step)."""
+    raw = raw or ""
+    shown, whole, n_lines = excerpt(raw, *((FOLD_LINES, FOLD_CHARS) if folded else (EXPAND_LINES, EXPAND_CHARS)))
+    if whole:
+        return shown, name
     drawn = shown.count("\n") + 1
-    more = f"{n_lines - drawn:,} more lines" if n_lines > drawn else f"{n_chars - len(shown):,} more characters"
-    if expanded is None:
-        return f"  ({more} not drawn)"
-    return f"  ({more} not drawn: e opens the whole step in $EDITOR)" if expanded else f"  (folded: {more}, x to expand)"
+    more = f"{n_lines - drawn:,} more lines" if n_lines > drawn else f"{len(raw) - len(shown):,} more characters"
+    if folded:
+        return shown, f"{name}  (folded: {more}, x to expand)"
+    return shown, f"{name}  ({more} not drawn{': e opens the whole step in $EDITOR' if editor else ''})"
 
 
 def _looks_like_diff(text: str) -> bool:
@@ -154,16 +159,13 @@ class StepViewer(Screen):
             content.update(Text("This episode has no recorded steps.", style="dim"))
             return
         if self.mode == "problem":
-            raw = self._problem() or "This episode stores no problem statement."
-            problem, whole, n_lines = excerpt(raw, EXPAND_LINES, EXPAND_CHARS)
-            content.update(Panel(Text(problem), title="problem statement" + ("" if whole else _cut_note(problem, n_lines, len(raw), None)),
-                                 title_align="left", border_style="cyan"), home=home)
+            problem, title = _capped(self._problem() or "This episode stores no problem statement.", "problem statement",
+                                     editor=False)
+            content.update(Panel(Text(problem), title=title, title_align="left", border_style="cyan"), home=home)
             return
         if self.mode == "patch":
-            raw = (self.episode or {}).get("submission") or ""
-            patch, whole, n_lines = excerpt(raw, EXPAND_LINES, EXPAND_CHARS)
+            patch, title = _capped((self.episode or {}).get("submission"), "submission", editor=False)
             body = Syntax(patch, "diff", word_wrap=True, theme="ansi_dark") if patch else Text("No submission stored.", style="dim")
-            title = "submission" + ("" if whole else _cut_note(patch, n_lines, len(raw), expanded=None))
             content.update(Panel(body, title=title, title_align="left", border_style="magenta"), home=home)
             return
         if self.mode == "overview":
@@ -194,18 +196,14 @@ class StepViewer(Screen):
         r = self.steps.row(self.step_i, named=True)
         parts = []
         if r["thought"]:
-            thought, whole, n_lines = excerpt(r["thought"], EXPAND_LINES, EXPAND_CHARS)
-            parts.append(Panel(Text(thought), title="thought" + ("" if whole else _cut_note(thought, n_lines, len(r["thought"]))),
-                               title_align="left", border_style="blue"))
+            thought, title = _capped(r["thought"], "thought")
+            parts.append(Panel(Text(thought), title=title, title_align="left", border_style="blue"))
         if r["action"]:
-            action, whole, n_lines = excerpt(r["action"], EXPAND_LINES, EXPAND_CHARS)
+            action, title = _capped(r["action"], "action")
             parts.append(Panel(Syntax(action, "bash", word_wrap=True, theme="ansi_dark"),
-                               title="action" + ("" if whole else _cut_note(action, n_lines, len(r["action"]))),
-                               title_align="left", border_style="green"))
-        raw = r["observation"] or ""
-        shown, whole, n_lines = excerpt(raw, *((EXPAND_LINES, EXPAND_CHARS) if self.expanded else (FOLD_LINES, FOLD_CHARS)))
+                               title=title, title_align="left", border_style="green"))
+        shown, title = _capped(r["observation"], "observation", folded=not self.expanded)
         body = Syntax(shown, "diff", word_wrap=True, theme="ansi_dark") if _looks_like_diff(shown) else Text(shown)
-        title = "observation" + ("" if whole else _cut_note(shown, n_lines, len(raw), self.expanded))
         parts.append(Panel(body, title=title, title_align="left", border_style="yellow"))
         if r["error"]:
             parts.append(Panel(safe_text(r["error"]), title="error", title_align="left", border_style="red"))
