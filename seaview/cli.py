@@ -134,6 +134,8 @@ def import_(
         rep = import_paths(fmt, paths, out, model=model, overwrite=overwrite, workers=workers, cap=cap)
     except SeaviewError as e:
         fail(str(e))
+    except OSError as e:  # the run or the steps on their way to it (an input file that cannot be read is a bad file)
+        fail(f"{out}: cannot write ({e.strerror or e})")
     for w in rep.warnings[:20]:
         sys.stderr.write(f"seaview: warning: {one_line(w, 500)}\n")
     if len(rep.warnings) > 20:

@@ -234,9 +234,50 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
         assert steps.height == eps["n_steps"].sum() and "s3-0" not in steps["episode_id"].to_list()
         chunked[batch] = eps.sort("episode_id"), steps.sort(["episode_id", "step"])
     assert all(a.equals(b) for a, b in zip(chunked[7], chunked[default]))
-    t = pa.table({"x": ["a"]}), pa.table({"x": [1]})
+    text, number, empty = (pa.schema([("x", t)]) for t in (pa.string(), pa.int64(), pa.null()))
+    assert pipeline._unified(pipeline._unified(None, empty, "big.jsonl"), text, "big.jsonl") == text
     with pytest.raises(SeaviewError, match="big.jsonl: steps whose values differ in type"):
-        pipeline._concat(list(t), "big.jsonl")
+        pipeline._unified(text, number, "big.jsonl")
+
+def test_import_writes_steps_into_the_run_as_they_come(shared_data, tmp_path, monkeypatch):
+    """No process holds a run's steps: they are spilled a batch at a time (by rows or by bytes of
+    text) and written into the run's parts as each chunk of files comes, a part every PART_BYTES;
+    the run is the one written at once. A file that fails after some batches leaves nothing
+    spilled behind, and a failed import no folder beside the run."""
+    from seaview.importers import pipeline
+
+    raw = json.loads((shared_data / OH).read_text())
+    paths = []
+    for name, n in (("a.jsonl", 6), ("b.jsonl", 3)):  # t-0..t-2 again in b: renamed as their chunk comes
+        (tmp_path / name).write_text("".join(json.dumps({"instance_id": f"t-{i}", "history": raw,
+                                                         "report": {"resolved": i % 2 == 0}}) + "\n" for i in range(n)))
+        paths.append(tmp_path / name)
+    paths.append(shared_data / V1)
+    runs = {}
+    for how, step_bytes, part_bytes, workers in (("whole", 1 << 40, 1 << 40, 1), ("pieces", 2_000, 1, 1),
+                                                 ("pool", 2_000, 30_000, 2)):
+        monkeypatch.setattr(pipeline, "STEP_BYTES", step_bytes)
+        monkeypatch.setattr(pipeline, "PART_BYTES", part_bytes)
+        rep = import_paths("auto", [str(p) for p in paths], str(tmp_path / how), workers=workers)
+        assert rep.bad == [] and rep.steps == 9 * 6 + 5 and sum("stored as 't-" in w for w in rep.warnings) == 3
+        run = open_run(tmp_path / how)
+        runs[how] = (run.scan("episodes").collect().sort("episode_id"),
+                     run.scan("steps").collect().sort(["episode_id", "step"]), len(os.listdir(tmp_path / how / "steps")))
+    assert runs["whole"][2] == 1 and runs["pieces"][2] > 9 and 1 < runs["pool"][2] < runs["pieces"][2]
+    for how in ("pieces", "pool"):
+        assert runs[how][0].equals(runs["whole"][0]) and runs[how][1].equals(runs["whole"][1])
+    assert {"t-0#2", "t-2#2"} <= set(runs["whole"][1]["episode_id"].to_list())
+    lines = [json.dumps({"instance_id": f"x-{i}", "history": raw}) for i in range(5)] + ['{"instance_id": "x", "history": 1}']
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    spill, rows, spilled = tmp_path / "spill", [], []
+    spill.mkdir()
+    monkeypatch.setattr(pipeline, "_spill", lambda t, d, spill=pipeline._spill: spilled.append(spill(t, d)) or spilled[-1])
+    failed = pipeline.parse_file((str(tmp_path / "bad.jsonl"), "auto", True, 0), rows, str(spill))
+    assert "bad.jsonl [line 6]" in failed.error and rows == [] and len(spilled) >= 2 and list(spill.iterdir()) == []
+    with pytest.raises(SeaviewError, match="nothing imported"):
+        import_paths("auto", [str(tmp_path / "bad.jsonl")], str(tmp_path / "none"), workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
 
 # saved by mini-swe-agent 2.4.6 itself for a Responses-API model (tests/data/make_mini_swe_agent_responses_traj.py)
 MSWEA_RESPONSES = __import__("pathlib").Path(__file__).parent / "data" / "minisweagent_responses.traj.json"
@@ -396,6 +437,9 @@ def test_existing_out_is_refused(tmp_path, shared_data):
     (tmp_path / "r").mkdir()
     with pytest.raises(SeaviewError, match="already exists"):
         import_paths("auto", [str(shared_data / V0)], str(tmp_path / "r"))
+    (tmp_path / "file").write_text("")  # --out under a file: one line naming it, no traceback
+    res = run_cli("import", str(shared_data / V0), "--out", str(tmp_path / "file" / "r"))
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and f"{tmp_path / 'file' / 'r'}: cannot write: " in res.stderr
 
 
 def test_parallel_import_matches_serial(shared_data, tmp_path):

@@ -67,6 +67,23 @@ def test_flush_rows_makes_parts_and_ranks_do_not_collide(tmp_path):
     assert open_run(run_dir).num_rows("lengths") == 101
 
 
+def test_flush_bytes_bounds_the_buffer_of_long_rows(tmp_path):
+    """Rows of long text are few a megabyte: the buffer is bounded by bytes too, not rows only;
+    text and numbers in one column across appends is one error naming the run, not a traceback."""
+    text = "x" * 10_000
+    with RunWriter(tmp_path / "r", flush_bytes=50_000) as w:
+        for i in range(12):
+            w.append("steps", {"episode_id": ["e"] * 2, "step": [2 * i, 2 * i + 1], "observation": [text, text]})
+            assert w._buffered_bytes.get("steps", 0) < 50_000
+    assert len(os.listdir(tmp_path / "r" / "steps")) == 4  # 3 appends of 2 x 10 KB a part
+    assert open_run(tmp_path / "r").scan("steps").collect()["step"].to_list() == list(range(24))
+    with pytest.raises(SeaviewError, match=r"\[steps\]: rows whose values differ in type"):
+        with RunWriter(tmp_path / "bad", atomic=True) as w:
+            w.append("steps", {"episode_id": ["e"], "extra": ["text"]})
+            w.append("steps", {"episode_id": ["e"], "extra": [1]})
+    assert not (tmp_path / "bad").exists()
+
+
 def test_atomic_writer_leaves_nothing_on_failure(tmp_path):
     out = tmp_path / "imported"
     with pytest.raises(RuntimeError):

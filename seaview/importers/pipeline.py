@@ -5,13 +5,14 @@ failed import leaves nothing behind, and bad files are listed, not fatal.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pyarrow as pa
 
@@ -25,14 +26,16 @@ from .lengths import detect_length_format, parse_length_file
 
 @dataclass
 class ParsedFile:
-    """What a worker made of one input file (its steps go into the chunk's table)."""
+    """What a worker made of one input file (its steps go into the chunk's spilled tables)."""
 
     path: str
     format: str | None = None
     episodes: list[dict[str, Any]] = field(default_factory=list)  # episode rows (no steps)
     step_errors: list[str] = field(default_factory=list)  # joined step errors, per episode
     n_step_rows: int = 0
-    step_tables: list[pa.Table] = field(default_factory=list)  # a big file's steps already in Arrow, in order
+    step_bytes: int = 0  # the text of its step rows not yet spilled
+    step_parts: list[str] = field(default_factory=list)  # a big file's steps already spilled, a batch a file, in order
+    step_schema: pa.Schema | None = None  # their schemas unified
     tables: dict[str, pa.Table] = field(default_factory=dict)  # lengths / kv from length formats
     histograms: dict[str, Any] = field(default_factory=dict)
     outcomes: Outcomes | None = None
@@ -43,20 +46,38 @@ class ParsedFile:
 
 @dataclass
 class ParsedChunk:
-    """A run of consecutive files parsed by one worker, with all their steps in one table."""
+    """A run of consecutive files parsed by one worker; their steps spilled to Arrow IPC files
+    (nothing big goes back from a worker, and no process holds a run's steps: the parent
+    writes each file into the run's parts as it comes)."""
 
     files: list[ParsedFile]
-    steps: pa.Table | str | None  # from a worker process the path of an Arrow IPC file it wrote (nothing big to send)
+    step_parts: list[str]  # in file order
 
-    def steps_table(self) -> pa.Table | None:
-        """The steps; a worker's file is mapped, not read (its pages stay the page cache's), and
-        unlinked at once: the mapping keeps its data."""
-        if isinstance(self.steps, str):
-            with pa.memory_map(self.steps) as source:
-                table = pa.ipc.open_file(source).read_all()
-            os.unlink(self.steps)
-            return table
-        return self.steps
+    def step_tables(self) -> Iterator[pa.Table]:
+        """The steps, a spilled file at a time, each unlinked as it is read."""
+        for path in self.step_parts:
+            yield _unspill(path)
+
+
+def _spill(table: pa.Table, spill_dir: str) -> str:
+    fd, path = tempfile.mkstemp(suffix=".arrow", dir=spill_dir)
+    with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def _unspill(path: str) -> pa.Table:
+    """A spilled table, read and unlinked."""
+    with pa.OSFile(path) as source:
+        table = pa.ipc.open_file(source).read_all()
+    os.unlink(path)
+    return table
+
+
+def _discard(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 @dataclass
@@ -144,17 +165,25 @@ def _parse_content(path: str, fmt: str, index: int = 0) -> tuple[str, Iterable[E
     return detected, parsers[detected](path, data)
 
 
-STEP_BATCH = 32_768  # steps go into Arrow this many at a time: the step dicts of a big file, or of many, are never all held
+# steps go into Arrow (and are spilled) this many at a time, or once their text is this many
+# bytes: the step dicts of a big file, or of many, are never all held
+STEP_BATCH = 32_768
+STEP_BYTES = 8 << 20
 
 
-def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]) -> ParsedFile:
+def _text_bytes(steps: list[dict[str, Any]]) -> int:
+    return sum(len(v) for s in steps for v in s.values() if isinstance(v, str))
+
+
+def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]], spill_dir: str) -> ParsedFile:
     """Parse one file, appending its step rows to ``step_rows`` (whole batches of a big file go
-    into Arrow as they come, in ``step_tables``). Never raises for bad input; a file that fails
-    part-way leaves nothing behind in ``step_rows``."""
+    into Arrow as they come and are spilled into ``spill_dir``, in ``step_parts``). Never raises
+    for bad input; a file that fails part-way leaves nothing behind in ``step_rows`` or on disk."""
     path, fmt, explicit, index = item
     start = len(step_rows)
+    result = ParsedFile(path)
     try:
-        return _parse_file(path, fmt, index, step_rows)
+        return _parse_file(result, fmt, index, step_rows, spill_dir)
     except ImportFormatError as e:
         skipped = not explicit and fmt == "auto" and "unknown shape" in e.problem
         failed = ParsedFile(path, skipped=True) if skipped else ParsedFile(path, error=str(e))
@@ -165,14 +194,15 @@ def parse_file(item: tuple[str, str, bool, int], step_rows: list[dict[str, Any]]
     except Exception as e:  # noqa: BLE001 - one bad file never aborts the others, never a traceback
         failed = ParsedFile(path, error=f"{path}: cannot be parsed ({type(e).__name__}: {' '.join(str(e).split())[:300]})")
     del step_rows[start:]  # what it had read before failing
+    _discard(result.step_parts)
     return failed
 
 
-def _parse_file(path: str, fmt: str, index: int, step_rows: list[dict[str, Any]]) -> ParsedFile:
+def _parse_file(result: ParsedFile, fmt: str, index: int, step_rows: list[dict[str, Any]], spill_dir: str) -> ParsedFile:
     from ..store.writer import conform
 
+    path = result.path
     start = len(step_rows)
-    result = ParsedFile(path)
     detected, parsed = _parse_content(path, fmt, index)
     result.format = detected
     if isinstance(parsed, Outcomes):
@@ -191,64 +221,63 @@ def _parse_file(path: str, fmt: str, index: int, step_rows: list[dict[str, Any]]
             s["episode_id"] = ep.episode_id
         step_rows.extend(ep.steps)
         result.n_step_rows += len(ep.steps)
-        if len(step_rows) - start >= STEP_BATCH:
-            result.step_tables.append(conform("steps", step_rows[start:], where=path))
+        result.step_bytes += _text_bytes(ep.steps)
+        if len(step_rows) - start >= STEP_BATCH or result.step_bytes >= STEP_BYTES:
+            batch = conform("steps", step_rows[start:], where=path)
+            result.step_schema = _unified(result.step_schema, batch.schema, path)
+            result.step_parts.append(_spill(batch, spill_dir))
             del step_rows[start:]
+            result.step_bytes = 0
     return result
 
 
-def parse_chunk(items: list[tuple[str, str, bool, int]], spill_dir: str | None = None) -> ParsedChunk:
-    """Parse consecutive files; steps become one Arrow table, written as an Arrow IPC file into
-    ``spill_dir`` when given (the chunk goes back from a worker process: sending the table
-    itself would copy it three times over, pickled, piped and unpickled), else the table itself."""
+def parse_chunk(items: list[tuple[str, str, bool, int]], spill_dir: str) -> ParsedChunk:
+    """Parse consecutive files; their steps go into Arrow every STEP_BATCH rows (a chunk of many
+    small files never holds all their step dicts either) and are spilled into ``spill_dir``."""
     files: list[ParsedFile] = []
-    tables: list[pa.Table] = []
-    rows: list[dict[str, Any]] = []  # the step rows of the files since the last flush
+    parts: list[str] = []
+    rows: list[dict[str, Any]] = []  # the step rows of the files since the last spill
     spans: list[tuple[int, int]] = []
+    text = 0
     for n, item in enumerate(items, 1):
         start = len(rows)
-        files.append(parse_file(item, rows))
+        files.append(parse_file(item, rows, spill_dir))
         spans.append((start, len(rows)))
-        if len(rows) >= STEP_BATCH or files[-1].step_tables or n == len(items):  # into Arrow: a chunk of many
-            group = files[len(files) - len(spans):]  # files never holds all their step dicts either
+        text += files[-1].step_bytes
+        if len(rows) >= STEP_BATCH or text >= STEP_BYTES or files[-1].step_parts or n == len(items):
+            group = files[len(files) - len(spans):]
             kept, kept_spans = _storable_episodes(group, rows, spans)
-            tables += _step_tables(group, kept, kept_spans)
+            parts += _step_parts(group, kept, kept_spans, spill_dir)
             files[len(files) - len(group):] = group  # with the files found bad
-            rows, spans = [], []
-    if not tables:
-        return ParsedChunk(files, None)
-    table = _concat(tables, items[0][0]) if len(tables) > 1 else tables[0]
-    if spill_dir is None:
-        return ParsedChunk(files, table)
-    fd, path = tempfile.mkstemp(suffix=".arrow", dir=spill_dir)
-    with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, table.schema) as writer:
-        writer.write_table(table)
-    return ParsedChunk(files, path)
+            rows, spans, text = [], [], 0
+    return ParsedChunk(files, parts)
 
 
-def _step_tables(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]]) -> list[pa.Table]:
-    """The steps of consecutive files as tables, in file order: the rows of consecutive small
+def _step_parts(files: list[ParsedFile], rows: list[dict[str, Any]], spans: list[tuple[int, int]], spill_dir: str
+                ) -> list[str]:
+    """The steps of consecutive files spilled, in file order: the rows of consecutive small
     files converted in one go, and only where that fails file by file (a file with a value no
-    column can hold becomes bad, not the chunk); a big file's batches, already in Arrow, with the
+    column can hold becomes bad, not the chunk); a big file's batches, already spilled, with the
     rest of its rows."""
     from ..store.writer import conform
 
-    tables: list[pa.Table] = []
+    parts: list[str] = []
     i = 0
     while i < len(files):
         j = i + 1
-        if not files[i].step_tables:
-            while j < len(files) and not files[j].step_tables:
+        if not files[i].step_parts:
+            while j < len(files) and not files[j].step_parts:
                 j += 1
         a, b = spans[i][0], spans[j - 1][1]
-        done, files[i].step_tables = files[i].step_tables, []  # not sent back twice
+        done = files[i].step_parts
         try:
-            group = done + ([conform("steps", rows[a:b], where=files[i].path)] if a < b else [])
-            if len(group) > 1:  # one file's batches: a column typed differently in two of them is the file's fault
-                group = [_concat(group, files[i].path)]
-            tables += group
+            rest = conform("steps", rows[a:b], where=files[i].path) if a < b else None
+            if done and rest is not None:  # one file's batches: a column typed differently in two of them is the file's fault
+                _unified(files[i].step_schema, rest.schema, files[i].path)
+            parts += done + ([_spill(rest, spill_dir)] if rest is not None else [])
         except SeaviewError as e:
             if j - i == 1:
+                _discard(done)
                 files[i] = ParsedFile(files[i].path, error=str(e))
             else:  # some file's values do not fit: find it, keep the others
                 for k in range(i, j):
@@ -256,16 +285,21 @@ def _step_tables(files: list[ParsedFile], rows: list[dict[str, Any]], spans: lis
                     if a == b:
                         continue
                     try:
-                        tables.append(conform("steps", rows[a:b], where=files[k].path))
+                        parts.append(_spill(conform("steps", rows[a:b], where=files[k].path), spill_dir))
                     except SeaviewError as e:
                         files[k] = ParsedFile(files[k].path, error=str(e))
+        files[i].step_parts = []  # not sent back twice
         i = j
-    return tables
+    return parts
 
 
-def _concat(tables: list[pa.Table], where: str) -> pa.Table:
+def _unified(schema: pa.Schema | None, other: pa.Schema, where: str) -> pa.Schema:
+    """Two schemas of one file's steps as one: a column null in one batch takes the other's type;
+    a column of text in one and numbers in another is the file's fault."""
+    if schema is None:
+        return other
     try:
-        return pa.concat_tables(tables, promote_options="permissive")
+        return pa.unify_schemas([schema, other], promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise SeaviewError(where, f"steps whose values differ in type from record to record ({e})") from None
 
@@ -315,36 +349,129 @@ def _chunks(items: list[Any], n: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _uniquify(episodes: list[dict[str, Any]], warnings: list[str]) -> dict[int, dict[str, str]]:
-    """Give repeated episode ids a #n suffix (e.g. the same task in two files).
-    Returns {chunk index: {old id: new id}} for the steps to follow."""
-    seen: dict[str, int] = {}
-    renames: dict[int, dict[str, str]] = {}
-    for ep in episodes:
-        eid = ep["episode_id"]
-        seen[eid] = seen.get(eid, 0) + 1
-        chunk = ep.pop("_chunk")
-        if seen[eid] > 1:
-            new = f"{eid}#{seen[eid]}"
-            warnings.append(f"{ep['source_file']}: episode '{eid}' already imported from another file; stored as '{new}'")
-            renames.setdefault(chunk, {})[f"{ep.pop('_row0')}:{eid}"] = new
-            ep["episode_id"] = new
-        else:
-            ep.pop("_row0")
-    return renames
+class _EpisodeIds:
+    """Repeated episode ids get a #n suffix (e.g. the same task in two files), in the order the
+    files were given: a chunk's renames depend only on the chunks before it, so each chunk's
+    steps are renamed and written as it comes."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def renames(self, episodes: list[dict[str, Any]], warnings: list[str]) -> dict[str, str]:
+        """{"<first step row of the file in its chunk>:<old id>": new id} for one chunk's steps;
+        ``episodes`` (the chunk's, with "_row0") get their new ids."""
+        renames: dict[str, str] = {}
+        for ep in episodes:
+            eid = ep["episode_id"]
+            self.seen[eid] = self.seen.get(eid, 0) + 1
+            row0 = ep.pop("_row0")
+            if self.seen[eid] > 1:
+                new = f"{eid}#{self.seen[eid]}"
+                warnings.append(f"{ep['source_file']}: episode '{eid}' already imported from another file; stored as '{new}'")
+                renames[f"{row0}:{eid}"] = new
+                ep["episode_id"] = new
+        return renames
 
 
-def _rename_steps(table: pa.Table, renames: dict[str, str], starts: list[int]) -> pa.Table:
-    """Apply {"<first row of the file>:<old id>": new id} to a chunk's steps."""
+def _rename_steps(table: pa.Table, renames: dict[str, str], starts: list[int], offset: int) -> pa.Table:
+    """Apply {"<first row of the file>:<old id>": new id} to a piece of a chunk's steps that
+    starts at row ``offset`` of the chunk."""
     import bisect
 
     ids = table.column("episode_id").to_pylist()
     for i, eid in enumerate(ids):
-        file_start = starts[bisect.bisect_right(starts, i) - 1]
+        file_start = starts[bisect.bisect_right(starts, offset + i) - 1]
         new = renames.get(f"{file_start}:{eid}")
         if new is not None:
             ids[i] = new
     return table.set_column(table.schema.get_field_index("episode_id"), "episode_id", pa.array(ids, pa.string()))
+
+
+@dataclass
+class _Gathered:
+    """Everything but the steps, gathered from the chunks in order."""
+
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    step_errors: list[str] = field(default_factory=list)
+    outcome_files: list[Outcomes] = field(default_factory=list)
+    extra_tables: list[tuple[str, pa.Table]] = field(default_factory=list)
+    histograms: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, chunk: ParsedChunk, report: ImportReport) -> tuple[list[dict[str, Any]], list[int]]:
+        """Take a chunk's files into the report; returns its episodes (each with "_row0", the
+        first step row of its file in the chunk) and the first step row of each file."""
+        row, starts, episodes = 0, [], []
+        for pf in chunk.files:
+            starts.append(row)
+            if pf.error:
+                report.bad.append(pf.error)
+            elif pf.skipped:
+                report.skipped.append(pf.path)
+            else:
+                report.files += 1
+                report.formats[pf.format or "?"] = report.formats.get(pf.format or "?", 0) + 1
+                if pf.outcomes is not None:
+                    self.outcome_files.append(pf.outcomes)
+                    report.warnings += pf.outcomes.warnings
+                for name, t in pf.tables.items():
+                    self.extra_tables.append((name, t))
+                    report.rows[name] = report.rows.get(name, 0) + t.num_rows
+                    if name == "lengths" and "finish_reason" in t.column_names:
+                        report.failed += sum(1 for v in t.column("finish_reason").to_pylist() if v == "failed")
+                self.histograms.update(pf.histograms)
+                report.warnings += pf.warnings
+                for ep in pf.episodes:
+                    ep["_row0"] = row
+                episodes += pf.episodes
+                self.episodes += pf.episodes
+                self.step_errors += pf.step_errors
+            row += pf.n_step_rows
+        return episodes, starts
+
+    def join_outcomes(self, report: ImportReport) -> None:
+        """Evaluation reports fill outcomes by task id; tasks without a trajectory get a row."""
+        by_task: dict[str, list[dict[str, Any]]] = {}
+        for ep in self.episodes:
+            by_task.setdefault(str(ep["task"]), []).append(ep)
+        decided: dict[str, tuple[str, str]] = {}
+        for oc in self.outcome_files:
+            for task, (outcome, detail) in oc.results.items():
+                if task in decided and decided[task][0] != outcome:
+                    report.warnings.append(
+                        f"{oc.source_file}: {task} is '{outcome}' here but '{decided[task][0]}' in {decided[task][1]}; "
+                        f"using '{outcome}'"
+                    )
+                decided[task] = (outcome, oc.source_file)
+                targets = by_task.get(task)
+                if targets is None:
+                    row = Episode(task, task, oc.source_file, model=oc.model, exit_status=detail, outcome=outcome,
+                                  submission=oc.submissions.get(task)).row()
+                    row["n_steps"] = None  # no trajectory: the step count is unknown, not zero
+                    self.episodes.append(row)
+                    self.step_errors.append("")
+                    by_task[task] = [row]
+                else:
+                    for ep in targets:
+                        ep["outcome"] = outcome
+                        if ep.get("exit_status") is None:
+                            ep["exit_status"] = detail
+
+
+@contextlib.contextmanager
+def _parsed_chunks(items: list[tuple[str, str, bool, int]], n_workers: int, spill_dir: str) -> Iterator[Iterator[ParsedChunk]]:
+    """The chunks in file order as each is parsed: on a pool of workers where there are several
+    files and workers, else here, one chunk after another (the next parsed once the last is written)."""
+    if n_workers > 1 and len(items) > 1:
+        pool = ProcessPoolExecutor(max_workers=n_workers)
+        try:
+            yield pool.map(functools.partial(parse_chunk, spill_dir=spill_dir), _chunks(items, n_workers * 4))
+        finally:  # on an error, files not yet started are not parsed
+            pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        yield (parse_chunk(chunk, spill_dir) for chunk in _chunks(items, 8))
+
+
+PART_BYTES = 64 << 20  # an import writes its steps a part every this many Arrow bytes: no process holds a run's steps
 
 
 def import_paths(
@@ -363,7 +490,6 @@ def import_paths(
     ``cap`` records the generation cap (max new tokens) the lengths were sampled with, which
     the degenerate-sample rule needs.
     """
-    from ..rules import CASTILLO_CAP, side_of_exit
     from ..store import RunWriter
 
     if fmt not in FORMATS:
@@ -374,115 +500,60 @@ def import_paths(
         raise SeaviewError(out, "already exists (choose another --out or pass --overwrite)")
     items = [(p, fmt, explicit, i) for i, (p, explicit) in enumerate(files)]
     n_workers = workers or min(len(items), os.cpu_count() or 1)
-    pooled = n_workers > 1 and len(items) > 1
-    spill = _spill_dir(out) if pooled else None
+    gathered = _Gathered()
+    ids = _EpisodeIds()
+    spill = _spill_dir(out)
     try:
-        if pooled:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                chunks = list(pool.map(functools.partial(parse_chunk, spill_dir=spill), _chunks(items, n_workers * 4)))
-        else:
-            chunks = [parse_chunk(items)] if items else []
-        step_tables = [chunk.steps_table() for chunk in chunks]
+        with RunWriter(out, atomic=True, overwrite=overwrite, flush_bytes=PART_BYTES,
+                       source={"tool": "seaview import", "format": fmt}) as w:
+            with _parsed_chunks(items, n_workers, spill) as chunks:
+                for chunk in chunks:  # each chunk's steps into the run as it comes
+                    episodes, starts = gathered.add(chunk, report)
+                    renames = ids.renames(episodes, report.warnings)
+                    offset = 0
+                    for table in chunk.step_tables():
+                        if renames:
+                            table = _rename_steps(table, renames, starts, offset)
+                        offset += table.num_rows
+                        report.steps += table.num_rows
+                        w.append("steps", table)
+            _finish(w, gathered, report, fmt, model, cap, paths)
     finally:
-        if spill:
-            shutil.rmtree(spill, ignore_errors=True)
+        shutil.rmtree(spill, ignore_errors=True)
+    return report
 
-    episodes: list[dict[str, Any]] = []
-    step_errors: list[str] = []
-    steps: list[pa.Table | None] = []
-    file_starts: list[list[int]] = []
-    outcome_files: list[Outcomes] = []
-    extra_tables: list[tuple[str, pa.Table]] = []
-    histograms: dict[str, Any] = {}
-    for ci, chunk in enumerate(chunks):
-        steps.append(step_tables[ci])
-        row = 0
-        starts = []
-        for pf in chunk.files:
-            starts.append(row)
-            if pf.error:
-                report.bad.append(pf.error)
-            elif pf.skipped:
-                report.skipped.append(pf.path)
-            else:
-                report.files += 1
-                report.formats[pf.format or "?"] = report.formats.get(pf.format or "?", 0) + 1
-                if pf.outcomes is not None:
-                    outcome_files.append(pf.outcomes)
-                    report.warnings += pf.outcomes.warnings
-                for name, t in pf.tables.items():
-                    extra_tables.append((name, t))
-                    report.rows[name] = report.rows.get(name, 0) + t.num_rows
-                    if name == "lengths" and "finish_reason" in t.column_names:
-                        failed = sum(1 for v in t.column("finish_reason").to_pylist() if v == "failed")
-                        report.failed += failed
-                histograms.update(pf.histograms)
-                report.warnings += pf.warnings
-                for ep in pf.episodes:
-                    ep["_chunk"], ep["_row0"] = ci, row
-                episodes += pf.episodes
-                step_errors += pf.step_errors
-            row += pf.n_step_rows
-        file_starts.append(starts)
-    for ci, renames in _uniquify(episodes, report.warnings).items():
-        steps[ci] = _rename_steps(steps[ci], renames, file_starts[ci])  # type: ignore[arg-type]
 
-    # evaluation reports fill outcomes by task id; tasks without a trajectory get a row
-    by_task: dict[str, list[dict[str, Any]]] = {}
-    for ep in episodes:
-        by_task.setdefault(str(ep["task"]), []).append(ep)
-    decided: dict[str, tuple[str, str]] = {}
-    for oc in outcome_files:
-        for task, (outcome, detail) in oc.results.items():
-            if task in decided and decided[task][0] != outcome:
-                report.warnings.append(
-                    f"{oc.source_file}: {task} is '{outcome}' here but '{decided[task][0]}' in {decided[task][1]}; using '{outcome}'"
-                )
-            decided[task] = (outcome, oc.source_file)
-            targets = by_task.get(task)
-            if targets is None:
-                row = Episode(task, task, oc.source_file, model=oc.model, exit_status=detail, outcome=outcome,
-                              submission=oc.submissions.get(task)).row()
-                row["n_steps"] = None  # no trajectory: the step count is unknown, not zero
-                episodes.append(row)
-                step_errors.append("")
-                by_task[task] = [row]
-            else:
-                for ep in targets:
-                    ep["outcome"] = outcome
-                    if ep.get("exit_status") is None:
-                        ep["exit_status"] = detail
-    for ep, errs in zip(episodes, step_errors):
+def _finish(w: Any, gathered: _Gathered, report: ImportReport, fmt: str, model: str | None, cap: int | None,
+            paths: list[str]) -> None:
+    """Outcomes, failure sides, the episodes and the length / KV tables into the run, and its
+    model and parameters into run.json; nothing imported is an error (the run is dropped)."""
+    from ..rules import CASTILLO_CAP, side_of_exit
+
+    gathered.join_outcomes(report)
+    episodes = gathered.episodes
+    for ep, errs in zip(episodes, gathered.step_errors):
         if model and not ep.get("model"):
             ep["model"] = model
         ep["failure_side"] = side_of_exit(ep.get("exit_status"), ep.get("outcome"), errs, ep.get("exit_message"))
-
     if cap is None and report.formats.get("castillo"):
         cap = CASTILLO_CAP  # CASTILLO sampled with a 15,000-token cap; its degenerate rule needs it
-    if not episodes and not extra_tables:
+    if not episodes and not gathered.extra_tables:
         why = "; ".join(report.bad[:3]) or "no files of a known format found"
         raise SeaviewError(", ".join(paths), f"nothing imported ({why})")
     models = sorted({str(e["model"]) for e in episodes if e.get("model")})
-    for name, t in extra_tables:
+    for name, t in gathered.extra_tables:
         if name == "lengths" and "model" in t.column_names:
             models = sorted(set(models) | {m for m in t.column("model").unique().to_pylist() if m})
-    with RunWriter(
-        out,
-        atomic=True,
-        overwrite=overwrite,
+    histograms = gathered.histograms
+    w.update(
         model=model or (models[0] if len(models) == 1 else None),
         source={"tool": "seaview import", "format": fmt, "formats": report.formats, "files": report.files},
         params={**({"models": models} if len(models) > 1 else {}),
                 **({"vllm_histograms": histograms} if histograms else {}),
                 **({"max_new_tokens": cap} if cap else {})} or None,
-    ) as w:
-        if episodes:
-            w.append("episodes", episodes)
-        for t in steps:
-            if t is not None:
-                w.append("steps", t)
-        for name, t in extra_tables:
-            w.append(name, t)
+    )
+    if episodes:
+        w.append("episodes", episodes)
+    for name, t in gathered.extra_tables:
+        w.append(name, t)
     report.episodes = len(episodes)
-    report.steps = sum(t.num_rows for t in steps if t is not None)
-    return report

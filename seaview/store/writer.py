@@ -117,7 +117,8 @@ class RunWriter:
     ``rank`` defaults to $RANK (torch.distributed) or 0; each rank writes its own parts.
     ``path`` may be a URL (``s3://bucket/runs/x``: see :mod:`.object_store`). ``parts_only``
     writes parts and never run.json (fan-out workers whose coordinator writes it).
-    ``flush_rows`` bounds the buffer per table. With ``atomic=True`` the whole run is
+    ``flush_rows`` bounds the buffer per table, and so does ``flush_bytes`` (Arrow bytes: rows of
+    long text are few a megabyte). With ``atomic=True`` the whole run is
     staged in a hidden sibling folder and renamed into place on a clean exit (used by
     importers: a failed import leaves nothing behind).
     """
@@ -133,6 +134,7 @@ class RunWriter:
         source: Mapping[str, Any] | None = None,
         rank: int | None = None,
         flush_rows: int = 1_000_000,
+        flush_bytes: int = 256 << 20,
         atomic: bool = False,
         overwrite: bool = False,
         parts_only: bool = False,
@@ -142,9 +144,11 @@ class RunWriter:
         self.path = text if self._remote is not None else os.path.abspath(text)
         self.rank = _default_rank() if rank is None else int(rank)
         self.flush_rows = max(1, int(flush_rows))
+        self.flush_bytes = max(1, int(flush_bytes))
         self.atomic = atomic
         self._buffers: dict[str, list[pa.Table]] = {}
         self._buffered: dict[str, int] = {}
+        self._buffered_bytes: dict[str, int] = {}
         self._next_seq: dict[str, int] = {}
         self._tables_written: set[str] = set()
         self._closed = False
@@ -172,6 +176,8 @@ class RunWriter:
             if os.path.exists(self.path) and not overwrite:
                 raise SeaviewError(self.path, "already exists (choose another --out or pass --overwrite)")
             parent = os.path.dirname(self.path)
+            if os.path.isfile(parent):
+                raise SeaviewError(self.path, f"cannot write: {parent} is a file, not a folder")
             os.makedirs(parent, exist_ok=True)
             self._dir = tempfile.mkdtemp(prefix="." + os.path.basename(self.path) + ".", suffix=".staging", dir=parent)
             as_new_folder(self._dir)
@@ -190,7 +196,8 @@ class RunWriter:
 
     # -- writing -----------------------------------------------------------------
     def append(self, table: str, rows: Any) -> None:
-        """Buffer rows for ``table``; flushes a part once ``flush_rows`` rows are buffered."""
+        """Buffer rows for ``table``; flushes a part once ``flush_rows`` rows or ``flush_bytes``
+        bytes are buffered."""
         if self._closed:
             raise SeaviewError(self.path, "writer is closed")
         data = conform(table, rows, where=f"{self.path} [{table}]")
@@ -198,7 +205,8 @@ class RunWriter:
             return
         self._buffers.setdefault(table, []).append(data)
         self._buffered[table] = self._buffered.get(table, 0) + data.num_rows
-        if self._buffered[table] >= self.flush_rows:
+        self._buffered_bytes[table] = self._buffered_bytes.get(table, 0) + data.nbytes
+        if self._buffered[table] >= self.flush_rows or self._buffered_bytes[table] >= self.flush_bytes:
             self.flush(table)
 
     def update(self, **fields: Any) -> None:
@@ -217,9 +225,13 @@ class RunWriter:
         for name in names:
             chunks = self._buffers.pop(name, [])
             self._buffered.pop(name, None)
+            self._buffered_bytes.pop(name, None)
             if not chunks:
                 continue
-            data = pa.concat_tables(chunks, promote_options="permissive") if len(chunks) > 1 else chunks[0]
+            try:
+                data = pa.concat_tables(chunks, promote_options="permissive") if len(chunks) > 1 else chunks[0]
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:  # an extra column typed differently from append to append
+                raise SeaviewError(f"{self.path} [{name}]", f"rows whose values differ in type ({e})") from None
             self._write_part(name, data)
             if name not in self._tables_written:
                 self._tables_written.add(name)
@@ -290,6 +302,7 @@ class RunWriter:
         """Drop buffered rows; an atomic writer removes its staging folder."""
         self._buffers.clear()
         self._buffered.clear()
+        self._buffered_bytes.clear()
         self._closed = True
         if self.atomic and self._remote is None:
             shutil.rmtree(self._dir, ignore_errors=True)
