@@ -15,6 +15,7 @@ from seaview.analysis.trajectories import (
     failure_sides,
     first_wrong_steps,
     flips,
+    natural_order,
     outcome_counts,
     side_of_exit,
     task_matrix,
@@ -335,3 +336,17 @@ def test_resolve_rate_counts_errors_as_evaluated_and_unknown_as_not():
     r = resolve_rate(eps)
     assert (r["resolved"], r["evaluated"], r["rate"]) == (2, 4, 0.5)
     assert resolve_rate(pl.DataFrame({"outcome": ["unknown", None]}, schema={"outcome": pl.String})) is None
+
+
+def test_natural_order_reads_numbers_in_ids_as_numbers():
+    """Ids in the order people number them: task-2 before task-10 (text order puts task-10
+    first), SWE-bench instances by number within a repository, Inspect samples by sample then
+    epoch; ties ("x01", "x1") in text order; missing and hostile ids (50 digits) still get a place."""
+    ids = ["task-10", "task-2", "django__django-11099", "s/10/epoch1", "task-1", "s/2/epoch10", "x1",
+           "django__django-9296", "s/2/epoch2", "x01", "9" * 50, None, "astropy__astropy-12907"]
+    order = natural_order(pl.Series("episode_id", ids))
+    assert sorted(order.to_list()) == list(range(len(ids)))
+    ranked = [ids[i] for i in sorted(range(len(ids)), key=lambda i: order[i])]
+    assert ranked == [None, "9" * 50, "astropy__astropy-12907", "django__django-9296", "django__django-11099",
+                      "s/2/epoch2", "s/2/epoch10", "s/10/epoch1", "task-1", "task-2", "task-10", "x01", "x1"]
+    assert natural_order(pl.Series("e", [], pl.String)).to_list() == []

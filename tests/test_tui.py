@@ -280,6 +280,20 @@ async def test_tab_keys_work_as_soon_as_the_tab_is_shown(tmp_path):
         assert lengths.sort_i == 1
 
 
+async def test_episodes_are_listed_in_the_order_their_ids_number_them(tmp_path):
+    """task-2 before task-10 in the episodes table, and in that order among ties of another sort."""
+    run = tmp_path / "numbered"
+    ids = ["task-10", "task-2", "task-1", "task-20", "task-3"]
+    with RunWriter(run) as w:
+        w.append("episodes", {"episode_id": ids, "n_steps": [5, 5, 5, 9, 5]})
+    app = SeaviewApp([str(run)])
+    async with app.run_test(size=(140, 30)) as pilot:
+        pane = await _open_episodes(pilot)
+        assert pane.view["episode_id"].to_list() == ["task-1", "task-2", "task-3", "task-10", "task-20"]
+        await pilot.press("s")  # by steps, most first; ties in id order
+        assert pane.view["episode_id"].to_list() == ["task-20", "task-1", "task-2", "task-3", "task-10"]
+
+
 async def test_kv_of_a_multi_engine_serving_log_draws_each_rank_and_its_preemptions(tmp_path):
     """Two data-parallel engines' cache usage (as vLLM's log gives them): a line each, the
     rows where an engine's preemptions rose marked, the worst engine's time above 90% and the

@@ -33,6 +33,24 @@ _ACTION_RULES: list[tuple[str, str]] = [
 ]
 
 
+def natural_order(ids: pl.Series) -> pl.Series:
+    """Each id's place when ids are read the way people number them: task-2 before task-10,
+    django__django-9296 before django__django-11099, s/2/epoch1 before s/10/epoch1 (digit runs
+    of up to 24 digits compared as numbers; ties such as "01" and "1" in text order)."""
+    part = pl.element()
+    padded = (ids.cast(pl.String).fill_null("").str.extract_all(r"[0-9]+|[^0-9]+")
+              .list.eval(pl.when(part.str.contains("^[0-9]")).then(part.str.pad_start(24, "0")).otherwise(part))
+              .list.join(""))
+    frame = pl.DataFrame({"key": padded, "text": ids.cast(pl.String).fill_null("")}).with_row_index("row")
+    order = frame.sort("key", "text")["row"]
+    return pl.Series(ids.name, np.arange(len(ids), dtype=np.int64)).scatter(order, np.arange(len(ids), dtype=np.int64))
+
+
+def sorted_naturally(df: pl.DataFrame, column: str, *first: str) -> pl.DataFrame:
+    """``df`` sorted by the ``first`` columns, then ``column``'s ids in :func:`natural_order`."""
+    return df.with_columns(natural_order(df[column]).alias("_natural")).sort([*first, "_natural"]).drop("_natural")
+
+
 def failure_sides(episodes: pl.LazyFrame | pl.DataFrame, steps: pl.LazyFrame | pl.DataFrame | None = None) -> pl.DataFrame:
     """episode_id, outcome, exit_status, failure_side (recomputed from the rules)."""
     eps = _lazy(episodes).select("episode_id", "outcome", "exit_status")
@@ -204,7 +222,7 @@ def flips(a: pl.LazyFrame | pl.DataFrame, b: pl.LazyFrame | pl.DataFrame) -> Fli
         .when(ra & ~rb).then(pl.lit("regressed"))
         .otherwise(pl.lit("neither"))
     )
-    table = t.with_columns(flip.alias("flip")).select("task", "outcome_a", "outcome_b", "flip").sort("flip", "task")
+    table = sorted_naturally(t.with_columns(flip.alias("flip")).select("task", "outcome_a", "outcome_b", "flip"), "task", "flip")
     vc = dict(table.group_by("flip").len().iter_rows())
     ra_n = table.filter(ra.fill_null(False) & ~rb.fill_null(False)).height
     rb_n = table.filter(rb.fill_null(False) & ~ra.fill_null(False)).height
@@ -317,7 +335,7 @@ def task_matrix(runs: dict[str, pl.LazyFrame | pl.DataFrame]) -> pl.DataFrame:
         .with_columns(
             pl.when(pl.col("n_evaluated") > 0).then(pl.col("n_resolved") / pl.col("n_evaluated")).alias("success_rate")
         )
-        .sort("task")
+        .pipe(sorted_naturally, "task")
     )
 
 

@@ -12,7 +12,7 @@ from textual.widgets import Input, Static
 
 from ...analysis.attempts import attempt_summary, left_out, repeated, task_attempts
 from ...analysis.tables import attempts_per_task
-from ...analysis.trajectories import first_wrong_steps, resolve_rate, search_steps
+from ...analysis.trajectories import first_wrong_steps, natural_order, resolve_rate, search_steps
 from ..data import reads_runs
 from ..linetable import LineTable
 from ..safe import safe_text
@@ -58,7 +58,9 @@ class EpisodesPane(LoadsWhenShown, Vertical):
     @work(thread=True, exclusive=True, group="episodes")
     @reads_runs("episodes-status", ("episodes",))
     def load(self) -> None:
-        eps = self.run.scan("episodes").collect().with_columns(pl.lit(None, pl.Int64).alias("first_wrong_step"))
+        eps = self.run.scan("episodes").collect()
+        eps = eps.with_columns(pl.lit(None, pl.Int64).alias("first_wrong_step"),
+                               natural_order(eps["episode_id"]).alias("_id_order"))  # task-2 before task-10
         self.app.call_from_thread(self._loaded, eps)
         if self.run.has("steps") and self.run.num_rows("steps") <= AUTO_WRONG_STEPS:
             self.find_wrong()
@@ -105,7 +107,9 @@ class EpisodesPane(LoadsWhenShown, Vertical):
             df = df.filter(pl.col("outcome") == flt)
         key = self.SORTS[self.sort_i]
         desc = key != "episode_id"
-        df = df.sort([key, "episode_id"], descending=[desc, False], nulls_last=True)  # ties in id order: stable
+        key_col = "_id_order" if key == "episode_id" else key
+        df = df.sort(list(dict.fromkeys([key_col, "_id_order"])), descending=[desc] + [False] * (key_col != "_id_order"),
+                     nulls_last=True)  # ties in id order: stable
         self.view = df
         pages = max(1, -(-df.height // PAGE))
         self.page = max(0, min(self.page, pages - 1))
