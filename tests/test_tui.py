@@ -107,10 +107,14 @@ async def _open_episodes(pilot):
 
 
 async def test_runs_screen_lists_runs_and_broken_ones(runs_root):
+    staging = RunWriter(runs_root / "being-imported", atomic=True)  # an import under way: its staged run is hidden
+    staging.append("episodes", [{"episode_id": "e"}])
+    staging.flush()
     app = SeaviewApp([str(runs_root)])
     async with app.run_test(size=(140, 40)) as pilot:
         await _wait(pilot, lambda: isinstance(app.screen, RunsScreen) and len(app.screen.entries) == 5)
         entries = app.screen.entries
+        assert not any("being-imported" in e.path for e in entries)
         assert sum(e.run is None for e in entries) == 1
         broken = next(e for e in entries if e.run is None)
         assert "format version 99" in broken.error

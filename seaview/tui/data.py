@@ -40,13 +40,16 @@ def peek_entry(path: str) -> RunEntry:
 
 
 def find_runs(paths: list[str]) -> list[str]:
-    """Run folders named by ``paths``: a run itself, or the runs directly inside a folder."""
+    """Run folders named by ``paths``: a run itself, or the runs directly inside a folder (not
+    hidden ones: a run being imported is staged in a hidden folder beside it)."""
     found: list[str] = []
     for p in paths:
         if os.path.isfile(os.path.join(p, "run.json")):
             found.append(p)
         elif os.path.isdir(p):
             for name in sorted(os.listdir(p)):
+                if name.startswith("."):  # a run still being written (an import's staging folder) or hidden
+                    continue
                 sub = os.path.join(p, name)
                 if os.path.isfile(os.path.join(sub, "run.json")):
                     found.append(sub)
