@@ -187,10 +187,10 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
     dicts are never all held): the run is the same as when they went in at once, beside other
     files and with an id repeated across files; a bad record after some batches makes that file
     bad, with nothing of it kept, and the other files still import."""
-    from seaview.importers import pipeline
+    from seaview.importers import worker
 
     raw = json.loads((shared_data / OH).read_text())
-    default = pipeline.STEP_BATCH
+    default = worker.STEP_BATCH
 
     def output(name, n, bad_line=None, cut=False, prefix="t", tokens=1):
         lines = [json.dumps({"instance_id": f"{prefix}-{i}", "history": raw, "report": {"resolved": i % 2 == 0},
@@ -204,7 +204,7 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
     paths = [output("a.jsonl", 10, cut=True), shared_data / V1, output("b.jsonl", 4)]  # t-0..t-3 again in b
     runs = {}
     for batch in (7, default):
-        monkeypatch.setattr(pipeline, "STEP_BATCH", batch)
+        monkeypatch.setattr(worker, "STEP_BATCH", batch)
         rep, eps, steps = _import(paths, tmp_path / f"r{batch}")
         assert rep.bad == [] and eps.height == 9 + 1 + 4 and rep.formats == {"openhands": 2, "swe-agent": 1}
         assert any("a.jsonl: line 10 is cut off" in w for w in rep.warnings)
@@ -220,7 +220,7 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
     assert per_episode["len"].to_list() == eps["n_steps"].to_list() and steps.height == eps["n_steps"].sum()
     assert steps.filter(pl.col("episode_id").str.starts_with("t-")).height >= 13 * 2  # a.jsonl: several batches of 7
     assert {"t-0#2", "t-3#2"} <= set(steps["episode_id"].to_list())
-    monkeypatch.setattr(pipeline, "STEP_BATCH", 7)
+    monkeypatch.setattr(worker, "STEP_BATCH", 7)
     rep, eps, steps = _import([output("bad.jsonl", 8, bad_line=5), shared_data / V1], tmp_path / "bad")
     assert len(rep.bad) == 1 and "bad.jsonl [line 5]" in rep.bad[0]
     assert eps["source_file"].str.contains("bad.jsonl").sum() == 0 and eps.height == steps["episode_id"].n_unique() == 1
@@ -228,23 +228,23 @@ def test_big_output_jsonl_goes_into_arrow_in_batches(shared_data, tmp_path, monk
     singles = [output(f"s{i}.jsonl", 1, prefix=f"s{i}", tokens=10**30 if i == 3 else 1) for i in range(6)]
     chunked = {}
     for batch in (7, default):
-        monkeypatch.setattr(pipeline, "STEP_BATCH", batch)
+        monkeypatch.setattr(worker, "STEP_BATCH", batch)
         rep, eps, steps = _import(singles, tmp_path / f"singles{batch}")
         assert len(rep.bad) == 1 and "s3.jsonl" in rep.bad[0] and "out of range" in rep.bad[0] and eps.height == 5
         assert steps.height == eps["n_steps"].sum() and "s3-0" not in steps["episode_id"].to_list()
         chunked[batch] = eps.sort("episode_id"), steps.sort(["episode_id", "step"])
     assert all(a.equals(b) for a, b in zip(chunked[7], chunked[default]))
     text, number, empty = (pa.schema([("x", t)]) for t in (pa.string(), pa.int64(), pa.null()))
-    assert pipeline._unified(pipeline._unified(None, empty, "big.jsonl"), text, "big.jsonl") == text
+    assert worker._unified(worker._unified(None, empty, "big.jsonl"), text, "big.jsonl") == text
     with pytest.raises(SeaviewError, match="big.jsonl: steps whose values differ in type"):
-        pipeline._unified(text, number, "big.jsonl")
+        worker._unified(text, number, "big.jsonl")
 
 def test_import_writes_steps_into_the_run_as_they_come(shared_data, tmp_path, monkeypatch):
     """No process holds a run's steps: they are spilled a batch at a time (by rows or by bytes of
     text) and written into the run's parts as each chunk of files comes, a part every PART_BYTES;
     the run is the one written at once. A file that fails after some batches leaves nothing
     spilled behind, and a failed import no folder beside the run."""
-    from seaview.importers import pipeline
+    from seaview.importers import pipeline, worker
 
     raw = json.loads((shared_data / OH).read_text())
     paths = []
@@ -256,7 +256,7 @@ def test_import_writes_steps_into_the_run_as_they_come(shared_data, tmp_path, mo
     runs = {}
     for how, step_bytes, part_bytes, workers in (("whole", 1 << 40, 1 << 40, 1), ("pieces", 2_000, 1, 1),
                                                  ("pool", 2_000, 30_000, 2)):
-        monkeypatch.setattr(pipeline, "STEP_BYTES", step_bytes)
+        monkeypatch.setattr(worker, "STEP_BYTES", step_bytes)
         monkeypatch.setattr(pipeline, "PART_BYTES", part_bytes)
         rep = import_paths("auto", [str(p) for p in paths], str(tmp_path / how), workers=workers)
         assert rep.bad == [] and rep.steps == 9 * 6 + 5 and sum("stored as 't-" in w for w in rep.warnings) == 3
@@ -271,8 +271,8 @@ def test_import_writes_steps_into_the_run_as_they_come(shared_data, tmp_path, mo
     (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
     spill, rows, spilled = tmp_path / "spill", [], []
     spill.mkdir()
-    monkeypatch.setattr(pipeline, "_spill", lambda t, d, spill=pipeline._spill: spilled.append(spill(t, d)) or spilled[-1])
-    failed = pipeline.parse_file((str(tmp_path / "bad.jsonl"), "auto", True, 0), rows, str(spill))
+    monkeypatch.setattr(worker, "_spill", lambda t, d, spill=worker._spill: spilled.append(spill(t, d)) or spilled[-1])
+    failed = worker.parse_file((str(tmp_path / "bad.jsonl"), "auto", True, 0), rows, str(spill))
     assert "bad.jsonl [line 6]" in failed.error and rows == [] and len(spilled) >= 2 and list(spill.iterdir()) == []
     with pytest.raises(SeaviewError, match="nothing imported"):
         import_paths("auto", [str(tmp_path / "bad.jsonl")], str(tmp_path / "none"), workers=1)
