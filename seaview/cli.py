@@ -136,6 +136,8 @@ def import_(
         fail(str(e))
     except OSError as e:  # the run or the steps on their way to it (an input file that cannot be read is a bad file)
         fail(f"{out}: cannot write ({e.strerror or e})")
+    except KeyboardInterrupt:  # the staged run and the workers' files are gone already
+        fail(f"{out}: interrupted; nothing written", 130)
     for w in rep.warnings[:20]:
         sys.stderr.write(f"seaview: warning: {one_line(w, 500)}\n")
     if len(rep.warnings) > 20:

@@ -279,6 +279,33 @@ def test_import_writes_steps_into_the_run_as_they_come(shared_data, tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_an_import_cut_short_leaves_nothing(shared_data, tmp_path, monkeypatch):
+    """Ctrl-C, or a worker process killed (out of memory), part-way through an import: no run,
+    no staged run, no spilled steps beside it, and a worker's death is one line, not a
+    BrokenProcessPool traceback."""
+    from seaview.importers import pipeline, worker
+
+    files = [str(shared_data / n) for n in (V0, V1, OH, "inspect_ai_log_formats.json")]
+    real = pipeline._Gathered.add
+
+    def interrupted(self, chunk, report):
+        real(self, chunk, report)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline._Gathered, "add", interrupted)
+    for workers in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            import_paths("auto", files, str(tmp_path / "r"), workers=workers)
+        assert os.listdir(tmp_path) == []
+    monkeypatch.setattr(pipeline._Gathered, "add", real)
+    if __import__("multiprocessing").get_start_method() != "fork":
+        pytest.skip("the workers would not inherit the patched parser")
+    monkeypatch.setattr(worker, "_parse_content", lambda *a: os._exit(9))  # the pool's workers are forked with it
+    with pytest.raises(SeaviewError, match="nothing written: a worker process reading the files ended abruptly"):
+        import_paths("auto", files, str(tmp_path / "r"), workers=2)
+    assert os.listdir(tmp_path) == []
+
+
 # saved by mini-swe-agent 2.4.6 itself for a Responses-API model (tests/data/make_mini_swe_agent_responses_traj.py)
 MSWEA_RESPONSES = __import__("pathlib").Path(__file__).parent / "data" / "minisweagent_responses.traj.json"
 

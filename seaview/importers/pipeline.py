@@ -10,9 +10,11 @@ import contextlib
 import functools
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,14 +195,24 @@ class _Gathered:
                             ep["exit_status"] = detail
 
 
+def _leave_on_interrupt() -> None:
+    """A worker's start: Ctrl-C (which the terminal sends the whole process group) ends it at
+    once and quietly; the parent says so and drops what the import had written."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+
 @contextlib.contextmanager
-def _parsed_chunks(items: list[tuple[str, str, bool, int]], n_workers: int, spill_dir: str) -> Iterator[Iterator[ParsedChunk]]:
+def _parsed_chunks(items: list[tuple[str, str, bool, int]], n_workers: int, spill_dir: str, out: str
+                   ) -> Iterator[Iterator[ParsedChunk]]:
     """The chunks in file order as each is parsed: on a pool of workers where there are several
     files and workers, else here, one chunk after another (the next parsed once the last is written)."""
     if n_workers > 1 and len(items) > 1:
-        pool = ProcessPoolExecutor(max_workers=n_workers)
+        pool = ProcessPoolExecutor(max_workers=n_workers, initializer=_leave_on_interrupt)
         try:
             yield pool.map(functools.partial(parse_chunk, spill_dir=spill_dir), _chunks(items, n_workers * 4))
+        except BrokenProcessPool:
+            raise SeaviewError(out, "nothing written: a worker process reading the files ended abruptly "
+                                    "(killed, or out of memory? --workers 1 reads them in this process)") from None
         finally:  # on an error, files not yet started are not parsed
             pool.shutdown(wait=True, cancel_futures=True)
     else:
@@ -242,7 +254,7 @@ def import_paths(
     try:
         with RunWriter(out, atomic=True, overwrite=overwrite, flush_bytes=PART_BYTES,
                        source={"tool": "seaview import", "format": fmt}) as w:
-            with _parsed_chunks(items, n_workers, spill) as chunks:
+            with _parsed_chunks(items, n_workers, spill, out) as chunks:
                 for chunk in chunks:  # each chunk's steps into the run as it comes
                     episodes, starts = gathered.add(chunk, report)
                     renames = ids.renames(episodes, report.warnings)
