@@ -129,7 +129,7 @@ class TrajectoryLogger:
         self._writer = RunWriter(
             run_dir, model=model, params=params, tags=tags,
             source={"tool": "TrajectoryLogger", **(dict(source) if source else {})},
-            flush_rows=1 << 62,  # flushing is driven by episodes, below
+            flush_rows=1 << 62, flush_bytes=1 << 62,  # flushing is driven by episodes, below (episodes and their steps together)
         )
         self._flush_steps, self._flush_seconds = flush_steps, flush_seconds
         self._buffered_steps = 0
