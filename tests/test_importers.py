@@ -279,6 +279,25 @@ def test_import_writes_steps_into_the_run_as_they_come(shared_data, tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_an_id_twice_in_one_file_keeps_each_episode_its_own_steps(shared_data, tmp_path, monkeypatch):
+    """An output.jsonl that holds an instance twice (a rerun appended): the second is stored as
+    '<id>#2' with its own steps, the first keeps its own (both went to '#2' before), whether the
+    steps reach the run in one piece or cut across batches and parts."""
+    from seaview.importers import pipeline, worker
+
+    raw = json.loads((shared_data / OH).read_text())
+    recs = [{"instance_id": "t-0", "history": raw[:h], "report": {"resolved": r}} for h, r in ((None, True), (8, False))]
+    (tmp_path / "out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    for how, step_bytes in (("whole", 1 << 40), ("pieces", 300)):
+        monkeypatch.setattr(worker, "STEP_BYTES", step_bytes)
+        monkeypatch.setattr(pipeline, "PART_BYTES", step_bytes)
+        rep, eps, steps = _import([tmp_path / "out.jsonl"], tmp_path / how)
+        assert rep.warnings == [f"{tmp_path / 'out.jsonl'}: episode 't-0' already imported earlier in this file; stored as 't-0#2'"]
+        counts = dict(steps.group_by("episode_id").len().iter_rows())
+        assert dict(eps.select("episode_id", "n_steps").iter_rows()) == counts == {"t-0": 6, "t-0#2": 2}
+        assert dict(eps.select("episode_id", "outcome").iter_rows()) == {"t-0": "resolved", "t-0#2": "unresolved"}
+
+
 def test_an_import_cut_short_leaves_nothing(shared_data, tmp_path, monkeypatch):
     """Ctrl-C, or a worker process killed (out of memory), part-way through an import: no run,
     no staged run, no spilled steps beside it, and a worker's death is one line, not a

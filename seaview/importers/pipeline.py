@@ -88,40 +88,46 @@ def _chunks(items: list[Any], n: int) -> list[list[Any]]:
 
 
 class _EpisodeIds:
-    """Repeated episode ids get a #n suffix (e.g. the same task in two files), in the order the
-    files were given: a chunk's renames depend only on the chunks before it, so each chunk's
-    steps are renamed and written as it comes."""
+    """Repeated episode ids get a #n suffix (the same task in two files, or twice in one), in the
+    order the files were given: a chunk's renames depend only on the chunks before it, so each
+    chunk's steps are renamed and written as it comes."""
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
+        self.first_file: dict[str, str] = {}
 
-    def renames(self, episodes: list[dict[str, Any]], warnings: list[str]) -> dict[str, str]:
-        """{"<first step row of the file in its chunk>:<old id>": new id} for one chunk's steps;
-        ``episodes`` (the chunk's, with "_row0") get their new ids."""
-        renames: dict[str, str] = {}
+    def renames(self, episodes: list[dict[str, Any]], warnings: list[str]) -> list[tuple[int, int, str]]:
+        """(first step row in the chunk, steps, new id) of each renamed episode of a chunk;
+        ``episodes`` (the chunk's, each with "_steps": its first step row and its steps) get
+        their new ids."""
+        renames: list[tuple[int, int, str]] = []
         for ep in episodes:
             eid = ep["episode_id"]
             self.seen[eid] = self.seen.get(eid, 0) + 1
-            row0 = ep.pop("_row0")
+            start, n = ep.pop("_steps")
+            src = ep["source_file"]
             if self.seen[eid] > 1:
                 new = f"{eid}#{self.seen[eid]}"
-                warnings.append(f"{ep['source_file']}: episode '{eid}' already imported from another file; stored as '{new}'")
-                renames[f"{row0}:{eid}"] = new
+                where = "earlier in this file" if self.first_file.get(eid) == src else "from another file"
+                warnings.append(f"{src}: episode '{eid}' already imported {where}; stored as '{new}'")
+                if n:
+                    renames.append((start, n, new))
                 ep["episode_id"] = new
+            else:
+                self.first_file[eid] = src
         return renames
 
 
-def _rename_steps(table: pa.Table, renames: dict[str, str], starts: list[int], offset: int) -> pa.Table:
-    """Apply {"<first row of the file>:<old id>": new id} to a piece of a chunk's steps that
-    starts at row ``offset`` of the chunk."""
-    import bisect
-
+def _rename_steps(table: pa.Table, renames: list[tuple[int, int, str]], offset: int) -> pa.Table:
+    """Apply (first row, rows, new id) renames, in the chunk's rows, to a piece of a chunk's steps
+    that starts at row ``offset`` of the chunk."""
+    end = offset + table.num_rows
+    hits = [(max(a, offset), min(a + n, end), new) for a, n, new in renames if a < end and a + n > offset]
+    if not hits:
+        return table
     ids = table.column("episode_id").to_pylist()
-    for i, eid in enumerate(ids):
-        file_start = starts[bisect.bisect_right(starts, offset + i) - 1]
-        new = renames.get(f"{file_start}:{eid}")
-        if new is not None:
-            ids[i] = new
+    for a, b, new in hits:
+        ids[a - offset:b - offset] = [new] * (b - a)
     return table.set_column(table.schema.get_field_index("episode_id"), "episode_id", pa.array(ids, pa.string()))
 
 
@@ -135,12 +141,11 @@ class _Gathered:
     extra_tables: list[tuple[str, pa.Table]] = field(default_factory=list)
     histograms: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, chunk: ParsedChunk, report: ImportReport) -> tuple[list[dict[str, Any]], list[int]]:
-        """Take a chunk's files into the report; returns its episodes (each with "_row0", the
-        first step row of its file in the chunk) and the first step row of each file."""
-        row, starts, episodes = 0, [], []
+    def add(self, chunk: ParsedChunk, report: ImportReport) -> list[dict[str, Any]]:
+        """Take a chunk's files into the report; returns its episodes (each with "_steps": its
+        first step row in the chunk and its steps)."""
+        row, episodes = 0, []
         for pf in chunk.files:
-            starts.append(row)
             if pf.error:
                 report.bad.append(pf.error)
             elif pf.skipped:
@@ -158,13 +163,13 @@ class _Gathered:
                         report.failed += sum(1 for v in t.column("finish_reason").to_pylist() if v == "failed")
                 self.histograms.update(pf.histograms)
                 report.warnings += pf.warnings
-                for ep in pf.episodes:
-                    ep["_row0"] = row
+                for ep, (start, n) in zip(pf.episodes, pf.episode_steps):
+                    ep["_steps"] = (row + start, n)
                 episodes += pf.episodes
                 self.episodes += pf.episodes
                 self.step_errors += pf.step_errors
             row += pf.n_step_rows
-        return episodes, starts
+        return episodes
 
     def join_outcomes(self, report: ImportReport) -> None:
         """Evaluation reports fill outcomes by task id; tasks without a trajectory get a row."""
@@ -256,12 +261,12 @@ def import_paths(
                        source={"tool": "seaview import", "format": fmt}) as w:
             with _parsed_chunks(items, n_workers, spill, out) as chunks:
                 for chunk in chunks:  # each chunk's steps into the run as it comes
-                    episodes, starts = gathered.add(chunk, report)
+                    episodes = gathered.add(chunk, report)
                     renames = ids.renames(episodes, report.warnings)
                     offset = 0
                     for table in chunk.step_tables():
                         if renames:
-                            table = _rename_steps(table, renames, starts, offset)
+                            table = _rename_steps(table, renames, offset)
                         offset += table.num_rows
                         report.steps += table.num_rows
                         w.append("steps", table)

@@ -31,6 +31,7 @@ class ParsedFile:
     format: str | None = None
     episodes: list[dict[str, Any]] = field(default_factory=list)  # episode rows (no steps)
     step_errors: list[str] = field(default_factory=list)  # joined step errors, per episode
+    episode_steps: list[tuple[int, int]] = field(default_factory=list)  # per episode: its first step row in the file, its steps
     n_step_rows: int = 0
     step_bytes: int = 0  # the text of its step rows not yet spilled
     step_parts: list[str] = field(default_factory=list)  # a big file's steps already spilled, a batch a file, in order
@@ -169,6 +170,7 @@ def _parse_file(result: ParsedFile, fmt: str, index: int, step_rows: list[dict[s
     for ep in parsed:  # a big file's episodes may come one at a time
         result.warnings += ep.warnings
         result.episodes.append(ep.row())
+        result.episode_steps.append((result.n_step_rows, len(ep.steps)))
         result.step_errors.append(" | ".join(s["error"] for s in ep.steps if s.get("error")))
         for s in ep.steps:
             s["episode_id"] = ep.episode_id
