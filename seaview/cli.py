@@ -130,14 +130,24 @@ def import_(
         fmt, paths = args[0], args[1:]
     if not paths:
         fail("give at least one file or folder to import")
+    import signal
+
+    class Terminated(KeyboardInterrupt):
+        """A scheduler's SIGTERM: unwound like Ctrl-C, so the staged run is removed."""
+
+    def terminated(*_: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         rep = import_paths(fmt, paths, out, model=model, overwrite=overwrite, workers=workers, cap=cap)
     except SeaviewError as e:
         fail(str(e))
     except OSError as e:  # the run or the steps on their way to it (an input file that cannot be read is a bad file)
         fail(f"{out}: cannot write ({e.strerror or e})")
-    except KeyboardInterrupt:  # the staged run and the workers' files are gone already
-        fail(f"{out}: interrupted; nothing written", 130)
+    except KeyboardInterrupt as e:  # the staged run and the workers' files are gone already
+        fail(f"{out}: {'terminated' if isinstance(e, Terminated) else 'interrupted'}; nothing written",
+             143 if isinstance(e, Terminated) else 130)
     for w in rep.warnings[:20]:
         sys.stderr.write(f"seaview: warning: {one_line(w, 500)}\n")
     if len(rep.warnings) > 20:

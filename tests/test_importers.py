@@ -325,6 +325,31 @@ def test_an_import_cut_short_leaves_nothing(shared_data, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_mid_import_leaves_nothing(shared_data, tmp_path, workers):
+    """A scheduler's SIGTERM to `seaview import` while it parses (its parser made slow here):
+    one line, exit 143, the workers ended, no run, no staged run, no spilled steps."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = ("import time, seaview.importers.worker as w; parse = w._parse_content; "
+            "w._parse_content = lambda *a: (time.sleep(60), parse(*a))[1]; from seaview.cli import main; main()")
+    files = [str(shared_data / V0), str(shared_data / V1)]
+    proc = subprocess.Popen([sys.executable, "-c", slow, "import", *files, "--out", str(tmp_path / "r"), "--workers", workers],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".staging") for p in tmp_path.iterdir()):  # the run is staged from the start
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (143, f"seaview: error: {tmp_path / 'r'}: terminated; nothing written\n")
+    assert os.listdir(tmp_path) == []
+
+
 # saved by mini-swe-agent 2.4.6 itself for a Responses-API model (tests/data/make_mini_swe_agent_responses_traj.py)
 MSWEA_RESPONSES = __import__("pathlib").Path(__file__).parent / "data" / "minisweagent_responses.traj.json"
 

@@ -201,9 +201,11 @@ class _Gathered:
 
 
 def _leave_on_interrupt() -> None:
-    """A worker's start: Ctrl-C (which the terminal sends the whole process group) ends it at
-    once and quietly; the parent says so and drops what the import had written."""
+    """A worker's start: Ctrl-C (which the terminal sends the whole process group), or a
+    scheduler's SIGTERM to the group, ends it at once and quietly; the parent says so and drops
+    what the import had written."""
     signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
 
 
 @contextlib.contextmanager
@@ -218,6 +220,10 @@ def _parsed_chunks(items: list[tuple[str, str, bool, int]], n_workers: int, spil
         except BrokenProcessPool:
             raise SeaviewError(out, "nothing written: a worker process reading the files ended abruptly "
                                     "(killed, or out of memory? --workers 1 reads them in this process)") from None
+        except BaseException:  # the import is given up (an error, Ctrl-C, SIGTERM): its workers' chunks are not wanted
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            raise
         finally:  # on an error, files not yet started are not parsed
             pool.shutdown(wait=True, cancel_futures=True)
     else:
