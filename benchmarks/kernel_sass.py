@@ -308,7 +308,7 @@ def main() -> None:
                          kern.metadata.shared, loop, costs))
 
     flash = (_flash_forward_kernel, (q, k, q, q, n * d, d, n * d, d, n, h // hk, 1.0),
-             dict(BLOCK_M=128, BLOCK_N=64, D=d, num_warps=8))
+             dict(BLOCK_M=128, BLOCK_N=64, D=d, num_warps=8, enable_fp_fusion=True))
     add("flash forward (yardstick)", flash, 2)
     kernels = launches(h, hk, n, d)
     add("row lse", kernels["row_lse"], 1)

@@ -20,6 +20,12 @@ from ._args import Attn
 LOG2E = 1.4426950408889634
 LN2 = 0.6931471805599453
 
+# Compile options every launch names: fused multiply-adds on, as Triton before 3.10 chose by
+# default (the kernels' instruction counts and the README's GPU timings assume them). Triton
+# 3.9 warns on every process's first compile when the choice is left to it, and 3.10 turns
+# them off; the interpreter drops the option.
+LAUNCH = {"enable_fp_fusion": True}
+
 
 def _interpret() -> bool:
     on = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
@@ -660,7 +666,7 @@ def row_lse(a: Attn) -> torch.Tensor:
     sinks = a.sinks if a.sinks is not None else out  # dummy pointer when absent
     grid = (_cdiv(a.n_q, bm), a.h_q)
     _row_lse_kernel[grid](a.q, a.k, sinks, out, *_common(a), CAUSAL=a.causal, HAS_SINKS=a.sinks is not None,
-                          UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+                          UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, **LAUNCH)
     return out
 
 
@@ -674,7 +680,7 @@ def block_mass(a: Attn, block_q: int, block_k: int, lse: torch.Tensor) -> torch.
     out = torch.zeros(a.h_q, n_qb, n_kb, dtype=torch.float32, device=a.q.device)
     _block_mass_kernel[(n_qb * subs, a.h_q)](
         a.q, a.k, lse.contiguous(), out, *_common(a), block_q, block_k, n_qb, n_kb, subs,
-        CAUSAL=a.causal, UPCAST=_upcast(a), ATOMIC=subs > 1, BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+        CAUSAL=a.causal, UPCAST=_upcast(a), ATOMIC=subs > 1, BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, **LAUNCH)
     return out
 
 
@@ -684,7 +690,7 @@ def key_mass(a: Attn, lse: torch.Tensor, out: torch.Tensor | None = None) -> tor
     out = torch.empty(a.h_q, a.n_k, dtype=torch.float32, device=a.q.device) if out is None else out
     _key_mass_kernel[(_cdiv(a.n_k, bn), a.h_q)](
         a.q, a.k, lse.contiguous(), out, *_common(a), CAUSAL=a.causal, UPCAST=_upcast(a),
-        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, **LAUNCH)
     return out
 
 
@@ -697,7 +703,7 @@ def _row_pass(a: Attn, mode: int, lse: torch.Tensor | None, out: torch.Tensor, s
     _row_pass_kernel[(_cdiv(a.n_q, bm), a.h_q)](
         a.q, a.k, lse.contiguous() if lse is not None else dummy, out, cols, offs, *_common(a), sink, window,
         MODE=mode, CAUSAL=a.causal, UPCAST=_upcast(a), HAS_COLS=columns is not None, HAS_OFFS=offsets is not None,
-        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, **LAUNCH)
     return out
 
 
@@ -733,7 +739,7 @@ def attention_slice(a: Attn, rows: tuple[int, int], cols: tuple[int, int], lse: 
     out = torch.empty(a.h_q, r1 - r0, c1 - c0, dtype=torch.float32, device=a.q.device)
     grid = (_cdiv(r1 - r0, bm), _cdiv(c1 - c0, bn), a.h_q)
     _slice_kernel[grid](a.q, a.k, lse.contiguous(), out, *_common(a), r0, r1, c0, c1,
-                        CAUSAL=a.causal, UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+                        CAUSAL=a.causal, UPCAST=_upcast(a), BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, **LAUNCH)
     return out
 
 
@@ -816,7 +822,7 @@ def head_stats(a: Attn, block: int, pairs: list[tuple[int, int]], lse: torch.Ten
         *_common(a), n_qb, n_kb, n_acc, s_max, r_max, n_kt, BLOCK=block,
         N_PAIRS=n_pairs, N_VS=n_vs, ACC_W=_pow2(n_acc),
         CAUSAL=a.causal, HAS_SINKS=a.sinks is not None, HAS_LSE=has_lse, UPCAST=_upcast(a), EVEN_D=a.d == bd,
-        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, **LAUNCH)
     return lse, out_bm, acc
 
 
@@ -837,7 +843,7 @@ def banded_stats(a: Attn, sink: int, window: tuple[int, int], block: int):
     _banded_stats_kernel[(_cdiv(a.n_q, bm), a.h_q)](
         a.q, a.k, a.sinks if a.sinks is not None else acc, lse, out_bm, acc, *_common(a), n_qb, n_kb,
         a.local_window, sink, window[0], window[1], BLOCK=block, HAS_SINKS=a.sinks is not None, UPCAST=_upcast(a),
-        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd)
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, **LAUNCH)
     means = acc / float(a.n_q)
     return means[:, 0], means[:, 1], means[:, 2], out_bm, lse
 
