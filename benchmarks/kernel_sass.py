@@ -40,6 +40,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from seaview.kernels.offline_compile import compile_sm90, launches, registers, sass_loops  # noqa: E402
 from seaview.kernels.patterns import DEFAULT_DENSITIES  # noqa: E402
+from seaview.kernels.triton_impl import LAUNCH  # noqa: E402
 from _timing import best_of  # noqa: E402
 
 ISSUE_PER_CYCLE = 4  # warp instructions per SM cycle (4 schedulers)
@@ -308,7 +309,7 @@ def main() -> None:
                          kern.metadata.shared, loop, costs))
 
     flash = (_flash_forward_kernel, (q, k, q, q, n * d, d, n * d, d, n, h // hk, 1.0),
-             dict(BLOCK_M=128, BLOCK_N=64, D=d, num_warps=8, enable_fp_fusion=True))
+             dict(BLOCK_M=128, BLOCK_N=64, D=d, num_warps=8, **LAUNCH))  # compiled as ours are
     add("flash forward (yardstick)", flash, 2)
     kernels = launches(h, hk, n, d)
     add("row lse", kernels["row_lse"], 1)
