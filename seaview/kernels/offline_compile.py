@@ -67,9 +67,8 @@ def captured(module, call) -> list[tuple]:
 
 def compile_sm90(fn, args: tuple, kw: dict):
     """Compile a captured launch for sm_90a as the JIT would specialise it on a GPU."""
-    from .triton_impl import LAUNCH  # the compile options every launcher names
-
-    opts = {k: kw.pop(k) for k in ("num_warps", "num_stages", *LAUNCH) if k in kw}
+    # a keyword the kernel has no parameter for is a compile option (num_warps, enable_fp_fusion...)
+    opts = {k: kw.pop(k) for k in list(kw) if k not in fn.arg_names}
     values = dict(zip(fn.arg_names, args)) | kw
     signature, constexprs, attrs = {}, {}, {}
     for i, name in enumerate(fn.arg_names):
